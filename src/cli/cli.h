@@ -1,0 +1,45 @@
+/* The command line: argument parsing helpers, the subcommand table and the trace registry.
+ * The CLI only parses arguments and calls the library. */
+#ifndef GC_CLI_H
+#define GC_CLI_H
+
+#include <stdbool.h>
+
+#include "base/base.h"
+
+typedef struct {
+    int argc;
+    char **argv;
+    bool *used;
+    const char *cmd; /* "trace dinov2": for messages */
+} gc_args;
+
+gc_status gc_args_init(gc_args *a, int argc, char **argv, const char *cmd);
+void gc_args_free(gc_args *a);
+/* "--name VALUE" or "--name=VALUE"; returns def when absent. */
+const char *gc_arg_str(gc_args *a, const char *name, const char *def);
+bool gc_arg_flag(gc_args *a, const char *name);
+gc_status gc_arg_int(gc_args *a, const char *name, int64_t def, int64_t *out);
+gc_status gc_arg_double(gc_args *a, const char *name, double def, double *out);
+/* Required string option: error naming the option when absent. */
+gc_status gc_arg_req(gc_args *a, const char *name, const char **out);
+/* Positional arguments: the tokens no option consumed, in order (call after reading options). */
+int gc_arg_positionals(gc_args *a, const char **out, int max);
+/* Fail on any token nothing consumed ("unknown option --x"). */
+gc_status gc_args_finish(gc_args *a);
+
+/* A subcommand or a trace entry. run returns a gc_status; main prints gc_last_error on failure. */
+typedef struct {
+    const char *name;
+    const char *summary;
+    gc_status (*run)(gc_args *a);
+} gc_command;
+
+/* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
+extern const gc_command gc_cmd_trace, gc_cmd_features, gc_cmd_synth_weights;
+extern const gc_command gc_trace_dinov2;
+
+/* Shared option: --threads N (falls back to GEOCORR_THREADS). */
+gc_status gc_cli_threads(gc_args *a);
+
+#endif
