@@ -1,0 +1,14 @@
+/* Element-wise activations, in place over n floats. */
+#ifndef GC_ACTIVATION_H
+#define GC_ACTIVATION_H
+
+#include <stdint.h>
+
+void gc_gelu_erf(float *x, int64_t n);   /* x * 0.5 * (1 + erf(x / sqrt(2)))  (nn.GELU()) */
+void gc_quick_gelu(float *x, int64_t n); /* x * sigmoid(1.702 x)                (CLIP) */
+void gc_silu(float *x, int64_t n);       /* x * sigmoid(x) */
+void gc_relu(float *x, int64_t n);
+/* Row softmax of x[N,C] in place, max-subtracted. */
+void gc_softmax_rows(float *x, int64_t N, int64_t C);
+
+#endif
