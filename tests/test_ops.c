@@ -260,7 +260,7 @@ static void check_resize(int mode, int64_t C, int64_t H, int64_t W, int64_t Ho, 
         assert_int_equal(gc_resize_bicubic(out, in, C, H, W, Ho, Wo, sh, sw), GC_OK);
     } else if (mode == 1) {
         ref_aa_matrix(Mh, H, Ho), ref_aa_matrix(Mw, W, Wo);
-        assert_int_equal(gc_resize_bicubic_aa(out, in, C, H, W, Ho, Wo), GC_OK);
+        assert_int_equal(gc_resize_bicubic_aa(out, in, C, H, W, Ho, Wo, (double)H / Ho, (double)W / Wo), GC_OK);
     } else {
         ref_bilinear_matrix(Mh, H, Ho), ref_bilinear_matrix(Mw, W, Wo);
         assert_int_equal(gc_resize_bilinear(out, in, C, H, W, Ho, Wo), GC_OK);
@@ -302,7 +302,7 @@ static void check_pos_embed(const char *cfg, const char *tag, int64_t Hp, int64_
     for (int64_t n = 0; n < N; n++)
         for (int64_t d = 0; d < D; d++) grid[d * N + n] = pe[(1 + n) * D + d];
     if (aa)
-        assert_int_equal(gc_resize_bicubic_aa(res, grid, D, 37, 37, Hp, Wp), GC_OK);
+        assert_int_equal(gc_resize_bicubic_aa(res, grid, D, 37, 37, Hp, Wp, 37.0 / Hp, 37.0 / Wp), GC_OK);
     else
         assert_int_equal(gc_resize_bicubic(res, grid, D, 37, 37, Hp, Wp, 1.0 / ((Hp + 0.1) / 37.0),
                                            1.0 / ((Wp + 0.1) / 37.0)),
@@ -350,7 +350,7 @@ static void test_thread_determinism(void **state) {
         res[r][4] = malloc(D * 60 * 60 * sizeof(float));
         assert_int_equal(gc_resize_bicubic(res[r][4], grid, D, 37, 37, 60, 60, 37 / 60.1, 37 / 60.1), GC_OK);
         res[r][5] = malloc(D * 60 * 60 * sizeof(float));
-        assert_int_equal(gc_resize_bicubic_aa(res[r][5], grid, D, 37, 37, 60, 60), GC_OK);
+        assert_int_equal(gc_resize_bicubic_aa(res[r][5], grid, D, 37, 37, 60, 60, 37 / 60.0, 37 / 60.0), GC_OK);
     }
     int64_t sizes[6] = {N * O, T * D, T * D, N * O, D * 3600, D * 3600};
     for (int i = 0; i < 6; i++) {

@@ -83,8 +83,7 @@ static float aa_cubic(float x) {
     return 0.0f;
 }
 
-static int64_t aa_max_taps(int64_t n_in, int64_t n_out) {
-    double scale = (double)n_in / (double)n_out;
+static int64_t aa_max_taps(double scale) {
     return (int64_t)ceil(2.0 * (scale >= 1.0 ? 2.0 * scale : 2.0)) + 2;
 }
 
@@ -92,8 +91,9 @@ static int64_t aa_max_taps(int64_t n_in, int64_t n_out) {
  * weights wt[i*maxw ..] normalised to sum 1; taps outside the input are dropped. The float/double
  * mix is PyTorch's (float scale, center and weights; integer + 0.5 in double): against torch 1.13
  * this is 3x closer than evaluating the taps in double. */
-static void aa_axis(int64_t n_in, int64_t n_out, int64_t maxw, int64_t *start, int64_t *cnt, float *wt) {
-    float scale = (float)n_in / (float)n_out;
+static void aa_axis(int64_t n_in, int64_t n_out, double src_scale, int64_t maxw, int64_t *start, int64_t *cnt,
+                    float *wt) {
+    float scale = (float)src_scale;
     float support = (float)(scale >= 1.0f ? 2.0 * scale : 2.0);
     float invscale = (float)(scale >= 1.0f ? 1.0 / scale : 1.0);
     for (int64_t i = 0; i < n_out; i++) {
@@ -114,9 +114,11 @@ static void aa_axis(int64_t n_in, int64_t n_out, int64_t maxw, int64_t *start, i
 }
 
 gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
-                               int64_t Wo) {
+                               int64_t Wo, double src_scale_h, double src_scale_w) {
     GC_TRY(check_sizes("bicubic antialias", H, W, Ho, Wo));
-    int64_t mh = aa_max_taps(H, Ho), mw = aa_max_taps(W, Wo);
+    if (!(src_scale_h > 0 && src_scale_w > 0 && src_scale_h < 1e6 && src_scale_w < 1e6))
+        return gc_errorf(GC_ERR_ARG, "resize bicubic antialias: bad scale %g x %g", src_scale_h, src_scale_w);
+    int64_t mh = aa_max_taps(src_scale_h), mw = aa_max_taps(src_scale_w);
     int64_t *sy = gc_alloc_array((size_t)(2 * (Ho + Wo)), sizeof(int64_t));
     float *wy = gc_alloc_array((size_t)(Ho * mh + Wo * mw), sizeof(float));
     float *tmp = gc_alloc_array((size_t)C * (size_t)H, (size_t)Wo * sizeof(float));
@@ -128,8 +130,8 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
     }
     int64_t *ny = sy + Ho, *sx = ny + Ho, *nx = sx + Wo;
     float *wx = wy + Ho * mh;
-    aa_axis(H, Ho, mh, sy, ny, wy);
-    aa_axis(W, Wo, mw, sx, nx, wx);
+    aa_axis(H, Ho, src_scale_h, mh, sy, ny, wy);
+    aa_axis(W, Wo, src_scale_w, mw, sx, nx, wx);
     /* Horizontal pass first, then vertical, as PyTorch's separable kernel (an axis whose size does
      * not change is copied). */
 #pragma omp parallel for schedule(static) if (C * Ho * Wo > 65536)

@@ -14,9 +14,9 @@
 gc_status gc_resize_bicubic(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                             int64_t Wo, double src_scale_h, double src_scale_w);
 /* mode="bicubic", antialias=True (PIL-style filter, A = -0.5, support widened when downsampling,
- * weights normalised, taps outside the image dropped). */
+ * weights normalised, taps outside the image dropped). src_scale as above (in/out for a size). */
 gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
-                               int64_t Wo);
+                               int64_t Wo, double src_scale_h, double src_scale_w);
 /* mode="bilinear", align_corners=False (source coordinate clamped below at 0). */
 gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                              int64_t Wo);
