@@ -17,6 +17,8 @@
 
 #define TOL 1e-4
 
+static const char *model_dir(const char *tag, const char *cfg);
+
 static bool sanitized(void) { return getenv("GEOCORR_SANITIZED") != NULL; }
 
 /* Load a fixture config: shipped weights or the manifest. */
@@ -328,14 +330,7 @@ static void test_bad_weights(void **state) {
     expect_load_error(cfgdir, GC_ERR_ARG, "num_attention_heads");
     /* a patch grid that is not a multiple of 14 */
     gc_dinov2 *m;
-    char good[1200];
-    snprintf(good, sizeof good, "%s/good", dir);
-    mkdir(good, 0755);
-    snprintf(p, sizeof p, "%s/model.safetensors", good);
-    symlink(gct_fixture("dinov2_tiny.model.safetensors"), p);
-    snprintf(p, sizeof p, "%s/config.json", good);
-    symlink(gct_fixture("dinov2_tiny.config.json"), p);
-    assert_int_equal(gc_dinov2_load(good, &m), GC_OK);
+    assert_int_equal(gc_dinov2_load(model_dir("dino_good", "tiny"), &m), GC_OK);
     float px[3 * 20 * 28] = {0};
     assert_int_equal(gc_dinov2_features(m, px, 20, 28, px), GC_ERR_ARG);
     printf("  -> %s\n", gc_last_error());
@@ -345,14 +340,9 @@ static void test_bad_weights(void **state) {
 /* `geocorr trace dinov2` end to end on the tiny fixture: every reference key of the tag is in the
  * output and matches. */
 static void test_trace_command(void **state) {
-    const char *dir = gct_tmpdir("dino_trace");
-    char wdir[1200], p[1300], in[1300], out[1300];
-    snprintf(wdir, sizeof wdir, "%s/tiny_reg", dir);
-    mkdir(wdir, 0755);
-    snprintf(p, sizeof p, "%s/model.safetensors", wdir);
-    symlink(gct_fixture("dinov2_tiny_reg.model.safetensors"), p);
-    snprintf(p, sizeof p, "%s/config.json", wdir);
-    symlink(gct_fixture("dinov2_tiny_reg.config.json"), p);
+    char wdir[1200], dir[1300], in[1400], out[1400];
+    snprintf(wdir, sizeof wdir, "%s", model_dir("dino_trace", "tiny_reg"));
+    snprintf(dir, sizeof dir, "%s/..", wdir);
     gc_weights *inputs = gct_open(gct_fixture("dinov2_inputs.safetensors"));
     const gc_tensor_ref *u8 = gc_weights_find(inputs, "224x280.image_u8");
     gc_st_writer *wr = gc_st_writer_new();
@@ -401,11 +391,74 @@ static void test_trace_command(void **state) {
     assert_int_equal(access(out2, F_OK), -1);
 }
 
+/* A folder with config.json + model.safetensors of a fixture config (links to the fixtures). */
+static const char *model_dir(const char *tag, const char *cfg) {
+    static char dir[1200];
+    char p[1300], name[128];
+    snprintf(dir, sizeof dir, "%s/%s", gct_tmpdir(tag), cfg);
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    snprintf(name, sizeof name, "dinov2_%s.model.safetensors", cfg);
+    assert_int_equal(symlink(gct_fixture(name), p), 0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    snprintf(name, sizeof name, "dinov2_%s.config.json", cfg);
+    assert_int_equal(symlink(gct_fixture(name), p), 0);
+    return dir;
+}
+
+/* `geocorr features` on the end-to-end image with the tiny DINOv2: `dino` against e2e_tiny's
+ * dino.feat (rows 0, 1, 30, 59 + checksums) and flip.dino.feat (checksums); observed ~1e-6. */
+static void test_features_command(void **state) {
+    const char *dir = model_dir("dino_feat", "tiny");
+    char out[1300], outf[1300];
+    snprintf(out, sizeof out, "%s/../feat.safetensors", dir);
+    snprintf(outf, sizeof outf, "%s/../feat_flip.safetensors", dir);
+    const char *img = gct_fixture("images/antelope.jpg");
+    int rc = gct_geocorr("features --dinov2 '%s' --image '%s' --out '%s'", dir, img, out);
+    if (rc != 0) fail_msg("features failed: %s", gct_last_stderr());
+    rc = gct_geocorr("features --dinov2 '%s' --image '%s' --flip --canvas 840 --out '%s'", dir, img, outf);
+    if (rc != 0) fail_msg("features --flip failed: %s", gct_last_stderr());
+    gc_weights *ref = gct_open(gct_fixture("e2e_tiny.io.safetensors"));
+    gc_weights *got = gct_open(out), *gotf = gct_open(outf);
+    const float *f, *ff;
+    assert_int_equal(GC_WEIGHT(got, "dino", &f, 64, 60, 60), GC_OK);
+    assert_int_equal(GC_WEIGHT(gotf, "dino", &ff, 64, 60, 60), GC_OK);
+    assert_string_equal(gc_weights_meta(got, "canvas"), "840");
+    assert_string_equal(gc_weights_meta(got, "flip"), "0");
+    assert_string_equal(gc_weights_meta(gotf, "flip"), "1");
+    assert_string_equal(gc_weights_meta(got, "geocorr_version"), gc_version());
+    float *rows = map_rows(f, 64, 60, 60);
+    gct_expect_close(ref, "dino.feat.rows", rows, 64 * 4 * 60, TOL);
+    gct_expect_checksums(ref, "dino.feat", f, 64 * 3600, TOL);
+    gct_expect_checksums(ref, "flip.dino.feat", ff, 64 * 3600, TOL);
+    free(rows);
+    gc_weights_free(ref), gc_weights_free(got), gc_weights_free(gotf);
+    /* no weights: the message names the files and the HF repo, and no output is written */
+    char out2[1300];
+    snprintf(out2, sizeof out2, "%s/../none.safetensors", dir);
+    rc = gct_geocorr("features --image '%s' --out '%s'", img, out2);
+    printf("  no --dinov2 -> rc %d: %s", rc, gct_last_stderr());
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(gct_last_stderr(), "config.json + model.safetensors"));
+    assert_non_null(strstr(gct_last_stderr(), "facebook/dinov2-base"));
+    rc = gct_geocorr("features --dinov2 '%s/../nothing' --image '%s' --out '%s'", dir, img, out2);
+    printf("  missing folder -> rc %d: %s", rc, gct_last_stderr());
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(gct_last_stderr(), "facebook/dinov2-base"));
+    rc = gct_geocorr("features --dinov2 '%s' --image '%s/../nothing.jpg' --out '%s'", dir, dir, out2);
+    printf("  missing image -> rc %d: %s", rc, gct_last_stderr());
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(gct_last_stderr(), "nothing.jpg"));
+    rc = gct_geocorr("features --dinov2 '%s' --image '%s' --canvas 841 --out '%s'", dir, img, out2);
+    assert_int_not_equal(rc, 0);
+    assert_int_equal(access(out2, F_OK), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny),       cmocka_unit_test(test_tiny_reg),     cmocka_unit_test(test_vits14),
         cmocka_unit_test(test_vitb14),     cmocka_unit_test(test_hub_naming),   cmocka_unit_test(test_bad_weights),
-        cmocka_unit_test(test_trace_command),
+        cmocka_unit_test(test_trace_command), cmocka_unit_test(test_features_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
