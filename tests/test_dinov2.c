@@ -377,7 +377,7 @@ static void test_trace_command(void **state) {
     gc_weights_free(got);
     gc_weights_free(ref);
     /* errors: no output file left behind, messages name the problem */
-    char out2[1300];
+    char out2[1400];
     snprintf(out2, sizeof out2, "%s/out2.safetensors", dir);
     rc = gct_geocorr("trace dinov2 --weights '%s/none' --inputs '%s' --out '%s'", dir, in, out2);
     printf("  missing weights -> rc %d: %s", rc, gct_last_stderr());
