@@ -275,11 +275,77 @@ static void test_geometry(void **state) {
     assert_null(canvas.rgb);
 }
 
+
+/* `geocorr trace preprocess` end to end: keys, shapes, exact values; on error no output file. */
+static void test_trace_command(void **state) {
+    const char *dir = gct_tmpdir("trace_preprocess");
+    char in[1024], out[1024], key[256];
+    snprintf(in, sizeof in, "%s/in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    const char *tag = "synth_portrait_51x112";
+    const gc_tensor_ref *src = ref_find("%s%s", tag, ".src_rgb"), *kin = ref_find("%s%s", tag, ".kps.in");
+    gc_st_writer *wr = gc_st_writer_new();
+    assert_int_equal(gc_st_writer_add(wr, "src_rgb", GC_DT_U8, 3, src->shape, src->data), GC_OK);
+    assert_int_equal(gc_st_writer_add(wr, "kps.in", GC_DT_F32, 2, kin->shape, kin->data), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
+    gc_st_writer_free(wr);
+
+    /* Stored pixels, flipped 960 canvas (the odd-padding case), keypoints. */
+    assert_int_equal(gct_geocorr("trace preprocess --inputs '%s' --canvas 960 --flip --out '%s'", in, out), 0);
+    gc_weights *o = gct_open(out);
+    const gc_tensor_ref *c = gc_weights_find(o, "canvas"), *b = gc_weights_find(o, "band"),
+                        *sr = gc_weights_find(o, "src_rgb");
+    assert_true(c && b && sr && c->dtype == GC_DT_U8 && c->ndim == 3 && c->shape[0] == 960 && c->shape[1] == 960);
+    assert_true(b->shape[0] == 960 && b->shape[1] == 437 && b->shape[2] == 3);
+    assert_memory_equal(sr->data, src->data, src->nbytes);
+    snprintf(key, sizeof key, "%s.960.flip.canvas.sha256", tag);
+    expect_digest(key, c->data, c->nbytes);
+    snprintf(key, sizeof key, "%s.960.flip.band.sha256", tag);
+    expect_digest(key, b->data, b->nbytes);
+    const gc_tensor_ref *k = gc_weights_find(o, "kps.960"), *kf = gc_weights_find(o, "kps.960.flip"),
+                        *oxs = gc_weights_find(o, "kps.offset_xy_scale");
+    assert_true(k && kf && oxs && k->dtype == GC_DT_F32 && oxs->dtype == GC_DT_F64 && oxs->numel == 3);
+    float want[64 * 3];
+    gc_kps_to_canvas(kin->data, kin->shape[0], 51, 112, 960, want);
+    assert_memory_equal(k->data, want, k->nbytes);
+    const double *v = oxs->data;
+    assert_true(v[0] == 261 && v[1] == 0 && v[2] == 960.0 / 112);
+    gc_weights_free(o);
+
+    /* Decoding a file; the 840 keypoints match the fixture's. */
+    snprintf(key, sizeof key, "images/%s.png", tag);
+    assert_int_equal(gct_geocorr("trace preprocess --image '%s' --inputs '%s' --canvas 840 --out '%s'",
+                                 gct_fixture(key), in, out), 0);
+    o = gct_open(out);
+    snprintf(key, sizeof key, "%s.840.canvas.sha256", tag);
+    expect_digest(key, gc_weights_find(o, "canvas")->data, 840 * 840 * 3);
+    const gc_tensor_ref *k840 = ref_find("%s%s", tag, ".kps.840");
+    assert_memory_equal(gc_weights_find(o, "kps.840")->data, k840->data, k840->nbytes);
+    gc_weights_free(o);
+
+    /* Errors: exit non-zero, a message naming the culprit, no output file. */
+    remove(out);
+    assert_int_not_equal(gct_geocorr("trace preprocess --image '%s/missing.png' --canvas 840 --out '%s'", dir, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "missing.png"));
+    assert_false(gc_file_exists(out));
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s/bad.jpg", dir);
+    gct_write_file(bad, "\xff\xd8\xff\xe0 truncated", 15);
+    assert_int_not_equal(gct_geocorr("trace preprocess --image '%s' --canvas 840 --out '%s'", bad, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "bad.jpg"));
+    assert_false(gc_file_exists(out));
+    assert_int_not_equal(gct_geocorr("trace preprocess --inputs '%s' --out '%s'", in, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "--canvas"));
+    assert_int_not_equal(gct_geocorr("trace preprocess --canvas 840 --out '%s'", out), 0);
+    assert_false(gc_file_exists(out));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canvas_from_stored_pixels), cmocka_unit_test(test_canvas_from_decoded_files),
         cmocka_unit_test(test_keypoints),                 cmocka_unit_test(test_thread_determinism),
         cmocka_unit_test(test_lanczos_properties),        cmocka_unit_test(test_geometry),
+        cmocka_unit_test(test_trace_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -96,8 +96,9 @@ static void jpeg_on_error(j_common_ptr c) {
     longjmp(e->jump, 1);
 }
 
-/* Warnings: a premature end of data is fatal (Pillow: "image file is truncated"); the rest are
- * skipped silently, as Pillow does. Nothing is printed. */
+/* Warnings: running out of data is fatal, even when only the EOI marker is missing (Pillow 9.4
+ * raises "image file is truncated" in both cases, checked). Other warnings (corrupt data libjpeg
+ * can skip) are ignored, as in Pillow. Nothing is printed. */
 static void jpeg_on_message(j_common_ptr c, int level) {
     if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(c);
 }
@@ -194,10 +195,13 @@ static gc_status decode_png(const uint8_t *data, size_t len, const char *label, 
     /* IHDR must be the first chunk (stb_image also accepts Apple's CgBI variant, Pillow does not). */
     if (len < 33 || memcmp(data + 12, "IHDR", 4) != 0)
         return gc_errorf(GC_ERR_FORMAT, "%s: corrupt or truncated PNG: the first chunk is not IHDR", label);
+    /* The declared size first, so that a bomb gets the refusal rather than a decoder message. */
+    const uint32_t dw = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
+    const uint32_t dh = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
+    GC_TRY(check_size(label, "PNG", dw, dh, max_pixels));
     int w, h, comp;
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
         return gc_errorf(GC_ERR_FORMAT, "%s: corrupt PNG header: %s", label, stbi_failure_reason());
-    GC_TRY(check_size(label, "PNG", w, h, max_pixels));
     const int depth = data[24], color_type = data[25];
     if (depth == 16 && color_type == 0) {
         /* Pillow: mode "I", convert('RGB') clamps each value to 255. */
