@@ -166,6 +166,18 @@ static void test_png_color(void **state) {
     }
 }
 
+/* An empty IDAT chunk before the data is valid PNG (Pillow decodes it); stb_image offsets a NULL
+ * pointer on it, so the decoder drops such chunks first (found by fuzz_image under UBSan). */
+static void test_png_empty_idat(void **state) {
+    const uint8_t px[6] = {1, 2, 3, 4, 5, 6};
+    buf p = png_build(2, 1, 8, 2, px, 6, NULL, 0, NULL, 0), q = {0};
+    put(&q, p.b, 33); /* signature + IHDR */
+    chunk(&q, "IDAT", NULL, 0);
+    put(&q, p.b + 33, p.n - 33);
+    free(p.b);
+    expect_png("empty_idat", q, 2, 1, px);
+}
+
 static void expect_jpeg(const char *name, const uint8_t *jpg, size_t n, const uint8_t *want) {
     gc_image img;
     if (gc_image_decode(jpg, n, name, &img) != GC_OK) fail_msg("%s: %s", name, gc_last_error());
@@ -241,6 +253,8 @@ static void test_bad_input(void **state) {
     p = png_build(1, 1, 8, 2, px, 3, NULL, 0, NULL, 0);
     for (int i = 0; i < 2; i++) p.b[16 + 4 * i + 2] = 0xea, p.b[16 + 4 * i + 3] = 0x60; /* 60000 x 60000 */
     expect_fail(p.b, p.n, "bomb.png", GC_ERR_REFUSED, "limit");
+    memset(p.b + 16, 0xff, 8); /* 2^32-1 per side: the product overflows int64 (found by fuzz_image) */
+    expect_fail(p.b, p.n, "bomb32.png", GC_ERR_REFUSED, "limit");
     free(p.b);
     uint8_t *j = malloc(sizeof k_gray_jpg);
     memcpy(j, k_gray_jpg, sizeof k_gray_jpg);
@@ -276,6 +290,7 @@ static void test_bad_input(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_gray),       cmocka_unit_test(test_png_color),
+        cmocka_unit_test(test_png_empty_idat),
         cmocka_unit_test(test_jpeg_gray_cmyk), cmocka_unit_test(test_save_png_roundtrip),
         cmocka_unit_test(test_bad_input),
     };

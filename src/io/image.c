@@ -75,7 +75,8 @@ void gc_image_free(gc_image *img) {
 static gc_status check_size(const char *label, const char *fmt, int64_t w, int64_t h, int64_t max_pixels) {
     if (w <= 0 || h <= 0) return gc_errorf(GC_ERR_FORMAT, "%s: %s image has zero size (%lldx%lld)", label, fmt,
                                            (long long)w, (long long)h);
-    if (w * h > max_pixels)
+    int64_t n; /* PNG sizes go up to 2^32 - 1 per side: the product can overflow int64 */
+    if (!gc_mul_ok(w, h, &n) || n > max_pixels)
         return gc_errorf(GC_ERR_REFUSED, "%s: %s image of %lldx%lld pixels exceeds the limit of %lld pixels "
                          "(decompression bomb guard)", label, fmt, (long long)w, (long long)h,
                          (long long)max_pixels);
@@ -189,16 +190,44 @@ static gc_status decode_jpeg(const uint8_t *data, size_t len, const char *label,
 
 /* ---- PNG ----------------------------------------------------------------------------------- */
 
-static gc_status decode_png(const uint8_t *data, size_t len, const char *label, int64_t max_pixels,
-                            gc_image *out) {
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* stb_image 2.27 offsets a NULL buffer when the first IDAT chunk is empty (undefined behaviour that
+ * UBSan reports; found by fuzz_image). Empty IDAT chunks carry nothing, so they are dropped from a
+ * copy before stb sees the file. Returns NULL when there is none (or on allocation failure, in which
+ * case the original is decoded). */
+static uint8_t *png_without_empty_idat(const uint8_t *data, size_t len, size_t *out_len) {
+    uint8_t *copy = NULL;
+    size_t pos = 8, n = 8;
+    while (pos + 12 <= len) {
+        const uint32_t clen = be32(data + pos);
+        if (clen > len - pos - 12) break; /* truncated: stb reports it */
+        const bool empty_idat = clen == 0 && memcmp(data + pos + 4, "IDAT", 4) == 0;
+        if (empty_idat && !copy) {
+            if (!(copy = malloc(len))) return NULL;
+            memcpy(copy, data, pos);
+            n = pos;
+        }
+        if (copy && !empty_idat) {
+            memcpy(copy + n, data + pos, clen + 12);
+            n += clen + 12;
+        }
+        pos += clen + 12;
+    }
+    if (!copy) return NULL;
+    memcpy(copy + n, data + pos, len - pos);
+    *out_len = n + (len - pos);
+    return copy;
+}
+
+static gc_status decode_png_stb(const uint8_t *data, size_t len, const char *label, int64_t max_pixels,
+                                gc_image *out) {
     if (len > INT32_MAX) return gc_errorf(GC_ERR_REFUSED, "%s: PNG file larger than 2 GiB", label);
     /* IHDR must be the first chunk (stb_image also accepts Apple's CgBI variant, Pillow does not). */
     if (len < 33 || memcmp(data + 12, "IHDR", 4) != 0)
         return gc_errorf(GC_ERR_FORMAT, "%s: corrupt or truncated PNG: the first chunk is not IHDR", label);
     /* The declared size first, so that a bomb gets the refusal rather than a decoder message. */
-    const uint32_t dw = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
-    const uint32_t dh = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
-    GC_TRY(check_size(label, "PNG", dw, dh, max_pixels));
+    GC_TRY(check_size(label, "PNG", be32(data + 16), be32(data + 20), max_pixels));
     int w, h, comp;
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
         return gc_errorf(GC_ERR_FORMAT, "%s: corrupt PNG header: %s", label, stbi_failure_reason());
@@ -223,6 +252,16 @@ static gc_status decode_png(const uint8_t *data, size_t len, const char *label, 
     out->w = w;
     out->h = h;
     return GC_OK;
+}
+
+static gc_status decode_png(const uint8_t *data, size_t len, const char *label, int64_t max_pixels,
+                            gc_image *out) {
+    size_t n;
+    uint8_t *clean = png_without_empty_idat(data, len, &n);
+    if (!clean) return decode_png_stb(data, len, label, max_pixels, out);
+    gc_status s = decode_png_stb(clean, n, label, max_pixels, out);
+    free(clean);
+    return s;
 }
 
 /* ---- Entry points -------------------------------------------------------------------------- */
