@@ -11,6 +11,9 @@
 #include "image_samples.h"
 #include "io/image.h"
 
+/* stb_image_write's deflate, exported by libstb (linked with the library); used for a zip bomb. */
+unsigned char *stbi_zlib_compress(unsigned char *data, int data_len, int *out_len, int quality);
+
 /* ---- A minimal PNG writer (stored deflate blocks) so the test controls colour type and depth ---- */
 
 typedef struct {
@@ -256,6 +259,27 @@ static void test_bad_input(void **state) {
     memset(p.b + 16, 0xff, 8); /* 2^32-1 per side: the product overflows int64 (found by fuzz_image) */
     expect_fail(p.b, p.n, "bomb32.png", GC_ERR_REFUSED, "limit");
     free(p.b);
+    /* A chunk declaring 1 GiB in a tiny file (stb_image would allocate it first; fuzz_image). */
+    p = png_build(1, 1, 8, 2, px, 3, NULL, 0, NULL, 0);
+    p.b[33] = 0x40; /* IDAT length 0x400000xx */
+    expect_fail(p.b, p.n, "long_chunk.png", GC_ERR_FORMAT, "truncated PNG");
+    free(p.b);
+    /* A zip bomb: a 1x1 gray image whose IDAT inflates to 16 MiB (stb_image would inflate it all). */
+    uint8_t *zeros = calloc(16 << 20, 1);
+    int zlen = 0;
+    uint8_t *z = stbi_zlib_compress(zeros, 16 << 20, &zlen, 1);
+    free(zeros);
+    assert_non_null(z);
+    p = png_build(1, 1, 8, 0, px, 1, NULL, 0, NULL, 0);
+    buf q = {0};
+    put(&q, p.b, 33);
+    chunk(&q, "IDAT", z, (size_t)zlen);
+    chunk(&q, "IEND", NULL, 0);
+    free(z);
+    free(p.b);
+    expect_fail(q.b, q.n, "zip_bomb.png", GC_ERR_REFUSED, "bomb");
+    free(q.b);
+
     uint8_t *j = malloc(sizeof k_gray_jpg);
     memcpy(j, k_gray_jpg, sizeof k_gray_jpg);
     for (size_t i = 0; i + 8 < sizeof k_gray_jpg; i++)
