@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "io/weights.h"
 #include "io/safetensors.h"
@@ -19,8 +20,8 @@ struct gc_weights {
     int64_t n, cap;
     backing *b;
     int nb, bcap;
-    char **meta; /* key, value pairs */
-    int nmeta;
+    char **meta; /* [2 * mcap] key, value pairs in insertion order */
+    int nmeta, mcap;
     bool sorted;
 };
 
@@ -148,9 +149,18 @@ gc_status gc_weights_set_meta(gc_weights *w, const char *key, const char *value)
             w->meta[2 * i + 1] = v;
             return GC_OK;
         }
-    char **m = gc_realloc_array(w->meta, 2 * (size_t)(w->nmeta + 1), sizeof *m);
-    if (!m) return GC_ERR_NOMEM;
-    w->meta = m;
+    return gc_weights_add_meta(w, key, value);
+}
+
+gc_status gc_weights_add_meta(gc_weights *w, const char *key, const char *value) {
+    if (w->nmeta == w->mcap) {
+        int cap = w->mcap ? 2 * w->mcap : 8;
+        char **m = gc_realloc_array(w->meta, 2 * (size_t)cap, sizeof *m);
+        if (!m) return GC_ERR_NOMEM;
+        w->meta = m;
+        w->mcap = cap;
+    }
+    char **m = w->meta;
     m[2 * w->nmeta] = gc_strdup(key);
     m[2 * w->nmeta + 1] = gc_strdup(value);
     if (!m[2 * w->nmeta] || !m[2 * w->nmeta + 1]) {
@@ -166,6 +176,15 @@ const char *gc_weights_meta(const gc_weights *w, const char *key) {
     for (int i = 0; i < w->nmeta; i++)
         if (strcmp(w->meta[2 * i], key) == 0) return w->meta[2 * i + 1];
     return NULL;
+}
+
+int gc_weights_meta_count(const gc_weights *w) { return w->nmeta; }
+
+bool gc_weights_meta_at(const gc_weights *w, int i, const char **key, const char **value) {
+    if (i < 0 || i >= w->nmeta) return false;
+    *key = w->meta[2 * i];
+    *value = w->meta[2 * i + 1];
+    return true;
 }
 
 const char *gc_weights_label(const gc_weights *w) { return w->label; }
@@ -290,7 +309,12 @@ gc_status gc_weights_open(const char *path, gc_weights **out) {
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    if (got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4)
+    /* zip ("PK") or a legacy torch pickle (PROTO 2); safetensors starts with a little-endian length */
+    if ((got >= 2 && magic[0] == 'P' && magic[1] == 'K') || (got >= 2 && magic[0] == 0x80 && magic[1] == 2))
+        return gc_torch_ckpt_open(path, out);
+    /* other content under a torch extension: the checkpoint reader names the problem */
+    const char *dot = strrchr(gc_basename(path), '.');
+    if (dot && (strcasecmp(dot, ".pth") == 0 || strcasecmp(dot, ".pt") == 0 || strcasecmp(dot, ".ckpt") == 0))
         return gc_torch_ckpt_open(path, out);
     return gc_safetensors_open(path, out);
 }

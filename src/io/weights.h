@@ -45,6 +45,11 @@ gc_status gc_weights_finalize(gc_weights *w);
 /* Free-form string metadata (safetensors __metadata__). */
 gc_status gc_weights_set_meta(gc_weights *w, const char *key, const char *value);
 const char *gc_weights_meta(const gc_weights *w, const char *key);
+/* Append an entry without looking for an existing key (readers with many entries, unique keys). */
+gc_status gc_weights_add_meta(gc_weights *w, const char *key, const char *value);
+int gc_weights_meta_count(const gc_weights *w);
+/* i-th entry in insertion order (key and value), false when out of range. */
+bool gc_weights_meta_at(const gc_weights *w, int i, const char **key, const char **value);
 
 const char *gc_weights_label(const gc_weights *w);
 int64_t gc_weights_count(const gc_weights *w);
