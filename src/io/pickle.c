@@ -93,7 +93,7 @@ static void resolve_global(gc_pk_value *v) {
 const char *gc_pk_global_name(const gc_pk_value *v, char *buf, size_t len) {
     if (v && v->kind == GC_PK_OPAQUE) v = v->opaque_of;
     if (!v || v->kind != GC_PK_GLOBAL) snprintf(buf, len, "?");
-    else snprintf(buf, len, "%s.%s", v->g.module, v->g.name);
+    else snprintf(buf, len, "%s.%s", strcmp(v->g.module, "__builtin__") == 0 ? "builtins" : v->g.module, v->g.name);
     return buf;
 }
 

@@ -89,13 +89,36 @@ static gc_status tensor_bytes(flattener *f, gc_pk_tensor *t, const char *name) {
 
 /* ---- leaf rendering (inspect) ---- */
 
+/* LONG1 integers up to 16 bytes in decimal (as the reference's JSON), wider ones by size. */
+static void render_bigint(const gc_pk_value *v, char *buf, size_t len) {
+    if (v->s.n > 16) {
+        snprintf(buf, len, "<int of %lld bytes>", (long long)v->s.n);
+        return;
+    }
+    const unsigned char *p = (const unsigned char *)v->s.p;
+    unsigned __int128 u = 0;
+    for (int64_t i = v->s.n - 1; i >= 0; i--) u = (u << 8) | p[i];
+    bool neg = v->s.n < 16 ? (p[v->s.n - 1] & 0x80) != 0 : (p[15] & 0x80) != 0;
+    if (neg) u = v->s.n < 16 ? ((unsigned __int128)1 << (8 * v->s.n)) - u : -u;
+    char d[48];
+    int k = 0;
+    do {
+        d[k++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u);
+    size_t o = 0;
+    if (neg && o + 1 < len) buf[o++] = '-';
+    while (k && o + 1 < len) buf[o++] = d[--k];
+    buf[o] = 0;
+}
+
 static void render_leaf(const gc_pk_value *v, char *buf, size_t len) {
     char g[600];
     switch (v->kind) {
     case GC_PK_NONE: snprintf(buf, len, "None"); break;
     case GC_PK_BOOL: snprintf(buf, len, v->b ? "True" : "False"); break;
     case GC_PK_INT: snprintf(buf, len, "%lld", (long long)v->i); break;
-    case GC_PK_BIGINT: snprintf(buf, len, "<int of %lld bytes>", (long long)v->s.n); break;
+    case GC_PK_BIGINT: render_bigint(v, buf, len); break;
     case GC_PK_FLOAT:
         if (isnan(v->f)) snprintf(buf, len, "nan");
         else if (isinf(v->f)) snprintf(buf, len, v->f > 0 ? "inf" : "-inf");
@@ -104,6 +127,7 @@ static void render_leaf(const gc_pk_value *v, char *buf, size_t len) {
                 snprintf(buf, len, "%.*g", prec, v->f);
                 if (strtod(buf, NULL) == v->f) break;
             }
+            if (!strpbrk(buf, ".e")) strncat(buf, ".0", len - strlen(buf) - 1); /* 3.0, not 3 */
         }
         break;
     case GC_PK_STR: {
@@ -367,16 +391,20 @@ done:
     return st;
 }
 
+bool gc_torch_ckpt_magic(const unsigned char *b, size_t len) {
+    if (len < 4) return false;
+    if (b[0] == 'P' && b[1] == 'K' && ((b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6))) return true;
+    return b[0] == 0x80 && b[1] == 0x02 && b[2] == 0x8a && b[3] == 0x0a;
+}
+
 gc_status gc_torch_ckpt_parse(const char *label, const void *buf, size_t len, gc_weights **out) {
     *out = NULL;
     const unsigned char *b = buf;
-    bool zip = len >= 4 && b[0] == 'P' && b[1] == 'K' && ((b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6));
-    bool legacy = len >= 2 && b[0] == 0x80 && b[1] == 0x02;
-    if (!zip && !legacy)
+    if (!gc_torch_ckpt_magic(b, len))
         return gc_errorf(GC_ERR_FORMAT, "%s: not a PyTorch checkpoint (neither a zip archive nor a legacy pickle)", label);
     gc_weights *w = gc_weights_new(label);
     if (!w) return GC_ERR_NOMEM;
-    gc_status st = zip ? load_zip(w, label, b, len) : load_legacy(w, label, b, len);
+    gc_status st = b[0] == 'P' ? load_zip(w, label, b, len) : load_legacy(w, label, b, len);
     if (st != GC_OK) {
         gc_weights_free(w);
         return st;

@@ -9,6 +9,9 @@
  * contiguous; non-tensor leaves as metadata entries (path -> rendered value), plus "__format__" and
  * (zip) "__prefix__". Hostile input gets GC_ERR_FORMAT / GC_ERR_REFUSED / GC_ERR_UNSUPPORTED. */
 gc_status gc_torch_ckpt_open(const char *path, gc_weights **out);
+/* Whether the first bytes (at least 4) start a zip archive or a legacy torch stream (PROTO 2 +
+ * LONG1 of the 10-byte magic number); none of these can begin a safetensors file under 100 MB. */
+bool gc_torch_ckpt_magic(const unsigned char *b, size_t len);
 /* Same from a buffer that must outlive the result (fuzzer, tests). */
 gc_status gc_torch_ckpt_parse(const char *label, const void *buf, size_t len, gc_weights **out);
 

@@ -242,21 +242,37 @@ const gc_tensor_ref *gc_weights_findf(const gc_weights *w, const char *fmt, ...)
     return find_mut(w, name);
 }
 
+/* Candidate prefixes P with "P<first_key>" a tensor. Several copies of a model are common in training
+ * checkpoints (DINO: student.* and teacher.*); the teacher is the one evaluated, so it wins a tie. */
 bool gc_weights_detect_prefix(gc_weights *w, const char *first_key) {
     if (find_mut(w, first_key)) return true;
     size_t lk = strlen(first_key);
-    const char *found = NULL;
-    size_t found_len = 0;
+    const char *found = NULL, *teacher = NULL;
+    size_t found_len = 0, teacher_len = 0;
+    int distinct = 0, teachers = 0;
     for (int64_t i = 0; i < w->n; i++) {
-        size_t ln = strlen(w->t[i].name);
-        if (ln > lk && strcmp(w->t[i].name + ln - lk, first_key) == 0 && w->t[i].name[ln - lk - 1] == '.') {
-            if (found && (found_len != ln - lk || strncmp(found, w->t[i].name, found_len) != 0))
-                return false; /* ambiguous: two different prefixes */
-            found = w->t[i].name;
-            found_len = ln - lk;
+        const char *name = w->t[i].name;
+        size_t ln = strlen(name);
+        if (ln <= lk || strcmp(name + ln - lk, first_key) != 0 || name[ln - lk - 1] != '.') continue;
+        size_t pl = ln - lk;
+        if (found && found_len == pl && strncmp(found, name, pl) == 0) continue;
+        if (!found) {
+            found = name;
+            found_len = pl;
+        }
+        distinct++;
+        if (strncmp(name, "teacher.", 8) == 0) {
+            teachers++;
+            teacher = name;
+            teacher_len = pl;
         }
     }
-    if (!found) return false;
+    if (distinct > 1 && teachers == 1) {
+        found = teacher;
+        found_len = teacher_len;
+    } else if (distinct != 1) {
+        return false; /* none, or ambiguous */
+    }
     char *p = malloc(found_len + 1);
     if (!p) return false;
     memcpy(p, found, found_len);
@@ -309,9 +325,7 @@ gc_status gc_weights_open(const char *path, gc_weights **out) {
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    /* zip ("PK") or a legacy torch pickle (PROTO 2); safetensors starts with a little-endian length */
-    if ((got >= 2 && magic[0] == 'P' && magic[1] == 'K') || (got >= 2 && magic[0] == 0x80 && magic[1] == 2))
-        return gc_torch_ckpt_open(path, out);
+    if (got == 4 && gc_torch_ckpt_magic(magic, 4)) return gc_torch_ckpt_open(path, out);
     /* other content under a torch extension: the checkpoint reader names the problem */
     const char *dot = strrchr(gc_basename(path), '.');
     if (dot && (strcasecmp(dot, ".pth") == 0 || strcasecmp(dot, ".pt") == 0 || strcasecmp(dot, ".ckpt") == 0))
