@@ -173,7 +173,7 @@ static gc_status top(vm *m, gc_pk_value **out) {
 static gc_status pop_mark(vm *m, gc_pk_value ***items, int64_t *n) {
     if (!m->nmarks) return errf_at(m, GC_ERR_FORMAT, "no MARK on the stack");
     int64_t base = m->marks[--m->nmarks];
-    *items = m->stack + base;
+    *items = m->stack ? m->stack + base : NULL; /* no push yet: an empty stack has no array */
     *n = m->sp - base;
     m->sp = base;
     return GC_OK;
