@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/config.h"
 #include "io/torch_ckpt.h"
@@ -482,6 +484,180 @@ static void test_crafted(void **state) {
     free(b.p);
 }
 
+/* ---- DINOv2 from a hub-named training checkpoint (TRACE.md section 1, last bullet) ---- */
+
+typedef struct {
+    char name[160];
+    const gc_tensor_ref *src; /* F32 source, or NULL: `own` holds the data */
+    float *own;
+    int ndim;
+    int64_t shape[4];
+} ckpt_tensor;
+
+/* torch.save({name: tensor, ...}) in the zip format, one storage per tensor. */
+static void write_state_ckpt(const char *path, const ckpt_tensor *t, int n) {
+    buf_t b = {0};
+    member *m = calloc((size_t)n + 2, sizeof *m);
+    char (*keys)[32] = calloc((size_t)n, sizeof *keys), (*names)[48] = calloc((size_t)n, sizeof *names);
+    put8(&b, 0x80); put8(&b, 2); put8(&b, '}'); put8(&b, '(');
+    for (int i = 0; i < n; i++) {
+        int64_t numel = 1, stride[4];
+        for (int d = t[i].ndim - 1; d >= 0; d--) {
+            stride[d] = numel;
+            numel *= t[i].shape[d];
+        }
+        snprintf(keys[i], sizeof keys[i], "%d", i);
+        pstr(&b, t[i].name);
+        ptensor(&b, keys[i], (int)numel, 0, t[i].ndim, t[i].shape, stride);
+        snprintf(names[i], sizeof names[i], "ckpt/data/%d", i);
+        m[i + 1] = (member){names[i], t[i].src ? t[i].src->data : t[i].own, (size_t)numel * 4};
+    }
+    put8(&b, 'u'); put8(&b, '.');
+    m[0] = (member){"ckpt/data.pkl", b.p, b.n};
+    m[n + 1] = (member){"ckpt/version", "3\n", 2};
+    write_zip(path, m, n + 2, false);
+    free(m);
+    free(keys);
+    free(names);
+    free(b.p);
+}
+
+static void link_fixture(const char *dir, const char *name, const char *fixture) {
+    char p[2048];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (symlink(gct_fixture(fixture), p) != 0) fail_msg("cannot link %s", p);
+}
+
+/* max |a - b| / max |b| over every tensor of two trace outputs (same key sets). */
+static double trace_diff(const char *a_path, const char *b_path) {
+    gc_weights *a = gct_open(a_path), *b = gct_open(b_path);
+    assert_int_equal(gc_weights_count(a), gc_weights_count(b));
+    double worst = 0;
+    for (int64_t i = 0; i < gc_weights_count(b); i++) {
+        const gc_tensor_ref *rb = gc_weights_at(b, i), *ra = gc_weights_find(a, rb->name);
+        if (!ra || ra->numel != rb->numel) fail_msg("trace output %s differs in presence or size", rb->name);
+        const float *pa, *pb;
+        assert_int_equal(gc_weights_f32(a, ra->name, ra->ndim, ra->shape, &pa), GC_OK);
+        assert_int_equal(gc_weights_f32(b, rb->name, rb->ndim, rb->shape, &pb), GC_OK);
+        double md = 0, mb = 0;
+        for (int64_t k = 0; k < rb->numel; k++) {
+            md = fmax(md, fabs((double)pa[k] - pb[k]));
+            mb = fmax(mb, fabs((double)pb[k]));
+        }
+        worst = fmax(worst, mb > 0 ? md / mb : md);
+    }
+    gc_weights_free(a);
+    gc_weights_free(b);
+    return worst;
+}
+
+/* A DINOv2-with-registers training checkpoint {teacher.backbone.<hub name>, teacher.dino_head.*,
+ * student.backbone.<hub name> (zeros: picking the student would fail)} built from the HF weights, and
+ * the hub-named dinov2_hub_tiny.pth fixture, give the same trace as the HF safetensors folders. */
+static void test_dinov2_from_hub_checkpoint(void **state) {
+    const char *tmp = gct_tmpdir("ckpt_dino");
+    cJSON *js;
+    assert_int_equal(gc_json_load(gct_fixture("ckpt/dinov2_hub_tiny.expected.json"), &js), GC_OK);
+    const cJSON *map = cJSON_GetObjectItem(cJSON_GetObjectItem(js, "shared_with"), "map");
+    gc_weights *hf = gct_open(gct_fixture("dinov2_tiny_reg.model.safetensors"));
+    int cap = 256, n = 0;
+    ckpt_tensor *t = calloc((size_t)cap, sizeof *t);
+    int64_t D = 64;
+    for (int copy = 0; copy < 2; copy++) { /* 0 teacher, 1 student */
+        const char *who = copy ? "student.backbone." : "teacher.backbone.";
+        int first = n;
+        for (const cJSON *e = map->child; e; e = e->next) {
+            snprintf(t[n].name, sizeof t[n].name, "%s%s", who, e->string);
+            t[n].src = gc_weights_find(hf, e->valuestring);
+            assert_non_null(t[n].src);
+            n++;
+        }
+        snprintf(t[n].name, sizeof t[n].name, "%sregister_tokens", who);
+        t[n++].src = gc_weights_find(hf, "embeddings.register_tokens");
+        for (int blk = 0; blk < 3; blk++)
+            for (int bias = 0; bias < 2; bias++) { /* qkv = cat(query, key, value) along dim 0 */
+                ckpt_tensor *q = &t[n++];
+                snprintf(q->name, sizeof q->name, "%sblocks.%d.attn.qkv.%s", who, blk, bias ? "bias" : "weight");
+                q->ndim = bias ? 1 : 2;
+                q->shape[0] = 3 * D;
+                q->shape[1] = D;
+                int64_t part = bias ? D : D * D;
+                q->own = calloc((size_t)(3 * part), sizeof(float));
+                const char *qkv[3] = {"query", "key", "value"};
+                for (int k = 0; k < 3; k++) {
+                    const gc_tensor_ref *r = gc_weights_findf(hf, "encoder.layer.%d.attention.attention.%s.%s", blk, qkv[k],
+                                                              bias ? "bias" : "weight");
+                    assert_non_null(r);
+                    memcpy(q->own + k * part, r->data, (size_t)part * 4);
+                }
+            }
+        for (int i = first; i < n; i++) {
+            if (t[i].src) {
+                t[i].ndim = t[i].src->ndim;
+                memcpy(t[i].shape, t[i].src->shape, sizeof(int64_t) * (size_t)t[i].ndim);
+            }
+            if (copy) { /* the student: zeros of the same shapes */
+                int64_t numel = 1;
+                for (int d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+                free(t[i].own);
+                t[i].own = calloc((size_t)numel + 1, sizeof(float));
+                t[i].src = NULL;
+            }
+        }
+    }
+    ckpt_tensor *head = &t[n++];
+    snprintf(head->name, sizeof head->name, "teacher.dino_head.mlp.0.weight");
+    head->ndim = 2;
+    head->shape[0] = 8;
+    head->shape[1] = D;
+    head->own = calloc(8 * (size_t)D, sizeof(float));
+
+    char hub_dir[1200], hf_dir[1200], hub1_dir[1200], hf1_dir[1200], p[1300];
+    snprintf(hub_dir, sizeof hub_dir, "%s/hub_reg", tmp);
+    snprintf(hf_dir, sizeof hf_dir, "%s/hf_reg", tmp);
+    snprintf(hub1_dir, sizeof hub1_dir, "%s/hub_tiny", tmp);
+    snprintf(hf1_dir, sizeof hf1_dir, "%s/hf_tiny", tmp);
+    const char *dirs[4] = {hub_dir, hf_dir, hub1_dir, hf1_dir};
+    for (int i = 0; i < 4; i++) assert_int_equal(mkdir(dirs[i], 0755), 0);
+    snprintf(p, sizeof p, "%s/teacher_checkpoint.pth", hub_dir);
+    write_state_ckpt(p, t, n);
+    link_fixture(hub_dir, "config.json", "dinov2_tiny_reg.config.json");
+    link_fixture(hf_dir, "config.json", "dinov2_tiny_reg.config.json");
+    link_fixture(hf_dir, "model.safetensors", "dinov2_tiny_reg.model.safetensors");
+    link_fixture(hub1_dir, "config.json", "dinov2_tiny.config.json");
+    link_fixture(hub1_dir, "dinov2_hub_tiny.pth", "ckpt/dinov2_hub_tiny.pth");
+    link_fixture(hf1_dir, "config.json", "dinov2_tiny.config.json");
+    link_fixture(hf1_dir, "model.safetensors", "dinov2_tiny.model.safetensors");
+
+    /* the model input: the fixtures' 224x280 pixel_values */
+    gc_weights *inputs = gct_open(gct_fixture("dinov2_inputs.safetensors"));
+    const gc_tensor_ref *pv = gc_weights_find(inputs, "224x280.pixel_values");
+    assert_non_null(pv);
+    gc_st_writer *wr = gc_st_writer_new();
+    assert_int_equal(gc_st_writer_add(wr, "pixel_values", pv->dtype, pv->ndim, pv->shape, pv->data), GC_OK);
+    char in[1300];
+    snprintf(in, sizeof in, "%s/in.safetensors", tmp);
+    assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
+    gc_st_writer_free(wr);
+    gc_weights_free(inputs);
+
+    char out[4][1300];
+    for (int i = 0; i < 4; i++) {
+        snprintf(out[i], sizeof out[i], "%s/out%d.safetensors", tmp, i);
+        int rc = gct_geocorr("trace dinov2 --weights '%s' --inputs '%s' --out '%s'", dirs[i], in, out[i]);
+        if (rc != 0) fail_msg("trace dinov2 --weights %s: exit %d: %s", dirs[i], rc, gct_last_stderr());
+    }
+    double reg = trace_diff(out[0], out[1]), tiny = trace_diff(out[2], out[3]);
+    printf("  trace dinov2: teacher.backbone hub checkpoint vs HF safetensors (registers): max rel diff %.3g\n", reg);
+    printf("  trace dinov2: dinov2_hub_tiny.pth vs HF safetensors: max rel diff %.3g\n", tiny);
+    assert_true(reg <= 1e-6);
+    assert_true(tiny <= 1e-6);
+    for (int i = 0; i < n; i++) free(t[i].own);
+    free(t);
+    gc_weights_free(hf);
+    cJSON_Delete(js);
+}
+
 /* Prefix detection finds the model inside training checkpoints, preferring the teacher copy. */
 static void test_detect_prefix(void **state) {
     gc_weights *w = gc_weights_new("mem");
@@ -493,6 +669,20 @@ static void test_detect_prefix(void **state) {
     assert_true(gc_weights_detect_prefix(w, "blocks.0.norm1.weight"));
     assert_string_equal(gc_weights_prefix(w), "teacher.backbone.");
     gc_weights_free(w);
+    /* nested under model., and two non-teacher copies stay ambiguous */
+    w = gc_weights_new("mem");
+    const char *nested[] = {"model.student.backbone.x", "model.teacher.backbone.x", "ema.x", "other.x"};
+    for (int i = 0; i < 4; i++) assert_int_equal(gc_weights_add(w, nested[i], GC_DT_F32, 1, (int64_t[]){1}, &x), GC_OK);
+    assert_int_equal(gc_weights_finalize(w), GC_OK);
+    assert_true(gc_weights_detect_prefix(w, "x"));
+    assert_string_equal(gc_weights_prefix(w), "model.teacher.backbone.");
+    assert_false(gc_weights_detect_prefix(w, "y"));
+    gc_weights_free(w);
+    w = gc_weights_new("mem");
+    for (int i = 2; i < 4; i++) assert_int_equal(gc_weights_add(w, nested[i], GC_DT_F32, 1, (int64_t[]){1}, &x), GC_OK);
+    assert_int_equal(gc_weights_finalize(w), GC_OK);
+    assert_false(gc_weights_detect_prefix(w, "x"));
+    gc_weights_free(w);
 }
 
 int main(void) {
@@ -500,7 +690,7 @@ int main(void) {
         cmocka_unit_test(test_fixtures),       cmocka_unit_test(test_views_share_the_map),
         cmocka_unit_test(test_convert_command), cmocka_unit_test(test_inspect_command),
         cmocka_unit_test(test_hostile),        cmocka_unit_test(test_crafted),
-        cmocka_unit_test(test_detect_prefix),
+        cmocka_unit_test(test_detect_prefix), cmocka_unit_test(test_dinov2_from_hub_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

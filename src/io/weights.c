@@ -243,7 +243,8 @@ const gc_tensor_ref *gc_weights_findf(const gc_weights *w, const char *fmt, ...)
 }
 
 /* Candidate prefixes P with "P<first_key>" a tensor. Several copies of a model are common in training
- * checkpoints (DINO: student.* and teacher.*); the teacher is the one evaluated, so it wins a tie. */
+ * checkpoints (DINO: student.* and teacher.*, maybe under model.); the teacher is the one evaluated,
+ * so a prefix with a `teacher` component wins a tie. */
 bool gc_weights_detect_prefix(gc_weights *w, const char *first_key) {
     if (find_mut(w, first_key)) return true;
     size_t lk = strlen(first_key);
@@ -261,7 +262,7 @@ bool gc_weights_detect_prefix(gc_weights *w, const char *first_key) {
             found_len = pl;
         }
         distinct++;
-        if (strncmp(name, "teacher.", 8) == 0) {
+        if (strncmp(name, "teacher.", 8) == 0 || (strstr(name, ".teacher.") && strstr(name, ".teacher.") < name + pl)) {
             teachers++;
             teacher = name;
             teacher_len = pl;

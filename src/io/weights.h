@@ -60,7 +60,8 @@ const gc_tensor_ref *gc_weights_at(const gc_weights *w, int64_t i);
 void gc_weights_set_prefix(gc_weights *w, const char *prefix);
 const char *gc_weights_prefix(const gc_weights *w);
 /* If no tensor is named `first_key` but exactly one prefix P makes "P<first_key>" a tensor, set P
- * as prefix (true). Used to find a model inside a training checkpoint. */
+ * as prefix (true). Used to find a model inside a training checkpoint. When several prefixes match
+ * and exactly one has a `teacher` component ("teacher.backbone.", "model.teacher.backbone."), it wins. */
 bool gc_weights_detect_prefix(gc_weights *w, const char *first_key);
 
 const gc_tensor_ref *gc_weights_find(const gc_weights *w, const char *name);
