@@ -414,16 +414,5 @@ gc_status gc_torch_ckpt_parse(const char *label, const void *buf, size_t len, gc
 }
 
 gc_status gc_torch_ckpt_open(const char *path, gc_weights **out) {
-    *out = NULL;
-    void *map;
-    size_t len;
-    GC_TRY(gc_map_file(path, &map, &len));
-    gc_status st = gc_torch_ckpt_parse(path, map, len, out);
-    if (st == GC_OK) st = gc_weights_add_backing(*out, map, len, gc_unmap_file);
-    if (st != GC_OK) {
-        gc_unmap_file(map, len);
-        gc_weights_free(*out);
-        *out = NULL;
-    }
-    return st;
+    return gc_weights_open_mapped(path, gc_torch_ckpt_parse, out);
 }

@@ -315,6 +315,21 @@ gc_status gc_weights_f32(gc_weights *w, const char *name, int ndim, const int64_
     return GC_OK;
 }
 
+gc_status gc_weights_open_mapped(const char *path, gc_weights_parse_fn parse, gc_weights **out) {
+    *out = NULL;
+    void *map;
+    size_t len;
+    GC_TRY(gc_map_file(path, &map, &len));
+    gc_status st = parse(path, map, len, out);
+    if (st == GC_OK) st = gc_weights_add_backing(*out, map, len, gc_unmap_file);
+    if (st != GC_OK) {
+        gc_unmap_file(map, len);
+        gc_weights_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 gc_status gc_weights_open(const char *path, gc_weights **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");

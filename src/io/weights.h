@@ -29,6 +29,10 @@ typedef struct gc_weights gc_weights;
 /* Open a weights file by content: safetensors, or a PyTorch zip checkpoint (.pth/.ckpt/.pt). */
 gc_status gc_weights_open(const char *path, gc_weights **out);
 void gc_weights_free(gc_weights *w);
+/* Memory-map `path` and parse it with `parse` (the path labels messages); the map lives as long as
+ * the set. Used by the format readers' open functions. */
+typedef gc_status (*gc_weights_parse_fn)(const char *label, const void *buf, size_t len, gc_weights **out);
+gc_status gc_weights_open_mapped(const char *path, gc_weights_parse_fn parse, gc_weights **out);
 
 /* Building a set (used by readers and generators). `label` names the source in messages. */
 gc_weights *gc_weights_new(const char *label);
