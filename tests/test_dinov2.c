@@ -268,6 +268,34 @@ static void test_hub_naming(void **state) {
     gc_dinov2_free(m);
 }
 
+/* The fixtures' upstream-hub checkpoint (torch.save of DinoVisionTransformer.state_dict(), through
+ * the .pth reader) in a folder with the tiny config.json: same tokens as the HF-named weights. */
+static void test_hub_pth(void **state) {
+    char dir[1200], p[1300];
+    snprintf(dir, sizeof dir, "%s/hub", gct_tmpdir("dino_pth"));
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/dinov2_hub_tiny.pth", dir);
+    assert_int_equal(symlink(gct_fixture("ckpt/dinov2_hub_tiny.pth"), p), 0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    assert_int_equal(symlink(gct_fixture("dinov2_tiny.config.json"), p), 0);
+    gc_dinov2 *m;
+    gc_status s = gc_dinov2_load(dir, &m);
+    if (s != GC_OK) fail_msg("%s", gc_last_error());
+    assert_true(m->hub_naming);
+    int64_t H, W, D = 64;
+    float *px = load_pixels("224x280", &H, &W);
+    float *xn = malloc((1 + 320) * D * sizeof(float)), *b2 = malloc((1 + 320) * D * sizeof(float));
+    float *blocks[3] = {NULL, NULL, b2};
+    gc_dinov2_outputs o = {.x_norm = xn, .blocks = blocks};
+    assert_int_equal(gc_dinov2_forward(m, px, H, W, &o), GC_OK);
+    gc_weights *ref = gct_open(gct_fixture("dinov2_tiny.io.safetensors"));
+    gct_expect_close(ref, "224x280.block2", b2, 321 * D, TOL);
+    gct_expect_close(ref, "224x280.x_norm_patchtokens", xn + D, 320 * D, TOL);
+    gc_weights_free(ref);
+    free(px), free(xn), free(b2);
+    gc_dinov2_free(m);
+}
+
 /* A copy of the tiny weights with one tensor dropped or reshaped. */
 static const char *broken_weights(const char *dir, const char *drop, const char *reshape) {
     static char path[1200];
@@ -457,7 +485,7 @@ static void test_features_command(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny),       cmocka_unit_test(test_tiny_reg),     cmocka_unit_test(test_vits14),
-        cmocka_unit_test(test_vitb14),     cmocka_unit_test(test_hub_naming),   cmocka_unit_test(test_bad_weights),
+        cmocka_unit_test(test_vitb14),     cmocka_unit_test(test_hub_naming), cmocka_unit_test(test_hub_pth),   cmocka_unit_test(test_bad_weights),
         cmocka_unit_test(test_trace_command), cmocka_unit_test(test_features_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
