@@ -11,38 +11,18 @@
 
 #include "base/base.h"
 
-/* Without trapping math GCC if-converts the clamp in att_exp and vectorises the softmax loop (3x
- * faster attention). It does not reorder arithmetic: results are unchanged. */
+/* Without trapping math GCC if-converts the clamp in gc_vexp_neg and vectorises the softmax loop (3x
+ * faster attention). It does not reorder arithmetic. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
+
+#include "tensor/vecmath.h"
 
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
 enum { GC_ATT_BQ = 256, GC_ATT_BK = 256 };
-
-/* exp(x) for x <= 0 (max-subtracted scores), written so that GCC vectorises it: Cody-Waite
- * reduction x = n ln2 + r (|r| <= ln2/2), degree-6 polynomial for e^r, scale by 2^n through the exponent bits.
- * Relative error ~2 ulp; inputs below -87 flush to ~0 (exp(-inf) of an empty row gives 0). */
-static inline float att_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    /* round to nearest by the 1.5 * 2^23 trick (floorf would not vectorise) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
 
 /* Sum of n floats in 8 fixed lanes (vectorises without reassociating: the order depends only on n). */
 static inline float att_sum(const float *x, int64_t n) {
@@ -74,10 +54,10 @@ static void att_block(float *out, int64_t ldo, const float *q, int64_t ldq, cons
             float mx = m[i];
 #pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx; /* max: any order is exact */
-            for (int64_t j = 0; j < valid; j++) row[j] = att_exp(row[j] - mx);
+            for (int64_t j = 0; j < valid; j++) row[j] = gc_vexp_neg(row[j] - mx);
             float sum = att_sum(row, valid);
             for (int64_t j = valid; j < nk; j++) row[j] = 0.0f;
-            float corr = att_exp(m[i] - mx);
+            float corr = gc_vexp_neg(m[i] - mx);
             m[i] = mx;
             l[i] = l[i] * corr + sum;
             float *ar = acc + i * hd;
