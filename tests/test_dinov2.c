@@ -191,7 +191,8 @@ static void test_vitb14_840(void **state) {
 }
 
 /* Upstream hub naming (fused qkv, ls1.gamma, ...) inside a training checkpoint (teacher and student
- * under prefixes): built from the tiny HF weights, must give the same tokens. */
+ * under prefixes; the teacher saved with block_chunks, "blocks.<chunk>.<i>."): built from the tiny HF
+ * weights, must give the same tokens. */
 static void test_hub_naming(void **state) {
     gc_weights *w = gct_open(gct_fixture("dinov2_tiny.model.safetensors"));
     gc_st_writer *wr = gc_st_writer_new();
@@ -223,10 +224,12 @@ static void test_hub_naming(void **state) {
             assert_int_equal(gc_st_writer_add(wr, nm, r->dtype, r->ndim, r->shape, r->data), GC_OK);
         }
         for (int b = 0; b < 3; b++) {
+            char blk[32]; /* teacher: chunks of 2 blocks (upstream BlockChunk naming) */
+            snprintf(blk, sizeof blk, p == 0 ? "blocks.%d.%d." : "blocks.%d.", p == 0 ? b / 2 : b, b);
             for (size_t i = 0; i < GC_COUNTOF(bmap); i++) {
                 const gc_tensor_ref *r = gc_weights_findf(w, "encoder.layer.%d.%s", b, bmap[i][0]);
                 assert_non_null(r);
-                snprintf(nm, sizeof nm, "%sblocks.%d.%s", prefixes[p], b, bmap[i][1]);
+                snprintf(nm, sizeof nm, "%s%s%s", prefixes[p], blk, bmap[i][1]);
                 assert_int_equal(gc_st_writer_add(wr, nm, r->dtype, r->ndim, r->shape, r->data), GC_OK);
             }
             const char *qkvn[3] = {"query", "key", "value"};
@@ -239,9 +242,9 @@ static void test_hub_naming(void **state) {
                 memcpy(qkv + j * D * D, pw, D * D * sizeof(float));
                 memcpy(qkvb + j * D, pb, D * sizeof(float));
             }
-            snprintf(nm, sizeof nm, "%sblocks.%d.attn.qkv.weight", prefixes[p], b);
+            snprintf(nm, sizeof nm, "%s%sattn.qkv.weight", prefixes[p], blk);
             assert_int_equal(GC_ST_ADD_F32(wr, nm, qkv, 3 * D, D), GC_OK);
-            snprintf(nm, sizeof nm, "%sblocks.%d.attn.qkv.bias", prefixes[p], b);
+            snprintf(nm, sizeof nm, "%s%sattn.qkv.bias", prefixes[p], blk);
             assert_int_equal(GC_ST_ADD_F32(wr, nm, qkvb, 3 * D), GC_OK);
         }
     }
@@ -261,6 +264,7 @@ static void test_hub_naming(void **state) {
     cJSON_Delete(root);
     assert_true(m->hub_naming);
     assert_int_equal(m->depth, 3);
+    assert_string_equal(gc_weights_prefix(m->weights), "teacher.backbone."); /* the teacher, not the student */
     int64_t H, W;
     float *px = load_pixels("224x280", &H, &W);
     float *xn = malloc((1 + 320) * D * sizeof(float));
