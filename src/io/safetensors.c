@@ -123,7 +123,7 @@ static gc_status parse_header(gc_weights *w, const char *label, const char *hdr,
         spans[nspans++] = (span){b, e, name};
         if ((st = gc_weights_add(w, name, (gc_dtype)dt, ndim, shape, data + b)) != GC_OK) goto done;
     }
-    qsort(spans, (size_t)nspans, sizeof *spans, cmp_span);
+    if (nspans > 1) qsort(spans, (size_t)nspans, sizeof *spans, cmp_span);
     for (int64_t i = 1; i < nspans; i++)
         if (spans[i].begin < spans[i - 1].end && spans[i].begin < spans[i].end) {
             st = gc_errorf(GC_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap in the data section", label,

@@ -155,7 +155,7 @@ static int cmp_entry(const void *a, const void *b) {
 }
 
 gc_status gc_st_writer_save(gc_st_writer *wr, const char *path) {
-    qsort(wr->e, (size_t)wr->n, sizeof *wr->e, cmp_entry);
+    if (wr->n > 1) qsort(wr->e, (size_t)wr->n, sizeof *wr->e, cmp_entry);
     cJSON *root = cJSON_CreateObject();
     if (!root) return gc_errorf(GC_ERR_NOMEM, "out of memory");
     if (wr->meta) cJSON_AddItemReferenceToObject(root, "__metadata__", wr->meta);

@@ -132,7 +132,7 @@ static int cmp_ref(const void *a, const void *b) {
 }
 
 gc_status gc_weights_finalize(gc_weights *w) {
-    qsort(w->t, (size_t)w->n, sizeof *w->t, cmp_ref);
+    if (w->n > 1) qsort(w->t, (size_t)w->n, sizeof *w->t, cmp_ref);
     for (int64_t i = 1; i < w->n; i++)
         if (strcmp(w->t[i - 1].name, w->t[i].name) == 0)
             return gc_errorf(GC_ERR_FORMAT, "%s: tensor '%s' appears twice", w->label, w->t[i].name);
