@@ -147,7 +147,7 @@ static void run_case(const char *cfg, const char *tag) {
     snprintf(tagdot, sizeof tagdot, "dinov2_%s.io.safetensors", cfg);
     gc_weights *ref = gct_open(gct_fixture(tagdot));
     dino_out outs[64];
-    char names[32][16];
+    char names[32][32];
     int n = 0;
     outs[n++] = (dino_out){"pos_embed", pe, (1 + N) * D, 1};
     outs[n++] = (dino_out){"tokens_in", tin, T * D, 1 + R};
