@@ -305,6 +305,26 @@ static void test_hub_pth(void **state) {
     gc_dinov2_free(m);
 }
 
+/* The whole forward pass gives the same bytes with 1 and 2 threads (tiny_reg at 840x840: 3,605
+ * tokens, so attention runs many query blocks and the GEMMs are split by OpenBLAS). */
+static void test_thread_determinism(void **state) {
+    gc_dinov2 *m = load_cfg("tiny_reg");
+    int64_t H, W;
+    float *px = load_pixels("840x840", &H, &W);
+    int64_t T = 1 + 4 + 3600, D = 64;
+    float *out[2];
+    for (int r = 0; r < 2; r++) {
+        gc_set_threads(r + 1);
+        out[r] = malloc(T * D * sizeof(float));
+        gc_dinov2_outputs o = {.x_norm = out[r]};
+        assert_int_equal(gc_dinov2_forward(m, px, H, W, &o), GC_OK);
+    }
+    gc_set_threads(0);
+    assert_memory_equal(out[0], out[1], T * D * sizeof(float));
+    free(out[0]), free(out[1]), free(px);
+    gc_dinov2_free(m);
+}
+
 /* A copy of the tiny weights with one tensor dropped or reshaped. */
 static const char *broken_weights(const char *dir, const char *drop, const char *reshape) {
     static char path[1200];
@@ -498,7 +518,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny),       cmocka_unit_test(test_tiny_reg),     cmocka_unit_test(test_vits14),
-        cmocka_unit_test(test_vitb14),     cmocka_unit_test(test_hub_naming), cmocka_unit_test(test_hub_pth),   cmocka_unit_test(test_bad_weights),
+        cmocka_unit_test(test_vitb14),     cmocka_unit_test(test_hub_naming), cmocka_unit_test(test_hub_pth), cmocka_unit_test(test_thread_determinism),   cmocka_unit_test(test_bad_weights),
         cmocka_unit_test(test_trace_command), cmocka_unit_test(test_features_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "tensor/linear.h"
 
 /* Without trapping math GCC if-converts the clamp in gc_vexp_neg and vectorises the softmax loop (3x
  * faster attention). It does not reorder arithmetic. */
@@ -18,9 +19,6 @@
 #endif
 
 #include "tensor/vecmath.h"
-
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 
 enum { GC_ATT_BQ = 256, GC_ATT_BK = 256 };
 
@@ -101,8 +99,7 @@ gc_status gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, con
             memcpy(vh + (h * Tk + s) * hd, v + s * ldv + h * hd, (size_t)hd * sizeof(float));
         }
     /* The tile GEMMs run inside the parallel loop: OpenBLAS must not start its own threads there. */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas_threads = gc_blas_serial_begin();
 #pragma omp parallel num_threads(nt)
     {
         float *S = scratch + (int64_t)omp_get_thread_num() * per;
@@ -117,7 +114,7 @@ gc_status gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, con
                       scale, causal, S, acc, m, l);
         }
     }
-    openblas_set_num_threads(blas_threads);
+    gc_blas_serial_end(blas_threads);
     gc_free(scratch);
     gc_free(kv);
     return GC_OK;
