@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <cblas.h>
+
 #include "io/config.h"
 #include "io/prng_weights.h"
 #include "models/dinov2.h"
@@ -30,18 +32,23 @@ static const char *fixture(const char *name) {
     return buf[k];
 }
 
-/* GFLOP per wall second of y[N,O] = x[N,K] W^T, best of `reps`; *per_cpu: per CPU second. */
-static double gemm_gflops(int64_t N, int64_t K, int64_t O, int reps, double *per_cpu) {
+/* GFLOP per wall second of y[N,O] = x[N,K] W^T, best of `reps`; *per_cpu: per CPU second. raw: one
+ * cblas_sgemm call with OpenBLAS's own threading (the machine's SGEMM peak), else gc_linear. */
+static double gemm_gflops(int64_t N, int64_t K, int64_t O, int reps, bool raw, double *per_cpu) {
     float *x = gc_alloc_array((size_t)(N * K), 4), *w = gc_alloc_array((size_t)(O * K), 4);
     float *y = gc_alloc_array((size_t)(N * O), 4), *b = gc_alloc_array((size_t)O, 4);
     for (int64_t i = 0; i < N * K; i++) x[i] = (float)(i % 7) * 0.1f;
     for (int64_t i = 0; i < O * K; i++) w[i] = (float)(i % 5) * 0.1f;
     for (int64_t i = 0; i < O; i++) b[i] = 0.1f;
-    gc_linear(y, x, w, b, N, K, O); /* warm-up */
     double best = 1e30, best_cpu = 1e30;
-    for (int r = 0; r < reps; r++) {
+    for (int r = 0; r <= reps; r++) { /* r = 0: warm-up */
         double t0 = gc_now(), c0 = cpu_seconds();
-        gc_linear(y, x, w, b, N, K, O);
+        if (raw)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)N, (blasint)O, (blasint)K, 1.0f, x,
+                        (blasint)K, w, (blasint)K, 0.0f, y, (blasint)O);
+        else
+            gc_linear(y, x, w, b, N, K, O);
+        if (r == 0) continue;
         double t = gc_now() - t0, c = cpu_seconds() - c0;
         best = t < best ? t : best;
         best_cpu = c < best_cpu ? c : best_cpu;
@@ -94,10 +101,10 @@ int main(int argc, char **argv) {
     printf("  whole pass: %.0f GFLOP (%.0f linear, %.0f attention) -> %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n",
            total * 1e-9, lin * 1e-9, att * 1e-9, total / best * 1e-9, total / best_cpu * 1e-9);
     double pc, qc, f1c, f2c;
-    double peak = gemm_gflops(2048, 2048, 2048, 3, &pc);
-    double g_qkv = gemm_gflops(T, D, D, 3, &qc), g_fc1 = gemm_gflops(T, D, F, 3, &f1c);
-    double g_fc2 = gemm_gflops(T, F, D, 3, &f2c);
-    printf("  SGEMM peak (2048^3, OpenBLAS, %d threads): %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n", threads, peak, pc);
+    double peak = gemm_gflops(2048, 2048, 2048, 3, true, &pc);
+    double g_qkv = gemm_gflops(T, D, D, 3, false, &qc), g_fc1 = gemm_gflops(T, D, F, 3, false, &f1c);
+    double g_fc2 = gemm_gflops(T, F, D, 3, false, &f2c);
+    printf("  SGEMM peak (2048^3, one cblas_sgemm, OpenBLAS threads %d): %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n", threads, peak, pc);
     printf("  model GEMMs (wall): q/k/v/proj [%lld,%lld]x[%lld,%lld]^T %.1f GFLOP/s (%.0f%% of peak), fc1 %.1f (%.0f%%), "
            "fc2 %.1f (%.0f%%)\n",
            (long long)T, (long long)D, (long long)D, (long long)D, g_qkv, 100 * g_qkv / peak, g_fc1,
