@@ -481,6 +481,7 @@ static void test_features_command(void **state) {
     assert_int_equal(GC_WEIGHT(got, "dino", &f, 64, 60, 60), GC_OK);
     assert_int_equal(GC_WEIGHT(gotf, "dino", &ff, 64, 60, 60), GC_OK);
     assert_string_equal(gc_weights_meta(got, "canvas"), "840");
+    assert_string_equal(gc_weights_meta(got, "model"), dir);
     assert_string_equal(gc_weights_meta(got, "flip"), "0");
     assert_string_equal(gc_weights_meta(gotf, "flip"), "1");
     assert_string_equal(gc_weights_meta(got, "geocorr_version"), gc_version());
