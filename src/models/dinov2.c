@@ -328,12 +328,13 @@ static gc_status dino_block(const gc_dinov2 *m, const gc_dinov2_block *b, float 
     if (m->swiglu) {
         gc_linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, 2 * H);
 #pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < T; t++) { /* silu(x1) * x2, packed into the first H columns of row t */
-            float *r = s->ffn + t * 2 * H, *o = s->ffn + t * H;
+        for (int64_t t = 0; t < T; t++) { /* silu(x1) * x2 into the first H columns of row t */
+            float *r = s->ffn + t * 2 * H;
             gc_silu(r, H);
             for (int64_t j = 0; j < H; j++) r[j] *= r[H + j];
-            memmove(o, r, (size_t)H * sizeof(float));
         }
+        /* pack rows to [T, H]; sequential: row t's target overlaps the source rows of t/2 .. t */
+        for (int64_t t = 1; t < T; t++) memmove(s->ffn + t * H, s->ffn + t * 2 * H, (size_t)H * sizeof(float));
         gc_linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D);
     } else {
         gc_linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, H);
