@@ -238,12 +238,9 @@ fail:
 
 /* preprocess_kps_pad in float32 as torch does it: x,y *= scale (the Python float rounded to
  * float32 by the tensor op), + the integer offset on the padded axis, then the row *= vis. */
-void gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
+gc_status gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
     gc_canvas_geom g;
-    if (gc_canvas_geometry(w, h, size, &g) != GC_OK) {
-        memset(out, 0, (size_t)n * 3 * sizeof(float));
-        return;
-    }
+    GC_TRY(gc_canvas_geometry(w, h, size, &g));
     const float sc = (float)g.scale;
     const float ox = h > w ? (float)g.off_x : 0.0f, oy = h < w ? (float)g.off_y : 0.0f;
     for (int64_t i = 0; i < n; i++) {
@@ -253,6 +250,7 @@ void gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t
         out[3 * i + 1] = y * vis;
         out[3 * i + 2] = vis * vis;
     }
+    return GC_OK;
 }
 
 void gc_kps_flip(const float *kps, int64_t n, int32_t size, float *out) {
@@ -263,17 +261,18 @@ void gc_kps_flip(const float *kps, int64_t n, int32_t size, float *out) {
     }
 }
 
-void gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
-    gc_canvas_geom g = {0};
-    const bool ok = gc_canvas_geometry(w, h, size, &g) == GC_OK;
+gc_status gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
+    gc_canvas_geom g;
+    GC_TRY(gc_canvas_geometry(w, h, size, &g));
     const double ox = h > w ? g.off_x : 0, oy = h < w ? g.off_y : 0;
     for (int64_t i = 0; i < n; i++) {
         const float vis = kps[3 * i + 2];
-        const bool keep = ok && vis != 0.0f;
+        const bool keep = vis != 0.0f;
         out[3 * i] = keep ? (float)((kps[3 * i] - ox) / g.scale) : 0.0f;
         out[3 * i + 1] = keep ? (float)((kps[3 * i + 1] - oy) / g.scale) : 0.0f;
         out[3 * i + 2] = keep ? vis : 0.0f;
     }
+    return GC_OK;
 }
 
 double gc_threshold_to_canvas(double thr, int32_t w, int32_t h, int32_t size) {
