@@ -43,6 +43,29 @@ void gc_set_threads(int n);
 int gc_get_threads(void);
 
 
+/* ---- DINOv2 feature extractor (GeoAware-SC's DINO branch) -------------------------------------- */
+
+typedef struct gc_dinov2 gc_dinov2;
+typedef struct {
+    int64_t dim;       /* D: 384 ViT-S, 768 ViT-B, 1024 ViT-L, 1536 ViT-g */
+    int64_t depth;     /* blocks */
+    int64_t heads;
+    int64_t registers; /* register tokens (0 for dinov2_vit*14) */
+    int64_t patch;     /* 14 */
+} gc_dinov2_info;
+
+/* path: a folder with config.json + model.safetensors (HF facebook/dinov2-base layout), or a weights
+ * file alone (safetensors or a torch checkpoint; HF or upstream hub naming, e.g. a training
+ * checkpoint's teacher.backbone.*). Without config.json: heads = D/64, LayerNorm eps 1e-6, and the
+ * upstream position interpolation (offset 0.1, no antialias; registers: antialias, no offset). */
+gc_status gc_dinov2_load(const char *path, gc_dinov2 **out);
+void gc_dinov2_free(gc_dinov2 *m);
+void gc_dinov2_info_get(const gc_dinov2 *m, gc_dinov2_info *info);
+/* The GeoAware descriptor: output of the last block before the final LayerNorm, cls and registers
+ * dropped, out[D, H/14, W/14]. pixels: ImageNet-normalised RGB [3, H, W], H and W multiples of 14
+ * (840 x 840 in GeoAware-SC). */
+gc_status gc_dinov2_features(gc_dinov2 *m, const float *pixels, int64_t H, int64_t W, float *out);
+
 /* ---- Images and the reference preprocessing (src/io/image.c, src/pipeline/preprocess.c) ----
  * Images are RGB u8, row-major [h][w][3]. Decoding follows Pillow's Image.open(p).convert('RGB')
  * (what the reference does): gray is replicated, palettes expanded, alpha dropped without
