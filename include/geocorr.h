@@ -112,10 +112,12 @@ gc_status gc_image_to_canvas(const gc_image *img, int32_t size, int flip, gc_ima
  * to_canvas: preprocess_kps_pad (x,y *= scale, + offset on the padded axis, then x,y,vis *= vis),
  *   from an original w x h image to the S frame.
  * flip: x' = S - x on every row (invisible rows too), for a frame of size S.
- * from_canvas: the inverse of to_canvas, back to original pixels; rows with vis == 0 become 0. */
-void gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
+ * from_canvas: the inverse of to_canvas, back to original pixels; rows with vis == 0 become 0.
+ * to/from_canvas fail (GC_ERR_ARG / GC_ERR_UNSUPPORTED, out untouched) only for sizes that
+ * gc_canvas_geometry rejects. */
+gc_status gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
 void gc_kps_flip(const float *kps, int64_t n, int32_t size, float *out);
-void gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
+gc_status gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
 /* A PCK threshold (bbox max side or image size, in original pixels) in the S frame. */
 double gc_threshold_to_canvas(double thr, int32_t w, int32_t h, int32_t size);
 
