@@ -15,12 +15,17 @@ gc_status sd_schedule_init(sd_schedule *s, double linear_start, double linear_en
     if (!s->betas) return GC_ERR_NOMEM;
     s->alphas_cumprod = s->betas + T;
     s->T = T;
-    /* torch.linspace (CPU): the first half steps up from start, the second half down from end */
+    /* torch.linspace (CPU, float64) as its AVX2 kernel evaluates it, so betas match LDM's table to
+     * the bit: values come in vectors of 4 whose base is start + step*c (first half, by the vector's
+     * first index c) or end - step*(T-1-c), plus j*step for lane j, each a fused multiply-add (the
+     * compiler contracts them); a tail of T % 8 elements takes the scalar path. */
     double a = sqrt(linear_start), b = sqrt(linear_end), step = (b - a) / (double)(T - 1);
-    int64_t halfway = T / 2;
+    int64_t halfway = T / 2, vec_end = T - T % 8;
     double acp = 1.0;
     for (int64_t i = 0; i < T; i++) {
-        double v = i < halfway ? a + step * (double)i : b - step * (double)(T - 1 - i);
+        int64_t c = i < vec_end ? i - i % 4 : i;
+        double base = c < halfway ? fma(step, (double)c, a) : fma(-step, (double)(T - 1 - c), b);
+        double v = fma((double)(i - c), step, base);
         s->betas[i] = v * v;
         acp *= 1.0 - s->betas[i];
         s->alphas_cumprod[i] = acp;
