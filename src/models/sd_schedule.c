@@ -89,8 +89,8 @@ gc_status sd_noise_resized(int64_t h, int64_t w, float *out) {
     if (h < 1 || w < 1) return gc_errorf(GC_ERR_ARG, "noise size %lldx%lld", (long long)h, (long long)w);
     float *noise;
     GC_TRY(sd_noise_load(&noise));
-    gc_resize_bicubic(out, noise, SD_NOISE_C, SD_NOISE_HW, SD_NOISE_HW, h, w, (double)SD_NOISE_HW / (double)h,
-                      (double)SD_NOISE_HW / (double)w);
+    gc_status st = gc_resize_bicubic(out, noise, SD_NOISE_C, SD_NOISE_HW, SD_NOISE_HW, h, w,
+                                     (double)SD_NOISE_HW / (double)h, (double)SD_NOISE_HW / (double)w);
     gc_free(noise);
-    return GC_OK;
+    return st;
 }

@@ -172,24 +172,28 @@ static gc_status transformer_forward(const sd_transformer *t, float *x, int64_t 
     sd_linear_forward(&t->q1, a, HW, q, false);
     sd_linear_forward(&t->k1, a, HW, k, false);
     sd_linear_forward(&t->v1, a, HW, v, false);
-    gc_attention(o, C, q, C, k, C, v, C, HW, HW, t->heads, hd, scale, false);
-    sd_linear_forward(&t->o1, o, HW, tok, true);
-    /* cross-attention on the context */
-    gc_layernorm(a, tok, t->ln2.w, t->ln2.b, HW, C, UNET_LN_EPS);
-    sd_linear_forward(&t->q2, a, HW, q, false);
-    sd_linear_forward(&t->k2, ctx, n_ctx, k, false);
-    sd_linear_forward(&t->v2, ctx, n_ctx, v, false);
-    gc_attention(o, C, q, C, k, C, v, C, HW, n_ctx, t->heads, hd, scale, false);
-    sd_linear_forward(&t->o2, o, HW, tok, true);
-    /* GEGLU feed-forward */
-    gc_layernorm(a, tok, t->ln3.w, t->ln3.b, HW, C, UNET_LN_EPS);
-    sd_linear_forward(&t->ff1, a, HW, f, false);
-    gc_geglu(g, f, HW, 4 * C);
-    sd_linear_forward(&t->ff2, g, HW, tok, true);
-    sd_linear_tokens_to_map(&t->proj_out, tok, HW, a);
-    for (size_t i = 0; i < n; i++) x[i] += a[i];
+    gc_status st = gc_attention(o, C, q, C, k, C, v, C, HW, HW, t->heads, hd, scale, false);
+    if (st == GC_OK) {
+        sd_linear_forward(&t->o1, o, HW, tok, true);
+        /* cross-attention on the context */
+        gc_layernorm(a, tok, t->ln2.w, t->ln2.b, HW, C, UNET_LN_EPS);
+        sd_linear_forward(&t->q2, a, HW, q, false);
+        sd_linear_forward(&t->k2, ctx, n_ctx, k, false);
+        sd_linear_forward(&t->v2, ctx, n_ctx, v, false);
+        st = gc_attention(o, C, q, C, k, C, v, C, HW, n_ctx, t->heads, hd, scale, false);
+    }
+    if (st == GC_OK) {
+        sd_linear_forward(&t->o2, o, HW, tok, true);
+        /* GEGLU feed-forward */
+        gc_layernorm(a, tok, t->ln3.w, t->ln3.b, HW, C, UNET_LN_EPS);
+        sd_linear_forward(&t->ff1, a, HW, f, false);
+        gc_geglu(g, f, HW, 4 * C);
+        sd_linear_forward(&t->ff2, g, HW, tok, true);
+        sd_linear_tokens_to_map(&t->proj_out, tok, HW, a);
+        for (size_t i = 0; i < n; i++) x[i] += a[i];
+    }
     gc_free(buf);
-    return GC_OK;
+    return st;
 }
 
 static gc_status emit(const sd_unet_run *run, const char *name, const float *x, int ndim, const int64_t *shape) {

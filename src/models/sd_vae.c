@@ -88,12 +88,14 @@ static gc_status mid_attention(const sd_vae *v, float *x, int64_t C, int64_t HW)
     sd_linear_map_to_tokens(&v->attn_q, n, HW, q);
     sd_linear_map_to_tokens(&v->attn_k, n, HW, k);
     sd_linear_map_to_tokens(&v->attn_v, n, HW, vv);
-    gc_attention(o, C, q, C, k, C, vv, C, HW, HW, 1, C, (float)pow((double)C, -0.5), false);
-    sd_linear_tokens_to_map(&v->attn_proj, o, HW, n);
-    for (int64_t i = 0; i < C * HW; i++) x[i] += n[i];
+    gc_status st = gc_attention(o, C, q, C, k, C, vv, C, HW, HW, 1, C, (float)pow((double)C, -0.5), false);
+    if (st == GC_OK) {
+        sd_linear_tokens_to_map(&v->attn_proj, o, HW, n);
+        for (int64_t i = 0; i < C * HW; i++) x[i] += n[i];
+    }
     gc_free(n);
     gc_free(qkv);
-    return GC_OK;
+    return st;
 }
 
 gc_status sd_vae_encode(const sd_vae *v, const float *img, int64_t H, int64_t W, float scale, float *z0,

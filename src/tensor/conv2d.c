@@ -22,7 +22,7 @@ static void fill_bias(float *y, const float *b, int64_t Cout, int64_t n) {
 static void im2col_band(float *col, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t k,
                         int64_t stride, gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
     int64_t n = (r1 - r0) * Wo, rows = Cin * k * k;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * n > 65536)
     for (int64_t row = 0; row < rows; row++) {
         int64_t c = row / (k * k), ki = (row / k) % k, kj = row % k;
         const float *xc = x + c * H * W;

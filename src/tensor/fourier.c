@@ -19,7 +19,7 @@ gc_status gc_fourier_lowfreq_scale(float *x, int64_t C, int64_t H, int64_t W, fl
     /* the -1 frequency is a distinct bin only when the axis has at least 2 samples */
     double use_u = H >= 2 ? 1.0 : 0.0, use_v = W >= 2 ? 1.0 : 0.0;
     double k = ((double)s - 1.0) / (double)(H * W);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (C * H * W > 65536)
     for (int64_t c = 0; c < C; c++) {
         float *xc = x + c * H * W;
         /* X(0,0), X(-1,0), X(0,-1), X(-1,-1) with a_m = e^{2 pi i m/H}, b_n = e^{2 pi i n/W}:

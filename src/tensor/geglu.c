@@ -4,7 +4,7 @@
 #include "tensor/geglu.h"
 
 void gc_geglu(float *y, const float *x, int64_t N, int64_t D) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * D > 65536)
     for (int64_t t = 0; t < N; t++) {
         const float *a = x + t * 2 * D, *g = a + D;
         float *yt = y + t * D;

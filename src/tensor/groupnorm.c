@@ -6,7 +6,7 @@
 void gc_groupnorm(float *y, const float *x, const float *w, const float *b, int64_t C, int64_t HW, int64_t G,
                   float eps, bool silu) {
     int64_t cg = C / G, n = cg * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (C * HW > 65536)
     for (int64_t g = 0; g < G; g++) {
         const float *xg = x + g * n;
         double s = 0.0;
