@@ -54,6 +54,15 @@ static void check_conv(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t 
             }
     assert_int_equal(gc_conv2d(y, x, w, b, Cin, H, W, Cout, k, stride, p), GC_OK);
     double e = max_rel(y, ref, Cout * Ho * Wo);
+    /* same bytes with one thread (bands are split across threads, never a sum) */
+    float *y1 = malloc(sizeof(float) * Cout * Ho * Wo);
+    int nt = gc_get_threads();
+    gc_set_threads(1);
+    assert_int_equal(gc_conv2d(y1, x, w, b, Cin, H, W, Cout, k, stride, p), GC_OK);
+    gc_set_threads(nt < 2 ? 2 : nt);
+    assert_memory_equal(y, y1, sizeof(float) * Cout * Ho * Wo);
+    gc_set_threads(nt);
+    free(y1);
     printf("  conv %lldx%lldx%lld k%lld s%lld pad(%lld,%lld,%lld,%lld): rel %.3g\n", (long long)Cin, (long long)H,
            (long long)W, (long long)k, (long long)stride, (long long)p.top, (long long)p.left, (long long)p.bottom,
            (long long)p.right, e);
