@@ -195,6 +195,18 @@ static void expect_fail(const char *out, const char *needle1, const char *needle
     assert_int_equal(access(out, F_OK), -1); /* no output file */
 }
 
+/* UNet inputs of zeros: z_t [1, 4, h, w], context [1, 3, d]. */
+static void write_unet_zeros(const char *path, int64_t h, int64_t w, int64_t d) {
+    float *z = calloc((size_t)(4 * h * w), sizeof(float)), *ctx = calloc((size_t)(3 * d), sizeof(float));
+    gc_st_writer *wr = gc_st_writer_new();
+    assert_int_equal(GC_ST_ADD_F32(wr, "z_t", z, 1, 4, h, w), GC_OK);
+    assert_int_equal(GC_ST_ADD_F32(wr, "context", ctx, 1, 3, d), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, path), GC_OK);
+    gc_st_writer_free(wr);
+    free(z);
+    free(ctx);
+}
+
 static void test_bad_input(void **state) {
     const char *tmp = gct_tmpdir("sd_bad"), *io = gct_fixture("sd_micro.io.safetensors");
     const char *single = gct_fixture("sd_micro.ldm_single_file.safetensors"), *cfg = gct_fixture("sd_micro.ldm_config.json");
@@ -220,28 +232,14 @@ static void test_bad_input(void **state) {
     expect_fail(out, "not a Stable Diffusion checkpoint", NULL, "trace sd-vae --weights %s --inputs %s --out %s",
                 gct_fixture("sd_schedule.safetensors"), io, out);
     /* latent 12x16: not a multiple of 8 */
-    {
-        float z[4 * 12 * 16] = {0}, ctx[3 * 16] = {0};
-        gc_st_writer *wr = gc_st_writer_new();
-        assert_int_equal(GC_ST_ADD_F32(wr, "z_t", z, 1, 4, 12, 16), GC_OK);
-        assert_int_equal(GC_ST_ADD_F32(wr, "context", ctx, 1, 3, 16), GC_OK);
-        assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
-        gc_st_writer_free(wr);
-        expect_fail(out, "12x16", "multiples of 8", "trace sd-unet --t 50 --weights %s --sd-config %s --inputs %s "
-                    "--out %s", single, cfg, in, out);
-    }
+    write_unet_zeros(in, 12, 16, 16);
+    expect_fail(out, "12x16", "multiples of 8", "trace sd-unet --t 50 --weights %s --sd-config %s --inputs %s "
+                "--out %s", single, cfg, in, out);
     /* context 17 wide instead of 16 */
-    {
-        float z[4 * 8 * 16] = {0}, ctx[3 * 17] = {0};
-        gc_st_writer *wr = gc_st_writer_new();
-        assert_int_equal(GC_ST_ADD_F32(wr, "z_t", z, 1, 4, 8, 16), GC_OK);
-        assert_int_equal(GC_ST_ADD_F32(wr, "context", ctx, 1, 3, 17), GC_OK);
-        assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
-        gc_st_writer_free(wr);
-        expect_fail(out, "context is 17 wide", "16", "trace sd-unet --t 50 --weights %s --sd-config %s --inputs %s "
-                    "--out %s", single, cfg, in, out);
-        expect_fail(out, "--t", NULL, "trace sd-unet --weights %s --inputs %s --out %s", single, in, out);
-    }
+    write_unet_zeros(in, 8, 16, 17);
+    expect_fail(out, "context is 17 wide", "16", "trace sd-unet --t 50 --weights %s --sd-config %s --inputs %s "
+                "--out %s", single, cfg, in, out);
+    expect_fail(out, "--t", NULL, "trace sd-unet --weights %s --inputs %s --out %s", single, in, out);
     /* image not a multiple of 8 */
     {
         float img[3 * 20 * 16] = {0};
