@@ -22,11 +22,25 @@
 
 /* --- micro through the CLI ----------------------------------------------------------------- */
 
+/* The legacy diffusers VAE attention name of a current one (to_q -> query, ...), or NULL. */
+static const char *legacy_vae_name(const char *name, char *buf, size_t n) {
+    static const char *const cur[] = {"to_q.", "to_k.", "to_v.", "to_out.0."}, *const old[] = {"query.", "key.", "value.", "proj_attn."};
+    for (int i = 0; i < 4; i++) {
+        const char *at = strstr(name, cur[i]);
+        if (!at) continue;
+        snprintf(buf, n, "%.*s%s%s", (int)(at - name), name, old[i], at + strlen(cur[i]));
+        return buf;
+    }
+    return NULL;
+}
+
 /* mode 0: symlinks to the shipped files; 1: the .fp16 variant (weights rounded to float16);
- * 2: float32 files holding those same float16-rounded values. */
+ * 2: float32 files holding those same float16-rounded values; 3: the VAE with the legacy
+ * query/key/value/proj_attn names of older diffusers files. */
 static const char *micro_diffusers_dir(int mode) {
-    const char *d = gct_tmpdir(mode == 0 ? "sd_dif" : mode == 1 ? "sd_dif16" : "sd_dif16as32");
-    bool fp16 = mode != 0;
+    static const char *const tags[] = {"sd_dif", "sd_dif16", "sd_dif16as32", "sd_diflegacy"};
+    const char *d = gct_tmpdir(tags[mode]);
+    bool fp16 = mode == 1 || mode == 2;
     char p[1200], q[1200];
     const char *parts[] = {"unet", "vae"};
     for (int i = 0; i < 2; i++) {
@@ -37,7 +51,19 @@ static const char *micro_diffusers_dir(int mode) {
         assert_int_equal(symlink(gct_fixture(q), p), 0);
         snprintf(q, sizeof q, "sd_micro.diffusers_%s.safetensors", parts[i]);
         snprintf(p, sizeof p, "%s/%s/diffusion_pytorch_model%s.safetensors", d, parts[i], mode == 1 ? ".fp16" : "");
-        if (!fp16) {
+        if (mode == 3 && i == 1) {
+            gc_weights *w = gct_open(gct_fixture(q));
+            gc_st_writer *wr = gc_st_writer_new();
+            char nm[256];
+            for (int64_t k = 0; k < gc_weights_count(w); k++) {
+                const gc_tensor_ref *r = gc_weights_at(w, k);
+                const char *name = legacy_vae_name(r->name, nm, sizeof nm);
+                assert_int_equal(gc_st_writer_add(wr, name ? name : r->name, r->dtype, r->ndim, r->shape, r->data), GC_OK);
+            }
+            assert_int_equal(gc_st_writer_save(wr, p), GC_OK);
+            gc_st_writer_free(wr);
+            gc_weights_free(w);
+        } else if (!fp16) {
             assert_int_equal(symlink(gct_fixture(q), p), 0);
         } else { /* the weights rounded to float16, as diffusers' fp16 variant holds them */
             gc_weights *w = gct_open(gct_fixture(q));
@@ -113,6 +139,16 @@ static void test_micro_ldm_single_file(void **state) {
 }
 
 static void test_micro_diffusers_folder(void **state) { micro_traces(micro_diffusers_dir(0), ""); }
+
+static void test_micro_diffusers_legacy_vae_names(void **state) {
+    const char *d = micro_diffusers_dir(3), *io = gct_fixture("sd_micro.io.safetensors"), *tmp = gct_tmpdir("sd_legacy");
+    char out[1200];
+    snprintf(out, sizeof out, "%s/vae.safetensors", tmp);
+    assert_int_equal(gct_geocorr("trace sd-vae --weights %s --inputs %s --out %s", d, io, out), 0);
+    gc_weights *ref = gct_open(io);
+    sdt_compare_file(out, ref, "", 7, TOL);
+    gc_weights_free(ref);
+}
 
 /* The .fp16 variant loads (converted once to float32) and computes exactly what float32 files
  * holding the same float16-rounded values give: every output tensor bit-identical. */
@@ -262,6 +298,7 @@ static void test_bad_input(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_micro_ldm_single_file), cmocka_unit_test(test_micro_diffusers_folder),
+        cmocka_unit_test(test_micro_diffusers_legacy_vae_names),
         cmocka_unit_test(test_micro_diffusers_fp16),  cmocka_unit_test(test_tiny_ldm),
         cmocka_unit_test(test_tiny_diffusers_naming), cmocka_unit_test(test_bad_input),
     };

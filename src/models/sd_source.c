@@ -16,6 +16,11 @@ static const rename_rule k_vae_res[] = {{"nin_shortcut.", "conv_shortcut."}};
 static const rename_rule k_vae_attn[] = {
     {"norm.", "group_norm."}, {"q.", "to_q."}, {"k.", "to_k."}, {"v.", "to_v."}, {"proj_out.", "to_out.0."},
 };
+/* Older diffusers VAE files (e.g. the runwayml SD-1.5 repository) name the mid attention
+ * query/key/value/proj_attn; tried when the current names are absent. */
+static const rename_rule k_vae_attn_legacy[] = {
+    {"norm.", "group_norm."}, {"q.", "query."}, {"k.", "key."}, {"v.", "value."}, {"proj_out.", "proj_attn."},
+};
 static const rename_rule k_top[] = {
     {"time_embed.0.", "time_embedding.linear_1."}, {"time_embed.2.", "time_embedding.linear_2."},
     {"input_blocks.0.0.", "conv_in."},             {"out.0.", "conv_norm_out."},
@@ -86,9 +91,21 @@ bool sd_ldm_to_diffusers(const sd_source *s, const char *ldm, char *out, size_t 
     return snprintf(out, n, "%s", ldm) < (int)n;
 }
 
+/* The name as stored in the file: the LDM name, or its diffusers translation (the legacy VAE
+ * attention names when only those are present). */
 static const char *stored_name(const sd_source *s, const char *ldm, char *buf, size_t n) {
     if (s->naming == SD_NAMING_LDM) return ldm;
-    return sd_ldm_to_diffusers(s, ldm, buf, n) ? buf : NULL;
+    if (!sd_ldm_to_diffusers(s, ldm, buf, n)) return NULL;
+    static const char attn[] = "encoder.mid.attn_1.";
+    gc_weights_set_prefix(s->w, s->prefix);
+    if (strncmp(ldm, attn, sizeof attn - 1) == 0 && !gc_weights_find(s->w, buf)) {
+        char legacy[256];
+        if (apply_rename(k_vae_attn_legacy, GC_COUNTOF(k_vae_attn_legacy), "encoder.mid_block.attentions.0.",
+                         ldm + sizeof attn - 1, legacy, sizeof legacy) &&
+            gc_weights_find(s->w, legacy))
+            return snprintf(buf, n, "%s", legacy) < (int)n ? buf : NULL;
+    }
+    return buf;
 }
 
 const gc_tensor_ref *sd_source_find(const sd_source *s, const char *ldm) {
