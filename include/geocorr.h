@@ -121,6 +121,40 @@ gc_status gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, 
 /* A PCK threshold (bbox max side or image size, in original pixels) in the S frame. */
 double gc_threshold_to_canvas(double thr, int32_t w, int32_t h, int32_t size);
 
+/* ---- Stable Diffusion 1.5 branch: VAE encoder, shared noise, UNet decoder features ----------
+ * GeoAware-SC's SD features of one 512x512 crop: image -> gc_sd_encode (VAE posterior mean x
+ * scale factor) -> gc_sd_add_noise (t = 50, ODISE's shared seed-42 noise) -> gc_sd_unet_features
+ * (UNet with FreeU, stopped after output block 7; returns s5, s4, s3 = the inputs of output blocks
+ * 2, 5, 8 including FreeU's in-place backbone scaling, as the reference stores them). */
+typedef struct gc_sd gc_sd;
+
+typedef struct {
+    int64_t latent_channels;  /* 4 */
+    int64_t model_channels;   /* 320 */
+    int64_t context_dim;      /* 768 */
+    int64_t time_embed_dim;   /* 1280: width of cond_emb */
+    float scale_factor;       /* 0.18215 */
+    int64_t feat_channels[3]; /* s5, s4, s3 channels (1280, 1280, 640) */
+    int64_t feat_stride[3];   /* latent size / feature size (8, 4, 2) */
+} gc_sd_info;
+
+/* path: a diffusers folder (unet/ and vae/, each config.json + diffusion_pytorch_model[.fp16].safetensors)
+ * or a single-file LDM checkpoint (model.diffusion_model.*, first_stage_model.*; .safetensors or .ckpt);
+ * ldm_config: optional LDM config JSON (v1-inference.yaml as JSON) giving heads, scale and schedule
+ * for a single file; NULL: config.json where present, else SD-1.5 values. The VAE decoder is never read. */
+gc_status gc_sd_load(const char *path, const char *ldm_config, gc_sd **out);
+void gc_sd_free(gc_sd *sd);
+void gc_sd_get_info(const gc_sd *sd, gc_sd_info *info);
+/* image[3, H, W] in [-1, 1] (H, W multiples of 8) -> z0[4, H/8, W/8]. */
+gc_status gc_sd_encode(gc_sd *sd, const float *image, int64_t H, int64_t W, float *z0);
+/* z_t = sqrt(acp[t]) z0 + sqrt(1 - acp[t]) noise, noise = the shared seed-42 noise resized to h x w. */
+gc_status gc_sd_add_noise(gc_sd *sd, const float *z0, int64_t h, int64_t w, int t, float *z_t);
+/* z_t[4, h, w] (h, w multiples of 8), context[n_ctx, ctx_dim], cond_emb[time_embed_dim] or NULL ->
+ * s5[C0, h/8, w/8], s4[C1, h/4, w/4], s3[C2, h/2, w/2] (any may be NULL). */
+gc_status gc_sd_unet_features(gc_sd *sd, const float *z_t, int64_t h, int64_t w, int t, const float *context,
+                              int64_t n_ctx, int64_t ctx_dim, const float *cond_emb, float *s5, float *s4,
+                              float *s3);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,7 @@ typedef struct {
 extern const gc_command gc_cmd_trace, gc_cmd_features, gc_cmd_synth_weights;
 extern const gc_command gc_cmd_convert, gc_cmd_inspect;
 extern const gc_command gc_trace_dinov2, gc_trace_preprocess;
+extern const gc_command gc_trace_sd_vae, gc_trace_sd_noise, gc_trace_sd_unet;
 
 /* Shared option: --threads N (falls back to GEOCORR_THREADS). */
 gc_status gc_cli_threads(gc_args *a);

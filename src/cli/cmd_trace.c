@@ -9,6 +9,9 @@
 static const gc_command *const k_traces[] = {
     &gc_trace_dinov2,
     &gc_trace_preprocess,
+    &gc_trace_sd_vae,
+    &gc_trace_sd_noise,
+    &gc_trace_sd_unet,
 };
 
 static gc_status run_trace(gc_args *a) {
