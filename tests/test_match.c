@@ -356,7 +356,7 @@ static void test_trace_align_cli(void **state) {
     assert_non_null(strstr(gct_last_stderr(), "unicorn"));
     char tpath[1200];
     snprintf(tpath, sizeof tpath, "%s/table.json", dir);
-    const char *tj = "[[0,1],[2,3],4,5,6,7,8,9,10,11,12,13,[14,20]]"; /* 15 entries = K: used as is */
+    const char *tj = "[[0,1],[2,3],4,5,6,7,8,9,10,11,12,[13,20]]"; /* 15 entries = K: used as is */
     gct_write_file(tpath, tj, strlen(tj));
     assert_int_not_equal(gct_geocorr("trace align --flip-table %s --mnn --inputs %s --out %s", tpath, bad, out), 0);
     assert_non_null(strstr(gct_last_stderr(), "out of range"));
