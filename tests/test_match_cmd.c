@@ -11,7 +11,6 @@
 
 #include "io/prng_weights.h"
 #include "match/descriptor.h"
-#include "match/picture.h"
 #include "testutil.h"
 
 #define IW 168
@@ -99,9 +98,10 @@ static cJSON *load_json(const char *file) {
 static void cell_centre(double x840, double y840, double *x, double *y) {
     const float s = (float)(60.0 / 840.0);
     int cx = (int)((float)x840 * s), cy = (int)((float)y840 * s);
-    gc_frame f;
-    gc_frame_init(&f, IW, IH, 840);
-    gc_frame_from(&f, 14.0 * cx + 7, 14.0 * cy + 7, x, y);
+    float k[3] = {14.0f * cx + 7, 14.0f * cy + 7, 1};
+    gc_kps_from_canvas(k, 1, IW, IH, 840, k);
+    *x = k[0];
+    *y = k[1];
 }
 
 static void expect_png(const char *file, int min_w) {
@@ -116,14 +116,13 @@ static void expect_png(const char *file, int min_w) {
 static void check_points(cJSON *j, const float (*src)[2], int K, bool expect_flip, const int *partner) {
     cJSON *pts = cJSON_GetObjectItem(j, "points");
     assert_int_equal(cJSON_GetArraySize(pts), K);
-    gc_frame f;
-    gc_frame_init(&f, IW, IH, 840);
     for (int k = 0; k < K; k++) {
         cJSON *p = cJSON_GetArrayItem(pts, k);
         const char *fields[] = {"src", "src_840", "match", "match_840", "score", "pose"};
         for (size_t i = 0; i < GC_COUNTOF(fields); i++) assert_non_null(cJSON_GetObjectItem(p, fields[i]));
-        double cx, cy;
-        gc_frame_to(&f, src[k][0], src[k][1], &cx, &cy);
+        float c3[3] = {src[k][0], src[k][1], 1};
+        gc_kps_to_canvas(c3, 1, IW, IH, 840, c3);
+        double cx = c3[0], cy = c3[1];
         cJSON *s840 = cJSON_GetObjectItem(p, "src_840");
         assert_true(fabs(cJSON_GetArrayItem(s840, 0)->valuedouble - cx) < 1e-3);
         assert_true(fabs(cJSON_GetArrayItem(s840, 1)->valuedouble - cy) < 1e-3);
@@ -131,9 +130,9 @@ static void check_points(cJSON *j, const float (*src)[2], int K, bool expect_fli
          * flip partner mirrored) */
         double ex, ey;
         if (expect_flip) {
-            double px, py;
-            gc_frame_to(&f, src[partner[k]][0], src[partner[k]][1], &px, &py);
-            cell_centre(840.0f - (float)px, py, &ex, &ey);
+            float p3[3] = {src[partner[k]][0], src[partner[k]][1], 1};
+            gc_kps_to_canvas(p3, 1, IW, IH, 840, p3);
+            cell_centre(840.0f - p3[0], p3[1], &ex, &ey);
         } else {
             cell_centre(cx, cy, &ex, &ey);
         }
@@ -214,6 +213,43 @@ static void test_mirror_image(void **state) {
     cJSON_Delete(j);
 }
 
+/* Features on the fly with the tiny DINOv2 fixture model: an image against itself (original pose,
+ * exact self matches) and against its mirror (the flipped source's features are the mirror's, so the
+ * flipped pose wins and the cat table swaps points 0 and 1). Hard argmax: DINO features are smooth, so a
+ * soft-argmax leans towards similar neighbours and the exact cell centre is only guaranteed for argmax. */
+static void test_dinov2_on_the_fly(void **state) {
+    const char *cfg = gct_fixture("dinov2_tiny.config.json"), *model = gct_fixture("dinov2_tiny.model.safetensors");
+    char *text;
+    size_t len;
+    assert_int_equal(gc_read_file(cfg, &text, &len, 1 << 20), GC_OK);
+    gct_write_file(path("config.json"), text, len);
+    free(text);
+    assert_int_equal(gc_read_file(model, &text, &len, 64 << 20), GC_OK);
+    gct_write_file(path("model.safetensors"), text, len);
+    free(text);
+    /* the model folder is the test folder itself: config.json + model.safetensors */
+    assert_int_equal(gct_geocorr("match %s %s --points-file %s --dinov2 %s --hard --category cat --out %s --picture %s",
+                                 path("src.png"), path("src.png"), path("pts.json"), g_dir, path("dino_same.json"),
+                                 path("dino_same.png")),
+                     0);
+    cJSON *j = load_json(path("dino_same.json"));
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "align"), "flip_chosen")));
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "descriptor"), "channels")->valueint, 64);
+    int ident[3] = {0, 1, 2}, partner[3] = {1, 0, 2};
+    check_points(j, k_pts, 3, false, ident);
+    cJSON_Delete(j);
+    expect_png(path("dino_same.png"), 2 * 720);
+    assert_int_equal(gct_geocorr("match %s %s --points-file %s --dinov2 %s --hard --category cat --out %s --heatmap 0 --heatmap-out %s",
+                                 path("src.png"), path("mirror.png"), path("pts.json"), g_dir, path("dino_mirror.json"),
+                                 path("dino_heat.png")),
+                     0);
+    j = load_json(path("dino_mirror.json"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "align"), "flip_chosen")));
+    check_points(j, k_pts, 3, true, partner);
+    cJSON_Delete(j);
+    expect_png(path("dino_heat.png"), 2 * 720);
+}
+
 static void expect_error(const char *needle, const char *fmt, const char *a1, const char *a2, const char *a3) {
     remove(path("err.json"));
     int rc = gct_geocorr(fmt, a1, a2, a3, path("err.json"));
@@ -251,13 +287,14 @@ static void test_bad_input(void **state) {
              path("src_flip.st"));
     expect_error("unicorn", fmt, path("src.png"), path("src.png"), "unicorn");
     snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 --dinov2 %%s --out %%s");
-    expect_error("--dinov2", fmt, path("src.png"), path("src.png"), path("nowhere"));
+    expect_error("nowhere", fmt, path("src.png"), path("src.png"), path("nowhere"));
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_image),
         cmocka_unit_test(test_mirror_image),
+        cmocka_unit_test(test_dinov2_on_the_fly),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

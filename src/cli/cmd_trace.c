@@ -8,6 +8,7 @@
 /* The registry: add one line per trace entry (defined in trace_<name>.c). */
 static const gc_command *const k_traces[] = {
     &gc_trace_dinov2,
+    &gc_trace_preprocess,
     &gc_trace_match,
     &gc_trace_zeroshot,
     &gc_trace_align,

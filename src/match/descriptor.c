@@ -112,6 +112,16 @@ gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, gc_desc *out
         n_maps = n_sd + 1;
         snprintf(out->recipe, sizeof out->recipe, "%s", n_sd ? "zeroshot" : "dino");
     }
+    return gc_desc_from_maps(maps, n_maps, map_name ? 0 : c_sd, out->recipe, out, fused_out);
+}
+
+gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, const char *recipe, gc_desc *out,
+                            float **fused_out) {
+    char name[sizeof out->recipe];
+    snprintf(name, sizeof name, "%s", recipe);
+    memset(out, 0, sizeof *out);
+    snprintf(out->recipe, sizeof out->recipe, "%s", name);
+    if (fused_out) *fused_out = NULL;
     int64_t c = 0;
     for (int i = 0; i < n_maps; i++) c += maps[i].c;
     float *rows = gc_alloc_array((size_t)GC_CELLS * (size_t)c, sizeof(float));
@@ -129,7 +139,7 @@ gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, gc_desc *out
         }
         memcpy(*fused_out, rows, (size_t)GC_CELLS * (size_t)c * sizeof(float));
     }
-    if (!map_name && c_sd > 0)
+    if (c_sd > 0)
         gc_desc_zeroshot(rows, GC_CELLS, c_sd, c - c_sd);
     else
         gc_normalize_rows(rows, GC_CELLS, c, c, 1e-10f);

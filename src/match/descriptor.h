@@ -31,6 +31,10 @@ void gc_normalize_rows(float *x, int64_t n, int64_t c, int64_t ld, float eps);
  * part separately, then the whole row (eps 1e-10 each time). */
 void gc_desc_zeroshot(float *x, int64_t n, int64_t c_sd, int64_t c_dino);
 
+/* Descriptor from maps (in concatenation order; the first c_sd channels are the SD part of the
+ * zero-shot recipe, 0 = one normalisation over everything). */
+gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, const char *recipe, gc_desc *out,
+                            float **fused_out);
 /* Descriptor from the maps of a feature set (a `geocorr features` file). map_name NULL: s3, s4,
  * s5 and dino -> zero-shot descriptor; dino alone -> DINO normalisation. map_name set: that one
  * map [C,60,60] normalised per token (a post-processed map). fused_out (optional) receives the

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "io/atomic_file.h"
+#include "models/dinov2.h"
 #include "match/align.h"
 #include "match/picture.h"
 
@@ -132,6 +133,7 @@ typedef struct {
     bool aligned;
     uint8_t *mask[3];        /* 960x960 canvases: src, src flipped, trg */
     float *sim;              /* [3600] heat map row */
+    gc_image si, ti;         /* source and target images */
 } run_state;
 
 static void run_state_free(run_state *s) {
@@ -148,6 +150,8 @@ static void run_state_free(run_state *s) {
     gc_align_result_free(&s->ar);
     for (int i = 0; i < 3; i++) gc_free(s->mask[i]);
     gc_free(s->sim);
+    gc_image_free(&s->si);
+    gc_image_free(&s->ti);
 }
 
 static cJSON *json_xy(double x, double y) {
@@ -159,13 +163,13 @@ static cJSON *json_xy(double x, double y) {
 
 static cJSON *json_num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
-static gc_status write_json(const gc_match_request *r, const run_state *s, const gc_frame *fs, const gc_frame *ft,
+static gc_status write_json(const gc_match_request *r, const run_state *s, const gc_image *si, const gc_image *ti,
                             const gc_match_opts *mo, const char *align_mode, const char *distance) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "src", r->src_image);
     cJSON_AddStringToObject(root, "tgt", r->trg_image);
-    cJSON_AddItemToObject(root, "src_size", json_xy((double)fs->w, (double)fs->h));
-    cJSON_AddItemToObject(root, "tgt_size", json_xy((double)ft->w, (double)ft->h));
+    cJSON_AddItemToObject(root, "src_size", json_xy(si->w, si->h));
+    cJSON_AddItemToObject(root, "tgt_size", json_xy(ti->w, ti->h));
     cJSON_AddStringToObject(root, "frame", "points in original pixels; *_840 in the 840x840 annotation frame");
     cJSON *d = cJSON_AddObjectToObject(root, "descriptor");
     cJSON_AddStringToObject(d, "recipe", s->src.recipe);
@@ -209,10 +213,45 @@ static gc_status write_json(const gc_match_request *r, const run_state *s, const
     return st;
 }
 
-static gc_status load_features(const gc_match_request *r, run_state *s) {
-    if (r->dinov2)
-        return gc_errorf(GC_ERR_UNSUPPORTED, "--dinov2: features on the fly need the DINOv2 model, not built into this geocorr yet; "
-                                             "compute them with `geocorr features` and pass --features-src/--features-tgt");
+/* The DINOv2 descriptor of an image computed here: 840 canvas (flipped or not), ImageNet
+ * normalisation, last block -> dino [D,60,60] -> per-token normalisation. */
+static gc_status dino_desc(gc_dinov2 *m, const gc_image *img, int flip, gc_desc *out) {
+    gc_dinov2_info info;
+    gc_dinov2_info_get(m, &info);
+    gc_image canvas = {0};
+    float *px = gc_alloc_array(3 * GC_ANNO * GC_ANNO, sizeof(float));
+    float *feat = gc_alloc_array((size_t)(info.dim * GC_CELLS), sizeof(float));
+    gc_status st = px && feat ? GC_OK : GC_ERR_NOMEM;
+    if (st == GC_OK) st = gc_image_to_canvas(img, GC_ANNO, flip, &canvas, NULL);
+    if (st == GC_OK) {
+        gc_dinov2_normalize_u8(px, canvas.rgb, GC_ANNO, GC_ANNO);
+        st = gc_dinov2_features(m, px, GC_ANNO, GC_ANNO, feat);
+    }
+    if (st == GC_OK) {
+        gc_map_view v = {feat, info.dim, GC_GRID, GC_GRID};
+        st = gc_desc_from_maps(&v, 1, 0, "dino", out, NULL);
+    }
+    gc_image_free(&canvas);
+    gc_free(px);
+    gc_free(feat);
+    return st;
+}
+
+static gc_status load_features(const gc_match_request *r, run_state *s, bool want_flip) {
+    if (r->dinov2) {
+        if (r->features_src || r->features_trg || r->features_src_flip || r->feature_map)
+            return gc_errorf(GC_ERR_ARG, "match: --dinov2 computes the features; do not combine it with --features-* / --feature-map");
+        gc_dinov2 *m;
+        GC_TRY(gc_dinov2_load(r->dinov2, &m));
+        gc_status st = dino_desc(m, &s->si, 0, &s->src);
+        if (st == GC_OK) st = dino_desc(m, &s->ti, 0, &s->trg);
+        if (st == GC_OK && want_flip) {
+            st = dino_desc(m, &s->si, 1, &s->src_flip);
+            s->have_flip = st == GC_OK;
+        }
+        gc_dinov2_free(m);
+        return st;
+    }
     if (!r->features_src || !r->features_trg)
         return gc_errorf(GC_ERR_ARG, "match: give --features-src F --features-tgt F (or --dinov2 PATH)");
     GC_TRY(gc_desc_load(r->features_src, r->feature_map, &s->src));
@@ -228,12 +267,9 @@ static gc_status load_features(const gc_match_request *r, run_state *s) {
 
 static gc_status run(const gc_match_request *r, run_state *s) {
     if (r->K < 1) return gc_errorf(GC_ERR_ARG, "match: no points given (--points or --points-file)");
-    int sw, sh, tw, th;
-    GC_TRY(gc_rgb_info(r->src_image, &sw, &sh));
-    GC_TRY(gc_rgb_info(r->trg_image, &tw, &th));
-    gc_frame fs, ft;
-    gc_frame_init(&fs, sw, sh, GC_ANNO);
-    gc_frame_init(&ft, tw, th, GC_ANNO);
+    GC_TRY(gc_image_load(r->src_image, &s->si));
+    GC_TRY(gc_image_load(r->trg_image, &s->ti));
+    const int sw = s->si.w, sh = s->si.h, tw = s->ti.w, th = s->ti.h;
     int64_t K = r->K;
     s->kps840 = gc_alloc_array((size_t)K * 3, sizeof(float));
     s->match_xy = gc_alloc_array((size_t)K * 2, sizeof(float));
@@ -246,12 +282,11 @@ static gc_status run(const gc_match_request *r, run_state *s) {
         if (!(x >= 0 && y >= 0 && x < sw && y < sh))
             return gc_errorf(GC_ERR_ARG, "point %lld (%g, %g) is outside the source image %s (%dx%d)", (long long)k, x, y,
                              r->src_image, sw, sh);
-        double cx, cy;
-        gc_frame_to(&fs, x, y, &cx, &cy);
-        s->kps840[3 * k] = (float)cx;
-        s->kps840[3 * k + 1] = (float)cy;
+        s->kps840[3 * k] = x;
+        s->kps840[3 * k + 1] = y;
         s->kps840[3 * k + 2] = 1.0f;
     }
+    gc_kps_to_canvas(s->kps840, K, sw, sh, GC_ANNO, s->kps840);
     if (r->heatmap_idx >= K) return gc_errorf(GC_ERR_ARG, "--heatmap %lld: only %lld points", (long long)r->heatmap_idx, (long long)K);
     if ((r->heatmap_idx >= 0) != (r->heatmap_out != NULL))
         return gc_errorf(GC_ERR_ARG, "match: --heatmap IDX and --heatmap-out H.png go together");
@@ -266,7 +301,7 @@ static gc_status run(const gc_match_request *r, run_state *s) {
         s->have_table = true;
     }
 
-    GC_TRY(load_features(r, s));
+    GC_TRY(load_features(r, s, strcmp(mode, "off") != 0));
     gc_match_opts mo = {.hard = r->hard, .exclude_outside = r->exclude_outside};
     mo.window = r->window != INT_MIN ? r->window : strncmp(s->src.recipe, "map:", 4) == 0 ? 7 : 5;
     if (mo.window < -GC_GRID || mo.window > GC_GRID) return gc_errorf(GC_ERR_ARG, "--window %d out of range", mo.window);
@@ -316,17 +351,22 @@ static gc_status run(const gc_match_request *r, run_state *s) {
         gc_free(cells);
         GC_TRY(st);
     }
+    float *m3 = gc_alloc_array((size_t)K * 3, sizeof(float));
+    if (!m3) return GC_ERR_NOMEM;
     for (int64_t k = 0; k < K; k++) {
-        double x, y;
-        gc_frame_from(&ft, s->match840[2 * k], s->match840[2 * k + 1], &x, &y);
-        s->match_xy[2 * k] = (float)x;
-        s->match_xy[2 * k + 1] = (float)y;
+        m3[3 * k] = s->match840[2 * k];
+        m3[3 * k + 1] = s->match840[2 * k + 1];
+        m3[3 * k + 2] = 1.0f;
     }
+    gc_kps_from_canvas(m3, K, tw, th, GC_ANNO, m3);
+    for (int64_t k = 0; k < K; k++) {
+        s->match_xy[2 * k] = m3[3 * k];
+        s->match_xy[2 * k + 1] = m3[3 * k + 1];
+    }
+    gc_free(m3);
     if (r->picture || r->heatmap_out) {
-        gc_rgb si, ti;
-        GC_TRY(gc_rgb_load(r->src_image, &si));
-        gc_status st = gc_rgb_load(r->trg_image, &ti);
-        if (st == GC_OK && r->picture) st = gc_picture_matches(r->picture, &si, &ti, r->points, s->match_xy, K);
+        gc_status st = GC_OK;
+        if (r->picture) st = gc_picture_matches(r->picture, &s->si, &s->ti, r->points, s->match_xy, K);
         if (st == GC_OK && r->heatmap_out) {
             /* similarity of the query from the pose that gave its match */
             int64_t q = r->heatmap_idx, cell;
@@ -335,13 +375,11 @@ static gc_status run(const gc_match_request *r, run_state *s) {
             if (!(s->sim = gc_alloc_array(GC_CELLS, sizeof(float)))) st = GC_ERR_NOMEM;
             if (st == GC_OK)
                 st = gc_match_similarity(fl ? s->src_flip.rows : s->src.rows, s->trg.rows, GC_CELLS, s->src.c, &cell, 1, s->sim);
-            if (st == GC_OK) st = gc_picture_heatmap(r->heatmap_out, &si, &ti, r->points + 2 * q, s->match_xy + 2 * q, s->sim);
+            if (st == GC_OK) st = gc_picture_heatmap(r->heatmap_out, &s->si, &s->ti, r->points + 2 * q, s->match_xy + 2 * q, s->sim);
         }
-        gc_rgb_free(&si);
-        gc_rgb_free(&ti);
         GC_TRY(st);
     }
-    return write_json(r, s, &fs, &ft, &mo, align_mode, distance);
+    return write_json(r, s, &s->si, &s->ti, &mo, align_mode, distance);
 }
 
 gc_status gc_match_run(const gc_match_request *r) {

@@ -2,55 +2,10 @@
 
 #include <math.h>
 #include <stb_image.h>
-#include <stb_image_write.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic_file.h"
 #include "match/descriptor.h"
-
-void gc_frame_init(gc_frame *f, int64_t w, int64_t h, int64_t size) {
-    f->w = w;
-    f->h = h;
-    f->size = size;
-    f->scale = (double)size / (double)GC_MAX(w, h);
-    f->off_x = f->off_y = 0;
-    /* offset = int((S - round_half_even(S * short / long)) / 2) */
-    if (h < w) f->off_y = (double)(int64_t)((size - nearbyint((double)size * h / w)) / 2.0);
-    if (w < h) f->off_x = (double)(int64_t)((size - nearbyint((double)size * w / h)) / 2.0);
-}
-
-void gc_frame_to(const gc_frame *f, double x, double y, double *cx, double *cy) {
-    *cx = x * f->scale + f->off_x;
-    *cy = y * f->scale + f->off_y;
-}
-
-void gc_frame_from(const gc_frame *f, double cx, double cy, double *x, double *y) {
-    *x = (cx - f->off_x) / f->scale;
-    *y = (cy - f->off_y) / f->scale;
-}
-
-gc_status gc_rgb_info(const char *path, int *w, int *h) {
-    int n;
-    if (!gc_file_exists(path)) return gc_errorf(GC_ERR_IO, "%s: cannot open image", path);
-    if (!stbi_info(path, w, h, &n))
-        return gc_errorf(GC_ERR_FORMAT, "%s: not a readable image (%s)", path, stbi_failure_reason());
-    return GC_OK;
-}
-
-gc_status gc_rgb_load(const char *path, gc_rgb *img) {
-    int n;
-    memset(img, 0, sizeof *img);
-    if (!gc_file_exists(path)) return gc_errorf(GC_ERR_IO, "%s: cannot open image", path);
-    img->rgb = stbi_load(path, &img->w, &img->h, &n, 3);
-    if (!img->rgb) return gc_errorf(GC_ERR_FORMAT, "%s: not a readable image (%s)", path, stbi_failure_reason());
-    return GC_OK;
-}
-
-void gc_rgb_free(gc_rgb *img) {
-    stbi_image_free(img->rgb);
-    img->rgb = NULL;
-}
 
 gc_status gc_mask_canvas_load(const char *path, int64_t w, int64_t h, bool mirror, uint8_t *canvas) {
     int mw, mh, n;
@@ -63,14 +18,15 @@ gc_status gc_mask_canvas_load(const char *path, int64_t w, int64_t h, bool mirro
         memcpy(canvas, m, (size_t)S * S);
     } else if (mw == w && mh == h) {
         /* nearest resampling of the original-size mask into the canvas band */
-        gc_frame f;
-        gc_frame_init(&f, w, h, S);
-        for (int y = 0; y < S; y++)
+        gc_canvas_geom g;
+        st = gc_canvas_geometry((int32_t)w, (int32_t)h, S, &g);
+        for (int y = 0; y < S && st == GC_OK; y++)
             for (int x = 0; x < S; x++) {
-                double ox, oy;
-                gc_frame_from(&f, x + 0.5, y + 0.5, &ox, &oy);
-                int64_t ix = (int64_t)floor(ox), iy = (int64_t)floor(oy);
-                canvas[y * S + x] = (ix >= 0 && iy >= 0 && ix < w && iy < h) ? m[iy * w + ix] : 0;
+                int64_t ix = (int64_t)floor((x + 0.5 - g.off_x) / g.scale), iy = (int64_t)floor((y + 0.5 - g.off_y) / g.scale);
+                bool in = x >= g.off_x && x < g.off_x + g.band_w && y >= g.off_y && y < g.off_y + g.band_h;
+                ix = GC_MIN(GC_MAX(ix, 0), w - 1);
+                iy = GC_MIN(GC_MAX(iy, 0), h - 1);
+                canvas[y * S + x] = in ? m[iy * w + ix] : 0;
             }
     } else {
         st = gc_errorf(GC_ERR_SHAPE, "%s: mask is %dx%d; expected the image size %lldx%lld or the 960x960 canvas", path, mw,
@@ -89,14 +45,11 @@ gc_status gc_mask_canvas_load(const char *path, int64_t w, int64_t h, bool mirro
 
 /* ---- drawing ------------------------------------------------------------------------------- */
 
-typedef struct {
-    int w, h;
-    uint8_t *p; /* [h, w, 3] */
-} canvas_t;
+typedef gc_image canvas_t;
 
 static void put(canvas_t *c, int x, int y, const uint8_t col[3]) {
     if (x < 0 || y < 0 || x >= c->w || y >= c->h) return;
-    memcpy(c->p + ((size_t)y * c->w + x) * 3, col, 3);
+    memcpy(c->rgb + ((size_t)y * c->w + x) * 3, col, 3);
 }
 
 static void disc(canvas_t *c, double cx, double cy, int r, const uint8_t col[3]) {
@@ -116,7 +69,7 @@ static void line(canvas_t *c, double x0, double y0, double x1, double y1, const 
 }
 
 /* Bilinear blit of img scaled by s to (ox, 0). */
-static void blit(canvas_t *c, const gc_rgb *img, double s, int ox) {
+static void blit(canvas_t *c, const gc_image *img, double s, int ox) {
     int w = (int)lround(img->w * s), h = (int)lround(img->h * s);
     for (int y = 0; y < h && y < c->h; y++)
         for (int x = 0; x < w; x++) {
@@ -152,55 +105,18 @@ static void jet(double v, uint8_t col[3]) {
 
 #define GC_PIC_HEIGHT 480
 
-static gc_status pair_canvas(canvas_t *c, const gc_rgb *src, const gc_rgb *trg, double *s0, double *s1, int *ox) {
+static gc_status pair_canvas(canvas_t *c, const gc_image *src, const gc_image *trg, double *s0, double *s1, int *ox) {
     *s0 = (double)GC_PIC_HEIGHT / src->h;
     *s1 = (double)GC_PIC_HEIGHT / trg->h;
     *ox = (int)lround(src->w * *s0) + 8;
-    c->w = *ox + (int)lround(trg->w * *s1);
-    c->h = GC_PIC_HEIGHT;
-    c->p = gc_calloc((size_t)c->w * c->h, 3);
-    if (!c->p) return GC_ERR_NOMEM;
-    memset(c->p, 255, (size_t)c->w * c->h * 3);
+    GC_TRY(gc_image_alloc(c, *ox + (int)lround(trg->w * *s1), GC_PIC_HEIGHT));
+    memset(c->rgb, 255, (size_t)c->w * c->h * 3);
     blit(c, src, *s0, 0);
     blit(c, trg, *s1, *ox);
     return GC_OK;
 }
 
-typedef struct {
-    uint8_t *p; /* PNG bytes */
-    size_t n, cap;
-    bool failed;
-} membuf;
-
-static void membuf_put(void *ctx, void *data, int size) {
-    membuf *m = ctx;
-    if (m->failed || size <= 0) return;
-    if (m->n + (size_t)size > m->cap) {
-        size_t cap = GC_MAX(m->cap * 2, m->n + (size_t)size);
-        uint8_t *p = realloc(m->p, cap);
-        if (!p) {
-            m->failed = true;
-            return;
-        }
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, data, (size_t)size);
-    m->n += (size_t)size;
-}
-
-static gc_status save_png(const char *png, const canvas_t *c) {
-    membuf m = {0};
-    if (!stbi_write_png_to_func(membuf_put, &m, c->w, c->h, 3, c->p, c->w * 3) || m.failed) {
-        free(m.p);
-        return gc_errorf(GC_ERR_IO, "%s: PNG encoding failed", png);
-    }
-    gc_status s = gc_write_file_atomic(png, m.p, m.n);
-    free(m.p);
-    return s;
-}
-
-gc_status gc_picture_matches(const char *png, const gc_rgb *src, const gc_rgb *trg, const float *src_xy,
+gc_status gc_picture_matches(const char *png, const gc_image *src, const gc_image *trg, const float *src_xy,
                              const float *trg_xy, int64_t K) {
     canvas_t c;
     double s0, s1;
@@ -215,13 +131,15 @@ gc_status gc_picture_matches(const char *png, const gc_rgb *src, const gc_rgb *t
         disc(&c, x0, y0, 4, col);
         disc(&c, x1, y1, 4, col);
     }
-    gc_status s = save_png(png, &c);
-    gc_free(c.p);
+    gc_status s = gc_image_save_png(png, &c);
+    gc_image_free(&c);
     return s;
 }
 
-gc_status gc_picture_heatmap(const char *png, const gc_rgb *src, const gc_rgb *trg, const float *query_xy,
+gc_status gc_picture_heatmap(const char *png, const gc_image *src, const gc_image *trg, const float *query_xy,
                              const float *match_xy, const float *sim) {
+    gc_canvas_geom g;
+    GC_TRY(gc_canvas_geometry(trg->w, trg->h, GC_ANNO, &g));
     canvas_t c;
     double s0, s1;
     int ox;
@@ -231,18 +149,15 @@ gc_status gc_picture_heatmap(const char *png, const gc_rgb *src, const gc_rgb *t
         lo = fminf(lo, sim[t]);
         hi = fmaxf(hi, sim[t]);
     }
-    gc_frame f;
-    gc_frame_init(&f, trg->w, trg->h, GC_ANNO);
     int w = (int)lround(trg->w * s1);
     for (int y = 0; y < c.h; y++)
         for (int x = 0; x < w; x++) {
-            double cx, cy;
-            gc_frame_to(&f, (x + 0.5) / s1, (y + 0.5) / s1, &cx, &cy);
+            double cx = (x + 0.5) / s1 * g.scale + g.off_x, cy = (y + 0.5) / s1 * g.scale + g.off_y;
             int col = GC_MIN((int)(cx * GC_GRID / GC_ANNO), GC_GRID - 1), row = GC_MIN((int)(cy * GC_GRID / GC_ANNO), GC_GRID - 1);
             double v = hi > lo ? (sim[row * GC_GRID + col] - lo) / (hi - lo) : 0;
             uint8_t hc[3];
             jet(v, hc);
-            uint8_t *p = c.p + ((size_t)y * c.w + ox + x) * 3;
+            uint8_t *p = c.rgb + ((size_t)y * c.w + ox + x) * 3;
             for (int k = 0; k < 3; k++) p[k] = (uint8_t)((p[k] * 2 + hc[k] * 3) / 5);
         }
     static const uint8_t white[3] = {255, 255, 255}, red[3] = {255, 0, 0};
@@ -250,7 +165,7 @@ gc_status gc_picture_heatmap(const char *png, const gc_rgb *src, const gc_rgb *t
     disc(&c, query_xy[0] * s0, query_xy[1] * s0, 4, red);
     disc(&c, ox + match_xy[0] * s1, match_xy[1] * s1, 6, white);
     disc(&c, ox + match_xy[0] * s1, match_xy[1] * s1, 4, red);
-    gc_status s = save_png(png, &c);
-    gc_free(c.p);
+    gc_status s = gc_image_save_png(png, &c);
+    gc_image_free(&c);
     return s;
 }

@@ -1,18 +1,23 @@
-/* STOPGAP for the match branch until the dino branch's tensor commit lands on main: only what
- * src/match needs, same names and semantics as linear.h. On merge, take the dino version. */
+/* Dense products through CBLAS (OpenBLAS). OpenBLAS splits M and N (never K) over its threads, so
+ * every output element has the same summation order whatever the thread count. */
 #include "tensor/linear.h"
 
-#include <cblas.h> /* after linear.h: cblas pulls in complex.h, whose I macro would hit its prototypes */
+#include <cblas.h>
+#include <string.h>
+
+void gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O) {
+    if (N <= 0 || O <= 0) return;
+    if (b) {
+        for (int64_t n = 0; n < N; n++) memcpy(y + n * O, b, (size_t)O * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)N, (blasint)O, (blasint)K, 1.0f, x,
+                (blasint)K, W, (blasint)K, b ? 1.0f : 0.0f, y, (blasint)O);
+}
 
 void gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
                bool trans_b, float alpha, float beta) {
+    if (M <= 0 || N <= 0) return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)K, alpha, A, trans_a ? (int)M : (int)K, B, trans_b ? (int)K : (int)N,
-                beta, C, (int)N);
-}
-
-void gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t in, int64_t O) {
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t o = 0; o < O; o++) y[n * O + o] = b ? b[o] : 0.0f;
-    gc_matmul(y, x, W, N, in, O, false, true, 1.0f, 1.0f);
+                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)(trans_a ? M : K), B,
+                (blasint)(trans_b ? K : N), beta, C, (blasint)N);
 }
