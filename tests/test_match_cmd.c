@@ -213,6 +213,57 @@ static void test_mirror_image(void **state) {
     cJSON_Delete(j);
 }
 
+/* The public API (geocorr.h) on the same files: gc_match_points and gc_align_match. */
+static void test_library_api(void **state) {
+    gc_descriptors *src, *flip, *mir;
+    assert_int_equal(gc_descriptors_load(path("src.st"), NULL, &src), GC_OK);
+    assert_int_equal(gc_descriptors_load(path("src_flip.st"), NULL, &flip), GC_OK);
+    assert_int_equal(gc_descriptors_load(path("mirror.st"), NULL, &mir), GC_OK);
+    assert_int_equal(gc_descriptors_channels(src), D);
+    float pts[3][3], in840[6], out[6], score[3];
+    for (int k = 0; k < 3; k++) {
+        pts[k][0] = k_pts[k][0];
+        pts[k][1] = k_pts[k][1];
+        pts[k][2] = 1;
+    }
+    gc_kps_to_canvas(&pts[0][0], 3, IW, IH, 840, &pts[0][0]);
+    for (int k = 0; k < 3; k++) {
+        in840[2 * k] = pts[k][0];
+        in840[2 * k + 1] = pts[k][1];
+    }
+    gc_match_params mp;
+    gc_match_params_default(&mp);
+    assert_int_equal(gc_match_points(src, src, in840, 3, &mp, out, score), GC_OK);
+    for (int k = 0; k < 3; k++) {
+        const float s = (float)(60.0 / 840.0);
+        assert_true(fabsf(out[2 * k] - (14.0f * (int)(in840[2 * k] * s) + 7)) < 1e-3f);
+        assert_true(fabsf(score[k] - 1.0f) < 1e-5f);
+    }
+    gc_align_params ap = {.match = mp, .category = "cat"};
+    gc_align_info info;
+    int from_flip[3];
+    int64_t ids[3] = {0, 1, 8};
+    assert_int_equal(gc_align_match(src, flip, mir, in840, ids, 3, &ap, out, score, from_flip, &info), GC_OK);
+    printf("  API: dist orig %.4g flip %.4g chosen %d\n", info.dist_orig, info.dist_flip, info.flip_chosen);
+    assert_true(info.flip_chosen && from_flip[0] && from_flip[1] && from_flip[2]);
+    /* point 0 lands on the mirror of point 1 */
+    const float s = (float)(60.0 / 840.0);
+    assert_true(fabsf(out[0] - (14.0f * (int)((840.0f - in840[2]) * s) + 7)) < 1e-3f);
+    /* bad input through the API */
+    in840[0] = 900;
+    assert_int_not_equal(gc_match_points(src, src, in840, 3, &mp, out, NULL), GC_OK);
+    assert_non_null(strstr(gc_last_error(), "outside"));
+    gc_descriptors *other;
+    assert_int_equal(gc_descriptors_load(path("other_model.st"), NULL, &other), GC_OK);
+    in840[0] = 100;
+    assert_int_not_equal(gc_match_points(src, other, in840, 3, &mp, out, NULL), GC_OK);
+    assert_non_null(strstr(gc_last_error(), "different models"));
+    gc_descriptors_free(other);
+    gc_descriptors_free(src);
+    gc_descriptors_free(flip);
+    gc_descriptors_free(mir);
+}
+
 /* Features on the fly with the tiny DINOv2 fixture model: an image against itself (original pose,
  * exact self matches) and against its mirror (the flipped source's features are the mirror's, so the
  * flipped pose wins and the cat table swaps points 0 and 1). Hard argmax: DINO features are smooth, so a
@@ -294,6 +345,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_image),
         cmocka_unit_test(test_mirror_image),
+        cmocka_unit_test(test_library_api),
         cmocka_unit_test(test_dinov2_on_the_fly),
         cmocka_unit_test(test_bad_input),
     };

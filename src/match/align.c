@@ -498,3 +498,36 @@ done:
     if (st != GC_OK) gc_align_result_free(r);
     return st;
 }
+
+gc_status gc_align_user_points(const float *src, const float *src_flip, const float *trg, int64_t C, const float *kps840,
+                               const int64_t *ids, int64_t K, const gc_flip_table *table, const uint8_t *mask_src,
+                               const uint8_t *mask_src_flip, const uint8_t *mask_trg, const gc_align_opts *o,
+                               gc_align_result *r) {
+    memset(r, 0, sizeof *r);
+    gc_flip_table kt = {0};
+    if (table) {
+        int64_t *used = gc_alloc_array((size_t)K + 1, sizeof(int64_t));
+        if (!used) return GC_ERR_NOMEM;
+        for (int64_t k = 0; k < K; k++) used[k] = ids ? ids[k] : k;
+        gc_status st = gc_flip_table_for_points(table, used, K, &kt);
+        gc_free(used);
+        GC_TRY(st);
+    }
+    bool imd = mask_src && mask_src_flip && mask_trg && !o->mnn;
+    float *m64 = imd ? gc_alloc_array(3 * GC_IMD_RES * GC_IMD_RES, sizeof(float)) : NULL;
+    gc_status st = imd && !m64 ? GC_ERR_NOMEM : GC_OK;
+    if (st == GC_OK && imd) {
+        const uint8_t *m[3] = {mask_src, mask_src_flip, mask_trg};
+        for (int i = 0; i < 3; i++) gc_mask_to64(m[i], 960, 960, m64 + i * GC_IMD_RES * GC_IMD_RES);
+    }
+    if (st == GC_OK) {
+        gc_align_opts ao = *o;
+        ao.mnn = !imd;
+        const int64_t P = GC_IMD_RES * GC_IMD_RES;
+        st = gc_align_points(src, src_flip, trg, C, kps840, NULL, K, table ? &kt : NULL, imd ? m64 : NULL,
+                             imd ? m64 + P : NULL, imd ? m64 + 2 * P : NULL, &ao, r);
+    }
+    gc_free(m64);
+    gc_flip_table_free(&kt);
+    return st;
+}

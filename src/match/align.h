@@ -81,4 +81,11 @@ gc_status gc_align_points(const float *src, const float *src_flip, const float *
                           const gc_align_opts *o, gc_align_result *r);
 void gc_align_result_free(gc_align_result *r);
 
+/* gc_align_points for user points: kps840[K,3] all visible, ids[K] (NULL: 0..K-1) the keypoint ids
+ * the table is resolved against (gc_flip_table_for_points), masks as 960x960 canvases (NULL: MNN). */
+gc_status gc_align_user_points(const float *src, const float *src_flip, const float *trg, int64_t C, const float *kps840,
+                               const int64_t *ids, int64_t K, const gc_flip_table *table, const uint8_t *mask_src,
+                               const uint8_t *mask_src_flip, const uint8_t *mask_trg, const gc_align_opts *o,
+                               gc_align_result *r);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "models/dinov2.h"
 #include "tensor/resample.h"
 
 gc_status gc_desc_fuse(float *fused, const gc_map_view *maps, int n_maps, int64_t G) {
@@ -187,4 +188,26 @@ gc_status gc_kps_view(gc_weights *w, const char *name, int64_t *K, const float *
     GC_TRY(GC_WEIGHT(w, name, kps, -1, 3));
     *K = t->shape[0];
     return GC_OK;
+}
+
+gc_status gc_desc_from_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_desc *out) {
+    gc_dinov2_info info;
+    gc_dinov2_info_get(m, &info);
+    gc_image canvas = {0};
+    float *px = gc_alloc_array(3 * GC_ANNO * GC_ANNO, sizeof(float));
+    float *feat = gc_alloc_array((size_t)(info.dim * GC_CELLS), sizeof(float));
+    gc_status st = px && feat ? GC_OK : GC_ERR_NOMEM;
+    if (st == GC_OK) st = gc_image_to_canvas(img, GC_ANNO, flip, &canvas, NULL);
+    if (st == GC_OK) {
+        gc_dinov2_normalize_u8(px, canvas.rgb, GC_ANNO, GC_ANNO);
+        st = gc_dinov2_features(m, px, GC_ANNO, GC_ANNO, feat);
+    }
+    if (st == GC_OK) {
+        gc_map_view v = {feat, info.dim, GC_GRID, GC_GRID};
+        st = gc_desc_from_maps(&v, 1, 0, "dino", out, NULL);
+    }
+    gc_image_free(&canvas);
+    gc_free(px);
+    gc_free(feat);
+    return st;
 }

@@ -42,6 +42,9 @@ gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, c
 gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, gc_desc *out, float **fused_out);
 /* Same, opening the file. */
 gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out);
+/* The DINOv2 descriptor of an image computed here: 840 canvas (the source mirrored first when
+ * flip), ImageNet normalisation, last block -> dino [D,60,60] -> per-token normalisation. */
+gc_status gc_desc_from_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_desc *out);
 void gc_desc_free(gc_desc *d);
 /* Descriptors of two images must share the recipe and channel count. */
 gc_status gc_desc_check_pair(const gc_desc *a, const char *label_a, const gc_desc *b, const char *label_b);

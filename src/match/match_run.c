@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "io/atomic_file.h"
-#include "models/dinov2.h"
 #include "match/align.h"
 #include "match/picture.h"
 
@@ -122,7 +121,6 @@ typedef struct {
     gc_desc src, trg, src_flip;
     bool have_flip;
     gc_flip_table table;     /* as given */
-    gc_flip_table ktable;    /* applied to the K points */
     bool have_table;
     float *kps840;           /* [K,3] source points in the 840 frame */
     float *match_xy;         /* [K,2] result, original target pixels */
@@ -141,7 +139,6 @@ static void run_state_free(run_state *s) {
     gc_desc_free(&s->trg);
     gc_desc_free(&s->src_flip);
     gc_flip_table_free(&s->table);
-    gc_flip_table_free(&s->ktable);
     gc_free(s->kps840);
     gc_free(s->match_xy);
     gc_free(s->match840);
@@ -213,40 +210,16 @@ static gc_status write_json(const gc_match_request *r, const run_state *s, const
     return st;
 }
 
-/* The DINOv2 descriptor of an image computed here: 840 canvas (flipped or not), ImageNet
- * normalisation, last block -> dino [D,60,60] -> per-token normalisation. */
-static gc_status dino_desc(gc_dinov2 *m, const gc_image *img, int flip, gc_desc *out) {
-    gc_dinov2_info info;
-    gc_dinov2_info_get(m, &info);
-    gc_image canvas = {0};
-    float *px = gc_alloc_array(3 * GC_ANNO * GC_ANNO, sizeof(float));
-    float *feat = gc_alloc_array((size_t)(info.dim * GC_CELLS), sizeof(float));
-    gc_status st = px && feat ? GC_OK : GC_ERR_NOMEM;
-    if (st == GC_OK) st = gc_image_to_canvas(img, GC_ANNO, flip, &canvas, NULL);
-    if (st == GC_OK) {
-        gc_dinov2_normalize_u8(px, canvas.rgb, GC_ANNO, GC_ANNO);
-        st = gc_dinov2_features(m, px, GC_ANNO, GC_ANNO, feat);
-    }
-    if (st == GC_OK) {
-        gc_map_view v = {feat, info.dim, GC_GRID, GC_GRID};
-        st = gc_desc_from_maps(&v, 1, 0, "dino", out, NULL);
-    }
-    gc_image_free(&canvas);
-    gc_free(px);
-    gc_free(feat);
-    return st;
-}
-
 static gc_status load_features(const gc_match_request *r, run_state *s, bool want_flip) {
     if (r->dinov2) {
         if (r->features_src || r->features_trg || r->features_src_flip || r->feature_map)
             return gc_errorf(GC_ERR_ARG, "match: --dinov2 computes the features; do not combine it with --features-* / --feature-map");
         gc_dinov2 *m;
         GC_TRY(gc_dinov2_load(r->dinov2, &m));
-        gc_status st = dino_desc(m, &s->si, 0, &s->src);
-        if (st == GC_OK) st = dino_desc(m, &s->ti, 0, &s->trg);
+        gc_status st = gc_desc_from_dinov2(m, &s->si, 0, &s->src);
+        if (st == GC_OK) st = gc_desc_from_dinov2(m, &s->ti, 0, &s->trg);
         if (st == GC_OK && want_flip) {
-            st = dino_desc(m, &s->si, 1, &s->src_flip);
+            st = gc_desc_from_dinov2(m, &s->si, 1, &s->src_flip);
             s->have_flip = st == GC_OK;
         }
         gc_dinov2_free(m);
@@ -316,27 +289,18 @@ static gc_status run(const gc_match_request *r, run_state *s) {
     }
     const char *distance = "none";
     if (do_align) {
-        int64_t *used = gc_alloc_array((size_t)K, sizeof(int64_t));
-        if (!used) return GC_ERR_NOMEM;
-        for (int64_t k = 0; k < K; k++) used[k] = r->ids ? r->ids[k] : k;
-        gc_status st = s->have_table ? gc_flip_table_for_points(&s->table, used, K, &s->ktable) : GC_OK;
-        gc_free(used);
-        GC_TRY(st);
-        float m64[3][GC_IMD_RES * GC_IMD_RES];
         bool imd = r->mask_src && !r->mnn;
         if (imd) {
             const char *paths[3] = {r->mask_src, r->mask_src, r->mask_trg};
             for (int i = 0; i < 3; i++) {
                 if (!(s->mask[i] = gc_alloc(960 * 960))) return GC_ERR_NOMEM;
                 GC_TRY(gc_mask_canvas_load(paths[i], i < 2 ? sw : tw, i < 2 ? sh : th, i == 1, s->mask[i]));
-                gc_mask_to64(s->mask[i], 960, 960, m64[i]);
             }
         }
         distance = imd ? "imd" : "mnn";
         gc_align_opts ao = {.match = mo, .mnn = !imd, .force_flip = !strcmp(mode, "flip")};
-        GC_TRY(gc_align_points(s->src.rows, s->src_flip.rows, s->trg.rows, s->src.c, s->kps840, NULL, K,
-                               s->have_table ? &s->ktable : NULL, imd ? m64[0] : NULL, imd ? m64[1] : NULL,
-                               imd ? m64[2] : NULL, &ao, &s->ar));
+        GC_TRY(gc_align_user_points(s->src.rows, s->src_flip.rows, s->trg.rows, s->src.c, s->kps840, r->ids, K,
+                                    s->have_table ? &s->table : NULL, s->mask[0], s->mask[1], s->mask[2], &ao, &s->ar));
         s->aligned = true;
         memcpy(s->match840, s->ar.merged, (size_t)K * 2 * sizeof(float));
         for (int64_t k = 0; k < K; k++) {
