@@ -1,17 +1,26 @@
 #include "match/picture.h"
 
 #include <math.h>
-#include <stb_image.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "match/descriptor.h"
 
 gc_status gc_mask_canvas_load(const char *path, int64_t w, int64_t h, bool mirror, uint8_t *canvas) {
-    int mw, mh, n;
-    if (!gc_file_exists(path)) return gc_errorf(GC_ERR_IO, "%s: cannot open mask", path);
-    uint8_t *m = stbi_load(path, &mw, &mh, &n, 1);
-    if (!m) return gc_errorf(GC_ERR_FORMAT, "%s: not a readable mask image (%s)", path, stbi_failure_reason());
+    gc_image img;
+    GC_TRY(gc_image_load(path, &img));
+    const int mw = img.w, mh = img.h;
+    /* Pillow's convert('L'): L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16 (gray stays gray) */
+    uint8_t *m = gc_alloc_array((size_t)mw * mh, 1);
+    if (!m) {
+        gc_image_free(&img);
+        return GC_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < (size_t)mw * mh; i++) {
+        const uint8_t *p = img.rgb + 3 * i;
+        m[i] = (uint8_t)((19595u * p[0] + 38470u * p[1] + 7471u * p[2] + 0x8000u) >> 16);
+    }
+    gc_image_free(&img);
     const int S = 960;
     gc_status st = GC_OK;
     if (mw == S && mh == S) {
@@ -32,7 +41,7 @@ gc_status gc_mask_canvas_load(const char *path, int64_t w, int64_t h, bool mirro
         st = gc_errorf(GC_ERR_SHAPE, "%s: mask is %dx%d; expected the image size %lldx%lld or the 960x960 canvas", path, mw,
                        mh, (long long)w, (long long)h);
     }
-    stbi_image_free(m);
+    gc_free(m);
     if (st == GC_OK && mirror)
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S / 2; x++) {
