@@ -205,47 +205,41 @@ static void imd_set_free(imd_set *s) {
 static gc_status imd_set_build(const float *rows, int64_t C, const float *m64, imd_set *s) {
     memset(s, 0, sizeof *s);
     const int64_t P = GC_IMD_RES * GC_IMD_RES;
-    float *map = gc_alloc_array((size_t)(C * GC_CELLS), sizeof(float));
-    float *up = gc_alloc_array((size_t)(C * P), sizeof(float));
-    if (!map || !up) goto nomem;
-    for (int64_t t = 0; t < GC_CELLS; t++)
-        for (int64_t c = 0; c < C; c++) map[c * GC_CELLS + t] = rows[t * C + c];
-    gc_resize_bilinear(up, map, C, GC_GRID, GC_GRID, GC_IMD_RES, GC_IMD_RES);
-    for (int64_t p = 0; p < P; p++) s->n += m64[p] == 1.0f;
+    int64_t *pix = gc_alloc_array((size_t)P, sizeof(int64_t));
+    if (!pix) return GC_ERR_NOMEM;
+    for (int64_t p = 0; p < P; p++)
+        if (m64[p] == 1.0f) pix[s->n++] = p;
+    /* only the masked pixels of the 64x64 upsampled map are ever used (multiplied by mask 1) */
     s->clean = gc_alloc_array((size_t)(s->n * C) + 1, sizeof(float));
     s->norm2 = gc_calloc((size_t)s->n + 1, sizeof(double));
     s->nrep = gc_calloc((size_t)s->n + 1, sizeof(double));
-    if (!s->clean || !s->norm2 || !s->nrep) goto nomem;
-    bool any_rep = false;
-    for (int pass = 0; pass < 2; pass++) {
-        int64_t i = 0;
-        for (int64_t p = 0; p < P; p++) {
-            if (m64[p] != 1.0f) continue;
-            for (int64_t c = 0; c < C; c++) {
-                float v = up[c * P + p] * m64[p];
-                bool r = v == 0.0f;
-                if (!pass) {
-                    s->clean[i * C + c] = r ? 0.0f : v;
-                    s->norm2[i] += (double)v * v;
-                    s->nrep[i] += r;
-                    any_rep = any_rep || r;
-                } else {
-                    s->rep[i * C + c] = r ? 1.0f : 0.0f;
-                }
-            }
-            i++;
-        }
-        if (!any_rep) break;
-        if (!pass && !(s->rep = gc_alloc_array((size_t)(s->n * C), sizeof(float)))) goto nomem;
+    gc_status st = s->clean && s->norm2 && s->nrep ? GC_OK : GC_ERR_NOMEM;
+    if (st == GC_OK) st = gc_resize_bilinear_tokens(s->clean, C, rows, C, GC_GRID, GC_GRID, GC_IMD_RES, GC_IMD_RES, pix, s->n);
+    gc_free(pix);
+    if (st != GC_OK) {
+        imd_set_free(s);
+        return st;
     }
-    gc_free(map);
-    gc_free(up);
+    /* exact zeros are what the reference turns into -1e5: keep them 0 in `clean`, mark them in `rep` */
+    bool any_rep = false;
+    for (int64_t i = 0; i < s->n; i++)
+        for (int64_t c = 0; c < C; c++) {
+            float v = s->clean[i * C + c];
+            s->norm2[i] += (double)v * v;
+            if (v == 0.0f) {
+                s->clean[i * C + c] = 0.0f; /* -0.0 too */
+                s->nrep[i] += 1;
+                any_rep = true;
+            }
+        }
+    if (any_rep) {
+        if (!(s->rep = gc_alloc_array((size_t)(s->n * C), sizeof(float)))) {
+            imd_set_free(s);
+            return GC_ERR_NOMEM;
+        }
+        for (int64_t k = 0; k < s->n * C; k++) s->rep[k] = s->clean[k] == 0.0f ? 1.0f : 0.0f;
+    }
     return GC_OK;
-nomem:
-    gc_free(map);
-    gc_free(up);
-    imd_set_free(s);
-    return GC_ERR_NOMEM;
 }
 
 /* Exact squared distance between reference vectors a = a' + R*ra and b = b' + R*rb (ra/rb NULL: no

@@ -7,25 +7,32 @@
 #include "models/dinov2.h"
 #include "tensor/resample.h"
 
+void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols) {
+    const int64_t B = 32;
+#pragma omp parallel for schedule(static)
+    for (int64_t j0 = 0; j0 < cols; j0 += B)
+        for (int64_t i0 = 0; i0 < rows; i0 += B)
+            for (int64_t j = j0; j < GC_MIN(j0 + B, cols); j++)
+                for (int64_t i = i0; i < GC_MIN(i0 + B, rows); i++) dst[j * ldd + i] = src[i * cols + j];
+}
+
 gc_status gc_desc_fuse(float *fused, const gc_map_view *maps, int n_maps, int64_t G) {
     int64_t ctot = 0, T = G * G;
     for (int i = 0; i < n_maps; i++) ctot += maps[i].c;
     int64_t off = 0;
     for (int i = 0; i < n_maps; i++) {
         const gc_map_view *m = &maps[i];
-        const float *src = m->data;
-        float *up = NULL;
-        if (m->h != G || m->w != G) {
-            up = gc_alloc_array((size_t)(m->c * T), sizeof(float));
-            if (!up) return GC_ERR_NOMEM;
-            gc_resize_bilinear(up, m->data, m->c, m->h, m->w, G, G);
-            src = up;
+        if (m->h == G && m->w == G) {
+            gc_transpose_f32(fused + off, ctot, m->data, m->c, T); /* channel-first -> token-major */
+        } else {
+            /* coarser map: to tokens at its own size, then bilinear straight into the fused rows */
+            float *tok = gc_alloc_array((size_t)(m->c * m->h * m->w), sizeof(float));
+            if (!tok) return GC_ERR_NOMEM;
+            gc_transpose_f32(tok, m->c, m->data, m->c, m->h * m->w);
+            gc_status s = gc_resize_bilinear_tokens(fused + off, ctot, tok, m->c, m->h, m->w, G, G, NULL, T);
+            gc_free(tok);
+            GC_TRY(s);
         }
-        /* channel-first -> token-major, in blocks of channels so both sides stay in cache */
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t ch = 0; ch < m->c; ch++) fused[t * ctot + off + ch] = src[ch * T + t];
-        gc_free(up);
         off += m->c;
     }
     return GC_OK;
@@ -35,10 +42,15 @@ void gc_normalize_rows(float *x, int64_t n, int64_t c, int64_t ld, float eps) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float *v = x + i * ld;
-        double s = 0;
-        for (int64_t k = 0; k < c; k++) s += (double)v[k] * v[k];
+        /* 8 independent double accumulators: vectorisable without reassociation flags */
+        double acc[8] = {0};
+        int64_t k = 0;
+        for (; k + 8 <= c; k += 8)
+            for (int j = 0; j < 8; j++) acc[j] += (double)v[k + j] * v[k + j];
+        for (; k < c; k++) acc[0] += (double)v[k] * v[k];
+        double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         float d = (float)sqrt(s) + eps;
-        for (int64_t k = 0; k < c; k++) v[k] /= d;
+        for (k = 0; k < c; k++) v[k] /= d;
     }
 }
 

@@ -22,6 +22,8 @@ typedef struct {
     char recipe[64];    /* "zeroshot" (s3,s4,s5,dino), "dino", or "map:<name>" */
 } gc_desc;
 
+/* dst[j * ldd + i] = src[i * cols + j] for a rows x cols src (cache-blocked). */
+void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols);
 /* fused[G*G, sum c_i] = concat over maps (in order) of the map bilinearly upsampled to G x G
  * (align_corners=False), token-major. Maps already G x G are copied. */
 gc_status gc_desc_fuse(float *fused, const gc_map_view *maps, int n_maps, int64_t G);

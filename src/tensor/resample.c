@@ -210,3 +210,34 @@ gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, 
     gc_free(lam);
     return GC_OK;
 }
+
+gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo, const int64_t *pix, int64_t n) {
+    GC_TRY(check_sizes("bilinear", H, W, Ho, Wo));
+    int64_t *idx = gc_alloc_array((size_t)(2 * (Ho + Wo)), sizeof(int64_t));
+    float *lam = gc_alloc_array((size_t)(2 * (Ho + Wo)), sizeof(float));
+    if (!idx || !lam) {
+        gc_free(idx);
+        gc_free(lam);
+        return GC_ERR_NOMEM;
+    }
+    int64_t *y0 = idx, *y1 = y0 + Ho, *x0 = y1 + Ho, *x1 = x0 + Wo;
+    float *hy0 = lam, *hy1 = hy0 + Ho, *wx0 = hy1 + Ho, *wx1 = wx0 + Wo;
+    linear_axis(H, Ho, y0, y1, hy0, hy1);
+    linear_axis(W, Wo, x0, x1, wx0, wx1);
+#pragma omp parallel for schedule(static) if (n * C > 65536)
+    for (int64_t k = 0; k < n; k++) {
+        int64_t p = pix ? pix[k] : k, y = p / Wo, x = p % Wo;
+        const float *p00 = in + (y0[y] * W + x0[x]) * C, *p01 = in + (y0[y] * W + x1[x]) * C;
+        const float *p10 = in + (y1[y] * W + x0[x]) * C, *p11 = in + (y1[y] * W + x1[x]) * C;
+        float *o = out + k * ldo;
+        for (int64_t c = 0; c < C; c++) {
+            float a = p00[c] * wx0[x] + p01[c] * wx1[x];
+            float b = p10[c] * wx0[x] + p11[c] * wx1[x];
+            o[c] = a * hy0[y] + b * hy1[y];
+        }
+    }
+    gc_free(idx);
+    gc_free(lam);
+    return GC_OK;
+}
