@@ -75,6 +75,15 @@ static int setup(void **state) {
     write_features(path("mirror.st"), D, 60, true, -0.5f, "cmd.dino");
     write_features(path("other_model.st"), D / 2, 60, false, 0.5f, "cmd.dino");
     write_features(path("grid30.st"), D, 30, false, 0.5f, "cmd.dino");
+    {
+        float *nan_map = gc_calloc(D * 60 * 60, sizeof(float));
+        nan_map[5] = NAN;
+        gc_st_writer *wr = gc_st_writer_new();
+        assert_int_equal(GC_ST_ADD_F32(wr, "dino", nan_map, D, 60, 60), GC_OK);
+        assert_int_equal(gc_st_writer_save(wr, path("nan.st")), GC_OK);
+        gc_st_writer_free(wr);
+        gc_free(nan_map);
+    }
     write_mask(path("mask_src.png"), IW, IH);
     write_mask(path("mask_tgt.png"), IW, IH);
     write_mask(path("mask_bad.png"), 50, 50);
@@ -326,6 +335,7 @@ static void test_bad_input(void **state) {
     snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 --features-src %%s --features-tgt %s --out %%s", path("src.st"));
     expect_error("different models", fmt, path("src.png"), path("src.png"), path("other_model.st"));
     expect_error("60x60", fmt, path("src.png"), path("src.png"), path("grid30.st"));
+    expect_error("non-finite", fmt, path("src.png"), path("src.png"), path("nan.st"));
     expect_error("garbage.png", fmt, path("src.png"), path("src.png"), path("garbage.png"));
     snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 %s --features-src-flip %s --mask-src %%s --mask-tgt %s --out %%s", common,
              path("src_flip.st"), path("mask_tgt.png"));

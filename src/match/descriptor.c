@@ -79,6 +79,10 @@ static gc_status get_map(gc_weights *w, const char *name, gc_map_view *v) {
     v->c = s[0];
     v->h = s[1];
     v->w = s[2];
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(v->data[i]))
+            return gc_errorf(GC_ERR_FORMAT, "%s: feature map '%s' holds a non-finite value (NaN or Inf) at element %lld",
+                             gc_weights_label(w), name, (long long)i);
     return GC_OK;
 }
 
