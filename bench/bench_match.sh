@@ -4,4 +4,4 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$build/bench_match"
-python3 "$here/../tools/bench_match_torch.py" 2 || echo "(PyTorch comparison unavailable)"
+/usr/bin/python3 "$here/../tools/bench_match_torch.py" 2 || echo "(PyTorch comparison unavailable)"

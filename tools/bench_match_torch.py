@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The reference's matching operations in PyTorch (CPU), timed on the shapes of bench/bench_match.c:
 zero-shot descriptors (3968 channels) of source, flipped source and target; 30 points through
 calculate_keypoint_transformation with SOFT_EVAL (get_flow over the full 3600x3600 similarity, window 5);
@@ -8,7 +8,6 @@ Usage: python3 tools/bench_match_torch.py [threads]"""
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -40,7 +39,7 @@ def get_flow(corr, w=5, n=60):
     mask[torch.arange(corr.shape[0])[:, None], py.clamp(0, n - 1), px.clamp(0, n - 1)] = 1
     c = (corr.view(-1, n, n) * mask).view(n, n, -1).permute(2, 0, 1)[None]  # (1, targets, hs, ws)
     p = torch.softmax(c / 0.02, dim=1).view(1, n, n, n, n)
-    lin = torch.tensor(np.linspace(-1, 1, n)).float()
+    lin = torch.linspace(-1, 1, n, dtype=torch.float64).float()
     gx = (p.sum(1) * lin.view(1, n, 1, 1)).sum(1)
     gy = (p.sum(2) * lin.view(1, n, 1, 1)).sum(1)
     return gx, gy
