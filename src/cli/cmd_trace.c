@@ -12,6 +12,9 @@ static const gc_command *const k_traces[] = {
     &gc_trace_sd_vae,
     &gc_trace_sd_noise,
     &gc_trace_sd_unet,
+    &gc_trace_match,
+    &gc_trace_zeroshot,
+    &gc_trace_align,
 };
 
 static gc_status run_trace(gc_args *a) {
