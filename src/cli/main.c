@@ -8,6 +8,7 @@ static const gc_command *const k_commands[] = {
     &gc_cmd_features,
     &gc_cmd_trace,
     &gc_cmd_synth_weights,
+    &gc_cmd_eval,
 };
 
 static void usage(FILE *f) {
