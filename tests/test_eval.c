@@ -283,7 +283,7 @@ static void test_from_predictions(void **st) {
             expect3(what, get(o, "geo.per_keypoint.overall"), sg->child, 0, al);
             assert_int_equal(get(o, "geo.per_keypoint.n")->valueint, cJSON_GetArrayItem(sg, 1)->valueint);
         }
-        printf("  eval %-36s identical to the authors' eval (worst |diff| so far %.3g)\n", c->string, g_worst);
+        printf("  eval %-36s matches the authors' eval (worst |diff| so far %.3g)\n", c->string, g_worst);
         cJSON_Delete(o);
     }
 }

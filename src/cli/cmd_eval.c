@@ -87,7 +87,7 @@ static gc_status run(gc_args *a) {
     gc_pck_report_free(&rep);
     gc_free(preds);
     if (o.geo) gc_geo_groups_free(&groups);
-    if (s == GC_OK || set.n_pairs) gc_eval_set_free(&set);
+    gc_eval_set_free(&set);
     return s;
 }
 
