@@ -36,19 +36,14 @@ const char *gc_dataset_kind_name(gc_dataset_kind k) {
     return k == GC_DS_SPAIR ? "spair" : k == GC_DS_PFPASCAL ? "pfpascal" : "ap10k";
 }
 
-double gc_kps_to_frame(float (*kps)[3], int n, double w, double h, int size, int off[2]) {
-    double scale = size / (w > h ? w : h);
-    off[0] = off[1] = 0;
-    if (h < w) off[1] = (int)((size - nearbyint(size * h / w)) / 2);
-    else if (w < h) off[0] = (int)((size - nearbyint(size * w / h)) / 2);
-    float fs = (float)scale; /* torch multiplies a float32 tensor by the scalar in float32 */
-    for (int i = 0; i < n; i++) {
-        kps[i][0] = kps[i][0] * fs + (float)off[0];
-        kps[i][1] = kps[i][1] * fs + (float)off[1];
-        float v = kps[i][2]; /* kps *= kps[:, 2:3]: the visibility column is multiplied too */
-        kps[i][0] *= v, kps[i][1] *= v, kps[i][2] *= v;
-    }
-    return scale;
+/* preprocess_kps_pad of n rows in place (the shared keypoint-frame code); returns the float64 scale
+ * and the float32 centring offsets (x, y) for mapping predictions given in original pixels. */
+static double kps_to_anno(float (*kps)[3], int n, double w, double h, float off[2]) {
+    gc_canvas_geom g;
+    gc_canvas_geometry((int32_t)w, (int32_t)h, GC_ANNO_SIZE, &g); /* sizes were validated by check_size */
+    gc_kps_to_canvas(&kps[0][0], n, (int32_t)w, (int32_t)h, GC_ANNO_SIZE, &kps[0][0]);
+    off[0] = h > w ? (float)g.off_x : 0, off[1] = h < w ? (float)g.off_y : 0;
+    return g.scale;
 }
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
@@ -139,7 +134,7 @@ static const char *json_str(const cJSON *j, const char *key) {
 /* Image size must be positive and sane; keypoints must lie within a generous margin of the image
  * (annotations slightly outside the border exist; values far outside are a corrupt file). */
 static gc_status check_size(const char *file, double w, double h) {
-    if (!(w >= 1 && h >= 1 && w <= 1e6 && h <= 1e6))
+    if (!(w >= 1 && h >= 1 && w <= 1e6 && h <= 1e6 && w == (int32_t)w && h == (int32_t)h && w < 1000 * h && h < 1000 * w))
         return gc_errorf(GC_ERR_FORMAT, "%s: image size %gx%g out of range", file, w, h);
     return GC_OK;
 }
@@ -286,15 +281,15 @@ static gc_status spair_pair(builder *b, const char *root, const char *cat, const
         if (!p->category || !p->src_category || !p->pair_file || !p->src || !p->trg) s = GC_ERR_NOMEM;
     }
     if (s == GC_OK) {
-        int off[2];
+        float off[2];
         memcpy(p->src_kps, si->kps, sizeof si->kps);
         memcpy(p->trg_kps, ti->kps, sizeof ti->kps);
         memcpy(p->trg_kps_img, ti->kps, sizeof ti->kps);
-        gc_kps_to_frame(p->src_kps, 30, ssz[0], ssz[1], GC_ANNO_SIZE, off);
-        double sc = gc_kps_to_frame(p->trg_kps, 30, tsz[0], tsz[1], GC_ANNO_SIZE, off);
-        p->trg_scale = (float)sc, p->trg_off[0] = (float)off[0], p->trg_off[1] = (float)off[1];
+        kps_to_anno(p->src_kps, 30, ssz[0], ssz[1], off);
+        double sc = kps_to_anno(p->trg_kps, 30, tsz[0], tsz[1], p->trg_off);
+        p->trg_scale = (float)sc;
         p->thr = GC_MAX(tb[3] - tb[1], tb[2] - tb[0]) * sc;
-        double sci = gc_kps_to_frame(p->trg_kps_img, 30, ti->w, ti->h, GC_ANNO_SIZE, off);
+        double sci = kps_to_anno(p->trg_kps_img, 30, ti->w, ti->h, off);
         p->thr_img = (float)(ti->bbox_max * sci);
         if (si->azimuth >= 0 && ti->azimuth >= 0) {
             int d = abs(si->azimuth - ti->azimuth);
@@ -432,13 +427,13 @@ static gc_status ap10k_pair(builder *b, const char *root, const char *cat, const
         free(img);
     }
     if (s == GC_OK) {
-        int off[2];
-        gc_kps_to_frame(sk, 17, sw, sh, GC_ANNO_SIZE, off);
-        double sc = gc_kps_to_frame(tk, 17, tw, th, GC_ANNO_SIZE, off);
+        float off[2];
+        kps_to_anno(sk, 17, sw, sh, off);
+        double sc = kps_to_anno(tk, 17, tw, th, p->trg_off);
         memcpy(p->src_kps, sk, sizeof sk);
         memcpy(p->trg_kps, tk, sizeof tk);
         memcpy(p->trg_kps_img, tk, sizeof tk);
-        p->trg_scale = (float)sc, p->trg_off[0] = (float)off[0], p->trg_off[1] = (float)off[1];
+        p->trg_scale = (float)sc;
         p->thr = tbb * sc;
         p->thr_img = (float)p->thr;
     }
@@ -667,13 +662,13 @@ static gc_status load_pfpascal(builder *b, const char *root, const char *split) 
                 if (!p->category || !p->src_category || !p->src || !p->trg || !p->pair_file) s = GC_ERR_NOMEM;
             }
             if (s == GC_OK) {
-                int off[2];
-                gc_kps_to_frame(sk, 20, sw, sh, GC_ANNO_SIZE, off);
-                double sc = gc_kps_to_frame(tk, 20, tw, th, GC_ANNO_SIZE, off);
+                float off[2];
+                kps_to_anno(sk, 20, sw, sh, off);
+                double sc = kps_to_anno(tk, 20, tw, th, p->trg_off);
                 memcpy(p->src_kps, sk, sizeof sk);
                 memcpy(p->trg_kps, tk, sizeof tk);
                 memcpy(p->trg_kps_img, tk, sizeof tk);
-                p->trg_scale = (float)sc, p->trg_off[0] = (float)off[0], p->trg_off[1] = (float)off[1];
+                p->trg_scale = (float)sc;
                 p->thr = GC_ANNO_SIZE, p->thr_img = GC_ANNO_SIZE;
             }
             free(spath), free(tpath);

@@ -53,11 +53,6 @@ gc_status gc_eval_set_load(gc_eval_set *s, gc_dataset_kind kind, const char *roo
                            gc_ap10k_subset subset);
 void gc_eval_set_free(gc_eval_set *s);
 
-/* preprocess_kps_pad: scale (x, y) of n keypoints from an image of w x h pixels into the size x size
- * padded frame in float32, add the centring offset, multiply each row by its visibility. Returns the
- * float64 scale; offsets in off[2] (x, y). */
-double gc_kps_to_frame(float (*kps)[3], int n, double w, double h, int size, int off[2]);
-
 /* Index of the first pair (src, trg) (paths relative to JPEGImages) in the set, or -1. */
 int gc_eval_set_find(const gc_eval_set *s, const char *src, const char *trg);
 
