@@ -288,12 +288,78 @@ static void test_from_predictions(void **st) {
     }
 }
 
+/* known_predictions: designed errors (fractions of T at margins >= 5e-4 T from every alpha) given in
+ * ORIGINAL target pixels ("frame": "pixels"); geocorr maps them into the 840 frame and must reproduce
+ * the authors' eval_spair.py numbers (float32 path: one ulp, 6e-8). */
+static void test_pixels_frame(void **st) {
+    (void)st;
+    const char *tmp = gct_tmpdir("eval_pixels");
+    const char *names[2] = {"spair", "ap10k"}, *dirs[2] = {"SPair-71k", "ap-10k"};
+    double al[3] = {0.1, 0.05, 0.01};
+    for (int d = 0; d < 2; d++) {
+        const cJSON *kp = get(get(g_exp, "known_predictions"), names[d]);
+        char root[1200];
+        snprintf(root, sizeof root, "%s/%s", g_mini, dirs[d]);
+        gc_eval_set set;
+        assert_int_equal(gc_eval_set_load(&set, d ? GC_DS_AP10K : GC_DS_SPAIR, root, "test", GC_AP10K_INTRA), GC_OK);
+        cJSON *P = cJSON_CreateObject(), *pairs = cJSON_AddArrayToObject(P, "pairs");
+        cJSON_AddStringToObject(P, "frame", "pixels");
+        const cJSON *r;
+        cJSON_ArrayForEach(r, get(kp, "result_list")) {
+            const char *src = rel_image(get(r, "src_fn")->valuestring), *trg = rel_image(get(r, "trg_fn")->valuestring);
+            int k = gc_eval_set_find(&set, src, trg);
+            assert_true(k >= 0);
+            const gc_eval_pair *ep = &set.pairs[k];
+            cJSON *e = cJSON_CreateObject(), *pred = cJSON_AddArrayToObject(e, "pred");
+            cJSON_AddStringToObject(e, "src", src);
+            cJSON_AddStringToObject(e, "trg", trg);
+            for (int j = 0; j < set.n_kps; j++) {
+                const cJSON *xy = cJSON_GetArrayItem(get(r, "src_kpts_pred"), j);
+                double x = (cJSON_GetArrayItem(xy, 0)->valuedouble - ep->trg_off[0]) / ep->trg_scale;
+                double y = (cJSON_GetArrayItem(xy, 1)->valuedouble - ep->trg_off[1]) / ep->trg_scale;
+                double v[2] = {x, y};
+                cJSON_AddItemToArray(pred, cJSON_CreateDoubleArray(v, 2));
+            }
+            cJSON_AddItemToArray(pairs, e);
+        }
+        char ppath[1300], opath[1300];
+        snprintf(ppath, sizeof ppath, "%s/%s.pred.json", tmp, names[d]);
+        snprintf(opath, sizeof opath, "%s/%s.out.json", tmp, names[d]);
+        char *text = cJSON_PrintUnformatted(P);
+        gct_write_file(ppath, text, strlen(text));
+        free(text);
+        cJSON_Delete(P);
+        int rc = gct_geocorr("eval --dataset %s --root '%s' --from-predictions '%s' --json '%s' --geo", names[d], root, ppath, opath);
+        if (rc) fail_msg("%s", gct_last_stderr());
+        cJSON *o;
+        assert_int_equal(gc_json_load(opath, &o), GC_OK);
+        const cJSON *es = get(kp, "eval_spair"), *pc;
+        char what[256];
+        cJSON_ArrayForEach(pc, get(es, "per_category")) {
+            snprintf(what, sizeof what, "known %s per_image %s", names[d], pc->string);
+            expect3(what, cJSON_GetObjectItem(get(o, "per_image.categories"), pc->string), get(pc, "img")->child, 6e-8, al);
+            snprintf(what, sizeof what, "known %s per_keypoint %s", names[d], pc->string);
+            expect3(what, cJSON_GetObjectItem(get(o, "per_keypoint.categories"), pc->string), get(pc, "std")->child, 6e-8, al);
+            snprintf(what, sizeof what, "known %s geo.per_image %s", names[d], pc->string);
+            expect3(what, cJSON_GetObjectItem(get(o, "geo.per_image.categories"), pc->string), get(pc, "img_geo")->child, 6e-8, al);
+        }
+        const cJSON *ov = get(es, "overall");
+        expect3("known geo.per_image overall", get(o, "geo.per_image.overall"), get(ov, "img_geo")->child, 6e-8, al);
+        expect3("known geo.per_keypoint overall", get(o, "geo.per_keypoint.overall"), get(ov, "std_geo")->child, 6e-8, al);
+        expect3("known per_keypoint overall", get(o, "per_keypoint.overall"), get(ov, "std")->child, 6e-8, al);
+        printf("  known_predictions %-6s in original pixels: matches eval_spair.py\n", names[d]);
+        cJSON_Delete(o);
+        gc_eval_set_free(&set);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_np_random),
         cmocka_unit_test(test_loaders),
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_from_predictions),
+        cmocka_unit_test(test_pixels_frame),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
