@@ -36,8 +36,8 @@ typedef struct {
 } gc_command;
 
 /* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
-extern const gc_command gc_cmd_trace, gc_cmd_features, gc_cmd_synth_weights, gc_cmd_eval,
-    gc_cmd_extract;
+extern const gc_command gc_cmd_trace, gc_cmd_features, gc_cmd_synth_weights;
+extern const gc_command gc_cmd_convert, gc_cmd_inspect, gc_cmd_eval, gc_cmd_extract;
 extern const gc_command gc_trace_dinov2, gc_trace_preprocess;
 
 /* Shared option: --threads N (falls back to GEOCORR_THREADS). */
