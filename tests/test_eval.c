@@ -179,6 +179,25 @@ static void expect3(const char *what, const cJSON *o, const cJSON *want3, double
     }
 }
 
+/* P.json of a stored configuration: the reference's result.pkl predictions (raw keypoint slots). */
+static void write_predictions(const cJSON *c, int nk, const char *ppath) {
+    cJSON *P = cJSON_CreateObject(), *pairs = cJSON_AddArrayToObject(P, "pairs");
+    cJSON_AddStringToObject(P, "frame", "anno840");
+    const cJSON *cat, *p;
+    cJSON_ArrayForEach(cat, get(c, "categories")) cJSON_ArrayForEach(p, get(cat, "pairs")) {
+        cJSON *e = cJSON_CreateObject(), *pred = cJSON_AddArrayToObject(e, "pred");
+        cJSON_AddStringToObject(e, "src", rel_image(get(p, "src_fn")->valuestring));
+        cJSON_AddStringToObject(e, "trg", rel_image(get(p, "trg_fn")->valuestring));
+        const cJSON *s30 = get(p, "src_kpts_pred_30");
+        for (int j = 0; j < nk; j++) cJSON_AddItemToArray(pred, cJSON_Duplicate(cJSON_GetArrayItem(s30, j), 1));
+        cJSON_AddItemToArray(pairs, e);
+    }
+    char *text = cJSON_PrintUnformatted(P);
+    gct_write_file(ppath, text, strlen(text));
+    free(text);
+    cJSON_Delete(P);
+}
+
 /* Tolerances: values the reference computes in float32 and we reproduce operation by operation are
  * compared exactly (0); np.average results to 1e-15; means that torch takes over >= 5 float32 values in
  * eval_spair.py to one float32 ulp (6e-8, torch's reduction order is not reproduced). */
@@ -193,25 +212,11 @@ static void test_from_predictions(void **st) {
         bool pascal = strcmp(k.dataset, "pfpascal") == 0;
         int nk = strcmp(k.dataset, "spair") == 0 ? 30 : pascal ? 20 : 17;
         double al[3] = {0.1, 0.05, pascal ? 0.15 : 0.01};
-        /* P.json from the reference's result.pkl predictions (raw keypoint slots) */
-        cJSON *P = cJSON_CreateObject(), *pairs = cJSON_AddArrayToObject(P, "pairs");
-        cJSON_AddStringToObject(P, "frame", "anno840");
-        const cJSON *cat, *p;
-        cJSON_ArrayForEach(cat, get(c, "categories")) cJSON_ArrayForEach(p, get(cat, "pairs")) {
-            cJSON *e = cJSON_CreateObject(), *pred = cJSON_AddArrayToObject(e, "pred");
-            cJSON_AddStringToObject(e, "src", rel_image(get(p, "src_fn")->valuestring));
-            cJSON_AddStringToObject(e, "trg", rel_image(get(p, "trg_fn")->valuestring));
-            const cJSON *s30 = get(p, "src_kpts_pred_30");
-            for (int j = 0; j < nk; j++) cJSON_AddItemToArray(pred, cJSON_Duplicate(cJSON_GetArrayItem(s30, j), 1));
-            cJSON_AddItemToArray(pairs, e);
-        }
         char ppath[1200], opath[1200];
         snprintf(ppath, sizeof ppath, "%s/%s.pred.json", tmp, c->string);
         snprintf(opath, sizeof opath, "%s/%s.out.json", tmp, c->string);
-        char *text = cJSON_PrintUnformatted(P);
-        gct_write_file(ppath, text, strlen(text));
-        free(text);
-        cJSON_Delete(P);
+        write_predictions(c, nk, ppath);
+        const cJSON *cat;
         char sub[64] = "";
         if (strcmp(k.dataset, "ap10k") == 0) snprintf(sub, sizeof sub, "--subset %s", get(c, "args.AP10K_EVAL_SUBSET")->valuestring);
         int rc = gct_geocorr("eval --dataset %s --root '%s/%s' --split test --from-predictions '%s' --json '%s' "
@@ -353,6 +358,33 @@ static void test_pixels_frame(void **st) {
     }
 }
 
+/* The public entry gc_eval_predictions gives the same report as the command (PF-Pascal config). */
+static void test_public_api(void **st) {
+    (void)st;
+    const cJSON *c = get(g_exp, "e2e.pascal");
+    char ppath[1300], root[1200];
+    snprintf(ppath, sizeof ppath, "%s/pascal.pred.json", gct_tmpdir("eval_api"));
+    snprintf(root, sizeof root, "%s/PF-dataset-PASCAL", g_mini);
+    write_predictions(c, 20, ppath);
+    gc_eval_config cfg = {.dataset = "pfpascal", .root = root};
+    char *text;
+    if (gc_eval_predictions(&cfg, ppath, &text) != GC_OK) fail_msg("%s", gc_last_error());
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    double al[3] = {0.1, 0.05, 0.15};
+    const cJSON *w = get(c, "weighted");
+    cJSON *w3 = cJSON_CreateArray();
+    const char *k[3] = {"pck_010", "pck_005", "pck_001"}; /* the reference's labels for 0.10, 0.05, 0.15 */
+    for (int a = 0; a < 3; a++) cJSON_AddItemToArray(w3, cJSON_CreateNumber(get(w, k[a])->valuedouble));
+    expect3("api pascal per_image overall", get(o, "per_image.overall"), w3, 1e-15, al);
+    assert_string_equal(get(o, "threshold")->valuestring, "image");
+    cJSON_Delete(w3);
+    cJSON_Delete(o);
+    cfg.dataset = "pascal2";
+    assert_int_equal(gc_eval_predictions(&cfg, ppath, &text), GC_ERR_ARG);
+    assert_null(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_np_random),
@@ -360,6 +392,7 @@ int main(void) {
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_from_predictions),
         cmocka_unit_test(test_pixels_frame),
+        cmocka_unit_test(test_public_api),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
