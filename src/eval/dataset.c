@@ -739,6 +739,16 @@ int gc_eval_set_find(const gc_eval_set *s, const char *src, const char *trg) {
     return -1;
 }
 
+int gc_eval_used_points(const gc_eval_set *s, const int *pairs, int n, int *used) {
+    int nu = 0;
+    for (int j = 0; j < s->n_kps; j++) {
+        bool any = false;
+        for (int i = 0; i < n && !any; i++) any = s->pairs[pairs[i]].src_kps[j][2] != 0 || s->pairs[pairs[i]].trg_kps[j][2] != 0;
+        if (any) used[nu++] = j;
+    }
+    return nu;
+}
+
 gc_status gc_eval_set_sample(const gc_eval_set *s, int n, int **idx, int *count) {
     *count = 0;
     int cap = s->n_pairs + (n > 0 ? n * s->n_categories : 0);

@@ -56,6 +56,10 @@ void gc_eval_set_free(gc_eval_set *s);
 /* Index of the first pair (src, trg) (paths relative to JPEGImages) in the set, or -1. */
 int gc_eval_set_find(const gc_eval_set *s, const char *src, const char *trg);
 
+/* Keypoint compaction (REFERENCE.md §5.1): the raw ids visible in at least one image of the pairs
+ * pairs[0..n) (indices into s->pairs), ascending, into used[]; returns their count. */
+int gc_eval_used_points(const gc_eval_set *s, const int *pairs, int n, int *used);
+
 /* The reference's test sampling: per category, `np.random.seed(42); np.random.choice(len, n)`
  * (with replacement). Returns the chosen pair indices into s->pairs, category by category
  * (caller frees). n <= 0 selects every pair. */

@@ -38,18 +38,14 @@ static bool correct_ref(const gc_pck_opts *o, int a, float err, double thr) {
     return (double)err < (double)af * thr;
 }
 
-static void score_category(const gc_eval_set *set, const gc_pck_pred *preds, const int *sel, int ns,
+static gc_status score_category(const gc_eval_set *set, const gc_pck_pred *preds, const int *sel, int ns,
                            const gc_pck_opts *o, const gc_geo_table *table, gc_pck_category *c) {
-    int nk = set->n_kps, na = o->n_alpha;
-    c->n_used = 0;
-    for (int j = 0; j < nk; j++) {
-        bool any = false;
-        for (int i = 0; i < ns && !any; i++) {
-            const gc_eval_pair *p = &set->pairs[preds[sel[i]].pair];
-            any = p->src_kps[j][2] != 0 || p->trg_kps[j][2] != 0;
-        }
-        if (any) c->used[c->n_used++] = j;
-    }
+    int na = o->n_alpha;
+    int *pairs = gc_alloc_array((size_t)ns, sizeof(int));
+    if (!pairs) return GC_ERR_NOMEM;
+    for (int i = 0; i < ns; i++) pairs[i] = preds[sel[i]].pair;
+    c->n_used = gc_eval_used_points(set, pairs, ns, c->used);
+    gc_free(pairs);
     gc_geo_table ren, val;
     c->has_geo = o->geo && table;
     if (c->has_geo) {
@@ -97,7 +93,7 @@ static void score_category(const gc_eval_set *set, const gc_pck_pred *preds, con
         c->kpt.pck[a] = ratio32(all.cnt[a], all.n);
     }
     c->image_ratio = c->point_ratio = NAN;
-    if (!c->has_geo) return;
+    if (!c->has_geo) return GC_OK;
     c->geo_kpt_ref.n = geo_ref.n, c->geo_kpt.n = geo_val.n;
     for (int a = 0; a < na; a++) {
         c->geo_kpt_ref.pck[a] = ratio32(geo_ref.cnt[a], geo_ref.n);
@@ -106,6 +102,7 @@ static void score_category(const gc_eval_set *set, const gc_pck_pred *preds, con
     }
     c->image_ratio = (double)geo_pairs / ns;
     c->point_ratio = (double)geo_total / (double)all.n;
+    return GC_OK;
 }
 
 /* utils/eval_spair.py get_img_result over raw ids: per pair the fraction of the chosen keypoints
@@ -226,8 +223,8 @@ gc_status gc_pck_score(const gc_eval_set *set, const gc_pck_pred *preds, int n_p
                                 : set->kind == GC_DS_AP10K ? &o->groups->ap10k
                                 : set->kind == GC_DS_SPAIR ? gc_geo_groups_spair(o->groups, pc->name)
                                                            : NULL;
-        score_category(set, preds, sel, ns, o, t, pc);
         r->n_cats = ++nc;
+        if (s == GC_OK) s = score_category(set, preds, sel, ns, o, t, pc);
     }
     if (s != GC_OK) return gc_free(sel), gc_free(v), gc_free(w), gc_pck_report_free(r), s;
     /* overall: np.average over categories with the reference's weights */
