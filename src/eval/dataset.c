@@ -563,11 +563,7 @@ static int csv_fields(char *line, char **f, int max) {
 
 static gc_status load_pfpascal(builder *b, const char *root, const char *split) {
     bool train = strcmp(split, "train") == 0 || strcmp(split, "trn") == 0;
-    char *csv = gc_strfmt("%s/%s_pairs_pf_pascal.csv", root, train ? "trn" : split);
-    if (csv && train) {
-        free(csv);
-        csv = gc_strfmt("%s/train_pairs_pf_pascal.csv", root);
-    }
+    char *csv = gc_strfmt("%s/%s_pairs_pf_pascal.csv", root, train ? "train" : split);
     char *ann = gc_strfmt("%s/Annotations", root);
     if (!csv || !ann) return free(csv), free(ann), GC_ERR_NOMEM;
     gc_status s = GC_OK;
