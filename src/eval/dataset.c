@@ -46,6 +46,20 @@ static double kps_to_anno(float (*kps)[3], int n, double w, double h, float off[
     return g.scale;
 }
 
+/* Source and target keypoints (raw ids, original pixels) into the pair's 840-frame arrays; the
+ * eval_spair copy of the target starts equal. Returns the target's scale. */
+static double pair_set_kps(gc_eval_pair *p, const float (*sk)[3], const float (*tk)[3], int n, double sw, double sh,
+                           double tw, double th) {
+    float off[2];
+    memcpy(p->src_kps, sk, (size_t)n * sizeof *sk);
+    memcpy(p->trg_kps, tk, (size_t)n * sizeof *tk);
+    kps_to_anno(p->src_kps, n, sw, sh, off);
+    double sc = kps_to_anno(p->trg_kps, n, tw, th, p->trg_off);
+    memcpy(p->trg_kps_img, p->trg_kps, sizeof p->trg_kps);
+    p->trg_scale = (float)sc;
+    return sc;
+}
+
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -282,12 +296,8 @@ static gc_status spair_pair(builder *b, const char *root, const char *cat, const
     }
     if (s == GC_OK) {
         float off[2];
-        memcpy(p->src_kps, si->kps, sizeof si->kps);
-        memcpy(p->trg_kps, ti->kps, sizeof ti->kps);
-        memcpy(p->trg_kps_img, ti->kps, sizeof ti->kps);
-        kps_to_anno(p->src_kps, 30, ssz[0], ssz[1], off);
-        double sc = kps_to_anno(p->trg_kps, 30, tsz[0], tsz[1], p->trg_off);
-        p->trg_scale = (float)sc;
+        double sc = pair_set_kps(p, si->kps, ti->kps, 30, ssz[0], ssz[1], tsz[0], tsz[1]);
+        memcpy(p->trg_kps_img, ti->kps, sizeof ti->kps); /* eval_spair.py scales by the image annotation's size */
         p->thr = GC_MAX(tb[3] - tb[1], tb[2] - tb[0]) * sc;
         double sci = kps_to_anno(p->trg_kps_img, 30, ti->w, ti->h, off);
         p->thr_img = (float)(ti->bbox_max * sci);
@@ -427,14 +437,7 @@ static gc_status ap10k_pair(builder *b, const char *root, const char *cat, const
         free(img);
     }
     if (s == GC_OK) {
-        float off[2];
-        kps_to_anno(sk, 17, sw, sh, off);
-        double sc = kps_to_anno(tk, 17, tw, th, p->trg_off);
-        memcpy(p->src_kps, sk, sizeof sk);
-        memcpy(p->trg_kps, tk, sizeof tk);
-        memcpy(p->trg_kps_img, tk, sizeof tk);
-        p->trg_scale = (float)sc;
-        p->thr = tbb * sc;
+        p->thr = tbb * pair_set_kps(p, sk, tk, 17, sw, sh, tw, th);
         p->thr_img = (float)p->thr;
     }
     free(sp), free(tp);
@@ -658,13 +661,7 @@ static gc_status load_pfpascal(builder *b, const char *root, const char *split) 
                 if (!p->category || !p->src_category || !p->src || !p->trg || !p->pair_file) s = GC_ERR_NOMEM;
             }
             if (s == GC_OK) {
-                float off[2];
-                kps_to_anno(sk, 20, sw, sh, off);
-                double sc = kps_to_anno(tk, 20, tw, th, p->trg_off);
-                memcpy(p->src_kps, sk, sizeof sk);
-                memcpy(p->trg_kps, tk, sizeof tk);
-                memcpy(p->trg_kps_img, tk, sizeof tk);
-                p->trg_scale = (float)sc;
+                pair_set_kps(p, sk, tk, 20, sw, sh, tw, th);
                 p->thr = GC_ANNO_SIZE, p->thr_img = GC_ANNO_SIZE;
             }
             free(spath), free(tpath);
