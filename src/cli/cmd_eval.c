@@ -43,13 +43,12 @@ static gc_status run(gc_args *a) {
     if (!c.split || !c.protocol) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
     if (per_kpt && per_img) return gc_errorf(GC_ERR_ARG, "--per-image and --per-keypoint exclude each other");
     GC_TRY(parse_alphas(alpha, &c));
-    gc_eval_set set;
-    gc_geo_groups groups;
+    gc_eval_ctx x;
     gc_pck_report rep;
-    GC_TRY(gc_eval_run(&c, preds_path, &set, &groups, &rep));
-    gc_status s = GC_OK;
-    if (json_out) {
-        cJSON *j = gc_pck_report_json(&rep, &set, c.protocol);
+    GC_TRY(gc_eval_ctx_init(&x, &c));
+    gc_status s = gc_eval_ctx_score_file(&x, preds_path, &rep);
+    if (s == GC_OK && json_out) {
+        cJSON *j = gc_pck_report_json(&rep, &x.set, c.protocol);
         char *text = j ? cJSON_Print(j) : NULL;
         s = text ? gc_write_file_atomic(json_out, text, strlen(text)) : gc_errorf(GC_ERR_NOMEM, "out of memory");
         free(text);
@@ -60,7 +59,8 @@ static gc_status run(gc_args *a) {
                rep.opts.img_threshold ? "image" : "bbox", c.protocol);
         gc_pck_report_print(&rep, stdout, per_kpt, strcmp(c.protocol, "corrected") == 0);
     }
-    gc_pck_report_free(&rep), gc_eval_set_free(&set), gc_geo_groups_free(&groups);
+    gc_pck_report_free(&rep);
+    gc_eval_ctx_free(&x);
     return s;
 }
 
