@@ -201,6 +201,25 @@ typedef struct {
 gc_status gc_align_match(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
                          const float *pts840, const int64_t *ids, int64_t K, const gc_align_params *p, float *out840,
                          float *score, int *from_flip, gc_align_info *info);
+/* ---- Benchmark evaluation (src/eval; docs/eval.md) ------------------------------------------------
+ * PCK of predicted keypoints on SPair-71k, PF-Pascal or the AP-10K benchmark in every convention the
+ * reference reports (per image / per keypoint, geometry-aware subset three ways, occurrence ratios,
+ * SPair azimuth bins), with the reference's arithmetic so that its numbers reproduce. */
+typedef struct {
+    const char *dataset;  /* "spair" | "pfpascal" | "ap10k" */
+    const char *root;     /* the dataset folder (.../SPair-71k, .../PF-dataset-PASCAL, .../ap-10k) */
+    const char *split;    /* NULL = "test" */
+    const char *subset;   /* AP-10K: NULL = "intra-species", "cross-species", "cross-family" */
+    int n_alpha;          /* 0 = the reference's thresholds (0.1, 0.05, 0.01; PF-Pascal 0.1, 0.05, 0.15) */
+    double alpha[8];      /* [n_alpha] */
+    int img_threshold;    /* image max side (840) instead of the target bbox max side */
+    int geo;              /* geometry-aware metrics (SPair, AP-10K) */
+    const char *protocol; /* NULL = "reference", or "corrected" (recorded in the report) */
+} gc_eval_config;
+
+/* Score a predictions file (docs/eval.md: {"frame": "pixels"|"anno840", "pairs": [{"src", "trg",
+ * "pred": [[x, y] | null, ...]}]}). *report_json receives the JSON report (release with free()). */
+gc_status gc_eval_predictions(const gc_eval_config *cfg, const char *predictions_path, char **report_json);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,8 @@ typedef struct {
 
 /* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
 extern const gc_command gc_cmd_convert;
+extern const gc_command gc_cmd_eval;
+extern const gc_command gc_cmd_extract;
 extern const gc_command gc_cmd_features;
 extern const gc_command gc_cmd_inspect;
 extern const gc_command gc_cmd_match;
