@@ -435,6 +435,85 @@ static void test_steps_constant(void **state) {
     if (!getenv("GEOCORR_SANITIZED")) run_steps("constant_lr");
 }
 
+/* `geocorr trace train-step` on the spair_cat case: inputs written as TRACE.md §3 lists them. */
+static void test_trace_cli(void **state) {
+    (void)state;
+    cJSON *root;
+    assert_int_equal(gc_json_load(gct_fixture("geoaware_train.json"), &root), GC_OK);
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "cases"), "spair_cat");
+    gc_weights *ref = gct_open(gct_fixture("geoaware_train.safetensors"));
+    const char *dir = gct_tmpdir("train_trace");
+    char in[1200], out[1200], key[160];
+    snprintf(in, sizeof in, "%s/in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    gc_st_writer *wr = gc_st_writer_new();
+    static const char *const parts[4] = {"s3", "s4", "s5", "dino"};
+    for (int k = 0; k < 4; k++) {
+        const cJSON *rec = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "feature_recipes"), k_slots[k]);
+        for (int q = 0; q < 4; q++) {
+            const cJSON *r = cJSON_GetObjectItem(rec, parts[q]);
+            int64_t shape[4], n = 1;
+            for (int d = 0; d < 4; d++) n *= shape[d] = (int64_t)cJSON_GetArrayItem(cJSON_GetObjectItem(r, "shape"), d)->valuedouble;
+            float *buf = malloc((size_t)n * sizeof(float));
+            gc_prng_fill(cJSON_GetObjectItem(r, "name")->valuestring, (uint64_t)cJSON_GetObjectItem(r, "seed")->valuedouble,
+                         cJSON_GetObjectItem(r, "offset")->valuedouble, cJSON_GetObjectItem(r, "scale")->valuedouble, buf, n);
+            snprintf(key, sizeof key, "%s.%s", k_slots[k], parts[q]);
+            assert_int_equal(gc_st_writer_add(wr, key, GC_DT_F32, 4, shape, buf), GC_OK);
+            free(buf);
+        }
+    }
+    int64_t n;
+    float *ks = kps_from_json(cJSON_GetObjectItem(c, "src_kps"), &n), *kt = kps_from_json(cJSON_GetObjectItem(c, "trg_kps"), &n);
+    assert_int_equal(GC_ST_ADD_F32(wr, "src_kps", ks, n, 3), GC_OK);
+    assert_int_equal(GC_ST_ADD_F32(wr, "trg_kps", kt, n, 3), GC_OK);
+    double ts = cJSON_GetObjectItem(c, "threshold_src_840")->valuedouble, tt = cJSON_GetObjectItem(c, "threshold_trg_840")->valuedouble;
+    assert_int_equal(gc_st_writer_add(wr, "threshold_src_840", GC_DT_F64, 1, (int64_t[]){1}, &ts), GC_OK);
+    assert_int_equal(gc_st_writer_add(wr, "threshold_trg_840", GC_DT_F64, 1, (int64_t[]){1}, &tt), GC_OK);
+    const cJSON *perm = cJSON_GetObjectItem(c, "permute_indices");
+    int64_t np = cJSON_GetArraySize(perm), pi[64];
+    for (int64_t i = 0; i < np; i++) pi[i] = (int64_t)cJSON_GetArrayItem(perm, (int)i)->valuedouble;
+    assert_int_equal(gc_st_writer_add(wr, "permute_indices", GC_DT_I64, 1, &np, pi), GC_OK);
+    for (int k = 0; k < 3; k++) {
+        snprintf(key, sizeof key, "spair_cat.t%d.jitter_z", k);
+        const gc_tensor_ref *r = gc_weights_find(ref, key);
+        const float *z;
+        assert_int_equal(gc_weights_f32(ref, key, r->ndim, r->shape, &z), GC_OK);
+        snprintf(key, sizeof key, "t%d.jitter_z", k);
+        assert_int_equal(gc_st_writer_add(wr, key, GC_DT_F32, 2, r->shape, z), GC_OK);
+    }
+    assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
+    gc_st_writer_free(wr);
+    const char *weights = gct_fixture("geoaware_postproc_tiny.model.safetensors");
+    assert_int_equal(gct_geocorr("trace train-step --weights '%s' --inputs '%s' --out '%s'", weights, in, out), 0);
+    gc_weights *got = gct_open(out);
+    const float *v;
+    assert_int_equal(GC_WEIGHT(got, "loss", &v, 1), GC_OK);
+    expect_scalar("trace loss", *v, cJSON_GetObjectItem(c, "loss")->valuedouble, TOL);
+    static const char *const keys[] = {"t0.flow_map", "t2.gt_flow", "t1.kps_1", "grad.bottleneck_layers.1.0.conv2.weight",
+                                       "grad.mixing_weights", "grad.logit_scale", "grad.corr_map_net.x_normal",
+                                       "grad.corr_map_net.y_normal"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        const gc_tensor_ref *r = gc_weights_find(got, keys[k]);
+        assert_non_null(r);
+        assert_int_equal(gc_weights_f32(got, keys[k], r->ndim, r->shape, &v), GC_OK);
+        snprintf(key, sizeof key, "spair_cat.%s", keys[k]);
+        gct_expect_close(ref, key, v, r->numel, TOL);
+    }
+    assert_non_null(gc_weights_find(got, "desc_trg_flip"));
+    assert_null(gc_weights_find(got, "grad.self_logit_scale"));
+    gc_weights_free(got);
+    remove(out);
+    /* without the jitter draws the command fails cleanly, naming the key, and writes nothing */
+    assert_int_not_equal(gct_geocorr("trace train-step --weights '%s' --inputs '%s' --out '%s' --jitter 0.1 --single-flip 1",
+                                     weights, in, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "jitter"));
+    assert_false(gc_file_exists(out));
+    free(ks);
+    free(kt);
+    gc_weights_free(ref);
+    cJSON_Delete(root);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spair_cat),
@@ -442,6 +521,7 @@ int main(void) {
         cmocka_unit_test(test_ap10k),
         cmocka_unit_test(test_single_flip),
         cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_trace_cli),
         cmocka_unit_test(test_steps_one_cycle),
         cmocka_unit_test(test_steps_constant),
     };
