@@ -37,7 +37,8 @@ typedef struct {
 
 /* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
 extern const gc_command gc_cmd_trace, gc_cmd_features, gc_cmd_synth_weights;
-extern const gc_command gc_trace_dinov2;
+extern const gc_command gc_cmd_convert, gc_cmd_inspect;
+extern const gc_command gc_trace_dinov2, gc_trace_preprocess;
 extern const gc_command gc_trace_postproc, gc_trace_train_step;
 
 /* Shared option: --threads N (falls back to GEOCORR_THREADS). */

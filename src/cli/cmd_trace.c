@@ -10,6 +10,7 @@ static const gc_command *const k_traces[] = {
     &gc_trace_dinov2,
     &gc_trace_postproc,
     &gc_trace_train_step,
+    &gc_trace_preprocess,
 };
 
 static gc_status run_trace(gc_args *a) {

@@ -338,8 +338,8 @@ gc_status gc_postproc_fuse(float *x, const float *s3, int64_t c3, const float *s
                            int64_t cd, int64_t H, int64_t W) {
     const int64_t HW = H * W;
     memcpy(x, s3, (size_t)(c3 * HW) * sizeof(float));
-    gc_resize_bilinear(x + c3 * HW, s4, c4, h4, w4, H, W);
-    gc_resize_bilinear(x + (c3 + c4) * HW, s5, c5, h5, w5, H, W);
+    GC_TRY(gc_resize_bilinear(x + c3 * HW, s4, c4, h4, w4, H, W));
+    GC_TRY(gc_resize_bilinear(x + (c3 + c4) * HW, s5, c5, h5, w5, H, W));
     memcpy(x + (c3 + c4 + c5) * HW, dino, (size_t)(cd * HW) * sizeof(float));
     return GC_OK;
 }
