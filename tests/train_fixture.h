@@ -53,7 +53,7 @@ typedef struct {
     const char *prefix; /* "spair_cat." */
 } fixture_jitter;
 
-static gc_status fixture_jitter_fn(void *vctx, int term, int64_t n, float *z) {
+__attribute__((unused)) static gc_status fixture_jitter_fn(void *vctx, int term, int64_t n, float *z) {
     fixture_jitter *c = vctx;
     char key[96];
     snprintf(key, sizeof key, "%st%d.jitter_z", c->prefix, term);
@@ -63,7 +63,7 @@ static gc_status fixture_jitter_fn(void *vctx, int term, int64_t n, float *z) {
     return s;
 }
 
-static void expect_scalar(const char *what, double got, double want, double tol) {
+__attribute__((unused)) static void expect_scalar(const char *what, double got, double want, double tol) {
     const double rel = fabs(got - want) / fmax(fabs(want), 1e-30);
     printf("  %-48s got %.9g want %.9g rel %.3g\n", what, got, want, rel);
     assert_true(rel <= tol);
