@@ -67,7 +67,7 @@ static float *run(pair_setup *ps, int steps, const char *save_dir) {
     return p;
 }
 
-static void test_resume_and_threads(void **state) {
+static void test_resume(void **state) {
     (void)state;
     pair_setup ps;
     setup_pair(&ps);
@@ -122,7 +122,7 @@ static void test_rng(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng),
-        cmocka_unit_test(test_resume_and_threads),
+        cmocka_unit_test(test_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
