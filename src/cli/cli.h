@@ -47,10 +47,12 @@ extern const gc_command gc_cmd_trace;
 extern const gc_command gc_trace_align;
 extern const gc_command gc_trace_dinov2;
 extern const gc_command gc_trace_match;
+extern const gc_command gc_trace_postproc;
 extern const gc_command gc_trace_preprocess;
 extern const gc_command gc_trace_sd_noise;
 extern const gc_command gc_trace_sd_unet;
 extern const gc_command gc_trace_sd_vae;
+extern const gc_command gc_trace_train_step;
 extern const gc_command gc_trace_zeroshot;
 
 /* Shared option: --threads N (falls back to GEOCORR_THREADS). */

@@ -8,6 +8,8 @@
 /* The registry: add one line per trace entry (defined in trace_<name>.c). */
 static const gc_command *const k_traces[] = {
     &gc_trace_dinov2,
+    &gc_trace_postproc,
+    &gc_trace_train_step,
     &gc_trace_preprocess,
     &gc_trace_sd_vae,
     &gc_trace_sd_noise,
