@@ -42,6 +42,83 @@ const char *gc_version(void);
 void gc_set_threads(int n);
 int gc_get_threads(void);
 
+
+/* ---- DINOv2 feature extractor (GeoAware-SC's DINO branch) -------------------------------------- */
+
+typedef struct gc_dinov2 gc_dinov2;
+typedef struct {
+    int64_t dim;       /* D: 384 ViT-S, 768 ViT-B, 1024 ViT-L, 1536 ViT-g */
+    int64_t depth;     /* blocks */
+    int64_t heads;
+    int64_t registers; /* register tokens (0 for dinov2_vit*14) */
+    int64_t patch;     /* 14 */
+} gc_dinov2_info;
+
+/* path: a folder with config.json + model.safetensors (HF facebook/dinov2-base layout), or a weights
+ * file alone (safetensors or a torch checkpoint; HF or upstream hub naming, e.g. a training
+ * checkpoint's teacher.backbone.*). Without config.json: heads = D/64, LayerNorm eps 1e-6, and the
+ * upstream position interpolation (offset 0.1, no antialias; registers: antialias, no offset). */
+gc_status gc_dinov2_load(const char *path, gc_dinov2 **out);
+void gc_dinov2_free(gc_dinov2 *m);
+void gc_dinov2_info_get(const gc_dinov2 *m, gc_dinov2_info *info);
+/* The GeoAware descriptor: output of the last block before the final LayerNorm, cls and registers
+ * dropped, out[D, H/14, W/14]. pixels: ImageNet-normalised RGB [3, H, W], H and W multiples of 14
+ * (840 x 840 in GeoAware-SC). */
+gc_status gc_dinov2_features(gc_dinov2 *m, const float *pixels, int64_t H, int64_t W, float *out);
+
+/* ---- Images and the reference preprocessing (src/io/image.c, src/pipeline/preprocess.c) ----
+ * Images are RGB u8, row-major [h][w][3]. Decoding follows Pillow's Image.open(p).convert('RGB')
+ * (what the reference does): gray is replicated, palettes expanded, alpha dropped without
+ * compositing, 16-bit samples reduced to their high byte except 16-bit gray, which Pillow clamps
+ * to 255 (mode "I"). EXIF orientation is ignored, as in the reference. */
+typedef struct {
+    int32_t w;    /* width (columns) */
+    int32_t h;    /* height (rows) */
+    uint8_t *rgb; /* [h, w, 3]; owned, release with gc_image_free */
+} gc_image;
+
+/* Decode a JPEG or PNG file (recognised by content). Errors name the file. */
+gc_status gc_image_load(const char *path, gc_image *out);
+/* Same from memory; `label` names the source in messages. */
+gc_status gc_image_decode(const void *data, size_t len, const char *label, gc_image *out);
+/* Write an 8-bit RGB PNG (atomically: no partial file on failure). */
+gc_status gc_image_save_png(const char *path, const gc_image *img);
+/* A zero-filled w x h image. */
+gc_status gc_image_alloc(gc_image *img, int32_t w, int32_t h);
+void gc_image_free(gc_image *img);
+
+/* Canvas sizes of the reference: the DINOv2 / annotation frame and the SD input. */
+#define GC_CANVAS_DINO 840
+#define GC_CANVAS_SD 960
+
+/* Where resize(img, S) puts a W x H image inside the S x S canvas. */
+typedef struct {
+    int32_t size;   /* S */
+    int32_t band_w; /* W': resized width (S, or round_half_even(S*W/H) for portrait images) */
+    int32_t band_h; /* H': resized height (S, or round_half_even(S*H/W) for landscape images) */
+    int32_t off_x;  /* first canvas column of the band: (S - W') / 2 */
+    int32_t off_y;  /* first canvas row of the band: (S - H') / 2 */
+    double scale;   /* S / max(W, H): keypoints and PCK thresholds scale by this */
+} gc_canvas_geom;
+
+gc_status gc_canvas_geometry(int32_t w, int32_t h, int32_t size, gc_canvas_geom *g);
+/* The reference resize(img, S): optionally flip the ORIGINAL left-right, resize with Pillow's
+ * LANCZOS (bit-exact port of Resample.c) to W' x H', paste centred into a zero S x S canvas.
+ * `canvas` receives the S x S image; `band` (may be NULL) the resized content before padding. */
+gc_status gc_image_to_canvas(const gc_image *img, int32_t size, int flip, gc_image *canvas,
+                             gc_image *band);
+
+/* Keypoints are [n, 3] float32 rows (x, y, vis). out may equal kps.
+ * to_canvas: preprocess_kps_pad (x,y *= scale, + offset on the padded axis, then x,y,vis *= vis),
+ *   from an original w x h image to the S frame.
+ * flip: x' = S - x on every row (invisible rows too), for a frame of size S.
+ * from_canvas: the inverse of to_canvas, back to original pixels; rows with vis == 0 become 0. */
+void gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
+void gc_kps_flip(const float *kps, int64_t n, int32_t size, float *out);
+void gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
+/* A PCK threshold (bbox max side or image size, in original pixels) in the S frame. */
+double gc_threshold_to_canvas(double thr, int32_t w, int32_t h, int32_t size);
+
 #ifdef __cplusplus
 }
 #endif

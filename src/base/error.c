@@ -26,8 +26,14 @@ gc_status gc_error_context(gc_status s, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(g_err, sizeof g_err, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof g_err)
-        snprintf(g_err + n, sizeof g_err - (size_t)n, ": %s", prev);
+    size_t used = n < 0 ? 0 : GC_MIN((size_t)n, sizeof g_err - 1);
+    size_t room = sizeof g_err - used, plen = strnlen(prev, sizeof prev);
+    if (room > 3) { /* ": " + as much of the previous message as fits */
+        memcpy(g_err + used, ": ", 2);
+        size_t k = GC_MIN(plen, room - 3);
+        memcpy(g_err + used + 2, prev, k);
+        g_err[used + 2 + k] = 0;
+    }
     return s;
 }
 

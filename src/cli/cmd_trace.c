@@ -8,6 +8,7 @@
 /* The registry: add one line per trace entry (defined in trace_<name>.c). */
 static const gc_command *const k_traces[] = {
     &gc_trace_dinov2,
+    &gc_trace_preprocess,
     &gc_trace_clip_vision,
     &gc_trace_clip_text,
     &gc_trace_captioner,

@@ -74,7 +74,7 @@ static gc_status add(gc_st_writer *wr, const char *name, gc_dtype dtype, int ndi
     if (nbytes && !borrow) memcpy(e->data, data, (size_t)nbytes);
     e->dtype = dtype;
     e->ndim = ndim;
-    memcpy(e->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim) memcpy(e->shape, shape, sizeof(int64_t) * (size_t)ndim);
     e->nbytes = (size_t)nbytes;
     wr->n++;
     return GC_OK;

@@ -8,13 +8,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "geocorr.h"
+
 /* For each head h (0..heads-1) and query t:
  *   out[t, h*hd + j] = sum_s softmax_s(scale * q[t, h*hd:..] · k[s, h*hd:..]) v[s, h*hd + j]
  * q is Tq rows with row stride ldq (floats), k and v are Tk rows with strides ldk, ldv, out has
  * row stride ldo. This reads fused qkv buffers in place (q = qkv, k = qkv + D, v = qkv + 2D,
- * ld = 3D). causal: query t sees keys s <= t only (CLIP text encoder). */
-void gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k, int64_t ldk,
-                  const float *v, int64_t ldv, int64_t Tq, int64_t Tk, int64_t heads, int64_t hd,
-                  float scale, bool causal);
+ * ld = 3D). causal: query t sees keys s <= t only (CLIP text encoder). Scratch is O(threads x tile);
+ * fails only if that cannot be allocated (GC_ERR_NOMEM) or Tk <= 0. */
+gc_status gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k, int64_t ldk,
+                       const float *v, int64_t ldv, int64_t Tq, int64_t Tk, int64_t heads, int64_t hd,
+                       float scale, bool causal);
 
 #endif

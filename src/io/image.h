@@ -1,0 +1,19 @@
+/* Image decoding (JPEG through libjpeg-turbo, PNG through stb_image) and PNG writing. The public
+ * entry points (gc_image_load, gc_image_decode, gc_image_save_png) are declared in geocorr.h;
+ * this header adds the decoder with an explicit size limit (fuzzing, tests). */
+#ifndef GC_IMAGE_H
+#define GC_IMAGE_H
+
+#include "base/base.h"
+
+/* Pillow refuses images above 2 * Image.MAX_IMAGE_PIXELS (DecompressionBombError); so do we. */
+#define GC_IMAGE_MAX_PIXELS 178956970LL
+/* JPEG scans beyond this are refused (a progressive file with thousands of tiny scans is a
+ * decode-time bomb; real encoders write about 10). */
+#define GC_JPEG_MAX_SCANS 1000
+
+/* gc_image_decode with a pixel limit (w * h <= max_pixels, else GC_ERR_REFUSED). */
+gc_status gc_image_decode_limited(const void *data, size_t len, const char *label, int64_t max_pixels,
+                                  gc_image *out);
+
+#endif

@@ -1,0 +1,41 @@
+#include "tensor/activation.h"
+
+#include <math.h>
+
+#define GC_ELEMWISE_PARALLEL _Pragma("omp parallel for schedule(static) if (n > 65536)")
+
+void gc_gelu_erf(float *x, int64_t n) {
+    GC_ELEMWISE_PARALLEL
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] * 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void gc_quick_gelu(float *x, int64_t n) {
+    GC_ELEMWISE_PARALLEL
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void gc_silu(float *x, int64_t n) {
+    GC_ELEMWISE_PARALLEL
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void gc_relu(float *x, int64_t n) {
+    GC_ELEMWISE_PARALLEL
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void gc_softmax_rows(float *x, int64_t N, int64_t C) {
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+    for (int64_t r = 0; r < N; r++) {
+        float *row = x + r * C;
+        float m = -INFINITY;
+        for (int64_t c = 0; c < C; c++) m = row[c] > m ? row[c] : m;
+        float s = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            row[c] = expf(row[c] - m);
+            s += row[c];
+        }
+        float inv = 1.0f / s;
+        for (int64_t c = 0; c < C; c++) row[c] *= inv;
+    }
+}
