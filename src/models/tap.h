@@ -9,6 +9,7 @@
 typedef struct {
     gc_st_writer *wr;   /* destination (tensors are copied at report time) */
     const char *prefix; /* prepended to every name ("crop0."), may be NULL */
+    const char *const *only; /* NULL-terminated names to keep (before prefixing); NULL keeps all */
 } gc_tap;
 
 /* Report float32 tensor `name` with the given shape; no-op when tap is NULL. */
