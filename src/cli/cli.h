@@ -37,6 +37,7 @@ typedef struct {
 
 /* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
 extern const gc_command gc_cmd_trace, gc_cmd_features, gc_cmd_synth_weights;
+extern const gc_command gc_cmd_convert, gc_cmd_inspect;
 extern const gc_command gc_trace_dinov2, gc_trace_preprocess;
 extern const gc_command gc_trace_clip_vision, gc_trace_clip_text, gc_trace_captioner;
 

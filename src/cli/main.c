@@ -8,6 +8,8 @@ static const gc_command *const k_commands[] = {
     &gc_cmd_features,
     &gc_cmd_trace,
     &gc_cmd_synth_weights,
+    &gc_cmd_convert,
+    &gc_cmd_inspect,
 };
 
 static void usage(FILE *f) {
