@@ -294,6 +294,33 @@ static void test_clip_text_l14(void **st) {
     free((void *)out);
 }
 
+/* SD-1.5's text_encoder/config.json carries CLIPTextConfig's placeholder ids (bos 0, eos 2); the
+ * empty prompt must still be [49406, 49407 x 76]. Tiny tower weights with a 49408-token table. */
+static void test_clip_text_legacy_ids(void **st) {
+    gc_weights *src = gct_open(gct_fixture("clip_text_tiny.hf.safetensors"));
+    gc_weights *w = gc_weights_new("legacy-ids");
+    for (int64_t i = 0; i < gc_weights_count(src); i++) {
+        const gc_tensor_ref *r = gc_weights_at(src, i);
+        if (strstr(r->name, "token_embedding")) continue;
+        assert_int_equal(gc_weights_add(w, r->name, r->dtype, r->ndim, r->shape, r->data), GC_OK);
+    }
+    float *tok = gc_calloc(49408 * 32, sizeof(float));
+    assert_int_equal(gc_weights_add_owned_f32(w, "text_model.embeddings.token_embedding.weight", 2,
+                                              (const int64_t[]){49408, 32}, tok), GC_OK);
+    assert_int_equal(gc_weights_finalize(w), GC_OK);
+    cJSON *cfg = cJSON_Parse("{\"bos_token_id\": 0, \"eos_token_id\": 2, \"num_attention_heads\": 2}");
+    clip_text m;
+    assert_int_equal(clip_text_init(&m, w, cfg, "config.json"), GC_OK);
+    int64_t ids[77];
+    clip_text_empty_prompt(&m, ids);
+    assert_int_equal(ids[0], 49406);
+    assert_int_equal(ids[1], 49407);
+    assert_int_equal(ids[76], 49407);
+    clip_text_free(&m);
+    cJSON_Delete(cfg);
+    gc_weights_free(src);
+}
+
 static const char *const k_cap_keys[] = {"prefix_embed", "cond", "cond_emb", "cond_emb_step0", NULL};
 
 static void test_captioner_tiny(void **st) {
@@ -357,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_clip_vision_tiny_crop_u8), cmocka_unit_test(test_clip_vision_bad_input),
         cmocka_unit_test(test_clip_vision_vitl14_336),  cmocka_unit_test(test_clip_text_tiny_hf),
         cmocka_unit_test(test_clip_text_tiny_ldm),      cmocka_unit_test(test_clip_text_l14),
+        cmocka_unit_test(test_clip_text_legacy_ids),
         cmocka_unit_test(test_captioner_tiny),          cmocka_unit_test(test_captioner_missing_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

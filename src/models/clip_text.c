@@ -60,6 +60,9 @@ static gc_status init(clip_text *m, const cJSON *cfg, const char *cfg_file) {
     m->eps = (float)eps;
     GC_TRY(clip_config_int(cfg, cf, k_sections, "bos_token_id", 49406, &m->bos_id));
     GC_TRY(clip_config_int(cfg, cf, k_sections, "eos_token_id", 49407, &m->eos_id));
+    /* Older transformers wrote CLIPTextConfig's placeholder ids (bos 0, eos 2) into config.json, e.g. in
+     * SD-1.5's text_encoder/; the tokenizer that SD uses has <|startoftext|> 49406, <|endoftext|> 49407. */
+    if (m->bos_id == 0 && m->eos_id == 2 && m->vocab == 49408) m->bos_id = 49406, m->eos_id = 49407;
     if (m->bos_id < 0 || m->bos_id >= m->vocab || m->eos_id < 0 || m->eos_id >= m->vocab)
         return gc_errorf(GC_ERR_SHAPE, "%s: bos/eos ids %lld/%lld outside the %lld-token vocabulary%s", cf,
                          (long long)m->bos_id, (long long)m->eos_id, (long long)m->vocab,
