@@ -8,34 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "pipeline_models.h"
 #include "io/config.h"
 #include "io/prng_weights.h"
 #include "models/captioner.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
 
-#define TOL 1e-4
-
 static bool sanitized(void) {
     const char *s = getenv("GEOCORR_SANITIZED");
     return s && *s && strcmp(s, "0") != 0;
-}
-
-/* A model folder: config.json (a copy of the fixture config) + model.safetensors (a link). */
-static const char *model_dir(const char *tag, const char *config_fixture, const char *weights_fixture) {
-    const char *d = gct_tmpdir(tag);
-    char p[1200], *buf;
-    size_t len;
-    if (config_fixture) {
-        assert_int_equal(gc_read_file(gct_fixture(config_fixture), &buf, &len, 1 << 20), GC_OK);
-        snprintf(p, sizeof p, "%s/config.json", d);
-        gct_write_file(p, buf, len);
-        free(buf);
-    }
-    snprintf(p, sizeof p, "%s/model.safetensors", d);
-    assert_int_equal(symlink(gct_fixture(weights_fixture), p), 0);
-    return d;
 }
 
 /* Compare every listed key of an output file with the fixture. */
@@ -69,7 +51,8 @@ static const char *const k_vision_keys[] = {"pixel_values", "patch_embeds", "tok
                                             "block1", "ln_post", "proj_all", "image_embed", NULL};
 
 static void vision_tiny(const char *weights_fixture) {
-    const char *d = model_dir("cv", "clip_vit_tiny.config.json", weights_fixture);
+    char d[1200];
+    model_dir(d, "cv", "clip_vit_tiny.config.json", weights_fixture);
     const char *out = gc_strfmt("%s/out.safetensors", gct_tmpdir("cv_out"));
     int rc = gct_geocorr("trace clip-vision --weights %s --inputs %s --out %s", d,
                          gct_fixture("clip_vit_tiny.io.safetensors"), out);
@@ -85,7 +68,8 @@ static void test_clip_vision_tiny_hf(void **st) { vision_tiny("clip_vit_tiny.hf.
 
 /* crop_u8 input: ODISE's resize 512 -> 84 (bicubic, no antialias) and CLIP normalisation. */
 static void test_clip_vision_tiny_crop_u8(void **st) {
-    const char *d = model_dir("cvc", "clip_vit_tiny.config.json", "clip_vit_tiny.openai.safetensors");
+    char d[1200];
+    model_dir(d, "cvc", "clip_vit_tiny.config.json", "clip_vit_tiny.openai.safetensors");
     const char *tmp = gct_tmpdir("cvc_io");
     char in[1200], out[1200];
     snprintf(in, sizeof in, "%s/in.safetensors", tmp);
@@ -142,8 +126,8 @@ static void test_clip_vision_vitl14_336(void **st) {
     assert_int_equal(clip_vision_init(&m, w, cfg, cfg_path), GC_OK);
     cJSON_Delete(cfg);
     assert_int_equal(m.width, 1024);
-    assert_int_equal(m.heads, 16);
-    assert_int_equal(m.layers, 24);
+    assert_int_equal(m.stack.heads, 16);
+    assert_int_equal(m.stack.layers, 24);
     assert_int_equal(m.image_size, 336);
     assert_int_equal(m.embed, 768);
     uint8_t *crop = antelope_crop(0, 448);
@@ -220,7 +204,8 @@ static void test_clip_vision_bad_input(void **st) {
 static const char *const k_text_keys[] = {"embeddings", "block0", "block1", "last_hidden_state", NULL};
 
 static void text_tiny(const char *weights_fixture) {
-    const char *d = model_dir("ct", "clip_text_tiny.config.json", weights_fixture);
+    char d[1200];
+    model_dir(d, "ct", "clip_text_tiny.config.json", weights_fixture);
     const char *tmp = gct_tmpdir("ct_out");
     char out[1200], in[1200], out2[1200];
     snprintf(out, sizeof out, "%s/out.safetensors", tmp);
@@ -265,8 +250,8 @@ static void test_clip_text_l14(void **st) {
     clip_text m;
     assert_int_equal(clip_text_init(&m, w, cfg, cfg_path), GC_OK);
     cJSON_Delete(cfg);
-    assert_int_equal(m.heads, 12);
-    assert_int_equal(m.layers, 12);
+    assert_int_equal(m.stack.heads, 12);
+    assert_int_equal(m.stack.layers, 12);
     int64_t ids[77];
     clip_text_empty_prompt(&m, ids);
     gc_weights *ref = gct_open(gct_fixture("clip_text_l14.io.safetensors"));

@@ -1,5 +1,6 @@
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "io/config.h"
 #include "models/clip_block.h"
@@ -69,15 +70,15 @@ static void add_inplace(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-void clip_block_forward(const clip_block *b, float *x, int64_t T, int64_t heads, float eps, bool causal,
-                        float *scratch) {
+gc_status clip_block_forward(const clip_block *b, float *x, int64_t T, int64_t heads, float eps, bool causal,
+                             float *scratch) {
     int64_t W = b->width, F = b->mlp, hd = W / heads;
     float *h = scratch, *q = h + T * W, *k = q + T * W, *v = k + T * W, *a = v + T * W, *m = a + T * W;
     gc_layernorm(h, x, b->ln1_w, b->ln1_b, T, W, eps);
     gc_linear(q, h, b->wq, b->bq, T, W, W);
     gc_linear(k, h, b->wk, b->bk, T, W, W);
     gc_linear(v, h, b->wv, b->bv, T, W, W);
-    gc_attention(a, W, q, W, k, W, v, W, T, T, heads, hd, 1.0f / sqrtf((float)hd), causal);
+    GC_TRY(gc_attention(a, W, q, W, k, W, v, W, T, T, heads, hd, 1.0f / sqrtf((float)hd), causal));
     gc_linear(h, a, b->wo, b->bo, T, W, W);
     add_inplace(x, h, T * W);
     gc_layernorm(h, x, b->ln2_w, b->ln2_b, T, W, eps);
@@ -85,6 +86,7 @@ void clip_block_forward(const clip_block *b, float *x, int64_t T, int64_t heads,
     gc_quick_gelu(m, T * F);
     gc_linear(h, m, b->fc2_w, b->fc2_b, T, F, W);
     add_inplace(x, h, T * W);
+    return GC_OK;
 }
 
 /* The dotted path of `key` in the first place it appears, or NULL. */
@@ -113,4 +115,66 @@ gc_status clip_config_double(const cJSON *cfg, const char *file, const char *con
     const char *p = config_path(cfg, sections, key, buf, sizeof buf);
     if (!p) return *out = def, GC_OK;
     return gc_json_double(cfg, file, p, def, out);
+}
+
+gc_status clip_stack_load(clip_stack *st, gc_weights *w, clip_naming naming, const char *base, int64_t W,
+                          const cJSON *cfg, const char *cfg_file, const char *const *sections) {
+    *st = (clip_stack){.width = W};
+    const char *label = gc_weights_label(w), *cf = cfg_file ? cfg_file : label;
+    st->layers = clip_block_count(w, naming, base);
+    if (st->layers < 1) return gc_errorf(GC_ERR_MISSING, "%s: no transformer blocks under '%s'", label, base);
+    st->blocks = calloc((size_t)st->layers, sizeof *st->blocks);
+    if (!st->blocks) return gc_errorf(GC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < st->layers; i++) {
+        GC_TRY(clip_block_load(&st->blocks[i], w, naming, base, i, W));
+        st->mlp = GC_MAX(st->mlp, st->blocks[i].mlp);
+    }
+    GC_TRY(clip_config_int(cfg, cf, sections, "num_attention_heads", W / 64, &st->heads));
+    if (st->heads < 1 || W % st->heads)
+        return gc_errorf(GC_ERR_SHAPE, "%s: %lld heads do not divide width %lld", cf, (long long)st->heads,
+                         (long long)W);
+    double eps;
+    GC_TRY(clip_config_double(cfg, cf, sections, "layer_norm_eps", 1e-5, &eps));
+    st->eps = (float)eps;
+    int64_t v;
+    GC_TRY(clip_config_int(cfg, cf, sections, "hidden_size", W, &v));
+    if (v != W) return gc_errorf(GC_ERR_SHAPE, "%s: hidden_size %lld but the weights give %lld", cf, (long long)v, (long long)W);
+    GC_TRY(clip_config_int(cfg, cf, sections, "num_hidden_layers", st->layers, &v));
+    if (v != st->layers)
+        return gc_errorf(GC_ERR_SHAPE, "%s: num_hidden_layers %lld but the weights hold %lld blocks", cf,
+                         (long long)v, (long long)st->layers);
+    return GC_OK;
+}
+
+void clip_stack_free(clip_stack *st) {
+    free(st->blocks);
+    *st = (clip_stack){0};
+}
+
+gc_status clip_stack_forward(const clip_stack *st, float *x, int64_t T, bool causal, const gc_tap *tap) {
+    float *scr = gc_alloc_array((size_t)clip_block_scratch(T, st->width, st->mlp), sizeof(float));
+    if (!scr) return GC_ERR_NOMEM;
+    gc_status s = GC_OK;
+    for (int i = 0; i < st->layers && s == GC_OK; i++) {
+        s = clip_block_forward(&st->blocks[i], x, T, st->heads, st->eps, causal, scr);
+        if (s == GC_OK) s = gc_tap_f32f(tap, x, 3, (const int64_t[]){1, T, st->width}, "block%d", i);
+    }
+    gc_free(scr);
+    return s;
+}
+
+gc_status clip_open(const char *path, const char *what, const char *const *preferred, const char *hint,
+                    gc_weights **w, cJSON **cfg, char **cfg_path) {
+    char *wpath = NULL;
+    *w = NULL, *cfg = NULL, *cfg_path = NULL;
+    GC_TRY(gc_resolve_model_path(path, what, preferred, hint, cfg_path, &wpath));
+    gc_status s = *cfg_path ? gc_json_load(*cfg_path, cfg) : GC_OK;
+    if (s == GC_OK) s = gc_weights_open(wpath, w);
+    free(wpath);
+    if (s != GC_OK) {
+        cJSON_Delete(*cfg);
+        free(*cfg_path);
+        *cfg = NULL, *cfg_path = NULL;
+    }
+    return s;
 }

@@ -9,7 +9,7 @@
 static const char *const k_sections[] = {"text_config", NULL};
 
 void clip_text_free(clip_text *m) {
-    free(m->blocks);
+    clip_stack_free(&m->stack);
     gc_weights_free(m->w);
     *m = (clip_text){0};
 }
@@ -44,20 +44,8 @@ static gc_status init(clip_text *m, const cJSON *cfg, const char *cfg_file) {
     GC_TRY(GC_WEIGHT(w, name, &m->ln_final_w, D));
     snprintf(name, sizeof name, "%sbias", lnf);
     GC_TRY(GC_WEIGHT(w, name, &m->ln_final_b, D));
-    m->layers = clip_block_count(w, naming, base);
-    if (m->layers < 1) return gc_errorf(GC_ERR_MISSING, "%s: no transformer blocks under '%s'", label, base);
-    m->blocks = calloc((size_t)m->layers, sizeof *m->blocks);
-    if (!m->blocks) return gc_errorf(GC_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < m->layers; i++) GC_TRY(clip_block_load(&m->blocks[i], w, naming, base, i, D));
-
     const char *cf = cfg_file ? cfg_file : label;
-    GC_TRY(clip_config_int(cfg, cf, k_sections, "num_attention_heads", D / 64, &m->heads));
-    if (m->heads < 1 || D % m->heads)
-        return gc_errorf(GC_ERR_SHAPE, "%s: %lld heads do not divide width %lld", cf, (long long)m->heads,
-                         (long long)D);
-    double eps;
-    GC_TRY(clip_config_double(cfg, cf, k_sections, "layer_norm_eps", 1e-5, &eps));
-    m->eps = (float)eps;
+    GC_TRY(clip_stack_load(&m->stack, w, naming, base, D, cfg, cfg_file, k_sections));
     GC_TRY(clip_config_int(cfg, cf, k_sections, "bos_token_id", 49406, &m->bos_id));
     GC_TRY(clip_config_int(cfg, cf, k_sections, "eos_token_id", 49407, &m->eos_id));
     /* Older transformers wrote CLIPTextConfig's placeholder ids (bos 0, eos 2) into config.json, e.g. in
@@ -67,13 +55,6 @@ static gc_status init(clip_text *m, const cJSON *cfg, const char *cfg_file) {
         return gc_errorf(GC_ERR_SHAPE, "%s: bos/eos ids %lld/%lld outside the %lld-token vocabulary%s", cf,
                          (long long)m->bos_id, (long long)m->eos_id, (long long)m->vocab,
                          cfg ? "" : " (no config.json: a model with a small vocabulary needs one)");
-    int64_t v;
-    GC_TRY(clip_config_int(cfg, cf, k_sections, "hidden_size", D, &v));
-    if (v != D) return gc_errorf(GC_ERR_SHAPE, "%s: hidden_size %lld but the weights give %lld", cf, (long long)v, (long long)D);
-    GC_TRY(clip_config_int(cfg, cf, k_sections, "num_hidden_layers", m->layers, &v));
-    if (v != m->layers)
-        return gc_errorf(GC_ERR_SHAPE, "%s: num_hidden_layers %lld but the weights hold %lld blocks", cf,
-                         (long long)v, (long long)m->layers);
     return GC_OK;
 }
 
@@ -86,19 +67,15 @@ gc_status clip_text_init(clip_text *m, gc_weights *w, const cJSON *cfg, const ch
 
 gc_status clip_text_load(clip_text *m, const char *path) {
     static const char *const preferred[] = {"model.safetensors", NULL};
-    char *cfg_path = NULL, *wpath = NULL;
+    gc_weights *w;
+    cJSON *cfg;
+    char *cfg_path;
     *m = (clip_text){0};
-    GC_TRY(gc_resolve_model_path(path, "CLIP text encoder", preferred,
-                                 "stable-diffusion-v1-5/text_encoder or the SD-1.5 single-file checkpoint",
-                                 &cfg_path, &wpath));
-    cJSON *cfg = NULL;
-    gc_weights *w = NULL;
-    gc_status s = cfg_path ? gc_json_load(cfg_path, &cfg) : GC_OK;
-    if (s == GC_OK) s = gc_weights_open(wpath, &w);
-    if (s == GC_OK) s = clip_text_init(m, w, cfg, cfg_path);
+    GC_TRY(clip_open(path, "CLIP text encoder", preferred,
+                     "stable-diffusion-v1-5/text_encoder or the SD-1.5 single-file checkpoint", &w, &cfg, &cfg_path));
+    gc_status s = clip_text_init(m, w, cfg, cfg_path);
     cJSON_Delete(cfg);
     free(cfg_path);
-    free(wpath);
     return s;
 }
 
@@ -108,23 +85,16 @@ void clip_text_empty_prompt(const clip_text *m, int64_t *ids) {
 }
 
 gc_status clip_text_forward(const clip_text *m, const int64_t *ids, float *out, const gc_tap *tap) {
-    int64_t D = m->width, T = m->ctx, F = m->blocks[0].mlp;
-    for (int64_t i = 1; i < m->layers; i++) F = GC_MAX(F, m->blocks[i].mlp);
+    int64_t D = m->width, T = m->ctx;
     for (int64_t t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->vocab)
             return gc_errorf(GC_ERR_ARG, "token id %lld at position %lld is outside the %lld-token vocabulary",
                              (long long)ids[t], (long long)t, (long long)m->vocab);
-    float *scr = gc_alloc_array((size_t)clip_block_scratch(T, D, F), sizeof(float));
-    if (!scr) return GC_ERR_NOMEM;
     for (int64_t t = 0; t < T; t++)
         for (int64_t c = 0; c < D; c++) out[t * D + c] = m->tok_emb[ids[t] * D + c] + m->pos_emb[t * D + c];
     gc_status s = GC_TAP(tap, "embeddings", out, 1, T, D);
-    for (int i = 0; i < m->layers && s == GC_OK; i++) {
-        clip_block_forward(&m->blocks[i], out, T, m->heads, m->eps, true, scr);
-        s = gc_tap_f32f(tap, out, 3, (const int64_t[]){1, T, D}, "block%d", i);
-    }
-    gc_layernorm(out, out, m->ln_final_w, m->ln_final_b, T, D, m->eps);
+    if (s == GC_OK) s = clip_stack_forward(&m->stack, out, T, true, tap);
+    gc_layernorm(out, out, m->ln_final_w, m->ln_final_b, T, D, m->stack.eps);
     if (s == GC_OK) s = GC_TAP(tap, "last_hidden_state", out, 1, T, D);
-    gc_free(scr);
     return s;
 }

@@ -14,15 +14,12 @@
 
 typedef struct {
     int64_t width;                    /* D (768) */
-    int64_t layers;                   /* 12 */
-    int64_t heads;                    /* 12 (config num_attention_heads, else D/64) */
     int64_t vocab;                    /* V (49408) */
     int64_t ctx;                      /* n_ctx = position table rows (77) */
     int64_t bos_id, eos_id;           /* 49406, 49407 (config.json) */
-    float eps;                        /* 1e-5 */
     const float *tok_emb;             /* [V, D] */
     const float *pos_emb;             /* [n_ctx, D] */
-    clip_block *blocks;               /* [layers] */
+    clip_stack stack;                 /* 12 causal blocks, 12 heads, eps 1e-5 */
     const float *ln_final_w, *ln_final_b; /* [D] */
     gc_weights *w;                    /* owned */
 } clip_text;

@@ -13,7 +13,7 @@ static const float k_clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float k_clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 void clip_vision_free(clip_vision *m) {
-    free(m->blocks);
+    clip_stack_free(&m->stack);
     gc_weights_free(m->w);
     *m = (clip_vision){0};
 }
@@ -71,22 +71,8 @@ static gc_status init(clip_vision *m, const cJSON *cfg, const char *cfg_file) {
     if (hf) GC_TRY(GC_WEIGHT(w, proj_name, &m->proj_t, m->embed, W));
     else GC_TRY(GC_WEIGHT(w, proj_name, &m->proj, W, m->embed));
 
-    m->layers = clip_block_count(w, naming, base);
-    if (m->layers < 1) return gc_errorf(GC_ERR_MISSING, "%s: no transformer blocks under '%s'", label, base);
-    m->blocks = calloc((size_t)m->layers, sizeof *m->blocks);
-    if (!m->blocks) return gc_errorf(GC_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < m->layers; i++) GC_TRY(clip_block_load(&m->blocks[i], w, naming, base, i, W));
-
     const char *cf = cfg_file ? cfg_file : label;
-    GC_TRY(clip_config_int(cfg, cf, k_sections, "num_attention_heads", W / 64, &m->heads));
-    if (m->heads < 1 || W % m->heads)
-        return gc_errorf(GC_ERR_SHAPE, "%s: %lld heads do not divide width %lld", cf, (long long)m->heads,
-                         (long long)W);
-    double eps;
-    GC_TRY(clip_config_double(cfg, cf, k_sections, "layer_norm_eps", 1e-5, &eps));
-    m->eps = (float)eps;
-    GC_TRY(expect_cfg(cfg, cf, "hidden_size", W));
-    GC_TRY(expect_cfg(cfg, cf, "num_hidden_layers", m->layers));
+    GC_TRY(clip_stack_load(&m->stack, w, naming, base, W, cfg, cfg_file, k_sections));
     GC_TRY(expect_cfg(cfg, cf, "patch_size", p));
     GC_TRY(expect_cfg(cfg, cf, "image_size", m->image_size));
     GC_TRY(expect_cfg(cfg, cf, "projection_dim", m->embed));
@@ -102,19 +88,15 @@ gc_status clip_vision_init(clip_vision *m, gc_weights *w, const cJSON *cfg, cons
 
 gc_status clip_vision_load(clip_vision *m, const char *path) {
     static const char *const preferred[] = {"model.safetensors", "open_clip_pytorch_model.bin", NULL};
-    char *cfg_path = NULL, *wpath = NULL;
+    gc_weights *w;
+    cJSON *cfg;
+    char *cfg_path;
     *m = (clip_vision){0};
-    GC_TRY(gc_resolve_model_path(path, "CLIP image tower", preferred,
-                                 "openai/clip-vit-large-patch14-336 (HF) or open_clip ViT-L-14-336 'openai'",
-                                 &cfg_path, &wpath));
-    cJSON *cfg = NULL;
-    gc_weights *w = NULL;
-    gc_status s = cfg_path ? gc_json_load(cfg_path, &cfg) : GC_OK;
-    if (s == GC_OK) s = gc_weights_open(wpath, &w);
-    if (s == GC_OK) s = clip_vision_init(m, w, cfg, cfg_path);
+    GC_TRY(clip_open(path, "CLIP image tower", preferred,
+                     "openai/clip-vit-large-patch14-336 (HF) or open_clip ViT-L-14-336 'openai'", &w, &cfg, &cfg_path));
+    gc_status s = clip_vision_init(m, w, cfg, cfg_path);
     cJSON_Delete(cfg);
     free(cfg_path);
-    free(wpath);
     return s;
 }
 
@@ -134,16 +116,16 @@ gc_status clip_vision_preprocess(const clip_vision *m, const uint8_t *crop, int6
     for (int64_t c = 0; c < 3; c++)
         for (int64_t y = 0; y < H; y++)
             for (int64_t xx = 0; xx < W; xx++) x[(c * H + y) * W + xx] = (float)crop[y * row_stride + xx * 3 + c] / 255.0f;
-    gc_resize_bicubic(r, x, 3, H, W, Ho, Wo, (double)H / Ho, (double)W / Wo);
+    gc_status s = gc_resize_bicubic(r, x, 3, H, W, Ho, Wo, (double)H / Ho, (double)W / Wo);
     /* CenterCrop(S): top = int(round((Ho - S) / 2)), round half to even. */
     int64_t top = (int64_t)nearbyint((Ho - S) / 2.0), left = (int64_t)nearbyint((Wo - S) / 2.0);
-    for (int64_t c = 0; c < 3; c++)
+    for (int64_t c = 0; c < 3 && s == GC_OK; c++)
         for (int64_t y = 0; y < S; y++)
             for (int64_t xx = 0; xx < S; xx++)
                 pixel_values[(c * S + y) * S + xx] = (r[(c * Ho + top + y) * Wo + left + xx] - k_clip_mean[c]) / k_clip_std[c];
     gc_free(x);
     gc_free(r);
-    return GC_OK;
+    return s;
 }
 
 /* im2col for a convolution whose stride equals its kernel: patch (i, j) becomes row i*g + j holding
@@ -161,12 +143,12 @@ static void patchify(float *out, const float *img, int64_t C, int64_t g, int64_t
 
 gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, float *image_embed,
                               const gc_tap *tap) {
-    int64_t W = m->width, T = m->tokens, g = m->grid, p = m->patch, E = m->embed, F = m->blocks[0].mlp;
-    for (int64_t i = 1; i < m->layers; i++) F = GC_MAX(F, m->blocks[i].mlp);
-    int64_t n_cols = g * g * 3 * p * p, n_x = T * W, n_scr = clip_block_scratch(T, W, F), n_proj = T * E;
-    float *cols = gc_alloc_array((size_t)(n_cols + n_x + n_scr + n_proj), sizeof(float));
+    int64_t W = m->width, T = m->tokens, g = m->grid, p = m->patch, E = m->embed;
+    int64_t n_cols = g * g * 3 * p * p, n_x = T * W, n_proj = T * E;
+    float *cols = gc_alloc_array((size_t)(n_cols + n_x + n_proj), sizeof(float));
     if (!cols) return GC_ERR_NOMEM;
-    float *x = cols + n_cols, *scr = x + n_x, *proj = scr + n_scr;
+    float *x = cols + n_cols, *proj = x + n_x;
+    float eps = m->stack.eps;
     gc_status s = GC_TAP(tap, "pixel_values", pixel_values, 1, 3, m->image_size, m->image_size);
     patchify(cols, pixel_values, 3, g, p);
     gc_linear(x + W, cols, m->conv1_w, NULL, g * g, 3 * p * p, W);
@@ -174,13 +156,10 @@ gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, f
     memcpy(x, m->class_emb, (size_t)W * sizeof(float));
     for (int64_t i = 0; i < T * W; i++) x[i] += m->pos_emb[i];
     if (s == GC_OK) s = GC_TAP(tap, "tokens_in", x, 1, T, W);
-    gc_layernorm(x, x, m->ln_pre_w, m->ln_pre_b, T, W, m->eps);
+    gc_layernorm(x, x, m->ln_pre_w, m->ln_pre_b, T, W, eps);
     if (s == GC_OK) s = GC_TAP(tap, "ln_pre", x, 1, T, W);
-    for (int i = 0; i < m->layers && s == GC_OK; i++) {
-        clip_block_forward(&m->blocks[i], x, T, m->heads, m->eps, false, scr);
-        s = gc_tap_f32f(tap, x, 3, (const int64_t[]){1, T, W}, "block%d", i);
-    }
-    gc_layernorm(x, x, m->ln_post_w, m->ln_post_b, T, W, m->eps);
+    if (s == GC_OK) s = clip_stack_forward(&m->stack, x, T, false, tap);
+    gc_layernorm(x, x, m->ln_post_w, m->ln_post_b, T, W, eps);
     if (s == GC_OK) s = GC_TAP(tap, "ln_post", x, 1, T, W);
     if (m->proj) gc_matmul(proj, x, m->proj, T, W, E, false, false, 1.0f, 0.0f);
     else gc_linear(proj, x, m->proj_t, NULL, T, W, E);

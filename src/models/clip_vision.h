@@ -13,19 +13,16 @@
 
 typedef struct {
     int64_t width;                      /* W (1024 for ViT-L) */
-    int64_t layers;                     /* 24 */
-    int64_t heads;                      /* 16 (config num_attention_heads, else W/64) */
     int64_t patch;                      /* p = 14 */
     int64_t grid;                       /* g = S/p (24) */
     int64_t image_size;                 /* S = g*p (336) */
     int64_t tokens;                     /* T = 1 + g*g (577) */
     int64_t embed;                      /* E (768) */
-    float eps;                          /* LayerNorm eps (1e-5) */
     const float *conv1_w;               /* [W, 3*p*p] (conv weight [W,3,p,p] flattened; no bias) */
     const float *class_emb;             /* [W] */
     const float *pos_emb;               /* [T, W] */
     const float *ln_pre_w, *ln_pre_b;   /* [W] */
-    clip_block *blocks;                 /* [layers] */
+    clip_stack stack;                   /* 24 blocks, 16 heads, eps 1e-5 for ViT-L */
     const float *ln_post_w, *ln_post_b; /* [W] */
     const float *proj;                  /* [W, E] OpenAI `visual.proj` (x @ proj), or NULL */
     const float *proj_t;                /* [E, W] HF `visual_projection.weight` (Linear), or NULL */
