@@ -17,6 +17,9 @@ static const gc_command *const k_traces[] = {
     &gc_trace_match,
     &gc_trace_zeroshot,
     &gc_trace_align,
+    &gc_trace_clip_vision,
+    &gc_trace_clip_text,
+    &gc_trace_captioner,
 };
 
 static gc_status run_trace(gc_args *a) {
