@@ -221,6 +221,40 @@ typedef struct {
  * "pred": [[x, y] | null, ...]}]}). *report_json receives the JSON report (release with free()). */
 gc_status gc_eval_predictions(const gc_eval_config *cfg, const char *predictions_path, char **report_json);
 
+/* ---- The GeoAware feature pipeline (src/pipeline/features.c) ------------------------------------
+ * One image -> the reference's cached feature maps: s5 [1280,15,15], s4 [1280,30,30], s3 [640,60,60]
+ * (SD-1.5 UNet decoder with FreeU, ODISE implicit captioner, 2x2 sliding window over the 960 canvas)
+ * and dino [768,60,60] (DINOv2 ViT-B/14 last block on the 840 canvas). */
+typedef struct gc_features gc_features;
+
+/* Where the models are. models_dir finds every file by its usual name (docs/models.md); each other
+ * field, when set, overrides what models_dir would give (a folder with config.json + weights, or a
+ * weights file). */
+typedef struct {
+    const char *models_dir;
+    const char *dinov2;       /* dinov2-base/ (HF) or dinov2_vitb14_pretrain.pth */
+    const char *sd;           /* stable-diffusion-v1-5/ (diffusers) or v1-5-pruned-emaonly.{safetensors,ckpt} */
+    const char *sd_config;    /* LDM config JSON (v1-inference.yaml as JSON); NULL: SD-1.5 values */
+    const char *clip_vision;  /* clip-vit-large-patch14-336/ (HF) or an open_clip ViT-L-14-336 file */
+    const char *text_encoder; /* default: <sd>/text_encoder/ or the SD single file itself */
+    const char *captioner;    /* the ODISE checkpoint odise_label_coco_50e-b67d2efc.pth */
+    int dino_only;            /* load and run only DINOv2 */
+} gc_features_config;
+
+typedef struct {
+    int64_t c5, c4, c3, cd;   /* channels (0 for a branch not run) */
+    int64_t g5, g4, g3, gd;   /* grid sides (15, 30, 60, 60) */
+    float *s5, *s4, *s3;      /* [c5,g5,g5], [c4,g4,g4], [c3,g3,g3]; NULL with dino_only */
+    float *dino;              /* [cd, gd, gd] */
+} gc_feature_maps;
+
+gc_status gc_features_load(const gc_features_config *cfg, gc_features **out);
+void gc_features_free(gc_features *f);
+/* The maps of one image; flip mirrors the ORIGINAL image before the canvases are made (the
+ * reference's flipped features). Release with gc_feature_maps_free. */
+gc_status gc_features_compute(gc_features *f, const gc_image *img, int flip, gc_feature_maps *out);
+void gc_feature_maps_free(gc_feature_maps *m);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,6 +50,7 @@ extern const gc_command gc_trace_clip_text;
 extern const gc_command gc_trace_clip_vision;
 extern const gc_command gc_trace_dinov2;
 extern const gc_command gc_trace_match;
+extern const gc_command gc_trace_pipeline;
 extern const gc_command gc_trace_postproc;
 extern const gc_command gc_trace_preprocess;
 extern const gc_command gc_trace_sd_noise;
@@ -57,6 +58,10 @@ extern const gc_command gc_trace_sd_unet;
 extern const gc_command gc_trace_sd_vae;
 extern const gc_command gc_trace_train_step;
 extern const gc_command gc_trace_zeroshot;
+
+/* The model-path options of `features` and `trace pipeline`: --models DIR, --dinov2, --sd, --sd-config,
+ * --clip-vision, --text-encoder, --captioner, --dino-only (TRACE.md §7). */
+gc_status gc_cli_features_config(gc_args *a, gc_features_config *cfg);
 
 /* Shared option: --threads N (falls back to GEOCORR_THREADS). */
 gc_status gc_cli_threads(gc_args *a);

@@ -1,11 +1,24 @@
-/* `geocorr features --dinov2 PATH --image IMG [--canvas 840] [--flip] --out FEAT.safetensors`:
- * the reference preprocessing (Pillow-exact resize into a zero-padded square canvas) and the DINOv2
- * GeoAware descriptor `dino` [D, canvas/14, canvas/14]. */
+/* `geocorr features`: the cached feature maps of one image, as the reference's preprocess_map.py
+ * computes them: s5, s4, s3 (SD branch) and dino, in one safetensors file (TRACE.md §7).
+ *   geocorr features (--models DIR | <model flags>) --image IMG [--flip] --out FEAT.safetensors
+ *   geocorr features --dinov2 PATH --image IMG [--canvas 840] [--flip] --out FEAT.safetensors
+ * The second form (or --dino-only) computes the DINOv2 GeoAware descriptor `dino` [D, canvas/14,
+ * canvas/14] alone. */
 #include <stdio.h>
 
 #include "cli/cli.h"
 #include "io/safetensors.h"
 #include "models/dinov2.h"
+#include "models/sd.h"
+#include "pipeline/features.h"
+
+static const char *const k_usage =
+    "usage: geocorr features (--models DIR | <model flags>) --image IMG [--flip] --out FEAT.safetensors\n"
+    "       geocorr features --dinov2 PATH [--dino-only] --image IMG [--canvas 840] [--flip] --out FEAT.safetensors\n"
+    "model flags (each overrides what --models finds; docs/models.md): --dinov2 P --sd P [--sd-config F]\n"
+    "  --clip-vision P --text-encoder P --captioner P\n"
+    "writes s5 [c5,15,15], s4 [c4,30,30], s3 [c3,60,60], dino [cd,60,60] (float32) + metadata;\n"
+    "with only --dinov2 (or --dino-only): dino alone. --verbose: seconds per stage on stderr.\n";
 
 static gc_status features_dino(gc_dinov2 *m, const gc_image *img, int32_t canvas, bool flip, const char *model,
                                const char *out) {
@@ -36,31 +49,76 @@ static gc_status features_dino(gc_dinov2 *m, const gc_image *img, int32_t canvas
     return s;
 }
 
+static gc_status add_map(gc_st_writer *wr, const char *name, const float *x, int64_t c, int64_t g) {
+    return gc_st_writer_add(wr, name, GC_DT_F32, 3, (const int64_t[]){c, g, g}, x);
+}
+
+/* Both branches: s5, s4, s3 and dino. */
+static gc_status features_all(gc_features *f, const gc_image *img, bool flip, const gc_features_config *cfg,
+                              bool verbose, const char *out) {
+    gc_feature_maps m = {0};
+    double t0 = gc_now();
+    gc_status s = gc_features_compute(f, img, flip, &m);
+    double dt = gc_now() - t0;
+    gc_st_writer *wr = s == GC_OK ? gc_st_writer_new() : NULL;
+    if (s == GC_OK && !wr) s = GC_ERR_NOMEM;
+    if (s == GC_OK) s = add_map(wr, "s5", m.s5, m.c5, m.g5);
+    if (s == GC_OK) s = add_map(wr, "s4", m.s4, m.c4, m.g4);
+    if (s == GC_OK) s = add_map(wr, "s3", m.s3, m.c3, m.g3);
+    if (s == GC_OK) s = add_map(wr, "dino", m.dino, m.cd, m.gd);
+    char secs[32];
+    snprintf(secs, sizeof secs, "%.2f", dt);
+    const char *meta[][2] = {
+        {"geocorr_version", gc_version()}, {"flip", flip ? "1" : "0"}, {"canvas", "840"}, {"sd.canvas", "960"},
+        {"sd.pipeline", "ODISE slide 2x2 512 crops; implicit captioner; VAE mean; t=50 seed-42 noise; UNet FreeU "
+                        "(b1 1.2 b2 1.4 s1 0.9 s2 0.2) decoder taps 2/5/8"},
+        {"seconds", secs}, {"models", cfg->models_dir ? cfg->models_dir : ""},
+        {"dino.model", gc_weights_label(f->dino->weights)}, {"sd.model", gc_weights_label(f->sd->wu)},
+        {"clip_vision.model", gc_weights_label(f->clip.w)}, {"captioner.model", gc_weights_label(f->cap.w)},
+    };
+    for (size_t i = 0; i < GC_COUNTOF(meta) && s == GC_OK; i++) s = gc_st_writer_meta(wr, meta[i][0], meta[i][1]);
+    if (s == GC_OK) s = gc_st_writer_save(wr, out);
+    for (int i = 0; i < GC_STAGE_COUNT && s == GC_OK && verbose; i++)
+        fprintf(stderr, "  %-28s %8.2f s\n", gc_stage_names[i], f->stage_s[i]);
+    gc_st_writer_free(wr);
+    gc_feature_maps_free(&m);
+    return s;
+}
+
 static gc_status run(gc_args *a) {
+    if (gc_arg_flag(a, "--help")) return fputs(k_usage, stdout), GC_OK;
     const char *image, *out;
-    const char *dino = gc_arg_str(a, "--dinov2", NULL);
+    gc_features_config cfg;
+    GC_TRY(gc_cli_features_config(a, &cfg));
     GC_TRY(gc_arg_req(a, "--image", &image));
     GC_TRY(gc_arg_req(a, "--out", &out));
     int64_t canvas;
     GC_TRY(gc_arg_int(a, "--canvas", GC_CANVAS_DINO, &canvas));
-    bool flip = gc_arg_flag(a, "--flip");
+    bool flip = gc_arg_flag(a, "--flip"), verbose = gc_arg_flag(a, "--verbose");
     GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
-    if (!dino)
-        return gc_errorf(GC_ERR_ARG, "--dinov2 PATH is required: a folder with config.json + "
+    if (!cfg.dinov2 && !cfg.models_dir)
+        return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required: a folder with config.json + "
                                      "model.safetensors from the HuggingFace repo facebook/dinov2-base "
-                                     "(scripts/fetch-models.sh downloads them), or the weights file");
+                                     "(scripts/fetch-models.sh downloads them), or the weights file; "
+                                     "docs/models.md lists the SD-branch models");
     if (canvas < 14 || canvas > 14 * 512 || canvas % 14)
         return gc_errorf(GC_ERR_ARG, "--canvas %lld must be a multiple of 14 (840 in the reference)",
                          (long long)canvas);
-    gc_dinov2 *m;
-    GC_TRY(gc_dinov2_load(dino, &m));
+    if (!cfg.dino_only && canvas != GC_CANVAS_DINO)
+        return gc_errorf(GC_ERR_ARG, "--canvas applies to the DINOv2-only form (--dino-only); the full pipeline uses "
+                                     "the reference canvases 960 / 840");
+    gc_features *f;
+    GC_TRY(gc_features_load(&cfg, &f));
     gc_image img = {0};
     gc_status s = gc_image_load(image, &img);
-    if (s == GC_OK) s = features_dino(m, &img, (int32_t)canvas, flip, dino, out);
+    if (s == GC_OK && cfg.dino_only)
+        s = features_dino(f->dino, &img, (int32_t)canvas, flip, gc_weights_label(f->dino->weights), out);
+    else if (s == GC_OK)
+        s = features_all(f, &img, flip, &cfg, verbose, out);
     gc_image_free(&img);
-    gc_dinov2_free(m);
+    gc_features_free(f);
     return s;
 }
 
-const gc_command gc_cmd_features = {"features", "compute the feature maps of one image (DINOv2 `dino` [D,60,60])", run};
+const gc_command gc_cmd_features = {"features", "the feature maps of one image: s5, s4, s3 (SD) and dino", run};

@@ -20,6 +20,7 @@ static const gc_command *const k_traces[] = {
     &gc_trace_clip_vision,
     &gc_trace_clip_text,
     &gc_trace_captioner,
+    &gc_trace_pipeline,
 };
 
 static gc_status run_trace(gc_args *a) {
