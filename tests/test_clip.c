@@ -160,7 +160,7 @@ static void test_clip_vision_vitl14_336(void **st) {
     const char *full_rows[] = {"tokens_in", "ln_pre", "block0", "block23", "ln_post", "proj_all"};
     for (size_t i = 0; i < sizeof full_rows / sizeof *full_rows; i++) expect_rows(ref, got, full_rows[i], idx, 0);
     for (int b = 1; b <= 22; b++) {
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "block%d", b);
         expect_rows(ref, got, k, idx, 0);
     }
@@ -269,7 +269,7 @@ static void test_clip_text_l14(void **st) {
     memcpy(idx, gc_weights_find(ref, "rows_index")->data, sizeof idx);
     expect_rows(ref, got, "embeddings", idx, 0);
     for (int b = 0; b < 12; b++) {
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "block%d", b);
         expect_rows(ref, got, k, idx, 0);
     }
