@@ -80,6 +80,9 @@ static void test_features_bad_input(void **st) {
     char out[1200], p[1300];
     snprintf(out, sizeof out, "%s/out.safetensors", tmp);
     const char *img = gct_fixture("images/antelope.jpg");
+    /* A models folder that does not exist. */
+    assert_int_not_equal(gct_geocorr("features --models %s/nonexistent --image %s --out %s", tmp, img, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "no such models folder"));
     /* A models folder with only DINOv2: the SD file is named, with where it comes from. */
     const char *dir = gct_tmpdir("e2e_models");
     snprintf(p, sizeof p, "%s/dinov2-base", dir);

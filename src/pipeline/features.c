@@ -50,6 +50,8 @@ static gc_status find_model(const char *given, const char *models_dir, const mod
     if (given) return (*out = gc_strdup(given)) ? GC_OK : GC_ERR_NOMEM;
     if (!models_dir)
         return gc_errorf(GC_ERR_ARG, "no %s: pass %s PATH or --models DIR (%s)", m->what, m->flag, m->source);
+    if (!gc_dir_exists(models_dir))
+        return gc_errorf(GC_ERR_MISSING, "%s: no such models folder (--models DIR; docs/models.md)", models_dir);
     char looked[512] = "";
     for (int i = 0; m->names[i]; i++) {
         char *p = gc_strfmt("%s/%s", models_dir, m->names[i]);
