@@ -7,12 +7,20 @@
 
 #include "tensor/linear.h"
 
-void gc_kps_to_cells(const float *kps, int64_t K, int64_t *cells) {
-    const float s = (float)((double)GC_GRID / GC_ANNO);
-    for (int64_t k = 0; k < K; k++) {
-        int32_t cx = (int32_t)(kps[3 * k + 0] * s), cy = (int32_t)(kps[3 * k + 1] * s);
-        cells[k] = (int64_t)GC_GRID * cy + cx;
+void gc_kps_to_grid(const float *kps, int64_t n, int64_t side, int64_t anno, int64_t *idx, float *uv) {
+    const float f = (float)((double)side / (double)anno);
+    for (int64_t i = 0; i < n; i++) {
+        const float u = f * kps[3 * i], v = f * kps[3 * i + 1];
+        idx[i] = side * (int64_t)v + (int64_t)u;
+        if (uv) {
+            uv[2 * i] = u;
+            uv[2 * i + 1] = v;
+        }
     }
+}
+
+void gc_kps_to_cells(const float *kps, int64_t K, int64_t *cells) {
+    gc_kps_to_grid(kps, K, GC_GRID, GC_ANNO, cells, NULL);
 }
 
 gc_status gc_match_similarity(const float *src, const float *trg, int64_t n, int64_t c, const int64_t *cells,

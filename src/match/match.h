@@ -15,7 +15,11 @@ typedef struct {
 
 #define GC_SOFTMAX_BETA 0.02f
 
-/* kps[K,3] (x, y, vis) in the 840 frame -> cell idx = 60*trunc(y*s) + trunc(x*s), s = float32(60/840). */
+/* Cell index of keypoints kps[n,3] (x, y, vis) in the anno frame: side*trunc(f*y) + trunc(f*x) with
+ * f = float32(side/anno) multiplied in float32 (the reference's path); the scaled coordinates go to
+ * uv[n,2] when uv is not NULL (training needs the continuous positions). */
+void gc_kps_to_grid(const float *kps, int64_t n, int64_t side, int64_t anno, int64_t *idx, float *uv);
+/* The 60 x 60 grid of the 840 frame: cell idx = 60*trunc(y*s) + trunc(x*s), s = float32(60/840). */
 void gc_kps_to_cells(const float *kps, int64_t K, int64_t *cells);
 /* sim[K, n] = src_rows[cells[k]] . trg_rows^T (one GEMM). */
 gc_status gc_match_similarity(const float *src, const float *trg, int64_t n, int64_t c, const int64_t *cells,

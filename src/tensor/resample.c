@@ -140,10 +140,11 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
         for (int64_t y = 0; y < H; y++) {
             const float *row = in + (c * H + y) * W;
             for (int64_t x = 0; x < Wo; x++) {
-                float acc = row[x];
-                if (W != Wo) {
+                float acc = 0.0f;
+                if (W == Wo) {
+                    acc = row[x];
+                } else {
                     const float *w = wx + x * mw;
-                    acc = 0.0f;
                     for (int64_t j = 0; j < nx[x]; j++) acc += row[sx[x] + j] * w[j];
                 }
                 t[y * Wo + x] = acc;
@@ -151,10 +152,11 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
         }
         for (int64_t y = 0; y < Ho; y++)
             for (int64_t x = 0; x < Wo; x++) {
-                float acc = t[y * Wo + x];
-                if (H != Ho) {
+                float acc = 0.0f;
+                if (H == Ho) {
+                    acc = t[y * Wo + x];
+                } else {
                     const float *w = wy + y * mh;
-                    acc = 0.0f;
                     for (int64_t j = 0; j < ny[y]; j++) acc += t[(sy[y] + j) * Wo + x] * w[j];
                 }
                 out[(c * Ho + y) * Wo + x] = acc;
