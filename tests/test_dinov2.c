@@ -147,7 +147,7 @@ static void run_case(const char *cfg, const char *tag) {
     snprintf(tagdot, sizeof tagdot, "dinov2_%s.io.safetensors", cfg);
     gc_weights *ref = gct_open(gct_fixture(tagdot));
     dino_out outs[64];
-    char names[32][16];
+    char names[32][32];
     int n = 0;
     outs[n++] = (dino_out){"pos_embed", pe, (1 + N) * D, 1};
     outs[n++] = (dino_out){"tokens_in", tin, T * D, 1 + R};
@@ -179,14 +179,20 @@ static void test_tiny_reg(void **state) {
     run_case("tiny_reg", "840x840");
 }
 static void test_vits14(void **state) { run_case("vits14", "224x280"); }
-static void test_vitb14(void **state) {
-    run_case("vitb14", "224x280");
-    /* ViT-B at 840x840 (3,601 tokens) is GeoAware's real shape; too slow under ASan */
-    if (!sanitized()) run_case("vitb14", "840x840");
+static void test_vitb14(void **state) { run_case("vitb14", "224x280"); }
+/* ViT-B at 840x840 (3,601 tokens) is GeoAware's real shape: ~9 CPU-s in Release, so CTest runs it
+ * as its own test (`test_dinov2 vitb14_840`, tests/CMakeLists.txt); skipped under the sanitizer. */
+static void test_vitb14_840(void **state) {
+    if (sanitized()) {
+        printf("  skipped under the sanitizer (GEOCORR_SANITIZED)\n");
+        return;
+    }
+    run_case("vitb14", "840x840");
 }
 
 /* Upstream hub naming (fused qkv, ls1.gamma, ...) inside a training checkpoint (teacher and student
- * under prefixes): built from the tiny HF weights, must give the same tokens. */
+ * under prefixes; the teacher saved with block_chunks, "blocks.<chunk>.<i>."): built from the tiny HF
+ * weights, must give the same tokens. */
 static void test_hub_naming(void **state) {
     gc_weights *w = gct_open(gct_fixture("dinov2_tiny.model.safetensors"));
     gc_st_writer *wr = gc_st_writer_new();
@@ -218,10 +224,12 @@ static void test_hub_naming(void **state) {
             assert_int_equal(gc_st_writer_add(wr, nm, r->dtype, r->ndim, r->shape, r->data), GC_OK);
         }
         for (int b = 0; b < 3; b++) {
+            char blk[32]; /* teacher: chunks of 2 blocks (upstream BlockChunk naming) */
+            snprintf(blk, sizeof blk, p == 0 ? "blocks.%d.%d." : "blocks.%d.", p == 0 ? b / 2 : b, b);
             for (size_t i = 0; i < GC_COUNTOF(bmap); i++) {
                 const gc_tensor_ref *r = gc_weights_findf(w, "encoder.layer.%d.%s", b, bmap[i][0]);
                 assert_non_null(r);
-                snprintf(nm, sizeof nm, "%sblocks.%d.%s", prefixes[p], b, bmap[i][1]);
+                snprintf(nm, sizeof nm, "%s%s%s", prefixes[p], blk, bmap[i][1]);
                 assert_int_equal(gc_st_writer_add(wr, nm, r->dtype, r->ndim, r->shape, r->data), GC_OK);
             }
             const char *qkvn[3] = {"query", "key", "value"};
@@ -234,9 +242,9 @@ static void test_hub_naming(void **state) {
                 memcpy(qkv + j * D * D, pw, D * D * sizeof(float));
                 memcpy(qkvb + j * D, pb, D * sizeof(float));
             }
-            snprintf(nm, sizeof nm, "%sblocks.%d.attn.qkv.weight", prefixes[p], b);
+            snprintf(nm, sizeof nm, "%s%sattn.qkv.weight", prefixes[p], blk);
             assert_int_equal(GC_ST_ADD_F32(wr, nm, qkv, 3 * D, D), GC_OK);
-            snprintf(nm, sizeof nm, "%sblocks.%d.attn.qkv.bias", prefixes[p], b);
+            snprintf(nm, sizeof nm, "%s%sattn.qkv.bias", prefixes[p], blk);
             assert_int_equal(GC_ST_ADD_F32(wr, nm, qkvb, 3 * D), GC_OK);
         }
     }
@@ -256,6 +264,7 @@ static void test_hub_naming(void **state) {
     cJSON_Delete(root);
     assert_true(m->hub_naming);
     assert_int_equal(m->depth, 3);
+    assert_string_equal(gc_weights_prefix(m->weights), "teacher.backbone."); /* the teacher, not the student */
     int64_t H, W;
     float *px = load_pixels("224x280", &H, &W);
     float *xn = malloc((1 + 320) * D * sizeof(float));
@@ -266,6 +275,165 @@ static void test_hub_naming(void **state) {
     gc_weights_free(ref);
     free(px), free(xn);
     gc_dinov2_free(m);
+}
+
+/* The fixtures' upstream-hub checkpoint (torch.save of DinoVisionTransformer.state_dict(), through
+ * the .pth reader) in a folder with the tiny config.json: same tokens as the HF-named weights. */
+static void test_hub_pth(void **state) {
+    char dir[1200], p[1300];
+    snprintf(dir, sizeof dir, "%s/hub", gct_tmpdir("dino_pth"));
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/dinov2_hub_tiny.pth", dir);
+    assert_int_equal(symlink(gct_fixture("ckpt/dinov2_hub_tiny.pth"), p), 0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    assert_int_equal(symlink(gct_fixture("dinov2_tiny.config.json"), p), 0);
+    gc_dinov2 *m;
+    gc_status s = gc_dinov2_load(dir, &m);
+    if (s != GC_OK) fail_msg("%s", gc_last_error());
+    assert_true(m->hub_naming);
+    int64_t H, W, D = 64;
+    float *px = load_pixels("224x280", &H, &W);
+    float *xn = malloc((1 + 320) * D * sizeof(float)), *b2 = malloc((1 + 320) * D * sizeof(float));
+    float *blocks[3] = {NULL, NULL, b2};
+    gc_dinov2_outputs o = {.x_norm = xn, .blocks = blocks};
+    assert_int_equal(gc_dinov2_forward(m, px, H, W, &o), GC_OK);
+    gc_weights *ref = gct_open(gct_fixture("dinov2_tiny.io.safetensors"));
+    gct_expect_close(ref, "224x280.block2", b2, 321 * D, TOL);
+    gct_expect_close(ref, "224x280.x_norm_patchtokens", xn + D, 320 * D, TOL);
+    gc_weights_free(ref);
+    free(px), free(xn), free(b2);
+    gc_dinov2_free(m);
+}
+
+/* The whole forward pass gives the same bytes with 1 and 2 threads (tiny_reg at 840x840: 3,605
+ * tokens, so attention runs many query blocks and the GEMMs are split by OpenBLAS). */
+static void test_thread_determinism(void **state) {
+    gc_dinov2 *m = load_cfg("tiny_reg");
+    int64_t H, W;
+    float *px = load_pixels("840x840", &H, &W);
+    int64_t T = 1 + 4 + 3600, D = 64;
+    float *out[2];
+    for (int r = 0; r < 2; r++) {
+        gc_set_threads(r + 1);
+        out[r] = malloc(T * D * sizeof(float));
+        gc_dinov2_outputs o = {.x_norm = out[r]};
+        assert_int_equal(gc_dinov2_forward(m, px, H, W, &o), GC_OK);
+    }
+    gc_set_threads(0);
+    assert_memory_equal(out[0], out[1], T * D * sizeof(float));
+    free(out[0]), free(out[1]), free(px);
+    gc_dinov2_free(m);
+}
+
+/* SwiGLU FFN (ViT-g; HF mlp.weights_in [2H, D] / weights_out [D, H]): the tiny weights with the MLP
+ * replaced by a SwiGLU of random weights; block 0's output against a naive double computation of
+ * block 0 from the model's own tokens_in (whose path the fixtures check). */
+static void test_swiglu(void **state) {
+    const int64_t D = 64, Hh = 176, heads = 4, hd = 16;
+    gc_weights *w = gct_open(gct_fixture("dinov2_tiny.model.safetensors"));
+    gc_weights *sw = gc_weights_new("swiglu");
+    for (int64_t i = 0; i < gc_weights_count(w); i++) {
+        const gc_tensor_ref *r = gc_weights_at(w, i);
+        if (strstr(r->name, ".mlp.fc")) continue;
+        assert_int_equal(gc_weights_add(sw, r->name, r->dtype, r->ndim, r->shape, r->data), GC_OK);
+    }
+    for (int b = 0; b < 3; b++) {
+        char nm[128];
+        const char *part[4] = {"weights_in.weight", "weights_in.bias", "weights_out.weight", "weights_out.bias"};
+        int64_t shapes[4][2] = {{2 * Hh, D}, {2 * Hh, 1}, {D, Hh}, {D, 1}};
+        for (int k = 0; k < 4; k++) {
+            int64_t n = shapes[k][0] * shapes[k][1];
+            float *p = gc_alloc_array((size_t)n, sizeof(float));
+            assert_non_null(p);
+            snprintf(nm, sizeof nm, "encoder.layer.%d.mlp.%s", b, part[k]);
+            /* the fixtures' scales: biases 0.1, weights sqrt(3 / fan_in) */
+            gc_prng_fill(nm, 7, 0.0, k % 2 ? 0.1 : sqrt(3.0 / (double)shapes[k][1]), p, n);
+            assert_int_equal(gc_weights_add_owned_f32(sw, nm, k % 2 ? 1 : 2, shapes[k], p), GC_OK);
+        }
+    }
+    assert_int_equal(gc_weights_finalize(sw), GC_OK);
+    cJSON *root;
+    assert_int_equal(gc_json_load(gct_fixture("dinov2_tiny.config.json"), &root), GC_OK);
+    gc_dinov2 *m;
+    if (gc_dinov2_from_weights(sw, root, "dinov2_tiny.config.json", &m) != GC_OK) fail_msg("%s", gc_last_error());
+    cJSON_Delete(root);
+    assert_true(m->swiglu);
+    assert_int_equal(m->ffn_hidden, Hh);
+    int64_t H, W;
+    float *px = load_pixels("224x280", &H, &W);
+    int64_t T = 1 + 320;
+    float *tin = malloc(T * D * sizeof(float)), *b0 = malloc(T * D * sizeof(float));
+    float *blocks[3] = {b0, NULL, NULL};
+    gc_dinov2_outputs o = {.tokens_in = tin, .blocks = blocks};
+    assert_int_equal(gc_dinov2_forward(m, px, H, W, &o), GC_OK);
+    /* naive double block 0 */
+    const gc_dinov2_block *bk = &m->blocks[0];
+    double *x = malloc(T * D * sizeof(double)), *h = malloc(T * D * sizeof(double));
+    double *qkv = malloc(3 * T * D * sizeof(double)), *att = malloc(T * D * sizeof(double));
+    double *p = malloc(T * sizeof(double)), *f = malloc(2 * Hh * sizeof(double));
+    for (int64_t i = 0; i < T * D; i++) x[i] = tin[i];
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: attention branch, pass 1: FFN branch */
+        const float *nw = pass ? bk->norm2_w : bk->norm1_w, *nb = pass ? bk->norm2_b : bk->norm1_b;
+        for (int64_t t = 0; t < T; t++) {
+            double mu = 0, var = 0;
+            for (int64_t c = 0; c < D; c++) mu += x[t * D + c] / D;
+            for (int64_t c = 0; c < D; c++) var += (x[t * D + c] - mu) * (x[t * D + c] - mu) / D;
+            for (int64_t c = 0; c < D; c++) h[t * D + c] = (x[t * D + c] - mu) / sqrt(var + 1e-6) * nw[c] + nb[c];
+        }
+        if (pass == 0) {
+            const float *ws[3] = {bk->wq, bk->wk, bk->wv}, *bs[3] = {bk->bq, bk->bk, bk->bv};
+            for (int j = 0; j < 3; j++)
+                for (int64_t t = 0; t < T; t++)
+                    for (int64_t o2 = 0; o2 < D; o2++) {
+                        double a = bs[j][o2];
+                        for (int64_t c = 0; c < D; c++) a += h[t * D + c] * ws[j][o2 * D + c];
+                        qkv[(j * T + t) * D + o2] = a;
+                    }
+            for (int64_t hh = 0; hh < heads; hh++)
+                for (int64_t t = 0; t < T; t++) {
+                    double mx = -1e300, z = 0;
+                    for (int64_t u = 0; u < T; u++) {
+                        double d = 0;
+                        for (int64_t j = 0; j < hd; j++) d += qkv[t * D + hh * hd + j] * qkv[(T + u) * D + hh * hd + j];
+                        p[u] = d / sqrt((double)hd);
+                        mx = fmax(mx, p[u]);
+                    }
+                    for (int64_t u = 0; u < T; u++) z += (p[u] = exp(p[u] - mx));
+                    for (int64_t j = 0; j < hd; j++) {
+                        double a = 0;
+                        for (int64_t u = 0; u < T; u++) a += p[u] * qkv[(2 * T + u) * D + hh * hd + j];
+                        att[t * D + hh * hd + j] = a / z;
+                    }
+                }
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t o2 = 0; o2 < D; o2++) {
+                    double a = bk->proj_b[o2];
+                    for (int64_t c = 0; c < D; c++) a += att[t * D + c] * bk->proj_w[o2 * D + c];
+                    x[t * D + o2] += bk->ls1[o2] * a;
+                }
+        } else {
+            for (int64_t t = 0; t < T; t++) {
+                for (int64_t j = 0; j < 2 * Hh; j++) {
+                    double a = bk->fc1_b[j];
+                    for (int64_t c = 0; c < D; c++) a += h[t * D + c] * bk->fc1_w[j * D + c];
+                    f[j] = a;
+                }
+                for (int64_t j = 0; j < Hh; j++) f[j] = f[j] / (1 + exp(-f[j])) * f[Hh + j]; /* silu(x1) * x2 */
+                for (int64_t o2 = 0; o2 < D; o2++) {
+                    double a = bk->fc2_b[o2];
+                    for (int64_t j = 0; j < Hh; j++) a += f[j] * bk->fc2_w[o2 * Hh + j];
+                    x[t * D + o2] += bk->ls2[o2] * a;
+                }
+            }
+        }
+    }
+    double md = 0, mr = 0;
+    for (int64_t i = 0; i < T * D; i++) md = fmax(md, fabs(b0[i] - x[i])), mr = fmax(mr, fabs(x[i]));
+    printf("  swiglu block0 vs double: max|d|/max|ref| = %.2e\n", md / mr);
+    assert_true(md / mr <= 1e-5);
+    free(x), free(h), free(qkv), free(att), free(p), free(f), free(tin), free(b0), free(px);
+    gc_dinov2_free(m);
+    gc_weights_free(w);
 }
 
 /* A copy of the tiny weights with one tensor dropped or reshaped. */
@@ -424,6 +592,7 @@ static void test_features_command(void **state) {
     assert_int_equal(GC_WEIGHT(got, "dino", &f, 64, 60, 60), GC_OK);
     assert_int_equal(GC_WEIGHT(gotf, "dino", &ff, 64, 60, 60), GC_OK);
     assert_string_equal(gc_weights_meta(got, "canvas"), "840");
+    assert_string_equal(gc_weights_meta(got, "model"), dir);
     assert_string_equal(gc_weights_meta(got, "flip"), "0");
     assert_string_equal(gc_weights_meta(gotf, "flip"), "1");
     assert_string_equal(gc_weights_meta(got, "geocorr_version"), gc_version());
@@ -454,10 +623,14 @@ static void test_features_command(void **state) {
     assert_int_equal(access(out2, F_OK), -1);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "vitb14_840")) {
+        const struct CMUnitTest big[] = {cmocka_unit_test(test_vitb14_840)};
+        return cmocka_run_group_tests(big, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny),       cmocka_unit_test(test_tiny_reg),     cmocka_unit_test(test_vits14),
-        cmocka_unit_test(test_vitb14),     cmocka_unit_test(test_hub_naming),   cmocka_unit_test(test_bad_weights),
+        cmocka_unit_test(test_vitb14),     cmocka_unit_test(test_hub_naming), cmocka_unit_test(test_hub_pth), cmocka_unit_test(test_thread_determinism), cmocka_unit_test(test_swiglu),   cmocka_unit_test(test_bad_weights),
         cmocka_unit_test(test_trace_command), cmocka_unit_test(test_features_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -300,6 +300,8 @@ static void test_bad_input(void **state) {
     free(j);
 
     /* Files: missing, and a text file. */
+    assert_int_equal(gc_image_load(gct_fixtures(), &img), GC_ERR_ARG);
+    assert_non_null(strstr(gc_last_error(), "folder"));
     assert_int_equal(gc_image_load("/nonexistent/missing.jpg", &img), GC_ERR_IO);
     assert_non_null(strstr(gc_last_error(), "/nonexistent/missing.jpg"));
     char path[1024];

@@ -205,7 +205,7 @@ static void test_keypoints(void **state) {
         float got[64 * 3], flip[64 * 3], back[64 * 3];
         assert_true(nk <= 64);
         const float *in = ref_f32(tag, ".kps.in");
-        gc_kps_to_canvas(in, nk, w, h, GC_CANVAS_DINO, got);
+        assert_int_equal(gc_kps_to_canvas(in, nk, w, h, GC_CANVAS_DINO, got), GC_OK);
         if (memcmp(got, k840->data, k840->nbytes) != 0) fail_msg("%s: kps.840 differs from the reference", tag);
         gc_kps_flip(got, nk, GC_CANVAS_DINO, flip);
         if (memcmp(flip, kflip->data, kflip->nbytes) != 0) fail_msg("%s: kps.840.flip differs", tag);
@@ -219,7 +219,7 @@ static void test_keypoints(void **state) {
         assert_true(gc_threshold_to_canvas(100.0, w, h, GC_CANVAS_DINO) == 100.0 * o[2]);
 
         /* Back to original pixels: visible rows return (float32 round trip), invisible rows are 0. */
-        gc_kps_from_canvas(got, nk, w, h, GC_CANVAS_DINO, back);
+        assert_int_equal(gc_kps_from_canvas(got, nk, w, h, GC_CANVAS_DINO, back), GC_OK);
         for (int64_t i = 0; i < nk; i++) {
             if (in[3 * i + 2] == 0.0f) {
                 assert_true(back[3 * i] == 0.0f && back[3 * i + 1] == 0.0f && back[3 * i + 2] == 0.0f);
@@ -283,6 +283,9 @@ static void test_geometry(void **state) {
     assert_int_equal(gc_canvas_geometry(0, 5, 840, &g), GC_ERR_ARG);
     assert_int_equal(gc_canvas_geometry(20000, 1, 840, &g), GC_ERR_UNSUPPORTED);
     assert_non_null(strstr(gc_last_error(), "20000x1"));
+    float k[3] = {1, 2, 1};
+    assert_int_equal(gc_kps_to_canvas(k, 1, 0, 5, 840, k), GC_ERR_ARG);
+    assert_int_equal(gc_kps_from_canvas(k, 1, 5, 5, -1, k), GC_ERR_ARG);
     gc_image img = {0}, canvas;
     assert_int_equal(gc_image_to_canvas(&img, 840, 0, &canvas, NULL), GC_ERR_ARG);
     assert_null(canvas.rgb);
@@ -319,7 +322,7 @@ static void test_trace_command(void **state) {
                         *oxs = gc_weights_find(o, "kps.offset_xy_scale");
     assert_true(k && kf && oxs && k->dtype == GC_DT_F32 && oxs->dtype == GC_DT_F64 && oxs->numel == 3);
     float want[64 * 3];
-    gc_kps_to_canvas(ref_f32(tag, ".kps.in"), kin->shape[0], 51, 112, 960, want);
+    assert_int_equal(gc_kps_to_canvas(ref_f32(tag, ".kps.in"), kin->shape[0], 51, 112, 960, want), GC_OK);
     assert_memory_equal(k->data, want, k->nbytes);
     double v[3];
     memcpy(v, oxs->data, sizeof v);

@@ -369,8 +369,10 @@ typedef struct {
     size_t len;
 } member;
 
-/* A stored zip of the members; `bad_local` renames the first local header (directory mismatch). */
-static void write_zip(const char *path, const member *m, int n, bool bad_local) {
+/* A stored zip of the members; `bad_local` renames the first local header (directory mismatch);
+ * `zip64` escapes the central sizes and offsets to 0xFFFFFFFF and carries them in zip64 extra fields,
+ * as torch does for members past 4 GiB. */
+static void write_zip_ex(const char *path, const member *m, int n, bool bad_local, bool zip64) {
     buf_t z = {0}, cd = {0};
     for (int i = 0; i < n; i++) {
         uint32_t off = (uint32_t)z.n, crc = gc_crc32(m[i].data, m[i].len), nl = (uint32_t)strlen(m[i].name);
@@ -380,10 +382,17 @@ static void write_zip(const char *path, const member *m, int n, bool bad_local) 
         put(&z, m[i].name, nl);
         if (bad_local && i == 0) z.p[at] ^= 1;
         put(&z, m[i].data, m[i].len);
+        uint32_t esc = 0xFFFFFFFFu;
         put32(&cd, 0x02014b50); put16(&cd, 0); put16(&cd, 0); put16(&cd, 0); put16(&cd, 0); put16(&cd, 0); put16(&cd, 0);
-        put32(&cd, crc); put32(&cd, (uint32_t)m[i].len); put32(&cd, (uint32_t)m[i].len); put16(&cd, nl);
-        put16(&cd, 0); put16(&cd, 0); put16(&cd, 0); put16(&cd, 0); put32(&cd, 0); put32(&cd, off);
+        put32(&cd, crc); put32(&cd, zip64 ? esc : (uint32_t)m[i].len); put32(&cd, zip64 ? esc : (uint32_t)m[i].len);
+        put16(&cd, nl); put16(&cd, zip64 ? 28 : 0); put16(&cd, 0); put16(&cd, 0); put16(&cd, 0); put32(&cd, 0);
+        put32(&cd, zip64 ? esc : off);
         put(&cd, m[i].name, nl);
+        if (zip64) { /* id 1, 24 bytes: uncompressed size, compressed size, local header offset */
+            put16(&cd, 1); put16(&cd, 24);
+            uint64_t v[3] = {m[i].len, m[i].len, off};
+            for (int k = 0; k < 3; k++) { put32(&cd, (uint32_t)v[k]); put32(&cd, (uint32_t)(v[k] >> 32)); }
+        }
     }
     uint32_t cdoff = (uint32_t)z.n;
     put(&z, cd.p, cd.n);
@@ -394,16 +403,23 @@ static void write_zip(const char *path, const member *m, int n, bool bad_local) 
     free(cd.p);
 }
 
+static void write_zip(const char *path, const member *m, int n, bool bad_local) { write_zip_ex(path, m, n, bad_local, false); }
+
 /* archive/data.pkl = pk, archive/data/0 = `nfloats` floats 0, 1, 2, ... */
-static const char *write_ckpt(const char *dir, const char *name, const buf_t *pk, int nfloats, bool bad_local) {
+static const char *write_ckpt_ex(const char *dir, const char *name, const buf_t *pk, int nfloats, bool bad_local,
+                                 bool zip64) {
     static char path[1200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     float *f = calloc((size_t)nfloats + 1, sizeof *f);
     for (int i = 0; i < nfloats; i++) f[i] = (float)i;
     member m[3] = {{"archive/data.pkl", pk->p, pk->n}, {"archive/data/0", f, (size_t)nfloats * 4}, {"archive/version", "3\n", 2}};
-    write_zip(path, m, 3, bad_local);
+    write_zip_ex(path, m, 3, bad_local, zip64);
     free(f);
     return path;
+}
+
+static const char *write_ckpt(const char *dir, const char *name, const buf_t *pk, int nfloats, bool bad_local) {
+    return write_ckpt_ex(dir, name, pk, nfloats, bad_local, false);
 }
 
 static void test_crafted(void **state) {
@@ -423,6 +439,11 @@ static void test_crafted(void **state) {
     const float want_t[6] = {0, 3, 1, 4, 2, 5}; /* storage 0..5, stride (1, 3) */
     assert_memory_equal(t->data, want_t, sizeof want_t);
     assert_string_equal(gc_weights_meta(w, "<os.getcwd>"), "1");
+    gc_weights_free(w);
+    /* the same archive with zip64 extra fields in the central directory */
+    w = gct_open(write_ckpt_ex(dir, "zip64.pth", &b, 6, false, true));
+    assert_non_null(t = gc_weights_find(w, "t"));
+    assert_memory_equal(t->data, want_t, sizeof want_t);
     gc_weights_free(w);
     expect_refused(write_ckpt(dir, "local_mismatch.pth", &b, 6, true), GC_ERR_FORMAT, "disagrees with the central");
 

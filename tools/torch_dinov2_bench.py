@@ -68,14 +68,15 @@ def main():
     torch.set_num_threads(a.threads)
     m = ViT().eval()
     img = torch.randn(1, 3, a.size, a.size)
-    best = float("inf")
+    best = best_cpu = float("inf")
     with torch.no_grad():
         for _ in range(a.runs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             m(img)
             best = min(best, time.perf_counter() - t0)
+            best_cpu = min(best_cpu, time.process_time() - c0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"torch {torch.__version__} threads {a.threads}: forward {best:.2f} s  peak RSS {rss:.0f} MiB")
+    print(f"torch {torch.__version__} threads {a.threads}: forward {best:.2f} s  cpu {best_cpu:.2f} s  peak RSS {rss:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,22 @@
 /* `geocorr convert IN.pth|IN.ckpt OUT.safetensors [--prefix P] [--dtype f16|f32]`: every tensor of a
  * PyTorch checkpoint (or any weights file) under its flattened name and original dtype; --prefix keeps
  * the tensors under P and strips it; --dtype converts floating tensors. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "io/safetensors.h"
 
+static const char k_usage[] =
+    "usage: geocorr convert IN.pth|IN.ckpt OUT.safetensors [--prefix P] [--dtype f16|f32]\n"
+    "  every tensor under its flattened name (docs/checkpoints.md) with its original dtype;\n"
+    "  --prefix P keeps the tensors under P and strips it; --dtype converts floating tensors.\n";
+
 static gc_status run(gc_args *a) {
+    if (gc_arg_flag(a, "--help")) {
+        fputs(k_usage, stdout);
+        return GC_OK;
+    }
     const char *prefix = gc_arg_str(a, "--prefix", NULL), *dt = gc_arg_str(a, "--dtype", NULL), *pos[2];
     int npos = gc_arg_positionals(a, pos, 2);
     GC_TRY(gc_args_finish(a));

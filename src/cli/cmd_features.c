@@ -24,7 +24,7 @@ static gc_status features_dino(gc_dinov2 *m, const gc_image *img, int32_t canvas
     if (s == GC_OK) s = GC_ST_ADD_F32(wr, "dino", feat, D, Hp, Hp);
     char canvas_s[16];
     snprintf(canvas_s, sizeof canvas_s, "%d", (int)canvas);
-    if (s == GC_OK) s = gc_st_writer_meta(wr, "dino.model", model);
+    if (s == GC_OK) s = gc_st_writer_meta(wr, "model", model);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "canvas", canvas_s);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "flip", flip ? "1" : "0");
     if (s == GC_OK) s = gc_st_writer_meta(wr, "geocorr_version", gc_version());

@@ -6,6 +6,11 @@
 #include "io/weights.h"
 
 static gc_status run(gc_args *a) {
+    if (gc_arg_flag(a, "--help")) {
+        fputs("usage: geocorr inspect FILE   (safetensors or PyTorch .pth/.pt/.ckpt)\n"
+              "  lists every tensor (dtype, shape, name), then the non-tensor entries\n", stdout);
+        return GC_OK;
+    }
     const char *pos[1];
     int npos = gc_arg_positionals(a, pos, 1);
     GC_TRY(gc_args_finish(a));

@@ -322,6 +322,7 @@ gc_status gc_image_decode(const void *data, size_t len, const char *label, gc_im
 gc_status gc_image_load(const char *path, gc_image *out) {
     out->w = out->h = 0;
     out->rgb = NULL;
+    if (gc_dir_exists(path)) return gc_errorf(GC_ERR_ARG, "%s: is a folder, not an image file", path);
     char *buf;
     size_t len;
     GC_TRY(gc_read_file(path, &buf, &len, GC_IMAGE_MAX_FILE));

@@ -5,18 +5,6 @@
 
 #include "tensor/linear.h"
 
-void gc_kps_to_cells(const float *kps, int64_t n, int64_t side, int64_t anno, int64_t *idx, float *uv) {
-    const float f = (float)((double)side / (double)anno);
-    for (int64_t i = 0; i < n; i++) {
-        const float u = f * kps[3 * i], v = f * kps[3 * i + 1];
-        idx[i] = side * (int64_t)v + (int64_t)u;
-        if (uv) {
-            uv[2 * i] = u;
-            uv[2 * i + 1] = v;
-        }
-    }
-}
-
 static gc_status check_cells(const int64_t *idx, int64_t n, int64_t HW) {
     for (int64_t i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= HW)

@@ -12,10 +12,8 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "match/match.h"
 
-/* Cell index of keypoints (x, y) in the anno frame: 60*trunc(f*y) + trunc(f*x), f = float32(side/anno)
- * multiplied in float32 (the reference's numpy path); the scaled coordinates go to uv[n,2] (optional). */
-void gc_kps_to_cells(const float *kps, int64_t n, int64_t side, int64_t anno, int64_t *idx, float *uv);
 
 /* Sparse CLIP loss. dS, dT: [HW, P] accumulators (may be NULL together: loss only). */
 gc_status gc_loss_clip(const float *S, const float *T, int64_t P, int64_t n, const int64_t *is, const int64_t *it,

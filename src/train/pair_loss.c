@@ -115,8 +115,8 @@ gc_status gc_pair_loss_compute(const gc_loss_cfg *cfg, const gc_pair_inputs *in,
         float *uv2 = gc_alloc_array((size_t)(2 * t->n), sizeof(float));
         if (!uv1 || !uv2) s = gc_error_context(GC_ERR_NOMEM, "loss term %s", t->name);
         if (s == GC_OK) {
-            gc_kps_to_cells(t->kps1, t->n, side, cfg->anno, t->src_idx, uv1);
-            gc_kps_to_cells(t->kps2, t->n, side, cfg->anno, t->trg_idx, uv2);
+            gc_kps_to_grid(t->kps1, t->n, side, cfg->anno, t->src_idx, uv1);
+            gc_kps_to_grid(t->kps2, t->n, side, cfg->anno, t->trg_idx, uv2);
             for (int64_t i = 0; i < 2 * t->n; i++) t->gt_pre[i] = uv2[i] - uv1[i];
             t->jitter_std = (float)(cfg->jitter * thr[k] / 2.0);
             if (cfg->jitter > 0 && jitter) s = jitter(jctx, k, t->n, t->z);

@@ -1,0 +1,133 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "models/sd_blocks.h"
+#include "tensor/groupnorm.h"
+#include "tensor/linear.h"
+
+static gc_status param(const sd_source *s, const char *name, const char *what, int ndim, const int64_t *shape,
+                       const float **out) {
+    char full[200];
+    snprintf(full, sizeof full, "%s.%s", name, what);
+    return sd_source_f32(s, full, ndim, shape, out);
+}
+
+gc_status sd_conv_load(const sd_source *s, const char *name, int64_t cin, int64_t cout, int64_t k, sd_conv *c) {
+    c->cin = cin;
+    c->cout = cout;
+    c->k = k;
+    GC_TRY(param(s, name, "weight", 4, (const int64_t[]){cout, cin, k, k}, &c->w));
+    return param(s, name, "bias", 1, (const int64_t[]){cout}, &c->b);
+}
+
+gc_status sd_norm_load(const sd_source *s, const char *name, int64_t C, sd_norm *n) {
+    n->C = C;
+    GC_TRY(param(s, name, "weight", 1, (const int64_t[]){C}, &n->w));
+    return param(s, name, "bias", 1, (const int64_t[]){C}, &n->b);
+}
+
+gc_status sd_linear_load(const sd_source *s, const char *name, int64_t in, int64_t out, bool bias, sd_linear *l) {
+    char full[200];
+    l->in = in;
+    l->out = out;
+    l->b = NULL;
+    snprintf(full, sizeof full, "%s.weight", name);
+    const gc_tensor_ref *r = sd_source_find(s, full);
+    if (r && r->ndim == 4) /* a 1x1 conv stored where diffusers has a Linear (or the reverse) */
+        GC_TRY(param(s, name, "weight", 4, (const int64_t[]){out, in, 1, 1}, &l->w));
+    else
+        GC_TRY(param(s, name, "weight", 2, (const int64_t[]){out, in}, &l->w));
+    return bias ? param(s, name, "bias", 1, (const int64_t[]){out}, &l->b) : GC_OK;
+}
+
+gc_status sd_conv_forward(const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride, gc_pad2d pad,
+                          float *y) {
+    return gc_conv2d(y, x, c->w, c->b, c->cin, H, W, c->cout, c->k, stride, pad);
+}
+
+gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names, int64_t cin, int64_t cout,
+                           int64_t emb_dim, float eps, sd_resblock *r) {
+    static const char *const unet[] = {"in_layers.0", "in_layers.2", "out_layers.0", "out_layers.3",
+                                       "skip_connection"};
+    static const char *const vae[] = {"norm1", "conv1", "norm2", "conv2", "nin_shortcut"};
+    const char *const *nm = unet_names ? unet : vae;
+    char sub[200];
+    memset(r, 0, sizeof *r);
+    r->cin = cin;
+    r->cout = cout;
+    r->emb_dim = emb_dim;
+    r->eps = eps;
+#define SUB(i) (snprintf(sub, sizeof sub, "%s.%s", name, nm[i]), sub)
+    GC_TRY(sd_norm_load(s, SUB(0), cin, &r->norm1));
+    GC_TRY(sd_conv_load(s, SUB(1), cin, cout, 3, &r->conv1));
+    GC_TRY(sd_norm_load(s, SUB(2), cout, &r->norm2));
+    GC_TRY(sd_conv_load(s, SUB(3), cout, cout, 3, &r->conv2));
+    r->has_skip = cin != cout;
+    if (r->has_skip) GC_TRY(sd_conv_load(s, SUB(4), cin, cout, 1, &r->skip));
+#undef SUB
+    if (emb_dim > 0) {
+        snprintf(sub, sizeof sub, "%s.emb_layers.1", name);
+        GC_TRY(sd_linear_load(s, sub, emb_dim, cout, true, &r->emb));
+    }
+    return GC_OK;
+}
+
+gc_status sd_resblock_forward(const sd_resblock *r, const float *x, int64_t H, int64_t W, const float *emb_silu,
+                              float *y) {
+    int64_t HW = H * W;
+    const gc_pad2d p1 = {1, 1, 1, 1};
+    float *t = gc_alloc_array((size_t)(GC_MAX(r->cin, r->cout) * HW), sizeof(float));
+    float *h = gc_alloc_array((size_t)(r->cout * HW), sizeof(float));
+    gc_status st = t && h ? GC_OK : GC_ERR_NOMEM;
+    if (st == GC_OK) {
+        gc_groupnorm(t, x, r->norm1.w, r->norm1.b, r->cin, HW, SD_GN_GROUPS, r->eps, true);
+        st = sd_conv_forward(&r->conv1, t, H, W, 1, p1, h);
+    }
+    if (st == GC_OK && r->emb_dim > 0) {
+        float e[r->cout];
+        gc_linear(e, emb_silu, r->emb.w, r->emb.b, 1, r->emb_dim, r->cout);
+        for (int64_t c = 0; c < r->cout; c++)
+            for (int64_t i = 0; i < HW; i++) h[c * HW + i] += e[c];
+    }
+    if (st == GC_OK) {
+        gc_groupnorm(t, h, r->norm2.w, r->norm2.b, r->cout, HW, SD_GN_GROUPS, r->eps, true);
+        st = sd_conv_forward(&r->conv2, t, H, W, 1, p1, y);
+    }
+    if (st == GC_OK && r->has_skip) {
+        st = sd_conv_forward(&r->skip, x, H, W, 1, (gc_pad2d){0, 0, 0, 0}, h);
+        if (st == GC_OK)
+            for (int64_t i = 0; i < r->cout * HW; i++) y[i] += h[i];
+    } else if (st == GC_OK) {
+        for (int64_t i = 0; i < r->cout * HW; i++) y[i] += x[i];
+    }
+    gc_free(t);
+    gc_free(h);
+    return st;
+}
+
+static void add_bias_rows(float *y, const float *b, int64_t N, int64_t C) {
+    if (!b) return;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) y[n * C + c] += b[c];
+}
+
+void sd_linear_map_to_tokens(const sd_linear *l, const float *x, int64_t HW, float *y) {
+    gc_matmul(y, x, l->w, HW, l->in, l->out, true, true, 1.0f, 0.0f);
+    add_bias_rows(y, l->b, HW, l->out);
+}
+
+void sd_linear_tokens_to_map(const sd_linear *l, const float *t, int64_t HW, float *y) {
+    gc_matmul(y, l->w, t, l->out, l->in, HW, false, true, 1.0f, 0.0f);
+    if (l->b)
+        for (int64_t c = 0; c < l->out; c++)
+            for (int64_t i = 0; i < HW; i++) y[c * HW + i] += l->b[c];
+}
+
+void sd_linear_forward(const sd_linear *l, const float *x, int64_t N, float *y, bool accumulate) {
+    if (!accumulate) {
+        gc_linear(y, x, l->w, l->b, N, l->in, l->out);
+        return;
+    }
+    gc_matmul(y, x, l->w, N, l->in, l->out, false, true, 1.0f, 1.0f);
+    add_bias_rows(y, l->b, N, l->out);
+}

@@ -1,0 +1,25 @@
+/* 2-D convolution of one channel-first map (PyTorch nn.Conv2d, groups 1, dilation 1) as im2col +
+ * SGEMM, processed in bands of output rows so the column buffer stays small (a 512² VAE layer
+ * would otherwise need a 1.2 GB buffer). */
+#ifndef GC_CONV2D_H
+#define GC_CONV2D_H
+
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* Zero padding per side. Symmetric `pad 1` = {1,1,1,1}; the SD VAE downsample pads right and
+ * bottom only = {0,0,1,1}. */
+typedef struct {
+    int64_t top, left, bottom, right;
+} gc_pad2d;
+
+/* Output size along one axis: (n + lo + hi - k) / stride + 1. */
+int64_t gc_conv2d_out(int64_t n, int64_t k, int64_t stride, int64_t pad_lo, int64_t pad_hi);
+
+/* y[Cout, Ho, Wo] = w[Cout, Cin, k, k] (*) x[Cin, H, W] + b[Cout] (b may be NULL).
+ * Fails only when the column buffer cannot be allocated (GC_ERR_NOMEM). */
+gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, int64_t Cin, int64_t H,
+                    int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
+
+#endif
