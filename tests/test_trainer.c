@@ -108,6 +108,32 @@ static void test_resume(void **state) {
     free_pair(&ps);
 }
 
+/* PF-Pascal quirk: with thr_unscaled the 840 threshold is taken as grid units: std 0.1 * 840 / 2 = 42 */
+static void test_pfpascal_jitter_quirk(void **state) {
+    (void)state;
+    pair_setup ps;
+    setup_pair(&ps);
+    for (int q = 0; q < 2; q++) {
+        gc_loss_cfg cfg = gc_loss_cfg_default();
+        cfg.thr_unscaled = q == 1;
+        gc_pair_inputs pi = {.P = ps.m.proj, .kps_src = ps.in.kps_src, .kps_trg = ps.in.kps_trg, .nk = ps.in.nk,
+                             .thr_src = 840, .thr_trg = 840, .logit_scale = 2.66f};
+        float g[120], *d = calloc(3600 * 128, sizeof(float));
+        gc_grid_linspace(g, 60);
+        gc_grid_linspace(g + 60, 60);
+        pi.g = g;
+        pi.desc[0] = pi.desc[1] = d;
+        for (int i = 0; i < 3600; i++) d[i * 128] = 1.0f;
+        gc_pair_loss l;
+        assert_int_equal(gc_pair_loss_compute(&cfg, &pi, NULL, NULL, NULL, NULL, NULL, &l), GC_OK);
+        printf("  thr_unscaled %d: jitter std %.3f\n", q, l.t[0].jitter_std);
+        assert_true(fabsf(l.t[0].jitter_std - (q ? 42.0f : 3.0f)) < 1e-6f);
+        gc_pair_loss_free(&l);
+        free(d);
+    }
+    free_pair(&ps);
+}
+
 static void test_rng(void **state) {
     (void)state;
     uint64_t s = 42;
@@ -194,6 +220,7 @@ static void test_loop(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_pfpascal_jitter_quirk),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_loop),
     };
