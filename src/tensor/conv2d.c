@@ -60,6 +60,7 @@ static void im2col_band(float *col, const float *x, int64_t Cin, int64_t H, int6
  * U = G g G^T of each filter, 16 GEMMs M[xi] = U[xi] . V[xi] (Cout x Cin x tiles), Y = A^T M A.
  * Tiles are processed in bands; each band by one thread with single-threaded GEMMs. */
 #define GC_WINO_BAND_TILES 1024
+#define GC_WINO_MIN_TILES 256 /* narrower GEMMs (N < 256) lose more than the extra band gains */
 
 static void wino_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
 #pragma omp parallel for schedule(static) if (Cout * Cin > 4096)
@@ -154,10 +155,10 @@ static gc_status conv3x3_winograd(float *y, const float *x, const float *w, int6
                                   int64_t Cout) {
     int64_t th = (H + 1) / 2, tw = (W + 1) / 2;
     int nthr = omp_get_max_threads();
-    /* whole tile rows per band, ~GC_WINO_BAND_TILES tiles and at least 4 bands where the map allows
+    /* whole tile rows per band, 256..1024 tiles, and 4 bands where the map allows
      * (work for up to 4 threads). Never from the thread count: the GEMM width must not change with
      * it, or the bytes would. */
-    int64_t rows = GC_MAX(1, GC_MIN(GC_WINO_BAND_TILES / tw, (th + 3) / 4));
+    int64_t rows = GC_MAX(1, GC_MIN(GC_WINO_BAND_TILES / tw, GC_MAX((th + 3) / 4, (GC_WINO_MIN_TILES + tw - 1) / tw)));
     int64_t nbands = (th + rows - 1) / rows, band = rows * tw, Wp = 2 * tw + 2;
     int nt = (int)GC_MIN((int64_t)nthr, nbands);
     int64_t per = 16 * (Cin + Cout) * band + 8 * Wp;
