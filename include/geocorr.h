@@ -112,10 +112,12 @@ gc_status gc_image_to_canvas(const gc_image *img, int32_t size, int flip, gc_ima
  * to_canvas: preprocess_kps_pad (x,y *= scale, + offset on the padded axis, then x,y,vis *= vis),
  *   from an original w x h image to the S frame.
  * flip: x' = S - x on every row (invisible rows too), for a frame of size S.
- * from_canvas: the inverse of to_canvas, back to original pixels; rows with vis == 0 become 0. */
-void gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
+ * from_canvas: the inverse of to_canvas, back to original pixels; rows with vis == 0 become 0.
+ * to/from_canvas fail (GC_ERR_ARG / GC_ERR_UNSUPPORTED, out untouched) only for sizes that
+ * gc_canvas_geometry rejects. */
+gc_status gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
 void gc_kps_flip(const float *kps, int64_t n, int32_t size, float *out);
-void gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
+gc_status gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out);
 /* A PCK threshold (bbox max side or image size, in original pixels) in the S frame. */
 double gc_threshold_to_canvas(double thr, int32_t w, int32_t h, int32_t size);
 
@@ -152,6 +154,72 @@ gc_status gc_sd_add_noise(gc_sd *sd, const float *z0, int64_t h, int64_t w, int 
 gc_status gc_sd_unet_features(gc_sd *sd, const float *z_t, int64_t h, int64_t w, int t, const float *context,
                               int64_t n_ctx, int64_t ctx_dim, const float *cond_emb, float *s5, float *s4,
                               float *s3);
+/* ---- Matching and test-time adaptive pose alignment (src/match) ---------------------------------
+ * Descriptors are unit rows [3600, C] on the 60x60 grid; points live in the 840 annotation frame
+ * (gc_kps_to_canvas / gc_kps_from_canvas with size 840 convert from and to original pixels). */
+typedef struct gc_descriptors gc_descriptors;
+
+/* From a feature file (`geocorr features` output, safetensors): map_name NULL -> s3, s4, s5 and
+ * dino give the zero-shot descriptor (bilinear upsampling, split normalisation), dino alone the
+ * DINO one; map_name names one (post-processed) map [C,60,60], normalised per token. */
+gc_status gc_descriptors_load(const char *feature_file, const char *map_name, gc_descriptors **out);
+/* Computed by a DINOv2 model on an image (flip != 0: on the mirrored image). */
+gc_status gc_descriptors_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_descriptors **out);
+void gc_descriptors_free(gc_descriptors *d);
+int64_t gc_descriptors_channels(const gc_descriptors *d);
+const float *gc_descriptors_rows(const gc_descriptors *d); /* [3600, C] */
+
+typedef struct {
+    int window;          /* soft-argmax half-width: 5 zero-shot, 7 supervised; 0 all cells; < 0 Gaussian, sigma = -window */
+    int hard;            /* 1: hard argmax instead */
+    int exclude_outside; /* 1: cells outside the window get no weight (reference: similarity 0, kept in the softmax) */
+} gc_match_params;
+
+/* window 5, soft, reference window semantics. */
+void gc_match_params_default(gc_match_params *p);
+/* Match pts840[K,2] of src in trg: out840[K,2]; score[K] (may be NULL) = best cosine similarity. */
+gc_status gc_match_points(const gc_descriptors *src, const gc_descriptors *trg, const float *pts840, int64_t K,
+                          const gc_match_params *p, float *out840, float *score);
+
+typedef struct {
+    gc_match_params match;
+    const char *category;   /* built-in left/right table: SPair-71k class or "ap10k"; NULL: none */
+    const char *flip_table; /* or a JSON table file (a list of indices and [a, b] pairs) */
+    const uint8_t *mask_src, *mask_src_flip, *mask_trg; /* 960x960 instance masks (0/255) for IMD; NULL: mutual NN */
+    int force_flip;         /* 1: take the flipped pose without comparing */
+} gc_align_params;
+
+typedef struct {
+    double dist_orig, dist_flip; /* IMD or mutual-NN distance of each pose (NaN when undefined) */
+    int flip_chosen;
+} gc_align_info;
+
+/* Adaptive pose alignment (REFERENCE.md §6.4): match from src and from the mirrored source src_flip
+ * (the points flipped and permuted by the table), keep the pose with the smaller distance. ids[K]
+ * (may be NULL = 0..K-1) are the points' keypoint ids for the table. out840[K,2], score[K] and
+ * from_flip[K] (each may be NULL except out840). */
+gc_status gc_align_match(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
+                         const float *pts840, const int64_t *ids, int64_t K, const gc_align_params *p, float *out840,
+                         float *score, int *from_flip, gc_align_info *info);
+/* ---- Benchmark evaluation (src/eval; docs/eval.md) ------------------------------------------------
+ * PCK of predicted keypoints on SPair-71k, PF-Pascal or the AP-10K benchmark in every convention the
+ * reference reports (per image / per keypoint, geometry-aware subset three ways, occurrence ratios,
+ * SPair azimuth bins), with the reference's arithmetic so that its numbers reproduce. */
+typedef struct {
+    const char *dataset;  /* "spair" | "pfpascal" | "ap10k" */
+    const char *root;     /* the dataset folder (.../SPair-71k, .../PF-dataset-PASCAL, .../ap-10k) */
+    const char *split;    /* NULL = "test" */
+    const char *subset;   /* AP-10K: NULL = "intra-species", "cross-species", "cross-family" */
+    int n_alpha;          /* 0 = the reference's thresholds (0.1, 0.05, 0.01; PF-Pascal 0.1, 0.05, 0.15) */
+    double alpha[8];      /* [n_alpha] */
+    int img_threshold;    /* image max side (840) instead of the target bbox max side */
+    int geo;              /* geometry-aware metrics (SPair, AP-10K) */
+    const char *protocol; /* NULL = "reference", or "corrected" (recorded in the report) */
+} gc_eval_config;
+
+/* Score a predictions file (docs/eval.md: {"frame": "pixels"|"anno840", "pairs": [{"src", "trg",
+ * "pred": [[x, y] | null, ...]}]}). *report_json receives the JSON report (release with free()). */
+gc_status gc_eval_predictions(const gc_eval_config *cfg, const char *predictions_path, char **report_json);
 
 #ifdef __cplusplus
 }

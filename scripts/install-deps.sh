@@ -7,4 +7,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config clang libclang-rt-dev \
   libopenblas-dev libcjson-dev libcmocka-dev libturbojpeg0-dev libjpeg62-turbo-dev libstb-dev \
-  libzip-dev libmatio-dev libpng-dev >/dev/null
+  libzip-dev zlib1g-dev libmatio-dev libpng-dev >/dev/null

@@ -51,8 +51,8 @@ static void test_linear(void **state) {
         }
     assert_true(rel_err("linear", y, ref, N * O) < 1e-6);
     assert_true(rel_err("linear (no bias)", y2, ref2, N * O) < 1e-6);
-    /* matmul with every transpose combination, alpha and beta */
-    int64_t M = 13, Kk = 21, Nn = 17;
+    /* matmul with every transpose combination, alpha and beta; several C tiles (256 x 512) */
+    int64_t M = 300, Kk = 21, Nn = 530;
     float *A = rand_buf(M * Kk, 1), *B = rand_buf(Kk * Nn, 1), *C0 = rand_buf(M * Nn, 1);
     float *At = malloc(M * Kk * sizeof(float)), *Bt = malloc(Kk * Nn * sizeof(float));
     for (int64_t i = 0; i < M; i++)
@@ -325,13 +325,14 @@ static void test_pos_embed_fixtures(void **state) {
     check_pos_embed("tiny_reg", "840x840", 60, 60, true);
 }
 
-/* Same bytes with 1 and 2 threads: GEMM (large enough for OpenBLAS to split), attention, layernorm,
- * activations and resampling. */
+/* Same bytes with 1 and 2 threads: GEMMs (incl. K = 588, where OpenBLAS's own threading changes the
+ * K blocking, and K = 3072), attention, layernorm, activations and resampling. */
 static void test_thread_determinism(void **state) {
     int64_t N = 600, K = 384, O = 512, T = 700, H = 6, hd = 64, D = H * hd;
     float *x = rand_buf(N * K, 1), *W = rand_buf(O * K, 0.1f), *b = rand_buf(O, 0.1f);
     float *qkv = rand_buf(T * 3 * D, 1), *grid = rand_buf(D * 37 * 37, 1);
-    float *res[2][6];
+    float *res[2][8];
+    float *xk = rand_buf(600 * 3072, 1), *wk = rand_buf(64 * 3072, 0.1f);
     for (int r = 0; r < 2; r++) {
         gc_set_threads(r + 1);
         res[r][0] = malloc(N * O * sizeof(float));
@@ -351,14 +352,18 @@ static void test_thread_determinism(void **state) {
         assert_int_equal(gc_resize_bicubic(res[r][4], grid, D, 37, 37, 60, 60, 37 / 60.1, 37 / 60.1), GC_OK);
         res[r][5] = malloc(D * 60 * 60 * sizeof(float));
         assert_int_equal(gc_resize_bicubic_aa(res[r][5], grid, D, 37, 37, 60, 60, 37 / 60.0, 37 / 60.0), GC_OK);
+        res[r][6] = malloc(600 * 64 * sizeof(float));
+        gc_linear(res[r][6], xk, wk, NULL, 600, 588, 64);
+        res[r][7] = malloc(600 * 64 * sizeof(float));
+        gc_linear(res[r][7], xk, wk, b, 600, 3072, 64);
     }
-    int64_t sizes[6] = {N * O, T * D, T * D, N * O, D * 3600, D * 3600};
-    for (int i = 0; i < 6; i++) {
+    int64_t sizes[8] = {N * O, T * D, T * D, N * O, D * 3600, D * 3600, 600 * 64, 600 * 64};
+    for (int i = 0; i < 8; i++) {
         assert_memory_equal(res[0][i], res[1][i], sizes[i] * sizeof(float));
         free(res[0][i]), free(res[1][i]);
     }
     gc_set_threads(0);
-    free(x), free(W), free(b), free(qkv), free(grid);
+    free(x), free(W), free(b), free(qkv), free(grid), free(xk), free(wk);
 }
 
 int main(void) {

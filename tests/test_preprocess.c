@@ -35,6 +35,15 @@ static const gc_tensor_ref *ref_find(const char *fmt, const char *tag, const cha
     return r;
 }
 
+/* Float32 view of a fixture tensor (converted/aligned by the set: fixture tensors are packed). */
+static const float *ref_f32(const char *tag, const char *suffix) {
+    char name[256];
+    snprintf(name, sizeof name, "%s%s", tag, suffix);
+    const float *p;
+    if (GC_WEIGHT(g_ref, name, &p, -1, 3) != GC_OK) fail_msg("%s", gc_last_error());
+    return p;
+}
+
 static void expect_digest(const char *key, const uint8_t *data, size_t len) {
     const gc_tensor_ref *r = gc_weights_find(g_ref, key);
     if (!r || r->nbytes != 32) fail_msg("fixture key missing: %s", key);
@@ -100,7 +109,9 @@ static void check_canvas(const char *tag, const gc_image *img, int S, int flip) 
     const gc_tensor_ref *ri = ref_find("%s%s", tag, key);
     snprintf(key, sizeof key, ".%s.canvas.rows", sub);
     const gc_tensor_ref *rr = ref_find("%s%s", tag, key);
-    const int64_t *idx = ri->data;
+    int64_t idx[8]; /* tensors in the fixture are packed: copy, do not cast (alignment) */
+    assert_true(ri->numel <= 8);
+    memcpy(idx, ri->data, ri->nbytes);
     for (int64_t k = 0; k < ri->numel; k++) {
         const uint8_t *want = (const uint8_t *)rr->data + k * S * 3, *got = canvas.rgb + idx[k] * S * 3;
         int maxd = 0;
@@ -193,20 +204,22 @@ static void test_keypoints(void **state) {
         const int64_t nk = kin->shape[0];
         float got[64 * 3], flip[64 * 3], back[64 * 3];
         assert_true(nk <= 64);
-        gc_kps_to_canvas(kin->data, nk, w, h, GC_CANVAS_DINO, got);
+        const float *in = ref_f32(tag, ".kps.in");
+        assert_int_equal(gc_kps_to_canvas(in, nk, w, h, GC_CANVAS_DINO, got), GC_OK);
         if (memcmp(got, k840->data, k840->nbytes) != 0) fail_msg("%s: kps.840 differs from the reference", tag);
         gc_kps_flip(got, nk, GC_CANVAS_DINO, flip);
         if (memcmp(flip, kflip->data, kflip->nbytes) != 0) fail_msg("%s: kps.840.flip differs", tag);
 
         gc_canvas_geom g;
         assert_int_equal(gc_canvas_geometry(w, h, GC_CANVAS_DINO, &g), GC_OK);
-        const double *o = oxs->data;
+        double o[3];
+        assert_int_equal(oxs->nbytes, sizeof o);
+        memcpy(o, oxs->data, sizeof o);
         assert_true(o[0] == (h > w ? g.off_x : 0) && o[1] == (h < w ? g.off_y : 0) && o[2] == g.scale);
         assert_true(gc_threshold_to_canvas(100.0, w, h, GC_CANVAS_DINO) == 100.0 * o[2]);
 
         /* Back to original pixels: visible rows return (float32 round trip), invisible rows are 0. */
-        gc_kps_from_canvas(got, nk, w, h, GC_CANVAS_DINO, back);
-        const float *in = kin->data;
+        assert_int_equal(gc_kps_from_canvas(got, nk, w, h, GC_CANVAS_DINO, back), GC_OK);
         for (int64_t i = 0; i < nk; i++) {
             if (in[3 * i + 2] == 0.0f) {
                 assert_true(back[3 * i] == 0.0f && back[3 * i + 1] == 0.0f && back[3 * i + 2] == 0.0f);
@@ -270,9 +283,78 @@ static void test_geometry(void **state) {
     assert_int_equal(gc_canvas_geometry(0, 5, 840, &g), GC_ERR_ARG);
     assert_int_equal(gc_canvas_geometry(20000, 1, 840, &g), GC_ERR_UNSUPPORTED);
     assert_non_null(strstr(gc_last_error(), "20000x1"));
+    float k[3] = {1, 2, 1};
+    assert_int_equal(gc_kps_to_canvas(k, 1, 0, 5, 840, k), GC_ERR_ARG);
+    assert_int_equal(gc_kps_from_canvas(k, 1, 5, 5, -1, k), GC_ERR_ARG);
     gc_image img = {0}, canvas;
     assert_int_equal(gc_image_to_canvas(&img, 840, 0, &canvas, NULL), GC_ERR_ARG);
     assert_null(canvas.rgb);
+}
+
+
+/* `geocorr trace preprocess` end to end: keys, shapes, exact values; on error no output file. */
+static void test_trace_command(void **state) {
+    const char *dir = gct_tmpdir("trace_preprocess");
+    char in[1024], out[1024], key[256];
+    snprintf(in, sizeof in, "%s/in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    const char *tag = "synth_portrait_51x112";
+    const gc_tensor_ref *src = ref_find("%s%s", tag, ".src_rgb"), *kin = ref_find("%s%s", tag, ".kps.in");
+    gc_st_writer *wr = gc_st_writer_new();
+    assert_int_equal(gc_st_writer_add(wr, "src_rgb", GC_DT_U8, 3, src->shape, src->data), GC_OK);
+    assert_int_equal(gc_st_writer_add(wr, "kps.in", GC_DT_F32, 2, kin->shape, kin->data), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
+    gc_st_writer_free(wr);
+
+    /* Stored pixels, flipped 960 canvas (the odd-padding case), keypoints. */
+    assert_int_equal(gct_geocorr("trace preprocess --inputs '%s' --canvas 960 --flip --out '%s'", in, out), 0);
+    gc_weights *o = gct_open(out);
+    const gc_tensor_ref *c = gc_weights_find(o, "canvas"), *b = gc_weights_find(o, "band"),
+                        *sr = gc_weights_find(o, "src_rgb");
+    assert_true(c && b && sr && c->dtype == GC_DT_U8 && c->ndim == 3 && c->shape[0] == 960 && c->shape[1] == 960);
+    assert_true(b->shape[0] == 960 && b->shape[1] == 437 && b->shape[2] == 3);
+    assert_memory_equal(sr->data, src->data, src->nbytes);
+    snprintf(key, sizeof key, "%s.960.flip.canvas.sha256", tag);
+    expect_digest(key, c->data, c->nbytes);
+    snprintf(key, sizeof key, "%s.960.flip.band.sha256", tag);
+    expect_digest(key, b->data, b->nbytes);
+    const gc_tensor_ref *k = gc_weights_find(o, "kps.960"), *kf = gc_weights_find(o, "kps.960.flip"),
+                        *oxs = gc_weights_find(o, "kps.offset_xy_scale");
+    assert_true(k && kf && oxs && k->dtype == GC_DT_F32 && oxs->dtype == GC_DT_F64 && oxs->numel == 3);
+    float want[64 * 3];
+    assert_int_equal(gc_kps_to_canvas(ref_f32(tag, ".kps.in"), kin->shape[0], 51, 112, 960, want), GC_OK);
+    assert_memory_equal(k->data, want, k->nbytes);
+    double v[3];
+    memcpy(v, oxs->data, sizeof v);
+    assert_true(v[0] == 261 && v[1] == 0 && v[2] == 960.0 / 112);
+    gc_weights_free(o);
+
+    /* Decoding a file; the 840 keypoints match the fixture's. */
+    snprintf(key, sizeof key, "images/%s.png", tag);
+    assert_int_equal(gct_geocorr("trace preprocess --image '%s' --inputs '%s' --canvas 840 --out '%s'",
+                                 gct_fixture(key), in, out), 0);
+    o = gct_open(out);
+    snprintf(key, sizeof key, "%s.840.canvas.sha256", tag);
+    expect_digest(key, gc_weights_find(o, "canvas")->data, 840 * 840 * 3);
+    const gc_tensor_ref *k840 = ref_find("%s%s", tag, ".kps.840");
+    assert_memory_equal(gc_weights_find(o, "kps.840")->data, k840->data, k840->nbytes);
+    gc_weights_free(o);
+
+    /* Errors: exit non-zero, a message naming the culprit, no output file. */
+    remove(out);
+    assert_int_not_equal(gct_geocorr("trace preprocess --image '%s/missing.png' --canvas 840 --out '%s'", dir, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "missing.png"));
+    assert_false(gc_file_exists(out));
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s/bad.jpg", dir);
+    gct_write_file(bad, "\xff\xd8\xff\xe0 truncated", 15);
+    assert_int_not_equal(gct_geocorr("trace preprocess --image '%s' --canvas 840 --out '%s'", bad, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "bad.jpg"));
+    assert_false(gc_file_exists(out));
+    assert_int_not_equal(gct_geocorr("trace preprocess --inputs '%s' --out '%s'", in, out), 0);
+    assert_non_null(strstr(gct_last_stderr(), "--canvas"));
+    assert_int_not_equal(gct_geocorr("trace preprocess --canvas 840 --out '%s'", out), 0);
+    assert_false(gc_file_exists(out));
 }
 
 int main(void) {
@@ -280,6 +362,7 @@ int main(void) {
         cmocka_unit_test(test_canvas_from_stored_pixels), cmocka_unit_test(test_canvas_from_decoded_files),
         cmocka_unit_test(test_keypoints),                 cmocka_unit_test(test_thread_determinism),
         cmocka_unit_test(test_lanczos_properties),        cmocka_unit_test(test_geometry),
+        cmocka_unit_test(test_trace_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -49,6 +49,9 @@ double gc_now(void);
 gc_status gc_read_file(const char *path, char **out, size_t *len, size_t max_len);
 /* Basename pointer inside path. */
 const char *gc_basename(const char *path);
+/* Map a regular, non-empty file read-only (errors name the file); release with gc_unmap_file. */
+gc_status gc_map_file(const char *path, void **map, size_t *len);
+void gc_unmap_file(void *map, size_t len);
 bool gc_file_exists(const char *path);
 bool gc_dir_exists(const char *path);
 /* snprintf into a fresh string. */

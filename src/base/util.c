@@ -1,10 +1,13 @@
 /* Checked allocation, clocks and small file helpers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -132,4 +135,30 @@ gc_status gc_read_file(const char *path, char **out, size_t *len, size_t max_len
     *out = buf;
     if (len) *len = (size_t)n;
     return GC_OK;
+}
+
+gc_status gc_map_file(const char *path, void **map, size_t *len) {
+    *map = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return gc_errorf(GC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return gc_errorf(GC_ERR_IO, "%s: not a regular file", path);
+    }
+    if (sb.st_size == 0) {
+        close(fd);
+        return gc_errorf(GC_ERR_FORMAT, "%s: empty file", path);
+    }
+    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return gc_errorf(GC_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    *map = m;
+    *len = (size_t)sb.st_size;
+    return GC_OK;
+}
+
+void gc_unmap_file(void *map, size_t len) {
+    if (map) munmap(map, len);
 }

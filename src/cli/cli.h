@@ -36,9 +36,27 @@ typedef struct {
 } gc_command;
 
 /* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
-extern const gc_command gc_cmd_trace, gc_cmd_features, gc_cmd_synth_weights;
-extern const gc_command gc_trace_dinov2, gc_trace_preprocess;
-extern const gc_command gc_trace_sd_vae, gc_trace_sd_noise, gc_trace_sd_unet;
+extern const gc_command gc_cmd_convert;
+extern const gc_command gc_cmd_eval;
+extern const gc_command gc_cmd_extract;
+extern const gc_command gc_cmd_features;
+extern const gc_command gc_cmd_inspect;
+extern const gc_command gc_cmd_match;
+extern const gc_command gc_cmd_synth_weights;
+extern const gc_command gc_cmd_trace;
+extern const gc_command gc_trace_align;
+extern const gc_command gc_trace_captioner;
+extern const gc_command gc_trace_clip_text;
+extern const gc_command gc_trace_clip_vision;
+extern const gc_command gc_trace_dinov2;
+extern const gc_command gc_trace_match;
+extern const gc_command gc_trace_postproc;
+extern const gc_command gc_trace_preprocess;
+extern const gc_command gc_trace_sd_noise;
+extern const gc_command gc_trace_sd_unet;
+extern const gc_command gc_trace_sd_vae;
+extern const gc_command gc_trace_train_step;
+extern const gc_command gc_trace_zeroshot;
 
 /* Shared option: --threads N (falls back to GEOCORR_THREADS). */
 gc_status gc_cli_threads(gc_args *a);

@@ -8,10 +8,18 @@
 /* The registry: add one line per trace entry (defined in trace_<name>.c). */
 static const gc_command *const k_traces[] = {
     &gc_trace_dinov2,
+    &gc_trace_postproc,
+    &gc_trace_train_step,
     &gc_trace_preprocess,
     &gc_trace_sd_vae,
     &gc_trace_sd_noise,
     &gc_trace_sd_unet,
+    &gc_trace_match,
+    &gc_trace_zeroshot,
+    &gc_trace_align,
+    &gc_trace_clip_vision,
+    &gc_trace_clip_text,
+    &gc_trace_captioner,
 };
 
 static gc_status run_trace(gc_args *a) {

@@ -6,8 +6,13 @@
 
 static const gc_command *const k_commands[] = {
     &gc_cmd_features,
+    &gc_cmd_match,
     &gc_cmd_trace,
     &gc_cmd_synth_weights,
+    &gc_cmd_convert,
+    &gc_cmd_inspect,
+    &gc_cmd_eval,
+    &gc_cmd_extract,
 };
 
 static void usage(FILE *f) {

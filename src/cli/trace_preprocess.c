@@ -64,16 +64,16 @@ static gc_status run(gc_args *a) {
             s = GC_ERR_NOMEM;
             goto done;
         }
-        gc_canvas_geom g;
-        gc_canvas_geometry(img.w, img.h, S, &g); /* succeeded in gc_image_to_canvas */
-        gc_kps_to_canvas(kps, n, img.w, img.h, S, k);
+        gc_canvas_geom g = {0};
+        s = gc_canvas_geometry(img.w, img.h, S, &g);
+        if (s == GC_OK) s = gc_kps_to_canvas(kps, n, img.w, img.h, S, k);
         gc_kps_flip(k, n, S, k + 3 * n);
         const double oxs[3] = {img.h > img.w ? g.off_x : 0, img.h < img.w ? g.off_y : 0, g.scale};
         char key[2][48];
         snprintf(key[0], sizeof key[0], "kps.%d", (int)S);
         snprintf(key[1], sizeof key[1], "kps.%d.flip", (int)S);
         const int64_t kshape[2] = {n, 3}, oshape[1] = {3};
-        s = gc_st_writer_add(wr, key[0], GC_DT_F32, 2, kshape, k);
+        if (s == GC_OK) s = gc_st_writer_add(wr, key[0], GC_DT_F32, 2, kshape, k);
         if (s == GC_OK) s = gc_st_writer_add(wr, key[1], GC_DT_F32, 2, kshape, k + 3 * n);
         if (s == GC_OK) s = gc_st_writer_add(wr, "kps.offset_xy_scale", GC_DT_F64, 1, oshape, oxs);
         gc_free(k);

@@ -35,6 +35,21 @@
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+/* stb_image inflates IDAT into a buffer that grows without bound (to 4 GiB), whatever the declared
+ * size: a zip bomb. Its allocations go through these, which refuse anything above a per-call cap
+ * derived from the declared size (set by decode_png_stb, thread-local). */
+static _Thread_local size_t g_stbi_cap;
+static _Thread_local bool g_stbi_capped;
+static void *stbi_guarded_realloc(void *p, size_t n) {
+    if (n > g_stbi_cap) {
+        g_stbi_capped = true;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+#define STBI_MALLOC(n) stbi_guarded_realloc(NULL, n)
+#define STBI_REALLOC(p, n) stbi_guarded_realloc(p, n)
+#define STBI_FREE(p) free(p)
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
@@ -75,7 +90,8 @@ void gc_image_free(gc_image *img) {
 static gc_status check_size(const char *label, const char *fmt, int64_t w, int64_t h, int64_t max_pixels) {
     if (w <= 0 || h <= 0) return gc_errorf(GC_ERR_FORMAT, "%s: %s image has zero size (%lldx%lld)", label, fmt,
                                            (long long)w, (long long)h);
-    if (w * h > max_pixels)
+    int64_t n; /* PNG sizes go up to 2^32 - 1 per side: the product can overflow int64 */
+    if (!gc_mul_ok(w, h, &n) || n > max_pixels)
         return gc_errorf(GC_ERR_REFUSED, "%s: %s image of %lldx%lld pixels exceeds the limit of %lld pixels "
                          "(decompression bomb guard)", label, fmt, (long long)w, (long long)h,
                          (long long)max_pixels);
@@ -96,8 +112,9 @@ static void jpeg_on_error(j_common_ptr c) {
     longjmp(e->jump, 1);
 }
 
-/* Warnings: a premature end of data is fatal (Pillow: "image file is truncated"); the rest are
- * skipped silently, as Pillow does. Nothing is printed. */
+/* Warnings: running out of data is fatal, even when only the EOI marker is missing (Pillow 9.4
+ * raises "image file is truncated" in both cases, checked). Other warnings (corrupt data libjpeg
+ * can skip) are ignored, as in Pillow. Nothing is printed. */
 static void jpeg_on_message(j_common_ptr c, int level) {
     if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(c);
 }
@@ -188,21 +205,73 @@ static gc_status decode_jpeg(const uint8_t *data, size_t len, const char *label,
 
 /* ---- PNG ----------------------------------------------------------------------------------- */
 
-static gc_status decode_png(const uint8_t *data, size_t len, const char *label, int64_t max_pixels,
-                            gc_image *out) {
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* Walk the chunks before stb_image sees the file, for two of its flaws (both found by fuzz_image):
+ *  - a chunk declaring more bytes than the file holds made it allocate that much (up to 4 GiB)
+ *    before noticing: such a file is truncated (Pillow: "image file is truncated"), refused here;
+ *  - an empty first IDAT chunk makes it offset a NULL pointer (undefined behaviour): empty IDAT
+ *    chunks carry nothing and are dropped from a copy (*clean, else NULL), which is decoded instead. */
+static gc_status png_check_chunks(const uint8_t *data, size_t len, const char *label, uint8_t **clean,
+                                  size_t *clean_len) {
+    uint8_t *copy = NULL;
+    size_t pos = 8, n = 8;
+    *clean = NULL;
+    while (pos + 12 <= len) {
+        const uint32_t clen = be32(data + pos);
+        if (clen > len - pos - 12) {
+            free(copy);
+            return gc_errorf(GC_ERR_FORMAT, "%s: truncated PNG: chunk '%.4s' at byte %zu declares %u bytes, "
+                             "%zu remain", label, (const char *)data + pos + 4, pos, clen, len - pos - 12);
+        }
+        if (memcmp(data + pos + 4, "IEND", 4) == 0) break;
+        const bool empty_idat = clen == 0 && memcmp(data + pos + 4, "IDAT", 4) == 0;
+        if (empty_idat && !copy) {
+            if (!(copy = malloc(len))) return gc_errorf(GC_ERR_NOMEM, "%s: out of memory", label);
+            memcpy(copy, data, pos);
+            n = pos;
+        }
+        if (copy && !empty_idat) {
+            memcpy(copy + n, data + pos, clen + 12);
+            n += clen + 12;
+        }
+        pos += clen + 12;
+    }
+    if (copy) {
+        memcpy(copy + n, data + pos, len - pos);
+        *clean = copy;
+        *clean_len = n + (len - pos);
+    }
+    return GC_OK;
+}
+
+static gc_status png_failure(const char *label) {
+    if (g_stbi_capped)
+        return gc_errorf(GC_ERR_REFUSED, "%s: PNG data inflates beyond what its declared size needs "
+                         "(decompression bomb guard)", label);
+    return gc_errorf(GC_ERR_FORMAT, "%s: corrupt or truncated PNG: %s", label, stbi_failure_reason());
+}
+
+static gc_status decode_png_stb(const uint8_t *data, size_t len, const char *label, int64_t max_pixels,
+                                gc_image *out) {
     if (len > INT32_MAX) return gc_errorf(GC_ERR_REFUSED, "%s: PNG file larger than 2 GiB", label);
     /* IHDR must be the first chunk (stb_image also accepts Apple's CgBI variant, Pillow does not). */
     if (len < 33 || memcmp(data + 12, "IHDR", 4) != 0)
         return gc_errorf(GC_ERR_FORMAT, "%s: corrupt or truncated PNG: the first chunk is not IHDR", label);
+    /* The declared size first, so that a bomb gets the refusal rather than a decoder message. */
+    GC_TRY(check_size(label, "PNG", be32(data + 16), be32(data + 20), max_pixels));
+    /* Largest honest allocation: the 16-bit RGBA image or its filtered rows (8 bytes a pixel + a
+     * filter byte a row), doubled for stb's growth steps; plus the compressed data. */
+    g_stbi_cap = 2 * (8 * (size_t)be32(data + 16) * be32(data + 20) + 8 * (size_t)be32(data + 20)) + len + (1 << 20);
+    g_stbi_capped = false;
     int w, h, comp;
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
         return gc_errorf(GC_ERR_FORMAT, "%s: corrupt PNG header: %s", label, stbi_failure_reason());
-    GC_TRY(check_size(label, "PNG", w, h, max_pixels));
     const int depth = data[24], color_type = data[25];
     if (depth == 16 && color_type == 0) {
         /* Pillow: mode "I", convert('RGB') clamps each value to 255. */
         uint16_t *g = stbi_load_16_from_memory(data, (int)len, &w, &h, &comp, 1);
-        if (!g) return gc_errorf(GC_ERR_FORMAT, "%s: corrupt or truncated PNG: %s", label, stbi_failure_reason());
+        if (!g) return png_failure(label);
         uint8_t *rgb = gc_alloc((size_t)w * h * 3);
         if (!rgb) {
             stbi_image_free(g);
@@ -214,11 +283,22 @@ static gc_status decode_png(const uint8_t *data, size_t len, const char *label, 
     } else {
         /* stb's 16 -> 8 bit reduction keeps the high byte, as Pillow's ";16B" unpackers do. */
         out->rgb = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
-        if (!out->rgb) return gc_errorf(GC_ERR_FORMAT, "%s: corrupt or truncated PNG: %s", label, stbi_failure_reason());
+        if (!out->rgb) return png_failure(label);
     }
     out->w = w;
     out->h = h;
     return GC_OK;
+}
+
+static gc_status decode_png(const uint8_t *data, size_t len, const char *label, int64_t max_pixels,
+                            gc_image *out) {
+    size_t n;
+    uint8_t *clean;
+    GC_TRY(png_check_chunks(data, len, label, &clean, &n));
+    if (!clean) return decode_png_stb(data, len, label, max_pixels, out);
+    gc_status s = decode_png_stb(clean, n, label, max_pixels, out);
+    free(clean);
+    return s;
 }
 
 /* ---- Entry points -------------------------------------------------------------------------- */
@@ -242,6 +322,7 @@ gc_status gc_image_decode(const void *data, size_t len, const char *label, gc_im
 gc_status gc_image_load(const char *path, gc_image *out) {
     out->w = out->h = 0;
     out->rgb = NULL;
+    if (gc_dir_exists(path)) return gc_errorf(GC_ERR_ARG, "%s: is a folder, not an image file", path);
     char *buf;
     size_t len;
     GC_TRY(gc_read_file(path, &buf, &len, GC_IMAGE_MAX_FILE));

@@ -2,18 +2,11 @@
  * section. Everything in the header is untrusted: lengths, JSON, dtypes, shapes and byte spans are
  * all checked before a single tensor is exposed. */
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "io/safetensors.h"
-
-static void release_mmap(void *p, size_t len) { munmap(p, len); }
 
 typedef struct {
     int64_t begin, end;
@@ -130,7 +123,7 @@ static gc_status parse_header(gc_weights *w, const char *label, const char *hdr,
         spans[nspans++] = (span){b, e, name};
         if ((st = gc_weights_add(w, name, (gc_dtype)dt, ndim, shape, data + b)) != GC_OK) goto done;
     }
-    qsort(spans, (size_t)nspans, sizeof *spans, cmp_span);
+    if (nspans > 1) qsort(spans, (size_t)nspans, sizeof *spans, cmp_span);
     for (int64_t i = 1; i < nspans; i++)
         if (spans[i].begin < spans[i - 1].end && spans[i].begin < spans[i].end) {
             st = gc_errorf(GC_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap in the data section", label,
@@ -170,32 +163,5 @@ gc_status gc_safetensors_parse(const char *label, const void *buf, size_t len, g
 }
 
 gc_status gc_safetensors_open(const char *path, gc_weights **out) {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return gc_errorf(GC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return gc_errorf(GC_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t len = (size_t)sb.st_size;
-    if (len < 8) {
-        close(fd);
-        return gc_errorf(GC_ERR_FORMAT, "%s: too short for a safetensors file (%zu bytes)", path, len);
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return gc_errorf(GC_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-    gc_status st = gc_safetensors_parse(path, map, len, out);
-    if (st != GC_OK) {
-        munmap(map, len);
-        return st;
-    }
-    st = gc_weights_add_backing(*out, map, len, release_mmap);
-    if (st != GC_OK) {
-        munmap(map, len);
-        gc_weights_free(*out);
-        *out = NULL;
-    }
-    return st;
+    return gc_weights_open_mapped(path, gc_safetensors_parse, out);
 }

@@ -31,5 +31,8 @@ gc_status gc_st_writer_save(gc_st_writer *wr, const char *path);
 
 /* Write every tensor of a set (original dtypes, no prefix applied) to `path`. */
 gc_status gc_weights_save(const gc_weights *w, const char *path);
+/* Same, keeping only tensors under `prefix` (NULL: all; "a.b" or "a.b." select "a.b.*" and strip
+ * it) and converting floating tensors to `dtype` (GC_DT_F32 / GC_DT_F16; -1 keeps every dtype). */
+gc_status gc_weights_save_as(const gc_weights *w, const char *path, const char *prefix, int dtype);
 
 #endif

@@ -90,18 +90,58 @@ gc_status gc_st_writer_add_ref(gc_st_writer *wr, const char *name, gc_dtype dtyp
     return add(wr, name, dtype, ndim, shape, data, true);
 }
 
-gc_status gc_weights_save(const gc_weights *w, const char *path) {
+/* Name under `prefix` ("a.b" or "a.b." both select "a.b.*"), stripped; NULL if outside. */
+static const char *under_prefix(const char *name, const char *prefix, size_t lp) {
+    if (!lp) return name;
+    if (strncmp(name, prefix, lp) != 0) return NULL;
+    name += lp;
+    if (prefix[lp - 1] != '.') {
+        if (*name != '.') return NULL;
+        name++;
+    }
+    return *name ? name : NULL;
+}
+
+gc_status gc_weights_save_as(const gc_weights *w, const char *path, const char *prefix, int dtype) {
+    if (dtype >= 0 && dtype != GC_DT_F32 && dtype != GC_DT_F16)
+        return gc_errorf(GC_ERR_ARG, "%s: can convert floats to F32 or F16 only, not %s", path,
+                         gc_dtype_name((gc_dtype)dtype));
     gc_st_writer *wr = gc_st_writer_new();
     if (!wr) return GC_ERR_NOMEM;
+    size_t lp = prefix ? strlen(prefix) : 0;
+    int64_t kept = 0;
     gc_status st = GC_OK;
     for (int64_t i = 0; st == GC_OK && i < gc_weights_count(w); i++) {
         const gc_tensor_ref *r = gc_weights_at(w, i);
-        st = gc_st_writer_add_ref(wr, r->name, r->dtype, r->ndim, r->shape, r->data);
+        const char *name = under_prefix(r->name, prefix, lp);
+        if (!name) continue;
+        kept++;
+        bool is_float = r->dtype == GC_DT_F64 || r->dtype == GC_DT_F32 || r->dtype == GC_DT_F16 || r->dtype == GC_DT_BF16;
+        if (dtype < 0 || !is_float || r->dtype == (gc_dtype)dtype) {
+            st = gc_st_writer_add_ref(wr, name, r->dtype, r->ndim, r->shape, r->data);
+            continue;
+        }
+        /* converted copies are owned by the writer (gc_st_writer_add copies) */
+        float *f = gc_alloc_array((size_t)(r->numel ? r->numel : 1), sizeof(float));
+        uint16_t *h = dtype == GC_DT_F16 ? gc_alloc_array((size_t)(r->numel ? r->numel : 1), 2) : NULL;
+        if (!f || (dtype == GC_DT_F16 && !h)) {
+            st = gc_error_context(GC_ERR_NOMEM, "%s: tensor '%s'", gc_weights_label(w), r->name);
+        } else {
+            gc_convert_to_f32(r->dtype, r->data, f, r->numel);
+            for (int64_t k = 0; h && k < r->numel; k++) h[k] = gc_f32_to_f16(f[k]);
+            st = gc_st_writer_add(wr, name, (gc_dtype)dtype, r->ndim, r->shape, h ? (void *)h : (void *)f);
+        }
+        gc_free(f);
+        gc_free(h);
     }
+    if (st == GC_OK && lp && !kept)
+        st = gc_errorf(GC_ERR_MISSING, "%s: no tensor under the prefix '%s'", gc_weights_label(w), prefix);
     if (st == GC_OK) st = gc_st_writer_save(wr, path);
     gc_st_writer_free(wr);
     return st;
 }
+
+gc_status gc_weights_save(const gc_weights *w, const char *path) { return gc_weights_save_as(w, path, NULL, -1); }
 
 gc_status gc_st_writer_meta(gc_st_writer *wr, const char *key, const char *value) {
     if (!wr->meta && !(wr->meta = cJSON_CreateObject())) return gc_errorf(GC_ERR_NOMEM, "out of memory");
@@ -115,7 +155,7 @@ static int cmp_entry(const void *a, const void *b) {
 }
 
 gc_status gc_st_writer_save(gc_st_writer *wr, const char *path) {
-    qsort(wr->e, (size_t)wr->n, sizeof *wr->e, cmp_entry);
+    if (wr->n > 1) qsort(wr->e, (size_t)wr->n, sizeof *wr->e, cmp_entry);
     cJSON *root = cJSON_CreateObject();
     if (!root) return gc_errorf(GC_ERR_NOMEM, "out of memory");
     if (wr->meta) cJSON_AddItemReferenceToObject(root, "__metadata__", wr->meta);

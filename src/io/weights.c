@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "io/weights.h"
 #include "io/safetensors.h"
@@ -19,8 +20,8 @@ struct gc_weights {
     int64_t n, cap;
     backing *b;
     int nb, bcap;
-    char **meta; /* key, value pairs */
-    int nmeta;
+    char **meta; /* [2 * mcap] key, value pairs in insertion order */
+    int nmeta, mcap;
     bool sorted;
 };
 
@@ -131,7 +132,7 @@ static int cmp_ref(const void *a, const void *b) {
 }
 
 gc_status gc_weights_finalize(gc_weights *w) {
-    qsort(w->t, (size_t)w->n, sizeof *w->t, cmp_ref);
+    if (w->n > 1) qsort(w->t, (size_t)w->n, sizeof *w->t, cmp_ref);
     for (int64_t i = 1; i < w->n; i++)
         if (strcmp(w->t[i - 1].name, w->t[i].name) == 0)
             return gc_errorf(GC_ERR_FORMAT, "%s: tensor '%s' appears twice", w->label, w->t[i].name);
@@ -148,9 +149,18 @@ gc_status gc_weights_set_meta(gc_weights *w, const char *key, const char *value)
             w->meta[2 * i + 1] = v;
             return GC_OK;
         }
-    char **m = gc_realloc_array(w->meta, 2 * (size_t)(w->nmeta + 1), sizeof *m);
-    if (!m) return GC_ERR_NOMEM;
-    w->meta = m;
+    return gc_weights_add_meta(w, key, value);
+}
+
+gc_status gc_weights_add_meta(gc_weights *w, const char *key, const char *value) {
+    if (w->nmeta == w->mcap) {
+        int cap = w->mcap ? 2 * w->mcap : 8;
+        char **m = gc_realloc_array(w->meta, 2 * (size_t)cap, sizeof *m);
+        if (!m) return GC_ERR_NOMEM;
+        w->meta = m;
+        w->mcap = cap;
+    }
+    char **m = w->meta;
     m[2 * w->nmeta] = gc_strdup(key);
     m[2 * w->nmeta + 1] = gc_strdup(value);
     if (!m[2 * w->nmeta] || !m[2 * w->nmeta + 1]) {
@@ -166,6 +176,15 @@ const char *gc_weights_meta(const gc_weights *w, const char *key) {
     for (int i = 0; i < w->nmeta; i++)
         if (strcmp(w->meta[2 * i], key) == 0) return w->meta[2 * i + 1];
     return NULL;
+}
+
+int gc_weights_meta_count(const gc_weights *w) { return w->nmeta; }
+
+bool gc_weights_meta_at(const gc_weights *w, int i, const char **key, const char **value) {
+    if (i < 0 || i >= w->nmeta) return false;
+    *key = w->meta[2 * i];
+    *value = w->meta[2 * i + 1];
+    return true;
 }
 
 const char *gc_weights_label(const gc_weights *w) { return w->label; }
@@ -223,21 +242,38 @@ const gc_tensor_ref *gc_weights_findf(const gc_weights *w, const char *fmt, ...)
     return find_mut(w, name);
 }
 
+/* Candidate prefixes P with "P<first_key>" a tensor. Several copies of a model are common in training
+ * checkpoints (DINO: student.* and teacher.*, maybe under model.); the teacher is the one evaluated,
+ * so a prefix with a `teacher` component wins a tie. */
 bool gc_weights_detect_prefix(gc_weights *w, const char *first_key) {
     if (find_mut(w, first_key)) return true;
     size_t lk = strlen(first_key);
-    const char *found = NULL;
-    size_t found_len = 0;
+    const char *found = NULL, *teacher = NULL;
+    size_t found_len = 0, teacher_len = 0;
+    int distinct = 0, teachers = 0;
     for (int64_t i = 0; i < w->n; i++) {
-        size_t ln = strlen(w->t[i].name);
-        if (ln > lk && strcmp(w->t[i].name + ln - lk, first_key) == 0 && w->t[i].name[ln - lk - 1] == '.') {
-            if (found && (found_len != ln - lk || strncmp(found, w->t[i].name, found_len) != 0))
-                return false; /* ambiguous: two different prefixes */
-            found = w->t[i].name;
-            found_len = ln - lk;
+        const char *name = w->t[i].name;
+        size_t ln = strlen(name);
+        if (ln <= lk || strcmp(name + ln - lk, first_key) != 0 || name[ln - lk - 1] != '.') continue;
+        size_t pl = ln - lk;
+        if (found && found_len == pl && strncmp(found, name, pl) == 0) continue;
+        if (!found) {
+            found = name;
+            found_len = pl;
+        }
+        distinct++;
+        if (strncmp(name, "teacher.", 8) == 0 || (strstr(name, ".teacher.") && strstr(name, ".teacher.") < name + pl)) {
+            teachers++;
+            teacher = name;
+            teacher_len = pl;
         }
     }
-    if (!found) return false;
+    if (distinct > 1 && teachers == 1) {
+        found = teacher;
+        found_len = teacher_len;
+    } else if (distinct != 1) {
+        return false; /* none, or ambiguous */
+    }
     char *p = malloc(found_len + 1);
     if (!p) return false;
     memcpy(p, found, found_len);
@@ -279,6 +315,21 @@ gc_status gc_weights_f32(gc_weights *w, const char *name, int ndim, const int64_
     return GC_OK;
 }
 
+gc_status gc_weights_open_mapped(const char *path, gc_weights_parse_fn parse, gc_weights **out) {
+    *out = NULL;
+    void *map;
+    size_t len;
+    GC_TRY(gc_map_file(path, &map, &len));
+    gc_status st = parse(path, map, len, out);
+    if (st == GC_OK) st = gc_weights_add_backing(*out, map, len, gc_unmap_file);
+    if (st != GC_OK) {
+        gc_unmap_file(map, len);
+        gc_weights_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 gc_status gc_weights_open(const char *path, gc_weights **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -290,7 +341,10 @@ gc_status gc_weights_open(const char *path, gc_weights **out) {
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    if (got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4)
+    if (got == 4 && gc_torch_ckpt_magic(magic, 4)) return gc_torch_ckpt_open(path, out);
+    /* other content under a torch extension: the checkpoint reader names the problem */
+    const char *dot = strrchr(gc_basename(path), '.');
+    if (dot && (strcasecmp(dot, ".pth") == 0 || strcasecmp(dot, ".pt") == 0 || strcasecmp(dot, ".ckpt") == 0))
         return gc_torch_ckpt_open(path, out);
     return gc_safetensors_open(path, out);
 }

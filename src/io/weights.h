@@ -29,6 +29,10 @@ typedef struct gc_weights gc_weights;
 /* Open a weights file by content: safetensors, or a PyTorch zip checkpoint (.pth/.ckpt/.pt). */
 gc_status gc_weights_open(const char *path, gc_weights **out);
 void gc_weights_free(gc_weights *w);
+/* Memory-map `path` and parse it with `parse` (the path labels messages); the map lives as long as
+ * the set. Used by the format readers' open functions. */
+typedef gc_status (*gc_weights_parse_fn)(const char *label, const void *buf, size_t len, gc_weights **out);
+gc_status gc_weights_open_mapped(const char *path, gc_weights_parse_fn parse, gc_weights **out);
 
 /* Building a set (used by readers and generators). `label` names the source in messages. */
 gc_weights *gc_weights_new(const char *label);
@@ -45,6 +49,11 @@ gc_status gc_weights_finalize(gc_weights *w);
 /* Free-form string metadata (safetensors __metadata__). */
 gc_status gc_weights_set_meta(gc_weights *w, const char *key, const char *value);
 const char *gc_weights_meta(const gc_weights *w, const char *key);
+/* Append an entry without looking for an existing key (readers with many entries, unique keys). */
+gc_status gc_weights_add_meta(gc_weights *w, const char *key, const char *value);
+int gc_weights_meta_count(const gc_weights *w);
+/* i-th entry in insertion order (key and value), false when out of range. */
+bool gc_weights_meta_at(const gc_weights *w, int i, const char **key, const char **value);
 
 const char *gc_weights_label(const gc_weights *w);
 int64_t gc_weights_count(const gc_weights *w);
@@ -55,7 +64,8 @@ const gc_tensor_ref *gc_weights_at(const gc_weights *w, int64_t i);
 void gc_weights_set_prefix(gc_weights *w, const char *prefix);
 const char *gc_weights_prefix(const gc_weights *w);
 /* If no tensor is named `first_key` but exactly one prefix P makes "P<first_key>" a tensor, set P
- * as prefix (true). Used to find a model inside a training checkpoint. */
+ * as prefix (true). Used to find a model inside a training checkpoint. When several prefixes match
+ * and exactly one has a `teacher` component ("teacher.backbone.", "model.teacher.backbone."), it wins. */
 bool gc_weights_detect_prefix(gc_weights *w, const char *first_key);
 
 const gc_tensor_ref *gc_weights_find(const gc_weights *w, const char *name);

@@ -19,21 +19,30 @@
     "DINOv2 needs config.json + model.safetensors from the HuggingFace repo facebook/dinov2-base "     \
     "(https://huggingface.co/facebook/dinov2-base; scripts/fetch-models.sh downloads them)"
 
-/* One parameter under its HF name or its hub name ("%lld" = block index). */
-static gc_status dino_param(gc_weights *w, bool hub, const char *hf, const char *up, int64_t i, int ndim,
+/* Parameter `hf` (HF naming) or `up` (hub naming) under the block prefix `bp` ("" outside blocks). */
+static gc_status dino_param(gc_weights *w, bool hub, const char *bp, const char *hf, const char *up, int ndim,
                             const int64_t *shape, const float **out) {
     char name[256];
-    snprintf(name, sizeof name, hub ? up : hf, (long long)i);
+    snprintf(name, sizeof name, "%s%s", bp, hub ? up : hf);
     return gc_weights_f32(w, name, ndim, shape, out);
 }
-#define DINO_PARAM(hf, up, i, out, ...)                                                               \
-    GC_TRY(dino_param(w, hub, hf, up, i, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
+#define DINO_PARAM(bp, hf, up, out, ...)                                                               \
+    GC_TRY(dino_param(w, hub, bp, hf, up, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
                       (const int64_t[]){__VA_ARGS__}, out))
 
-static bool dino_has(const gc_weights *w, bool hub, const char *hf, const char *up, int64_t i) {
+/* Name prefix of block i: "encoder.layer.i." (HF), "blocks.i." (hub) or "blocks.c.i." (hub saved with
+ * block_chunks > 0: chunk c holds block i). False when block i does not exist. */
+static bool dino_block_prefix(const gc_weights *w, bool hub, int64_t i, char *bp, size_t len) {
     char name[256];
-    snprintf(name, sizeof name, hub ? up : hf, (long long)i);
-    return gc_weights_has(w, name);
+    snprintf(bp, len, hub ? "blocks.%lld." : "encoder.layer.%lld.", (long long)i);
+    snprintf(name, sizeof name, "%snorm1.weight", bp);
+    if (gc_weights_has(w, name)) return true;
+    for (int64_t c = 0; hub && c < 64; c++) {
+        snprintf(bp, len, "blocks.%lld.%lld.", (long long)c, (long long)i);
+        snprintf(name, sizeof name, "%snorm1.weight", bp);
+        if (gc_weights_has(w, name)) return true;
+    }
+    return false;
 }
 
 /* Decide the naming and prefix from the first key of each layout. */
@@ -43,8 +52,15 @@ static gc_status dino_detect_naming(gc_weights *w, bool *hub) {
         return GC_OK;
     }
     /* a DINOv2 training checkpoint holds teacher and student: the teacher is the model */
-    if (gc_weights_detect_prefix(w, "cls_token") || gc_weights_detect_prefix(w, "teacher.backbone.cls_token")) {
-        if (!gc_weights_find(w, "cls_token")) gc_weights_set_prefix(w, "teacher.backbone.");
+    if (gc_weights_detect_prefix(w, "cls_token")) {
+        *hub = true;
+        return GC_OK;
+    }
+    if (gc_weights_detect_prefix(w, "teacher.backbone.cls_token")) {
+        char *p = gc_strfmt("%steacher.backbone.", gc_weights_prefix(w));
+        if (!p) return GC_ERR_NOMEM;
+        gc_weights_set_prefix(w, p);
+        free(p);
         *hub = true;
         return GC_OK;
     }
@@ -58,41 +74,44 @@ static gc_status dino_load_blocks(gc_dinov2 *m, gc_weights *w, bool hub) {
     int64_t D = m->dim;
     for (int64_t i = 0; i < m->depth; i++) {
         gc_dinov2_block *b = &m->blocks[i];
-        DINO_PARAM("encoder.layer.%lld.norm1.weight", "blocks.%lld.norm1.weight", i, &b->norm1_w, D);
-        DINO_PARAM("encoder.layer.%lld.norm1.bias", "blocks.%lld.norm1.bias", i, &b->norm1_b, D);
+        char bp[64];
+        if (!dino_block_prefix(w, hub, i, bp, sizeof bp))
+            return gc_errorf(GC_ERR_INTERNAL, "%s: block %lld vanished", gc_weights_label(w), (long long)i);
+        DINO_PARAM(bp, "norm1.weight", "norm1.weight", &b->norm1_w, D);
+        DINO_PARAM(bp, "norm1.bias", "norm1.bias", &b->norm1_b, D);
         if (hub) {
             const float *qkv_w, *qkv_b;
-            DINO_PARAM("", "blocks.%lld.attn.qkv.weight", i, &qkv_w, 3 * D, D);
-            DINO_PARAM("", "blocks.%lld.attn.qkv.bias", i, &qkv_b, 3 * D);
+            DINO_PARAM(bp, "", "attn.qkv.weight", &qkv_w, 3 * D, D);
+            DINO_PARAM(bp, "", "attn.qkv.bias", &qkv_b, 3 * D);
             b->wq = qkv_w, b->wk = qkv_w + D * D, b->wv = qkv_w + 2 * D * D;
             b->bq = qkv_b, b->bk = qkv_b + D, b->bv = qkv_b + 2 * D;
         } else {
-            DINO_PARAM("encoder.layer.%lld.attention.attention.query.weight", "", i, &b->wq, D, D);
-            DINO_PARAM("encoder.layer.%lld.attention.attention.query.bias", "", i, &b->bq, D);
-            DINO_PARAM("encoder.layer.%lld.attention.attention.key.weight", "", i, &b->wk, D, D);
-            DINO_PARAM("encoder.layer.%lld.attention.attention.key.bias", "", i, &b->bk, D);
-            DINO_PARAM("encoder.layer.%lld.attention.attention.value.weight", "", i, &b->wv, D, D);
-            DINO_PARAM("encoder.layer.%lld.attention.attention.value.bias", "", i, &b->bv, D);
+            DINO_PARAM(bp, "attention.attention.query.weight", "", &b->wq, D, D);
+            DINO_PARAM(bp, "attention.attention.query.bias", "", &b->bq, D);
+            DINO_PARAM(bp, "attention.attention.key.weight", "", &b->wk, D, D);
+            DINO_PARAM(bp, "attention.attention.key.bias", "", &b->bk, D);
+            DINO_PARAM(bp, "attention.attention.value.weight", "", &b->wv, D, D);
+            DINO_PARAM(bp, "attention.attention.value.bias", "", &b->bv, D);
         }
-        DINO_PARAM("encoder.layer.%lld.attention.output.dense.weight", "blocks.%lld.attn.proj.weight", i,
+        DINO_PARAM(bp, "attention.output.dense.weight", "attn.proj.weight",
                    &b->proj_w, D, D);
-        DINO_PARAM("encoder.layer.%lld.attention.output.dense.bias", "blocks.%lld.attn.proj.bias", i, &b->proj_b, D);
-        DINO_PARAM("encoder.layer.%lld.layer_scale1.lambda1", "blocks.%lld.ls1.gamma", i, &b->ls1, D);
-        DINO_PARAM("encoder.layer.%lld.norm2.weight", "blocks.%lld.norm2.weight", i, &b->norm2_w, D);
-        DINO_PARAM("encoder.layer.%lld.norm2.bias", "blocks.%lld.norm2.bias", i, &b->norm2_b, D);
+        DINO_PARAM(bp, "attention.output.dense.bias", "attn.proj.bias", &b->proj_b, D);
+        DINO_PARAM(bp, "layer_scale1.lambda1", "ls1.gamma", &b->ls1, D);
+        DINO_PARAM(bp, "norm2.weight", "norm2.weight", &b->norm2_w, D);
+        DINO_PARAM(bp, "norm2.bias", "norm2.bias", &b->norm2_b, D);
         int64_t F = m->swiglu ? 2 * m->ffn_hidden : m->ffn_hidden, H = m->ffn_hidden;
         if (m->swiglu) {
-            DINO_PARAM("encoder.layer.%lld.mlp.weights_in.weight", "blocks.%lld.mlp.w12.weight", i, &b->fc1_w, F, D);
-            DINO_PARAM("encoder.layer.%lld.mlp.weights_in.bias", "blocks.%lld.mlp.w12.bias", i, &b->fc1_b, F);
-            DINO_PARAM("encoder.layer.%lld.mlp.weights_out.weight", "blocks.%lld.mlp.w3.weight", i, &b->fc2_w, D, H);
-            DINO_PARAM("encoder.layer.%lld.mlp.weights_out.bias", "blocks.%lld.mlp.w3.bias", i, &b->fc2_b, D);
+            DINO_PARAM(bp, "mlp.weights_in.weight", "mlp.w12.weight", &b->fc1_w, F, D);
+            DINO_PARAM(bp, "mlp.weights_in.bias", "mlp.w12.bias", &b->fc1_b, F);
+            DINO_PARAM(bp, "mlp.weights_out.weight", "mlp.w3.weight", &b->fc2_w, D, H);
+            DINO_PARAM(bp, "mlp.weights_out.bias", "mlp.w3.bias", &b->fc2_b, D);
         } else {
-            DINO_PARAM("encoder.layer.%lld.mlp.fc1.weight", "blocks.%lld.mlp.fc1.weight", i, &b->fc1_w, F, D);
-            DINO_PARAM("encoder.layer.%lld.mlp.fc1.bias", "blocks.%lld.mlp.fc1.bias", i, &b->fc1_b, F);
-            DINO_PARAM("encoder.layer.%lld.mlp.fc2.weight", "blocks.%lld.mlp.fc2.weight", i, &b->fc2_w, D, F);
-            DINO_PARAM("encoder.layer.%lld.mlp.fc2.bias", "blocks.%lld.mlp.fc2.bias", i, &b->fc2_b, D);
+            DINO_PARAM(bp, "mlp.fc1.weight", "mlp.fc1.weight", &b->fc1_w, F, D);
+            DINO_PARAM(bp, "mlp.fc1.bias", "mlp.fc1.bias", &b->fc1_b, F);
+            DINO_PARAM(bp, "mlp.fc2.weight", "mlp.fc2.weight", &b->fc2_w, D, F);
+            DINO_PARAM(bp, "mlp.fc2.bias", "mlp.fc2.bias", &b->fc2_b, D);
         }
-        DINO_PARAM("encoder.layer.%lld.layer_scale2.lambda1", "blocks.%lld.ls2.gamma", i, &b->ls2, D);
+        DINO_PARAM(bp, "layer_scale2.lambda1", "ls2.gamma", &b->ls2, D);
     }
     return GC_OK;
 }
@@ -108,7 +127,7 @@ static gc_status dino_build(gc_dinov2 *m, gc_weights *w, const cJSON *cfg, const
         return gc_errorf(GC_ERR_SHAPE, "%s: tensor '%scls_token' must be [1, 1, D]", label,
                          hub ? gc_weights_prefix(w) : "embeddings.");
     int64_t D = m->dim = cls->shape[2];
-    GC_TRY(dino_param(w, hub, "embeddings.cls_token", "cls_token", 0, 3, (int64_t[]){1, 1, D}, &m->cls_token));
+    DINO_PARAM("", "embeddings.cls_token", "cls_token", &m->cls_token, 1, 1, D);
     const char *pw_name = hub ? "patch_embed.proj.weight" : "embeddings.patch_embeddings.projection.weight";
     const gc_tensor_ref *pw = gc_weights_find(w, pw_name);
     if (!pw) return gc_errorf(GC_ERR_MISSING, "%s: missing tensor '%s%s'", label, gc_weights_prefix(w), pw_name);
@@ -116,8 +135,8 @@ static gc_status dino_build(gc_dinov2 *m, gc_weights *w, const cJSON *cfg, const
         return gc_errorf(GC_ERR_SHAPE, "%s: tensor '%s%s' must be [%lld, 3, p, p]", label, gc_weights_prefix(w),
                          pw_name, (long long)D);
     int64_t p = m->patch = pw->shape[2];
-    DINO_PARAM("embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight", 0, &m->patch_w, D, 3, p, p);
-    DINO_PARAM("embeddings.patch_embeddings.projection.bias", "patch_embed.proj.bias", 0, &m->patch_b, D);
+    DINO_PARAM("", "embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight", &m->patch_w, D, 3, p, p);
+    DINO_PARAM("", "embeddings.patch_embeddings.projection.bias", "patch_embed.proj.bias", &m->patch_b, D);
     const char *pe_name = hub ? "pos_embed" : "embeddings.position_embeddings";
     const gc_tensor_ref *pe = gc_weights_find(w, pe_name);
     if (!pe) return gc_errorf(GC_ERR_MISSING, "%s: missing tensor '%s%s'", label, gc_weights_prefix(w), pe_name);
@@ -126,21 +145,24 @@ static gc_status dino_build(gc_dinov2 *m, gc_weights *w, const cJSON *cfg, const
         return gc_errorf(GC_ERR_SHAPE, "%s: tensor '%s%s' must be [1, 1 + M*M, %lld]", label, gc_weights_prefix(w),
                          pe_name, (long long)D);
     m->pos_grid = M;
-    DINO_PARAM("embeddings.position_embeddings", "pos_embed", 0, &m->pos_embed, 1, 1 + M * M, D);
+    DINO_PARAM("", "embeddings.position_embeddings", "pos_embed", &m->pos_embed, 1, 1 + M * M, D);
     /* registers */
     const char *reg_name = hub ? "register_tokens" : "embeddings.register_tokens";
     const gc_tensor_ref *reg = gc_weights_find(w, reg_name);
     m->registers = reg && reg->ndim == 3 ? reg->shape[1] : 0;
-    if (reg) DINO_PARAM("embeddings.register_tokens", "register_tokens", 0, &m->register_tokens, 1, m->registers, D);
+    if (reg) DINO_PARAM("", "embeddings.register_tokens", "register_tokens", &m->register_tokens, 1, m->registers, D);
     /* depth, FFN kind and width */
-    while (dino_has(w, hub, "encoder.layer.%lld.norm1.weight", "blocks.%lld.norm1.weight", m->depth)) m->depth++;
+    char bp0[64];
+    while (dino_block_prefix(w, hub, m->depth, bp0, sizeof bp0)) m->depth++;
     if (m->depth == 0)
         return gc_errorf(GC_ERR_MISSING, "%s: no transformer blocks (missing '%s%s')", label, gc_weights_prefix(w),
                          hub ? "blocks.0.norm1.weight" : "encoder.layer.0.norm1.weight");
-    m->swiglu = dino_has(w, hub, "encoder.layer.%lld.mlp.weights_in.weight", "blocks.%lld.mlp.w12.weight", 0);
+    dino_block_prefix(w, hub, 0, bp0, sizeof bp0);
     char name[256];
-    snprintf(name, sizeof name, hub ? (m->swiglu ? "blocks.0.mlp.w12.weight" : "blocks.0.mlp.fc1.weight")
-                                    : (m->swiglu ? "encoder.layer.0.mlp.weights_in.weight" : "encoder.layer.0.mlp.fc1.weight"));
+    snprintf(name, sizeof name, "%s%s", bp0, hub ? "mlp.w12.weight" : "mlp.weights_in.weight");
+    m->swiglu = gc_weights_has(w, name);
+    snprintf(name, sizeof name, "%s%s", bp0, hub ? (m->swiglu ? "mlp.w12.weight" : "mlp.fc1.weight")
+                                               : (m->swiglu ? "mlp.weights_in.weight" : "mlp.fc1.weight"));
     const gc_tensor_ref *fc1 = gc_weights_find(w, name);
     if (!fc1) return gc_errorf(GC_ERR_MISSING, "%s: missing tensor '%s%s'", label, gc_weights_prefix(w), name);
     if (fc1->ndim != 2 || fc1->shape[0] < 1 || (m->swiglu && fc1->shape[0] % 2))
@@ -174,8 +196,8 @@ static gc_status dino_build(gc_dinov2 *m, gc_weights *w, const cJSON *cfg, const
     m->eps = (float)eps;
     m->interp_antialias = aa;
     m->interp_offset = offset;
-    DINO_PARAM("layernorm.weight", "norm.weight", 0, &m->norm_w, D);
-    DINO_PARAM("layernorm.bias", "norm.bias", 0, &m->norm_b, D);
+    DINO_PARAM("", "layernorm.weight", "norm.weight", &m->norm_w, D);
+    DINO_PARAM("", "layernorm.bias", "norm.bias", &m->norm_b, D);
     m->blocks = gc_calloc((size_t)m->depth, sizeof(gc_dinov2_block));
     if (!m->blocks) return GC_ERR_NOMEM;
     return dino_load_blocks(m, w, hub);
@@ -306,12 +328,13 @@ static gc_status dino_block(const gc_dinov2 *m, const gc_dinov2_block *b, float 
     if (m->swiglu) {
         gc_linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, 2 * H);
 #pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < T; t++) { /* silu(x1) * x2, packed into the first H columns of row t */
-            float *r = s->ffn + t * 2 * H, *o = s->ffn + t * H;
+        for (int64_t t = 0; t < T; t++) { /* silu(x1) * x2 into the first H columns of row t */
+            float *r = s->ffn + t * 2 * H;
             gc_silu(r, H);
             for (int64_t j = 0; j < H; j++) r[j] *= r[H + j];
-            memmove(o, r, (size_t)H * sizeof(float));
         }
+        /* pack rows to [T, H]; sequential: row t's target overlaps the source rows of t/2 .. t */
+        for (int64_t t = 1; t < T; t++) memmove(s->ffn + t * H, s->ffn + t * 2 * H, (size_t)H * sizeof(float));
         gc_linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D);
     } else {
         gc_linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, H);

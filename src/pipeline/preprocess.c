@@ -111,18 +111,26 @@ static void resample_rows(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst
     }
 }
 
-/* Vertical pass: src [h, w, 3] -> dst [oh, w, 3]. */
+/* Vertical pass: src [h, w, 3] -> dst [oh, w, 3]. Sums run along rows in blocks (contiguous, SIMD);
+ * integer sums do not depend on the order, so this is Pillow's per-pixel loop to the bit. */
 static void resample_cols(const uint8_t *src, int32_t w, uint8_t *dst, int32_t oh, const lanczos_coeffs *c) {
+    enum { BLOCK = 1024 };
     const size_t stride = (size_t)w * 3;
 #pragma omp parallel for schedule(static) if ((int64_t)oh * w > 65536)
     for (int32_t yy = 0; yy < oh; yy++) {
         const int32_t ymin = c->bounds[2 * yy], yn = c->bounds[2 * yy + 1];
         const int32_t *k = c->k + (size_t)yy * c->ksize;
         uint8_t *out = dst + (size_t)yy * stride;
-        for (size_t i = 0; i < stride; i++) {
-            int32_t s = 1 << (PRECISION_BITS - 1);
-            for (int32_t y = 0; y < yn; y++) s += src[(size_t)(y + ymin) * stride + i] * k[y];
-            out[i] = clip8(s);
+        int32_t acc[BLOCK];
+        for (size_t i0 = 0; i0 < stride; i0 += BLOCK) {
+            const size_t n = GC_MIN((size_t)BLOCK, stride - i0);
+            for (size_t i = 0; i < n; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+            for (int32_t y = 0; y < yn; y++) {
+                const uint8_t *row = src + (size_t)(y + ymin) * stride + i0;
+                const int32_t ky = k[y];
+                for (size_t i = 0; i < n; i++) acc[i] += row[i] * ky;
+            }
+            for (size_t i = 0; i < n; i++) out[i0 + i] = clip8(acc[i]);
         }
     }
 }
@@ -230,12 +238,9 @@ fail:
 
 /* preprocess_kps_pad in float32 as torch does it: x,y *= scale (the Python float rounded to
  * float32 by the tensor op), + the integer offset on the padded axis, then the row *= vis. */
-void gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
+gc_status gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
     gc_canvas_geom g;
-    if (gc_canvas_geometry(w, h, size, &g) != GC_OK) {
-        memset(out, 0, (size_t)n * 3 * sizeof(float));
-        return;
-    }
+    GC_TRY(gc_canvas_geometry(w, h, size, &g));
     const float sc = (float)g.scale;
     const float ox = h > w ? (float)g.off_x : 0.0f, oy = h < w ? (float)g.off_y : 0.0f;
     for (int64_t i = 0; i < n; i++) {
@@ -245,6 +250,7 @@ void gc_kps_to_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t
         out[3 * i + 1] = y * vis;
         out[3 * i + 2] = vis * vis;
     }
+    return GC_OK;
 }
 
 void gc_kps_flip(const float *kps, int64_t n, int32_t size, float *out) {
@@ -255,17 +261,18 @@ void gc_kps_flip(const float *kps, int64_t n, int32_t size, float *out) {
     }
 }
 
-void gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
-    gc_canvas_geom g = {0};
-    const bool ok = gc_canvas_geometry(w, h, size, &g) == GC_OK;
+gc_status gc_kps_from_canvas(const float *kps, int64_t n, int32_t w, int32_t h, int32_t size, float *out) {
+    gc_canvas_geom g;
+    GC_TRY(gc_canvas_geometry(w, h, size, &g));
     const double ox = h > w ? g.off_x : 0, oy = h < w ? g.off_y : 0;
     for (int64_t i = 0; i < n; i++) {
         const float vis = kps[3 * i + 2];
-        const bool keep = ok && vis != 0.0f;
+        const bool keep = vis != 0.0f;
         out[3 * i] = keep ? (float)((kps[3 * i] - ox) / g.scale) : 0.0f;
         out[3 * i + 1] = keep ? (float)((kps[3 * i + 1] - oy) / g.scale) : 0.0f;
         out[3 * i + 2] = keep ? vis : 0.0f;
     }
+    return GC_OK;
 }
 
 double gc_threshold_to_canvas(double thr, int32_t w, int32_t h, int32_t size) {

@@ -1,12 +1,19 @@
+/* Without trapping math GCC vectorises gc_verf's clamps (see tensor/vecmath.h). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "tensor/activation.h"
 
 #include <math.h>
+
+#include "tensor/vecmath.h"
 
 #define GC_ELEMWISE_PARALLEL _Pragma("omp parallel for schedule(static) if (n > 65536)")
 
 void gc_gelu_erf(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] * 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] * 0.5f * (1.0f + gc_verf(x[i] * (float)M_SQRT1_2));
 }
 
 void gc_quick_gelu(float *x, int64_t n) {

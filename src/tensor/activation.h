@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-void gc_gelu_erf(float *x, int64_t n);   /* x * 0.5 * (1 + erf(x / sqrt(2)))  (nn.GELU()) */
+void gc_gelu_erf(float *x, int64_t n);   /* x * 0.5 * (1 + erf(x / sqrt(2)))  (nn.GELU(); erf as torch's CPU kernel) */
 void gc_quick_gelu(float *x, int64_t n); /* x * sigmoid(1.702 x)                (CLIP) */
 void gc_silu(float *x, int64_t n);       /* x * sigmoid(x) */
 void gc_relu(float *x, int64_t n);

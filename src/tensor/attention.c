@@ -10,31 +10,26 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "tensor/linear.h"
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
+/* Without trapping math GCC if-converts the clamp in gc_vexp_neg and vectorises the softmax loop (3x
+ * faster attention). It does not reorder arithmetic. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 
-enum { GC_ATT_BQ = 128, GC_ATT_BK = 256 };
+#include "tensor/vecmath.h"
 
-/* exp(x) for x <= 0 (max-subtracted scores), written so that GCC vectorises it: Cody-Waite
- * reduction x = n ln2 + r, degree-6 polynomial for e^r, scale by 2^n through the exponent bits.
- * Relative error ~2 ulp; inputs below -87 flush to ~0 (exp(-inf) of an empty row gives 0). */
-static inline float att_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+enum { GC_ATT_BQ = 256, GC_ATT_BK = 256 };
+
+/* Sum of n floats in 8 fixed lanes (vectorises without reassociating: the order depends only on n). */
+static inline float att_sum(const float *x, int64_t n) {
+    float lane[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) lane[k] += x[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += x[j];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 /* One (head, query block): rows t0..t0+nq-1 of head h. S is BQ x BK scratch, acc nq x hd. */
@@ -55,14 +50,12 @@ static void att_block(float *out, int64_t ldo, const float *q, int64_t ldq, cons
             float *row = S + i * GC_ATT_BK;
             int64_t valid = causal ? GC_MAX(0, GC_MIN(nk, t0 + i - s0 + 1)) : nk;
             float mx = m[i];
-            for (int64_t j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0.0f;
-            for (int64_t j = 0; j < valid; j++) {
-                row[j] = att_exp(row[j] - mx);
-                sum += row[j];
-            }
+#pragma omp simd reduction(max : mx)
+            for (int64_t j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx; /* max: any order is exact */
+            for (int64_t j = 0; j < valid; j++) row[j] = gc_vexp_neg(row[j] - mx);
+            float sum = att_sum(row, valid);
             for (int64_t j = valid; j < nk; j++) row[j] = 0.0f;
-            float corr = att_exp(m[i] - mx);
+            float corr = gc_vexp_neg(m[i] - mx);
             m[i] = mx;
             l[i] = l[i] * corr + sum;
             float *ar = acc + i * hd;
@@ -91,9 +84,22 @@ gc_status gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, con
     int64_t per = GC_ATT_BQ * GC_ATT_BK + GC_ATT_BQ * hd + 2 * GC_ATT_BQ;
     float *scratch = gc_alloc_array((size_t)nt * (size_t)per, sizeof(float));
     if (!scratch) return gc_error_context(GC_ERR_NOMEM, "attention scratch");
+    /* K and V head-major ([heads, Tk, hd], 2 x Tk x D floats): the tile GEMMs then pack contiguous rows
+     * instead of 64-float pieces of 3D-strided ones (~10% less attention time at 3,601 tokens). */
+    float *kv = gc_alloc_array((size_t)(2 * heads * Tk), (size_t)hd * sizeof(float));
+    if (!kv) {
+        gc_free(scratch);
+        return gc_error_context(GC_ERR_NOMEM, "attention K/V copy");
+    }
+    float *kh = kv, *vh = kv + heads * Tk * hd;
+#pragma omp parallel for schedule(static) if (Tk * heads * hd > 65536)
+    for (int64_t s = 0; s < Tk; s++)
+        for (int64_t h = 0; h < heads; h++) {
+            memcpy(kh + (h * Tk + s) * hd, k + s * ldk + h * hd, (size_t)hd * sizeof(float));
+            memcpy(vh + (h * Tk + s) * hd, v + s * ldv + h * hd, (size_t)hd * sizeof(float));
+        }
     /* The tile GEMMs run inside the parallel loop: OpenBLAS must not start its own threads there. */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas_threads = gc_blas_serial_begin();
 #pragma omp parallel num_threads(nt)
     {
         float *S = scratch + (int64_t)omp_get_thread_num() * per;
@@ -104,11 +110,12 @@ gc_status gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, con
         for (int64_t job = 0; job < jobs; job++) {
             int64_t h = job / nqb, t0 = (job % nqb) * GC_ATT_BQ;
             int64_t nq = GC_MIN(GC_ATT_BQ, Tq - t0);
-            att_block(out + h * hd, ldo, q + h * hd, ldq, k + h * hd, ldk, v + h * hd, ldv, t0, nq, Tk, hd,
+            att_block(out + h * hd, ldo, q + h * hd, ldq, kh + h * Tk * hd, hd, vh + h * Tk * hd, hd, t0, nq, Tk, hd,
                       scale, causal, S, acc, m, l);
         }
     }
-    openblas_set_num_threads(blas_threads);
+    gc_blas_serial_end(blas_threads);
     gc_free(scratch);
+    gc_free(kv);
     return GC_OK;
 }

@@ -140,10 +140,11 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
         for (int64_t y = 0; y < H; y++) {
             const float *row = in + (c * H + y) * W;
             for (int64_t x = 0; x < Wo; x++) {
-                float acc = row[x];
-                if (W != Wo) {
+                float acc = 0.0f;
+                if (W == Wo) {
+                    acc = row[x];
+                } else {
                     const float *w = wx + x * mw;
-                    acc = 0.0f;
                     for (int64_t j = 0; j < nx[x]; j++) acc += row[sx[x] + j] * w[j];
                 }
                 t[y * Wo + x] = acc;
@@ -151,10 +152,11 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
         }
         for (int64_t y = 0; y < Ho; y++)
             for (int64_t x = 0; x < Wo; x++) {
-                float acc = t[y * Wo + x];
-                if (H != Ho) {
+                float acc = 0.0f;
+                if (H == Ho) {
+                    acc = t[y * Wo + x];
+                } else {
                     const float *w = wy + y * mh;
-                    acc = 0.0f;
                     for (int64_t j = 0; j < ny[y]; j++) acc += t[(sy[y] + j) * Wo + x] * w[j];
                 }
                 out[(c * Ho + y) * Wo + x] = acc;
@@ -180,20 +182,40 @@ static void linear_axis(int64_t n_in, int64_t n_out, int64_t *i0, int64_t *i1, f
     }
 }
 
-gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
-                             int64_t Wo) {
+/* Per-axis source indices and weights of a bilinear resize H x W -> Ho x Wo. */
+typedef struct {
+    int64_t *idx;                 /* backing of y0, y1 [Ho], x0, x1 [Wo] */
+    float *lam;                   /* backing of hy0, hy1 [Ho], wx0, wx1 [Wo] */
+    int64_t *y0, *y1, *x0, *x1;
+    float *hy0, *hy1, *wx0, *wx1;
+} bilinear_tables;
+
+static void bilinear_tables_free(bilinear_tables *t) {
+    gc_free(t->idx);
+    gc_free(t->lam);
+}
+
+static gc_status bilinear_tables_init(bilinear_tables *t, int64_t H, int64_t W, int64_t Ho, int64_t Wo) {
     GC_TRY(check_sizes("bilinear", H, W, Ho, Wo));
-    int64_t *idx = gc_alloc_array((size_t)(2 * (Ho + Wo)), sizeof(int64_t));
-    float *lam = gc_alloc_array((size_t)(2 * (Ho + Wo)), sizeof(float));
-    if (!idx || !lam) {
-        gc_free(idx);
-        gc_free(lam);
+    t->idx = gc_alloc_array((size_t)(2 * (Ho + Wo)), sizeof(int64_t));
+    t->lam = gc_alloc_array((size_t)(2 * (Ho + Wo)), sizeof(float));
+    if (!t->idx || !t->lam) {
+        bilinear_tables_free(t);
         return GC_ERR_NOMEM;
     }
-    int64_t *y0 = idx, *y1 = y0 + Ho, *x0 = y1 + Ho, *x1 = x0 + Wo;
-    float *hy0 = lam, *hy1 = hy0 + Ho, *wx0 = hy1 + Ho, *wx1 = wx0 + Wo;
-    linear_axis(H, Ho, y0, y1, hy0, hy1);
-    linear_axis(W, Wo, x0, x1, wx0, wx1);
+    t->y0 = t->idx, t->y1 = t->y0 + Ho, t->x0 = t->y1 + Ho, t->x1 = t->x0 + Wo;
+    t->hy0 = t->lam, t->hy1 = t->hy0 + Ho, t->wx0 = t->hy1 + Ho, t->wx1 = t->wx0 + Wo;
+    linear_axis(H, Ho, t->y0, t->y1, t->hy0, t->hy1);
+    linear_axis(W, Wo, t->x0, t->x1, t->wx0, t->wx1);
+    return GC_OK;
+}
+
+gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+                             int64_t Wo) {
+    bilinear_tables t;
+    GC_TRY(bilinear_tables_init(&t, H, W, Ho, Wo));
+    const int64_t *y0 = t.y0, *y1 = t.y1, *x0 = t.x0, *x1 = t.x1;
+    const float *hy0 = t.hy0, *hy1 = t.hy1, *wx0 = t.wx0, *wx1 = t.wx1;
 #pragma omp parallel for schedule(static) if (C * Ho * Wo > 65536)
     for (int64_t c = 0; c < C; c++) {
         const float *src = in + c * H * W;
@@ -206,7 +228,28 @@ gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, 
             }
         }
     }
-    gc_free(idx);
-    gc_free(lam);
+    bilinear_tables_free(&t);
+    return GC_OK;
+}
+
+gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo, const int64_t *pix, int64_t n) {
+    bilinear_tables t;
+    GC_TRY(bilinear_tables_init(&t, H, W, Ho, Wo));
+    const int64_t *y0 = t.y0, *y1 = t.y1, *x0 = t.x0, *x1 = t.x1;
+    const float *hy0 = t.hy0, *hy1 = t.hy1, *wx0 = t.wx0, *wx1 = t.wx1;
+#pragma omp parallel for schedule(static) if (n * C > 65536)
+    for (int64_t k = 0; k < n; k++) {
+        int64_t p = pix ? pix[k] : k, y = p / Wo, x = p % Wo;
+        const float *p00 = in + (y0[y] * W + x0[x]) * C, *p01 = in + (y0[y] * W + x1[x]) * C;
+        const float *p10 = in + (y1[y] * W + x0[x]) * C, *p11 = in + (y1[y] * W + x1[x]) * C;
+        float *o = out + k * ldo;
+        for (int64_t c = 0; c < C; c++) {
+            float a = p00[c] * wx0[x] + p01[c] * wx1[x];
+            float b = p10[c] * wx0[x] + p11[c] * wx1[x];
+            o[c] = a * hy0[y] + b * hy1[y];
+        }
+    }
+    bilinear_tables_free(&t);
     return GC_OK;
 }

@@ -20,5 +20,10 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
 /* mode="bilinear", align_corners=False (source coordinate clamped below at 0). */
 gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                              int64_t Wo);
+/* The same bilinear samples on token-major data: in[H*W, C] (channels innermost), out row k (row
+ * stride ldo) = output pixel pix[k] (row-major index into Ho x Wo; pix NULL: k itself), k < n.
+ * Bit-identical to gc_resize_bilinear; lets callers sample only the pixels they need. */
+gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo, const int64_t *pix, int64_t n);
 
 #endif

@@ -1,0 +1,67 @@
+/* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test] --from-predictions P.json
+ *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--subset S]
+ *  [--protocol reference|corrected] [--json OUT]`: PCK of given predictions in every convention the
+ * reference reports (TRACE.md §4, docs/eval.md). Scoring cached descriptors needs the matching engine. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "eval/api.h"
+#include "io/atomic_file.h"
+
+static gc_status parse_alphas(const char *s, gc_eval_config *c) {
+    const char *p = s;
+    while (p && *p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || c->n_alpha >= GC_PCK_MAX_ALPHA || (*end && *end != ','))
+            return gc_errorf(GC_ERR_ARG, "--alpha: expected up to %d comma-separated numbers, got '%s'", GC_PCK_MAX_ALPHA, s);
+        c->alpha[c->n_alpha++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return s && !c->n_alpha ? gc_errorf(GC_ERR_ARG, "--alpha: no thresholds given") : GC_OK;
+}
+
+static gc_status run(gc_args *a) {
+    gc_eval_config c = {0};
+    const char *preds_path;
+    GC_TRY(gc_arg_req(a, "--dataset", &c.dataset));
+    GC_TRY(gc_arg_req(a, "--root", &c.root));
+    c.split = gc_arg_str(a, "--split", "test");
+    c.subset = gc_arg_str(a, "--subset", NULL);
+    c.protocol = gc_arg_str(a, "--protocol", "reference");
+    const char *alpha = gc_arg_str(a, "--alpha", NULL), *json_out = gc_arg_str(a, "--json", NULL);
+    preds_path = gc_arg_str(a, "--from-predictions", NULL);
+    bool per_kpt = gc_arg_flag(a, "--per-keypoint"), per_img = gc_arg_flag(a, "--per-image");
+    c.img_threshold = gc_arg_flag(a, "--img-threshold");
+    c.geo = gc_arg_flag(a, "--geo");
+    if (!preds_path)
+        return gc_errorf(GC_ERR_UNSUPPORTED,
+                         "scoring cached descriptors needs the matching engine (src/match), which this build lacks; "
+                         "score a predictions file with --from-predictions P.json");
+    GC_TRY(gc_args_finish(a));
+    if (!c.split || !c.protocol) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
+    if (per_kpt && per_img) return gc_errorf(GC_ERR_ARG, "--per-image and --per-keypoint exclude each other");
+    GC_TRY(parse_alphas(alpha, &c));
+    gc_eval_ctx x;
+    gc_pck_report rep;
+    GC_TRY(gc_eval_ctx_init(&x, &c));
+    gc_status s = gc_eval_ctx_score_file(&x, preds_path, &rep);
+    if (s == GC_OK && json_out) {
+        cJSON *j = gc_pck_report_json(&rep, &x.set, c.protocol);
+        char *text = j ? cJSON_Print(j) : NULL;
+        s = text ? gc_write_file_atomic(json_out, text, strlen(text)) : gc_errorf(GC_ERR_NOMEM, "out of memory");
+        free(text);
+        cJSON_Delete(j);
+    }
+    if (s == GC_OK) {
+        printf("%s %s: %lld pairs scored (%s threshold, protocol %s)\n", c.dataset, c.split, (long long)rep.img.n,
+               rep.opts.img_threshold ? "image" : "bbox", c.protocol);
+        gc_pck_report_print(&rep, stdout, per_kpt, strcmp(c.protocol, "corrected") == 0);
+    }
+    gc_pck_report_free(&rep);
+    gc_eval_ctx_free(&x);
+    return s;
+}
+
+const gc_command gc_cmd_eval = {"eval", "PCK on SPair-71k / PF-Pascal / AP-10K (per image, per keypoint, geo-aware)", run};

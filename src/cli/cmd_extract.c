@@ -1,0 +1,77 @@
+/* `geocorr extract --dataset spair|pfpascal|ap10k --root DIR [--split test] [--subset S] [--flip]
+ *  --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] --dinov2 PATH`: the feature cache of every
+ * image the split needs (resumable, shardable). GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after
+ * n written files (used by the tests to show that a rerun completes the cache). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "eval/dataset.h"
+#include "pipeline/feature_cache.h"
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The distinct images of the split, sorted (the shard partition depends only on this list). */
+static gc_status split_images(const gc_eval_set *set, char ***out, int *n) {
+    char **v = gc_alloc_array((size_t)set->n_pairs * 2, sizeof(char *));
+    if (!v) return GC_ERR_NOMEM;
+    for (int i = 0; i < set->n_pairs; i++) v[2 * i] = set->pairs[i].src, v[2 * i + 1] = set->pairs[i].trg;
+    qsort(v, (size_t)set->n_pairs * 2, sizeof(char *), cmp_str);
+    int k = 0;
+    for (int i = 0; i < set->n_pairs * 2; i++)
+        if (k == 0 || strcmp(v[k - 1], v[i]) != 0) v[k++] = v[i];
+    *out = v, *n = k;
+    return GC_OK;
+}
+
+static gc_status run(gc_args *a) {
+    const char *ds, *root, *cache, *dino;
+    GC_TRY(gc_arg_req(a, "--dataset", &ds));
+    GC_TRY(gc_arg_req(a, "--root", &root));
+    GC_TRY(gc_arg_req(a, "--cache", &cache));
+    GC_TRY(gc_arg_req(a, "--dinov2", &dino));
+    const char *split = gc_arg_str(a, "--split", "test"), *subset_s = gc_arg_str(a, "--subset", NULL);
+    const char *dtype = gc_arg_str(a, "--dtype", "f32"), *shard = gc_arg_str(a, "--shard", "0/1");
+    gc_cache_opts o = {.cache_dir = cache, .crash_after = -1};
+    o.flip = gc_arg_flag(a, "--flip");
+    o.progress = !gc_arg_flag(a, "--no-progress");
+    GC_TRY(gc_args_finish(a));
+    if (!split || !dtype || !shard) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
+    if (strcmp(dtype, "f16") != 0 && strcmp(dtype, "f32") != 0)
+        return gc_errorf(GC_ERR_ARG, "--dtype must be f32 or f16 (got '%s')", dtype);
+    o.f16 = strcmp(dtype, "f16") == 0;
+    char tail;
+    if (sscanf(shard, "%d/%d%c", &o.shard, &o.n_shards, &tail) != 2 || o.n_shards < 1 || o.shard < 0 || o.shard >= o.n_shards)
+        return gc_errorf(GC_ERR_ARG, "--shard must be i/N with 0 <= i < N (got '%s')", shard);
+    const char *crash = getenv("GEOCORR_EXTRACT_CRASH_AFTER");
+    if (crash && *crash) o.crash_after = atoll(crash);
+    gc_dataset_kind kind;
+    gc_ap10k_subset subset;
+    GC_TRY(gc_dataset_kind_parse(ds, &kind));
+    GC_TRY(gc_ap10k_subset_parse(subset_s, &subset));
+
+    gc_eval_set set;
+    GC_TRY(gc_eval_set_load(&set, kind, root, split, subset));
+    char **images = NULL;
+    int n = 0;
+    gc_feature_fn fn;
+    gc_status s = split_images(&set, &images, &n);
+    if (s == GC_OK) s = gc_feature_fn_dinov2(dino, &fn);
+    if (s == GC_OK) {
+        char *img_root = gc_strfmt("%s/JPEGImages", root);
+        gc_cache_stats st;
+        s = img_root ? gc_cache_extract(&fn, img_root, images, n, &o, &st) : GC_ERR_NOMEM;
+        if (s == GC_OK)
+            fprintf(stderr, "extract: shard %d/%d: %lld files: %lld computed, %lld redone (invalid), %lld skipped (valid)\n",
+                    o.shard, o.n_shards, (long long)st.total, (long long)st.computed, (long long)st.redone,
+                    (long long)st.skipped);
+        free(img_root);
+        gc_feature_fn_dinov2_free(&fn);
+    }
+    gc_free(images);
+    gc_eval_set_free(&set);
+    return s;
+}
+
+const gc_command gc_cmd_extract = {"extract", "feature cache of a benchmark split (resumable, shardable)", run};

@@ -1,0 +1,527 @@
+#include "match/align.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/linear.h"
+#include "tensor/resample.h"
+
+/* ---- flip tables ---------------------------------------------------------------------------- */
+
+void gc_flip_table_free(gc_flip_table *t) {
+    free(t->start);
+    free(t->idx);
+    memset(t, 0, sizeof *t);
+}
+
+static gc_status table_alloc(gc_flip_table *t, int n_items, int n_entries) {
+    t->n_items = n_items;
+    t->n_entries = n_entries;
+    t->start = calloc((size_t)n_items + 1, sizeof(int));
+    t->idx = calloc((size_t)n_entries + 1, sizeof(int));
+    if (!t->start || !t->idx) {
+        gc_flip_table_free(t);
+        return gc_errorf(GC_ERR_NOMEM, "out of memory");
+    }
+    return GC_OK;
+}
+
+static gc_status table_from_json(const cJSON *arr, const char *label, gc_flip_table *t) {
+    memset(t, 0, sizeof *t);
+    if (!cJSON_IsArray(arr))
+        return gc_errorf(GC_ERR_FORMAT, "%s: a flip table is a JSON list of indices and [a, b] pairs", label);
+    int n_items = cJSON_GetArraySize(arr), n_entries = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) {
+        if (cJSON_IsNumber(it)) {
+            n_entries++;
+        } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) > 0) {
+            const cJSON *m;
+            cJSON_ArrayForEach(m, it) {
+                if (!cJSON_IsNumber(m))
+                    return gc_errorf(GC_ERR_FORMAT, "%s: flip table group members must be integers", label);
+                n_entries++;
+            }
+        } else {
+            return gc_errorf(GC_ERR_FORMAT, "%s: flip table entries must be integers or non-empty lists of integers", label);
+        }
+    }
+    GC_TRY(table_alloc(t, n_items, n_entries));
+    int i = 0, e = 0;
+    cJSON_ArrayForEach(it, arr) {
+        t->start[i++] = e;
+        bool single = cJSON_IsNumber(it);
+        const cJSON *m = single ? it : it->child;
+        for (; m; m = single ? NULL : m->next) {
+            double v = m->valuedouble;
+            if (v != floor(v) || v < 0 || v > 100000) {
+                gc_flip_table_free(t);
+                return gc_errorf(GC_ERR_FORMAT, "%s: flip table index %g is not a keypoint index", label, v);
+            }
+            t->idx[e++] = (int)v;
+        }
+    }
+    t->start[i] = e;
+    return GC_OK;
+}
+
+gc_status gc_flip_table_parse(const char *json, const char *label, const char *category, gc_flip_table *t) {
+    memset(t, 0, sizeof *t);
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return gc_errorf(GC_ERR_FORMAT, "%s: not valid JSON", label);
+    const cJSON *arr = root;
+    if (cJSON_IsObject(root)) {
+        if (!category) {
+            cJSON_Delete(root);
+            return gc_errorf(GC_ERR_ARG, "%s: holds several tables; name one with --category", label);
+        }
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(root, "spair");
+        arr = cJSON_GetObjectItemCaseSensitive(root, category);
+        if (!arr && cJSON_IsObject(sp)) arr = cJSON_GetObjectItemCaseSensitive(sp, category);
+        if (!arr) {
+            cJSON_Delete(root);
+            return gc_errorf(GC_ERR_MISSING, "%s: no flip table for category '%s' (SPair-71k category names, or ap10k)",
+                             label, category);
+        }
+    }
+    gc_status s = table_from_json(arr, label, t);
+    cJSON_Delete(root);
+    return s;
+}
+
+gc_status gc_flip_table_load(const char *path, const char *category, gc_flip_table *t) {
+    char *text;
+    size_t len;
+    GC_TRY(gc_read_file(path, &text, &len, 16u << 20));
+    gc_status s = gc_flip_table_parse(text, path, category, t);
+    free(text);
+    return s;
+}
+
+gc_status gc_flip_table_builtin(const char *category, gc_flip_table *t) {
+    const char *dirs[3] = {getenv("GEOCORR_DATA_DIR"), GEOCORR_DATA_DIR, GEOCORR_INSTALL_DATA_DIR};
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i] || !*dirs[i]) continue;
+        char *p = gc_strfmt("%s/flip_tables.json", dirs[i]);
+        if (!p) return GC_ERR_NOMEM;
+        if (gc_file_exists(p)) {
+            gc_status s = gc_flip_table_load(p, category, t);
+            free(p);
+            return s;
+        }
+        free(p);
+    }
+    return gc_errorf(GC_ERR_MISSING, "flip_tables.json not found (set GEOCORR_DATA_DIR to geocorr's data folder)");
+}
+
+gc_status gc_flip_table_for_points(const gc_flip_table *t, const int64_t *used, int64_t K, gc_flip_table *out) {
+    memset(out, 0, sizeof *out);
+    bool keep_all = t->n_entries == K;
+    int n_items = 0, n_entries = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int items = 0, e = 0;
+        for (int i = 0; i < t->n_items; i++) {
+            int e0 = e;
+            for (int k = t->start[i]; k < t->start[i + 1]; k++) {
+                bool in = keep_all;
+                for (int64_t u = 0; u < K && !in; u++) in = used[u] == t->idx[k];
+                if (!in) continue;
+                if (pass) out->idx[e] = keep_all ? t->idx[k] : e; /* running counter */
+                e++;
+            }
+            if (e == e0) continue;
+            if (pass) out->start[items] = e0;
+            items++;
+        }
+        if (!pass) {
+            n_items = items;
+            n_entries = e;
+            GC_TRY(table_alloc(out, n_items, n_entries));
+        } else {
+            out->start[items] = e;
+        }
+    }
+    return GC_OK;
+}
+
+gc_status gc_flip_perm(const gc_flip_table *t, int64_t K, const bool *vis, int64_t *perm) {
+    for (int k = 0; k < t->n_entries; k++)
+        if (t->idx[k] >= K)
+            return gc_errorf(GC_ERR_ARG, "flip table index %d is out of range for %lld points", t->idx[k], (long long)K);
+    for (int64_t i = 0; i < K; i++) perm[i] = i;
+    for (int i = 0; i < t->n_items; i++) {
+        int a = t->start[i], n = t->start[i + 1] - a;
+        if (n < 2) continue;
+        bool all = true;
+        for (int k = 0; k < n && vis; k++) all = all && vis[t->idx[a + k]];
+        if (!all) continue;
+        for (int k = 0; k < n; k++) perm[t->idx[a + k]] = t->idx[a + (k + 1) % n];
+    }
+    return GC_OK;
+}
+
+void gc_flip_kps(const float *kps, int64_t K, const int64_t *perm, float *flipped) {
+    for (int64_t i = 0; i < K; i++) {
+        const float *p = kps + 3 * perm[i];
+        flipped[3 * i + 0] = (float)GC_ANNO - p[0];
+        flipped[3 * i + 1] = p[1];
+        flipped[3 * i + 2] = p[2];
+    }
+}
+
+/* ---- distances ------------------------------------------------------------------------------- */
+
+void gc_mask_to64(const uint8_t *mask, int64_t H, int64_t W, float *m64) {
+    const float sh = (float)H / GC_IMD_RES, sw = (float)W / GC_IMD_RES;
+    for (int i = 0; i < GC_IMD_RES; i++) {
+        int64_t r = GC_MIN((int64_t)floorf((float)i * sh), H - 1);
+        for (int j = 0; j < GC_IMD_RES; j++) {
+            int64_t c = GC_MIN((int64_t)floorf((float)j * sw), W - 1);
+            m64[i * GC_IMD_RES + j] = mask[r * W + c] > 127 ? 1.0f : 0.0f;
+        }
+    }
+}
+
+/* The masked 64x64 features of get_distance, split for exact distances: for each pixel whose mask is
+ * 1, clean[p, C] holds the values with the -1e5 entries zeroed and rep[p, C] (allocated only when
+ * any entry was replaced) marks them. idx[p] = pixel index. */
+typedef struct {
+    int64_t n;     /* masked pixels */
+    float *clean;  /* [n, C] */
+    float *rep;    /* [n, C] 1 where the reference holds -1e5, or NULL */
+    double *norm2; /* [n] |clean|^2 */
+    double *nrep;  /* [n] count of replaced entries */
+} imd_set;
+
+static void imd_set_free(imd_set *s) {
+    gc_free(s->clean);
+    gc_free(s->rep);
+    gc_free(s->norm2);
+    gc_free(s->nrep);
+}
+
+static gc_status imd_set_build(const float *rows, int64_t C, const float *m64, imd_set *s) {
+    memset(s, 0, sizeof *s);
+    const int64_t P = GC_IMD_RES * GC_IMD_RES;
+    int64_t *pix = gc_alloc_array((size_t)P, sizeof(int64_t));
+    if (!pix) return GC_ERR_NOMEM;
+    for (int64_t p = 0; p < P; p++)
+        if (m64[p] == 1.0f) pix[s->n++] = p;
+    /* only the masked pixels of the 64x64 upsampled map are ever used (multiplied by mask 1) */
+    s->clean = gc_alloc_array((size_t)(s->n * C) + 1, sizeof(float));
+    s->norm2 = gc_calloc((size_t)s->n + 1, sizeof(double));
+    s->nrep = gc_calloc((size_t)s->n + 1, sizeof(double));
+    gc_status st = s->clean && s->norm2 && s->nrep ? GC_OK : GC_ERR_NOMEM;
+    if (st == GC_OK) st = gc_resize_bilinear_tokens(s->clean, C, rows, C, GC_GRID, GC_GRID, GC_IMD_RES, GC_IMD_RES, pix, s->n);
+    gc_free(pix);
+    if (st != GC_OK) {
+        imd_set_free(s);
+        return st;
+    }
+    /* exact zeros are what the reference turns into -1e5: keep them 0 in `clean`, mark them in `rep` */
+    bool any_rep = false;
+    for (int64_t i = 0; i < s->n; i++)
+        for (int64_t c = 0; c < C; c++) {
+            float v = s->clean[i * C + c];
+            s->norm2[i] += (double)v * v;
+            if (v == 0.0f) {
+                s->clean[i * C + c] = 0.0f; /* -0.0 too */
+                s->nrep[i] += 1;
+                any_rep = true;
+            }
+        }
+    if (any_rep) {
+        if (!(s->rep = gc_alloc_array((size_t)(s->n * C), sizeof(float)))) {
+            imd_set_free(s);
+            return GC_ERR_NOMEM;
+        }
+        for (int64_t k = 0; k < s->n * C; k++) s->rep[k] = s->clean[k] == 0.0f ? 1.0f : 0.0f;
+    }
+    return GC_OK;
+}
+
+/* Exact squared distance between reference vectors a = a' + R*ra and b = b' + R*rb (ra/rb NULL: no
+ * replaced entries; b NULL: the all -1e5 vector of masked-out target pixels). */
+static double exact_d2(const float *a, const float *ra, const float *b, const float *rb, int64_t C) {
+    const double R = GC_IMD_REPLACE;
+    double s = 0;
+    for (int64_t c = 0; c < C; c++) {
+        double x = (ra && ra[c] != 0.0f) ? R : a[c];
+        double y = !b ? R : (rb && rb[c] != 0.0f) ? R : b[c];
+        s += (x - y) * (x - y);
+    }
+    return s;
+}
+
+gc_status gc_imd(const float *src, const float *trg, int64_t C, const float *msrc64, const float *mtrg64,
+                 double *dist, float *min_dists, int64_t *n_min) {
+    imd_set S, T;
+    GC_TRY(imd_set_build(src, C, msrc64, &S));
+    gc_status st = imd_set_build(trg, C, mtrg64, &T);
+    if (st != GC_OK) {
+        imd_set_free(&S);
+        return st;
+    }
+    bool has_out = T.n < GC_IMD_RES * GC_IMD_RES; /* masked-out target pixels: all -1e5 */
+    bool any_rep = S.rep || T.rep;
+    const int64_t CH = 256;
+    const double R = GC_IMD_REPLACE;
+    float *g1 = gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float));
+    float *g2 = any_rep ? gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float)) : NULL;
+    float *g3 = any_rep ? gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float)) : NULL;
+    float *zeros = any_rep ? gc_calloc((size_t)(GC_MAX(S.n, T.n) * C) + 1, sizeof(float)) : NULL;
+    float *mins = gc_alloc_array((size_t)S.n + 1, sizeof(float));
+    if (!g1 || !mins || (any_rep && (!g2 || !g3 || !zeros))) {
+        st = GC_ERR_NOMEM;
+        goto done;
+    }
+    /* missing indicator matrices are all zero */
+    const float *srep = S.rep ? S.rep : zeros, *trep = T.rep ? T.rep : zeros;
+    for (int64_t i0 = 0; i0 < S.n; i0 += CH) {
+        int64_t m = GC_MIN(CH, S.n - i0);
+        if (T.n > 0) {
+            gc_matmul(g1, S.clean + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 0.0f);
+            if (any_rep) {
+                /* d2 = |s'-t'|^2 - 2R (s'.n + m.t') + R^2 (|m| + |n| - 2 m.n): every product is of
+                 * O(1) numbers, so the 1e10 terms never swamp the small ones */
+                gc_matmul(g2, S.clean + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
+                gc_matmul(g2, srep + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 1.0f);
+                gc_matmul(g3, srep + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
+            }
+        }
+#pragma omp parallel for schedule(static)
+        for (int64_t ii = 0; ii < m; ii++) {
+            int64_t i = i0 + ii;
+            double sn = S.norm2[i]; /* |s'|^2 */
+            double best = INFINITY;
+            int64_t bj = -1;
+            for (int64_t j = 0; j < T.n; j++) {
+                double tn = T.norm2[j];
+                double d2 = sn + tn - 2.0 * g1[ii * T.n + j];
+                if (any_rep)
+                    d2 += -2.0 * R * g2[ii * T.n + j] + R * R * (S.nrep[i] + T.nrep[j] - 2.0 * g3[ii * T.n + j]);
+                if (d2 < best) {
+                    best = d2;
+                    bj = j;
+                }
+            }
+            const float *sr = S.rep ? S.rep + i * C : NULL;
+            double d2 = bj >= 0 ? exact_d2(S.clean + i * C, sr, T.clean + bj * C, T.rep ? T.rep + bj * C : NULL, C)
+                                : INFINITY;
+            if (has_out) {
+                double d2o = exact_d2(S.clean + i * C, sr, NULL, NULL, C);
+                if (d2o < d2) d2 = d2o;
+            }
+            mins[i] = (float)sqrt(d2);
+        }
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < S.n; i++) sum += mins[i];
+    *dist = S.n ? (double)(float)(sum / (double)S.n) : NAN;
+    if (min_dists) memcpy(min_dists, mins, (size_t)S.n * sizeof(float));
+    if (n_min) *n_min = S.n;
+done:
+    gc_free(g1);
+    gc_free(g2);
+    gc_free(g3);
+    gc_free(zeros);
+    gc_free(mins);
+    imd_set_free(&S);
+    imd_set_free(&T);
+    return st;
+}
+
+gc_status gc_mnn_distance(const float *src, const float *trg, int64_t n, int64_t C, double *dist) {
+    const int64_t CH = 512;
+    float *an = gc_alloc_array((size_t)n, sizeof(float)), *bn = gc_alloc_array((size_t)n, sizeof(float));
+    float *d = gc_alloc_array((size_t)(CH * n), sizeof(float));
+    float *rowmin = gc_alloc_array((size_t)n, sizeof(float)), *colmin = gc_alloc_array((size_t)n, sizeof(float));
+    int64_t *nn12 = gc_alloc_array((size_t)n, sizeof(int64_t)), *nn21 = gc_alloc_array((size_t)n, sizeof(int64_t));
+    gc_status st = GC_OK;
+    if (!an || !bn || !d || !rowmin || !colmin || !nn12 || !nn21) {
+        st = GC_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double sa = 0, sb = 0;
+        for (int64_t c = 0; c < C; c++) {
+            sa += (double)src[i * C + c] * src[i * C + c];
+            sb += (double)trg[i * C + c] * trg[i * C + c];
+        }
+        an[i] = (float)sa;
+        bn[i] = (float)sb;
+        colmin[i] = INFINITY;
+        nn21[i] = 0;
+    }
+    for (int64_t i0 = 0; i0 < n; i0 += CH) {
+        int64_t m = GC_MIN(CH, n - i0);
+        /* torch.cdist's matrix-product path: |a|^2 + |b|^2 - 2 a.b, clamped at 1e-30, sqrt */
+        gc_matmul(d, src + i0 * C, trg, m, C, n, false, true, -2.0f, 0.0f);
+#pragma omp parallel for schedule(static)
+        for (int64_t ii = 0; ii < m; ii++) {
+            float *row = d + ii * n;
+            int64_t b = 0;
+            for (int64_t j = 0; j < n; j++) {
+                float v = row[j] + an[i0 + ii] + bn[j];
+                row[j] = sqrtf(v > 1e-30f ? v : 1e-30f);
+                if (row[j] < row[b]) b = j;
+            }
+            rowmin[i0 + ii] = row[b];
+            nn12[i0 + ii] = b;
+        }
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t ii = 0; ii < m; ii++)
+                if (d[ii * n + j] < colmin[j]) {
+                    colmin[j] = d[ii * n + j];
+                    nn21[j] = i0 + ii;
+                }
+    }
+    double sum = 0;
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (nn21[nn12[i]] == i) {
+            sum += rowmin[i];
+            cnt++;
+        }
+    *dist = cnt ? (double)(float)(sum / (double)cnt) : NAN;
+done:
+    gc_free(an);
+    gc_free(bn);
+    gc_free(d);
+    gc_free(rowmin);
+    gc_free(colmin);
+    gc_free(nn12);
+    gc_free(nn21);
+    return st;
+}
+
+/* ---- the whole alignment --------------------------------------------------------------------- */
+
+void gc_align_result_free(gc_align_result *r) {
+    gc_free(r->pred);
+    gc_free(r->pred_flip);
+    gc_free(r->merged);
+    gc_free(r->score);
+    gc_free(r->score_flip);
+    gc_free(r->from_flip);
+    gc_free(r->perm_vis);
+    gc_free(r->perm_full);
+    gc_free(r->kps_flip);
+    gc_free(r->imd_min_orig);
+    gc_free(r->imd_min_flip);
+    memset(r, 0, sizeof *r);
+}
+
+gc_status gc_align_points(const float *src, const float *src_flip, const float *trg, int64_t C,
+                          const float *src_kps, const float *trg_kps, int64_t K, const gc_flip_table *table,
+                          const float *msrc64, const float *msrc_flip64, const float *mtrg64,
+                          const gc_align_opts *o, gc_align_result *r) {
+    memset(r, 0, sizeof *r);
+    r->K = K;
+    size_t k = (size_t)K + 1;
+    const int64_t P = GC_IMD_RES * GC_IMD_RES;
+    bool imd = !o->mnn && msrc64 && msrc_flip64 && mtrg64;
+    r->pred = gc_alloc_array(2 * k, sizeof(float));
+    r->pred_flip = gc_alloc_array(2 * k, sizeof(float));
+    r->merged = gc_alloc_array(2 * k, sizeof(float));
+    r->score = gc_alloc_array(k, sizeof(float));
+    r->score_flip = gc_alloc_array(k, sizeof(float));
+    r->from_flip = gc_calloc(k, sizeof(bool));
+    r->perm_vis = gc_alloc_array(k, sizeof(int64_t));
+    r->perm_full = gc_alloc_array(k, sizeof(int64_t));
+    r->kps_flip = gc_alloc_array(3 * k, sizeof(float));
+    if (imd) {
+        r->imd_min_orig = gc_alloc_array(P, sizeof(float));
+        r->imd_min_flip = gc_alloc_array(P, sizeof(float));
+    }
+    bool *vis = gc_calloc(k, sizeof(bool));
+    int64_t *cells = gc_alloc_array(k, sizeof(int64_t));
+    gc_status st = GC_OK;
+    if (!r->pred || !r->pred_flip || !r->merged || !r->score || !r->score_flip || !r->from_flip || !r->perm_vis ||
+        !r->perm_full || !r->kps_flip || !vis || !cells || (imd && (!r->imd_min_orig || !r->imd_min_flip))) {
+        st = GC_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < K; i++) vis[i] = src_kps[3 * i + 2] * (trg_kps ? trg_kps[3 * i + 2] : 1.0f) > 0;
+    gc_kps_to_cells(src_kps, K, cells);
+    if ((st = gc_match_cells(src, trg, C, cells, K, &o->match, r->pred, NULL, r->score)) != GC_OK) goto done;
+    if (table) {
+        if ((st = gc_flip_perm(table, K, vis, r->perm_vis)) != GC_OK) goto done;
+        if ((st = gc_flip_perm(table, K, NULL, r->perm_full)) != GC_OK) goto done;
+    } else {
+        for (int64_t i = 0; i < K; i++) r->perm_vis[i] = r->perm_full[i] = i;
+    }
+    gc_flip_kps(src_kps, K, r->perm_vis, r->kps_flip);
+    gc_kps_to_cells(r->kps_flip, K, cells);
+    if ((st = gc_match_cells(src_flip, trg, C, cells, K, &o->match, r->pred_flip, NULL, r->score_flip)) != GC_OK)
+        goto done;
+    if (o->force_flip) {
+        r->dist_orig = r->dist_flip = NAN;
+        r->flip_chosen = true;
+    } else {
+        if (imd) {
+            if ((st = gc_imd(src, trg, C, msrc64, mtrg64, &r->dist_orig, r->imd_min_orig, &r->n_min_orig)) != GC_OK ||
+                (st = gc_imd(src_flip, trg, C, msrc_flip64, mtrg64, &r->dist_flip, r->imd_min_flip, &r->n_min_flip)) !=
+                    GC_OK)
+                goto done;
+        } else {
+            if ((st = gc_mnn_distance(src, trg, GC_CELLS, C, &r->dist_orig)) != GC_OK ||
+                (st = gc_mnn_distance(src_flip, trg, GC_CELLS, C, &r->dist_flip)) != GC_OK)
+                goto done;
+        }
+        r->flip_chosen = r->dist_flip < r->dist_orig; /* NaN (empty mask): keep the original */
+    }
+    /* optimized_kps_1_to_2: replace where the point and its unconditional flip partner are mutually visible */
+    memcpy(r->merged, r->pred, (size_t)K * 2 * sizeof(float));
+    for (int64_t i = 0; i < K && r->flip_chosen; i++) {
+        int64_t p = r->perm_full[i];
+        float vp = src_kps[3 * p + 2] * (vis[p] ? 1.0f : 0.0f);
+        float vt = trg_kps ? trg_kps[3 * i + 2] : 1.0f;
+        if (vp * vt * src_kps[3 * i + 2] > 0) {
+            r->merged[2 * i] = r->pred_flip[2 * i];
+            r->merged[2 * i + 1] = r->pred_flip[2 * i + 1];
+            r->from_flip[i] = true;
+        }
+    }
+done:
+    gc_free(vis);
+    gc_free(cells);
+    if (st != GC_OK) gc_align_result_free(r);
+    return st;
+}
+
+gc_status gc_align_user_points(const float *src, const float *src_flip, const float *trg, int64_t C, const float *kps840,
+                               const int64_t *ids, int64_t K, const gc_flip_table *table, const uint8_t *mask_src,
+                               const uint8_t *mask_src_flip, const uint8_t *mask_trg, const gc_align_opts *o,
+                               gc_align_result *r) {
+    memset(r, 0, sizeof *r);
+    gc_flip_table kt = {0};
+    if (table) {
+        int64_t *used = gc_alloc_array((size_t)K + 1, sizeof(int64_t));
+        if (!used) return GC_ERR_NOMEM;
+        for (int64_t k = 0; k < K; k++) used[k] = ids ? ids[k] : k;
+        gc_status st = gc_flip_table_for_points(table, used, K, &kt);
+        gc_free(used);
+        GC_TRY(st);
+    }
+    bool imd = mask_src && mask_src_flip && mask_trg && !o->mnn;
+    float *m64 = imd ? gc_alloc_array(3 * GC_IMD_RES * GC_IMD_RES, sizeof(float)) : NULL;
+    gc_status st = imd && !m64 ? GC_ERR_NOMEM : GC_OK;
+    if (st == GC_OK && imd) {
+        const uint8_t *m[3] = {mask_src, mask_src_flip, mask_trg};
+        for (int i = 0; i < 3; i++) gc_mask_to64(m[i], 960, 960, m64 + i * GC_IMD_RES * GC_IMD_RES);
+    }
+    if (st == GC_OK) {
+        gc_align_opts ao = *o;
+        ao.mnn = !imd;
+        const int64_t P = GC_IMD_RES * GC_IMD_RES;
+        st = gc_align_points(src, src_flip, trg, C, kps840, NULL, K, table ? &kt : NULL, imd ? m64 : NULL,
+                             imd ? m64 + P : NULL, imd ? m64 + 2 * P : NULL, &ao, r);
+    }
+    gc_free(m64);
+    gc_flip_table_free(&kt);
+    return st;
+}

@@ -1,0 +1,229 @@
+#include "match/descriptor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "models/dinov2.h"
+#include "tensor/resample.h"
+
+void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols) {
+    const int64_t B = 32;
+#pragma omp parallel for schedule(static)
+    for (int64_t j0 = 0; j0 < cols; j0 += B)
+        for (int64_t i0 = 0; i0 < rows; i0 += B)
+            for (int64_t j = j0; j < GC_MIN(j0 + B, cols); j++)
+                for (int64_t i = i0; i < GC_MIN(i0 + B, rows); i++) dst[j * ldd + i] = src[i * cols + j];
+}
+
+gc_status gc_desc_fuse(float *fused, const gc_map_view *maps, int n_maps, int64_t G) {
+    int64_t ctot = 0, T = G * G;
+    for (int i = 0; i < n_maps; i++) ctot += maps[i].c;
+    int64_t off = 0;
+    for (int i = 0; i < n_maps; i++) {
+        const gc_map_view *m = &maps[i];
+        if (m->h == G && m->w == G) {
+            gc_transpose_f32(fused + off, ctot, m->data, m->c, T); /* channel-first -> token-major */
+        } else {
+            /* coarser map: to tokens at its own size, then bilinear straight into the fused rows */
+            float *tok = gc_alloc_array((size_t)(m->c * m->h * m->w), sizeof(float));
+            if (!tok) return GC_ERR_NOMEM;
+            gc_transpose_f32(tok, m->c, m->data, m->c, m->h * m->w);
+            gc_status s = gc_resize_bilinear_tokens(fused + off, ctot, tok, m->c, m->h, m->w, G, G, NULL, T);
+            gc_free(tok);
+            GC_TRY(s);
+        }
+        off += m->c;
+    }
+    return GC_OK;
+}
+
+void gc_normalize_rows(float *x, int64_t n, int64_t c, int64_t ld, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float *v = x + i * ld;
+        /* 8 independent double accumulators: vectorisable without reassociation flags */
+        double acc[8] = {0};
+        int64_t k = 0;
+        for (; k + 8 <= c; k += 8)
+            for (int j = 0; j < 8; j++) acc[j] += (double)v[k + j] * v[k + j];
+        for (; k < c; k++) acc[0] += (double)v[k] * v[k];
+        double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        float d = (float)sqrt(s) + eps;
+        for (k = 0; k < c; k++) v[k] /= d;
+    }
+}
+
+void gc_desc_zeroshot(float *x, int64_t n, int64_t c_sd, int64_t c_dino) {
+    int64_t c = c_sd + c_dino;
+    if (c_sd > 0) gc_normalize_rows(x, n, c_sd, c, 1e-10f);
+    if (c_dino > 0) gc_normalize_rows(x + c_sd, n, c_dino, c, 1e-10f);
+    gc_normalize_rows(x, n, c, c, 1e-10f);
+}
+
+/* Map `name` of w as [c,h,w] (a leading 1 allowed); GC_ERR_MISSING when absent. */
+static gc_status get_map(gc_weights *w, const char *name, gc_map_view *v) {
+    const gc_tensor_ref *t = gc_weights_find(w, name);
+    if (!t) return GC_ERR_MISSING;
+    char buf[96];
+    int nd = t->ndim;
+    const int64_t *s = t->shape;
+    if (nd == 4 && s[0] == 1) {
+        nd = 3;
+        s++;
+    }
+    if (nd != 3 || s[0] < 1 || s[1] < 1 || s[2] < 1)
+        return gc_errorf(GC_ERR_SHAPE, "%s: feature map '%s' has shape %s, expected [C,H,W] or [1,C,H,W]",
+                         gc_weights_label(w), name, gc_shape_str(t->ndim, t->shape, buf, sizeof buf));
+    GC_TRY(gc_weights_f32(w, name, t->ndim, t->shape, &v->data));
+    v->c = s[0];
+    v->h = s[1];
+    v->w = s[2];
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(v->data[i]))
+            return gc_errorf(GC_ERR_FORMAT, "%s: feature map '%s' holds a non-finite value (NaN or Inf) at element %lld",
+                             gc_weights_label(w), name, (long long)i);
+    return GC_OK;
+}
+
+static gc_status check_grid(gc_weights *w, const char *name, const gc_map_view *v) {
+    if (v->h != GC_GRID || v->w != GC_GRID)
+        return gc_errorf(GC_ERR_SHAPE, "%s: map '%s' is on a %lldx%lld grid; matching needs %dx%d (840-pixel input, patch 14)",
+                         gc_weights_label(w), name, (long long)v->h, (long long)v->w, GC_GRID, GC_GRID);
+    return GC_OK;
+}
+
+gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, gc_desc *out, float **fused_out) {
+    memset(out, 0, sizeof *out);
+    if (fused_out) *fused_out = NULL;
+    const char *label = gc_weights_label(w);
+    gc_map_view maps[4];
+    int n_maps = 0;
+    int64_t c_sd = 0;
+    if (map_name) {
+        gc_status s = get_map(w, map_name, &maps[0]);
+        if (s == GC_ERR_MISSING) return gc_errorf(s, "%s: no feature map named '%s'", label, map_name);
+        GC_TRY(s);
+        GC_TRY(check_grid(w, map_name, &maps[0]));
+        n_maps = 1;
+        snprintf(out->recipe, sizeof out->recipe, "map:%s", map_name);
+    } else {
+        static const char *const sd_names[3] = {"s3", "s4", "s5"};
+        int n_sd = 0;
+        for (int i = 0; i < 3; i++) {
+            gc_status s = get_map(w, sd_names[i], &maps[n_sd]);
+            if (s == GC_ERR_MISSING) continue;
+            GC_TRY(s);
+            n_sd++;
+        }
+        if (n_sd != 0 && n_sd != 3)
+            return gc_errorf(GC_ERR_MISSING, "%s: has %d of the SD maps s3, s4, s5; the zero-shot descriptor needs all three (or none, for DINO alone)",
+                             label, n_sd);
+        gc_status s = get_map(w, "dino", &maps[n_sd]);
+        if (s == GC_ERR_MISSING)
+            return gc_errorf(s, "%s: no feature map 'dino' (a `geocorr features` file holds dino [D,60,60] and optionally s3, s4, s5)", label);
+        GC_TRY(s);
+        GC_TRY(check_grid(w, "dino", &maps[n_sd]));
+        if (n_sd) GC_TRY(check_grid(w, "s3", &maps[0]));
+        for (int i = 0; i < n_sd; i++) c_sd += maps[i].c;
+        n_maps = n_sd + 1;
+        snprintf(out->recipe, sizeof out->recipe, "%s", n_sd ? "zeroshot" : "dino");
+    }
+    return gc_desc_from_maps(maps, n_maps, map_name ? 0 : c_sd, out->recipe, out, fused_out);
+}
+
+gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, const char *recipe, gc_desc *out,
+                            float **fused_out) {
+    char name[sizeof out->recipe];
+    snprintf(name, sizeof name, "%s", recipe);
+    memset(out, 0, sizeof *out);
+    snprintf(out->recipe, sizeof out->recipe, "%s", name);
+    if (fused_out) *fused_out = NULL;
+    int64_t c = 0;
+    for (int i = 0; i < n_maps; i++) c += maps[i].c;
+    float *rows = gc_alloc_array((size_t)GC_CELLS * (size_t)c, sizeof(float));
+    if (!rows) return GC_ERR_NOMEM;
+    gc_status s = gc_desc_fuse(rows, maps, n_maps, GC_GRID);
+    if (s != GC_OK) {
+        gc_free(rows);
+        return s;
+    }
+    if (fused_out) {
+        *fused_out = gc_alloc_array((size_t)GC_CELLS * (size_t)c, sizeof(float));
+        if (!*fused_out) {
+            gc_free(rows);
+            return GC_ERR_NOMEM;
+        }
+        memcpy(*fused_out, rows, (size_t)GC_CELLS * (size_t)c * sizeof(float));
+    }
+    if (c_sd > 0)
+        gc_desc_zeroshot(rows, GC_CELLS, c_sd, c - c_sd);
+    else
+        gc_normalize_rows(rows, GC_CELLS, c, c, 1e-10f);
+    out->n = GC_CELLS;
+    out->c = c;
+    out->rows = rows;
+    return GC_OK;
+}
+
+gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out) {
+    gc_weights *w;
+    GC_TRY(gc_weights_open(path, &w));
+    gc_status s = gc_desc_from_weights(w, map_name, out, NULL);
+    gc_weights_free(w);
+    return s;
+}
+
+void gc_desc_free(gc_desc *d) {
+    gc_free(d->rows);
+    d->rows = NULL;
+}
+
+gc_status gc_desc_check_pair(const gc_desc *a, const char *label_a, const gc_desc *b, const char *label_b) {
+    if (strcmp(a->recipe, b->recipe) != 0 || a->c != b->c)
+        return gc_errorf(GC_ERR_SHAPE, "features of different models: %s gives a %s descriptor of %lld channels, %s a %s descriptor of %lld",
+                         label_a, a->recipe, (long long)a->c, label_b, b->recipe, (long long)b->c);
+    return GC_OK;
+}
+
+gc_status gc_desc_tokens_view(gc_weights *w, const char *name, int64_t *C, const float **rows) {
+    const gc_tensor_ref *t = gc_weights_find(w, name);
+    if (!t) return gc_errorf(GC_ERR_MISSING, "%s: no tensor '%s'", gc_weights_label(w), name);
+    bool ok = (t->ndim == 3 && t->shape[0] == 1 && t->shape[1] == GC_CELLS) || (t->ndim == 2 && t->shape[0] == GC_CELLS);
+    char buf[96];
+    if (!ok || t->shape[t->ndim - 1] < 1)
+        return gc_errorf(GC_ERR_SHAPE, "%s: '%s' has shape %s, expected token rows [1,%d,C] or [%d,C]",
+                         gc_weights_label(w), name, gc_shape_str(t->ndim, t->shape, buf, sizeof buf), GC_CELLS, GC_CELLS);
+    *C = t->shape[t->ndim - 1];
+    return gc_weights_f32(w, name, t->ndim, t->shape, rows);
+}
+
+gc_status gc_kps_view(gc_weights *w, const char *name, int64_t *K, const float **kps) {
+    const gc_tensor_ref *t = gc_weights_find(w, name);
+    if (!t) return gc_errorf(GC_ERR_MISSING, "%s: no tensor '%s'", gc_weights_label(w), name);
+    GC_TRY(GC_WEIGHT(w, name, kps, -1, 3));
+    *K = t->shape[0];
+    return GC_OK;
+}
+
+gc_status gc_desc_from_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_desc *out) {
+    gc_dinov2_info info;
+    gc_dinov2_info_get(m, &info);
+    gc_image canvas = {0};
+    float *px = gc_alloc_array(3 * GC_ANNO * GC_ANNO, sizeof(float));
+    float *feat = gc_alloc_array((size_t)(info.dim * GC_CELLS), sizeof(float));
+    gc_status st = px && feat ? GC_OK : GC_ERR_NOMEM;
+    if (st == GC_OK) st = gc_image_to_canvas(img, GC_ANNO, flip, &canvas, NULL);
+    if (st == GC_OK) {
+        gc_dinov2_normalize_u8(px, canvas.rgb, GC_ANNO, GC_ANNO);
+        st = gc_dinov2_features(m, px, GC_ANNO, GC_ANNO, feat);
+    }
+    if (st == GC_OK) {
+        gc_map_view v = {feat, info.dim, GC_GRID, GC_GRID};
+        st = gc_desc_from_maps(&v, 1, 0, "dino", out, NULL);
+    }
+    gc_image_free(&canvas);
+    gc_free(px);
+    gc_free(feat);
+    return st;
+}

@@ -1,0 +1,180 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "io/config.h"
+#include "models/clip_block.h"
+#include "tensor/activation.h"
+#include "tensor/attention.h"
+#include "tensor/layernorm.h"
+#include "tensor/linear.h"
+
+static const char *ln1_name(clip_naming n) { return n == CLIP_NAMING_HF ? "layer_norm1.weight" : "ln_1.weight"; }
+
+int clip_block_count(const gc_weights *w, clip_naming naming, const char *base) {
+    int n = 0;
+    while (gc_weights_findf(w, "%s%d.%s", base, n, ln1_name(naming))) n++;
+    return n;
+}
+
+/* One tensor of block i: "<base><i>.<leaf>" with the expected shape. */
+static gc_status bind(gc_weights *w, const char *base, int i, const char *leaf, const float **out, int ndim,
+                      int64_t d0, int64_t d1) {
+    char name[256];
+    snprintf(name, sizeof name, "%s%d.%s", base, i, leaf);
+    int64_t shape[2] = {d0, d1};
+    return gc_weights_f32(w, name, ndim, shape, out);
+}
+
+gc_status clip_block_load(clip_block *b, gc_weights *w, clip_naming naming, const char *base, int i, int64_t W) {
+    *b = (clip_block){.width = W};
+    bool hf = naming == CLIP_NAMING_HF;
+    const char *fc1 = hf ? "mlp.fc1.weight" : "mlp.c_fc.weight";
+    const gc_tensor_ref *r = gc_weights_findf(w, "%s%d.%s", base, i, fc1);
+    if (!r || r->ndim != 2)
+        return gc_errorf(GC_ERR_MISSING, "%s: missing or malformed CLIP MLP weight '%s%s%d.%s'",
+                         gc_weights_label(w), gc_weights_prefix(w), base, i, fc1);
+    int64_t F = b->mlp = r->shape[0];
+    GC_TRY(bind(w, base, i, ln1_name(naming), &b->ln1_w, 1, W, 0));
+    GC_TRY(bind(w, base, i, hf ? "layer_norm1.bias" : "ln_1.bias", &b->ln1_b, 1, W, 0));
+    GC_TRY(bind(w, base, i, hf ? "layer_norm2.weight" : "ln_2.weight", &b->ln2_w, 1, W, 0));
+    GC_TRY(bind(w, base, i, hf ? "layer_norm2.bias" : "ln_2.bias", &b->ln2_b, 1, W, 0));
+    if (hf) {
+        GC_TRY(bind(w, base, i, "self_attn.q_proj.weight", &b->wq, 2, W, W));
+        GC_TRY(bind(w, base, i, "self_attn.k_proj.weight", &b->wk, 2, W, W));
+        GC_TRY(bind(w, base, i, "self_attn.v_proj.weight", &b->wv, 2, W, W));
+        GC_TRY(bind(w, base, i, "self_attn.q_proj.bias", &b->bq, 1, W, 0));
+        GC_TRY(bind(w, base, i, "self_attn.k_proj.bias", &b->bk, 1, W, 0));
+        GC_TRY(bind(w, base, i, "self_attn.v_proj.bias", &b->bv, 1, W, 0));
+        GC_TRY(bind(w, base, i, "self_attn.out_proj.weight", &b->wo, 2, W, W));
+        GC_TRY(bind(w, base, i, "self_attn.out_proj.bias", &b->bo, 1, W, 0));
+    } else {
+        const float *in_w, *in_b;
+        GC_TRY(bind(w, base, i, "attn.in_proj_weight", &in_w, 2, 3 * W, W));
+        GC_TRY(bind(w, base, i, "attn.in_proj_bias", &in_b, 1, 3 * W, 0));
+        b->wq = in_w, b->wk = in_w + W * W, b->wv = in_w + 2 * W * W;
+        b->bq = in_b, b->bk = in_b + W, b->bv = in_b + 2 * W;
+        GC_TRY(bind(w, base, i, "attn.out_proj.weight", &b->wo, 2, W, W));
+        GC_TRY(bind(w, base, i, "attn.out_proj.bias", &b->bo, 1, W, 0));
+    }
+    GC_TRY(bind(w, base, i, fc1, &b->fc1_w, 2, F, W));
+    GC_TRY(bind(w, base, i, hf ? "mlp.fc1.bias" : "mlp.c_fc.bias", &b->fc1_b, 1, F, 0));
+    GC_TRY(bind(w, base, i, hf ? "mlp.fc2.weight" : "mlp.c_proj.weight", &b->fc2_w, 2, W, F));
+    GC_TRY(bind(w, base, i, hf ? "mlp.fc2.bias" : "mlp.c_proj.bias", &b->fc2_b, 1, W, 0));
+    return GC_OK;
+}
+
+int64_t clip_block_scratch(int64_t T, int64_t W, int64_t F) { return T * (5 * W + F); }
+
+static void add_inplace(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+gc_status clip_block_forward(const clip_block *b, float *x, int64_t T, int64_t heads, float eps, bool causal,
+                             float *scratch) {
+    int64_t W = b->width, F = b->mlp, hd = W / heads;
+    float *h = scratch, *q = h + T * W, *k = q + T * W, *v = k + T * W, *a = v + T * W, *m = a + T * W;
+    gc_layernorm(h, x, b->ln1_w, b->ln1_b, T, W, eps);
+    gc_linear(q, h, b->wq, b->bq, T, W, W);
+    gc_linear(k, h, b->wk, b->bk, T, W, W);
+    gc_linear(v, h, b->wv, b->bv, T, W, W);
+    GC_TRY(gc_attention(a, W, q, W, k, W, v, W, T, T, heads, hd, 1.0f / sqrtf((float)hd), causal));
+    gc_linear(h, a, b->wo, b->bo, T, W, W);
+    add_inplace(x, h, T * W);
+    gc_layernorm(h, x, b->ln2_w, b->ln2_b, T, W, eps);
+    gc_linear(m, h, b->fc1_w, b->fc1_b, T, W, F);
+    gc_quick_gelu(m, T * F);
+    gc_linear(h, m, b->fc2_w, b->fc2_b, T, F, W);
+    add_inplace(x, h, T * W);
+    return GC_OK;
+}
+
+/* The dotted path of `key` in the first place it appears, or NULL. */
+static const char *config_path(const cJSON *cfg, const char *const *sections, const char *key, char *buf,
+                               size_t len) {
+    if (!cfg) return NULL;
+    if (gc_json_get(cfg, key)) return key;
+    for (int i = 0; sections && sections[i]; i++) {
+        snprintf(buf, len, "%s.%s", sections[i], key);
+        if (gc_json_get(cfg, buf)) return buf;
+    }
+    return NULL;
+}
+
+gc_status clip_config_int(const cJSON *cfg, const char *file, const char *const *sections, const char *key,
+                          int64_t def, int64_t *out) {
+    char buf[128];
+    const char *p = config_path(cfg, sections, key, buf, sizeof buf);
+    if (!p) return *out = def, GC_OK;
+    return gc_json_int(cfg, file, p, def, out);
+}
+
+gc_status clip_config_double(const cJSON *cfg, const char *file, const char *const *sections, const char *key,
+                             double def, double *out) {
+    char buf[128];
+    const char *p = config_path(cfg, sections, key, buf, sizeof buf);
+    if (!p) return *out = def, GC_OK;
+    return gc_json_double(cfg, file, p, def, out);
+}
+
+gc_status clip_stack_load(clip_stack *st, gc_weights *w, clip_naming naming, const char *base, int64_t W,
+                          const cJSON *cfg, const char *cfg_file, const char *const *sections) {
+    *st = (clip_stack){.width = W};
+    const char *label = gc_weights_label(w), *cf = cfg_file ? cfg_file : label;
+    st->layers = clip_block_count(w, naming, base);
+    if (st->layers < 1) return gc_errorf(GC_ERR_MISSING, "%s: no transformer blocks under '%s'", label, base);
+    st->blocks = calloc((size_t)st->layers, sizeof *st->blocks);
+    if (!st->blocks) return gc_errorf(GC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < st->layers; i++) {
+        GC_TRY(clip_block_load(&st->blocks[i], w, naming, base, i, W));
+        st->mlp = GC_MAX(st->mlp, st->blocks[i].mlp);
+    }
+    GC_TRY(clip_config_int(cfg, cf, sections, "num_attention_heads", W / 64, &st->heads));
+    if (st->heads < 1 || W % st->heads)
+        return gc_errorf(GC_ERR_SHAPE, "%s: %lld heads do not divide width %lld", cf, (long long)st->heads,
+                         (long long)W);
+    double eps;
+    GC_TRY(clip_config_double(cfg, cf, sections, "layer_norm_eps", 1e-5, &eps));
+    st->eps = (float)eps;
+    int64_t v;
+    GC_TRY(clip_config_int(cfg, cf, sections, "hidden_size", W, &v));
+    if (v != W) return gc_errorf(GC_ERR_SHAPE, "%s: hidden_size %lld but the weights give %lld", cf, (long long)v, (long long)W);
+    GC_TRY(clip_config_int(cfg, cf, sections, "num_hidden_layers", st->layers, &v));
+    if (v != st->layers)
+        return gc_errorf(GC_ERR_SHAPE, "%s: num_hidden_layers %lld but the weights hold %lld blocks", cf,
+                         (long long)v, (long long)st->layers);
+    return GC_OK;
+}
+
+void clip_stack_free(clip_stack *st) {
+    free(st->blocks);
+    *st = (clip_stack){0};
+}
+
+gc_status clip_stack_forward(const clip_stack *st, float *x, int64_t T, bool causal, const gc_tap *tap) {
+    float *scr = gc_alloc_array((size_t)clip_block_scratch(T, st->width, st->mlp), sizeof(float));
+    if (!scr) return GC_ERR_NOMEM;
+    gc_status s = GC_OK;
+    for (int i = 0; i < st->layers && s == GC_OK; i++) {
+        s = clip_block_forward(&st->blocks[i], x, T, st->heads, st->eps, causal, scr);
+        if (s == GC_OK) s = gc_tap_f32f(tap, x, 3, (const int64_t[]){1, T, st->width}, "block%d", i);
+    }
+    gc_free(scr);
+    return s;
+}
+
+gc_status clip_open(const char *path, const char *what, const char *const *preferred, const char *hint,
+                    gc_weights **w, cJSON **cfg, char **cfg_path) {
+    char *wpath = NULL;
+    *w = NULL, *cfg = NULL, *cfg_path = NULL;
+    GC_TRY(gc_resolve_model_path(path, what, preferred, hint, cfg_path, &wpath));
+    gc_status s = *cfg_path ? gc_json_load(*cfg_path, cfg) : GC_OK;
+    if (s == GC_OK) s = gc_weights_open(wpath, w);
+    free(wpath);
+    if (s != GC_OK) {
+        cJSON_Delete(*cfg);
+        free(*cfg_path);
+        *cfg = NULL, *cfg_path = NULL;
+    }
+    return s;
+}

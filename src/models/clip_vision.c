@@ -1,0 +1,171 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/config.h"
+#include "models/clip_vision.h"
+#include "tensor/layernorm.h"
+#include "tensor/linear.h"
+#include "tensor/resample.h"
+
+static const char *const k_sections[] = {"vision_config", "hf_CLIPVisionConfig", NULL};
+static const float k_clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float k_clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+void clip_vision_free(clip_vision *m) {
+    clip_stack_free(&m->stack);
+    gc_weights_free(m->w);
+    *m = (clip_vision){0};
+}
+
+/* Check an optional config value against what the shapes say. */
+static gc_status expect_cfg(const cJSON *cfg, const char *file, const char *key, int64_t have) {
+    int64_t v;
+    GC_TRY(clip_config_int(cfg, file, k_sections, key, have, &v));
+    if (v != have)
+        return gc_errorf(GC_ERR_SHAPE, "%s: %s = %lld but the weights give %lld", file, key, (long long)v,
+                         (long long)have);
+    return GC_OK;
+}
+
+static gc_status init(clip_vision *m, const cJSON *cfg, const char *cfg_file) {
+    gc_weights *w = m->w;
+    const char *label = gc_weights_label(w);
+    clip_naming naming;
+    const char *conv_name, *base;
+    if (gc_weights_detect_prefix(w, "visual.conv1.weight")) {
+        naming = CLIP_NAMING_OPENAI, conv_name = "visual.conv1.weight", base = "visual.transformer.resblocks.";
+    } else if (gc_weights_detect_prefix(w, "vision_model.embeddings.patch_embedding.weight")) {
+        naming = CLIP_NAMING_HF, conv_name = "vision_model.embeddings.patch_embedding.weight";
+        base = "vision_model.encoder.layers.";
+    } else {
+        return gc_errorf(GC_ERR_MISSING, "%s: not a CLIP image tower: no 'visual.conv1.weight' (OpenAI/open_clip "
+                         "naming) or 'vision_model.embeddings.patch_embedding.weight' (HF naming)", label);
+    }
+    bool hf = naming == CLIP_NAMING_HF;
+    const gc_tensor_ref *conv = gc_weights_find(w, conv_name);
+    if (conv->ndim != 4 || conv->shape[1] != 3 || conv->shape[2] != conv->shape[3] || conv->shape[2] < 1)
+        return gc_errorf(GC_ERR_SHAPE, "%s: '%s' must be [W, 3, p, p]", label, conv_name);
+    int64_t W = m->width = conv->shape[0], p = m->patch = conv->shape[2];
+    GC_TRY(GC_WEIGHT(w, conv_name, &m->conv1_w, W, 3, p, p));
+    const char *pos_name = hf ? "vision_model.embeddings.position_embedding.weight" : "visual.positional_embedding";
+    const gc_tensor_ref *pos = gc_weights_find(w, pos_name);
+    if (!pos || pos->ndim != 2 || pos->shape[1] != W)
+        return gc_errorf(GC_ERR_SHAPE, "%s: '%s' missing or not [T, %lld]", label, pos_name, (long long)W);
+    int64_t T = m->tokens = pos->shape[0], g = (int64_t)llround(sqrt((double)(T - 1)));
+    if (T < 2 || g * g != T - 1)
+        return gc_errorf(GC_ERR_SHAPE, "%s: '%s' has %lld rows, not 1 + g*g", label, pos_name, (long long)T);
+    m->grid = g, m->image_size = g * p;
+    GC_TRY(GC_WEIGHT(w, pos_name, &m->pos_emb, T, W));
+    GC_TRY(GC_WEIGHT(w, hf ? "vision_model.embeddings.class_embedding" : "visual.class_embedding", &m->class_emb, W));
+    GC_TRY(GC_WEIGHT(w, hf ? "vision_model.pre_layrnorm.weight" : "visual.ln_pre.weight", &m->ln_pre_w, W));
+    GC_TRY(GC_WEIGHT(w, hf ? "vision_model.pre_layrnorm.bias" : "visual.ln_pre.bias", &m->ln_pre_b, W));
+    GC_TRY(GC_WEIGHT(w, hf ? "vision_model.post_layernorm.weight" : "visual.ln_post.weight", &m->ln_post_w, W));
+    GC_TRY(GC_WEIGHT(w, hf ? "vision_model.post_layernorm.bias" : "visual.ln_post.bias", &m->ln_post_b, W));
+    const char *proj_name = hf ? "visual_projection.weight" : "visual.proj";
+    const gc_tensor_ref *pr = gc_weights_find(w, proj_name);
+    if (!pr || pr->ndim != 2)
+        return gc_errorf(GC_ERR_MISSING, "%s: missing projection '%s%s' (the CLIP image tower needs it)", label,
+                         gc_weights_prefix(w), proj_name);
+    m->embed = hf ? pr->shape[0] : pr->shape[1];
+    if (hf) GC_TRY(GC_WEIGHT(w, proj_name, &m->proj_t, m->embed, W));
+    else GC_TRY(GC_WEIGHT(w, proj_name, &m->proj, W, m->embed));
+
+    const char *cf = cfg_file ? cfg_file : label;
+    GC_TRY(clip_stack_load(&m->stack, w, naming, base, W, cfg, cfg_file, k_sections));
+    GC_TRY(expect_cfg(cfg, cf, "patch_size", p));
+    GC_TRY(expect_cfg(cfg, cf, "image_size", m->image_size));
+    GC_TRY(expect_cfg(cfg, cf, "projection_dim", m->embed));
+    return GC_OK;
+}
+
+gc_status clip_vision_init(clip_vision *m, gc_weights *w, const cJSON *cfg, const char *cfg_file) {
+    *m = (clip_vision){.w = w};
+    gc_status s = init(m, cfg, cfg_file);
+    if (s != GC_OK) clip_vision_free(m);
+    return s;
+}
+
+gc_status clip_vision_load(clip_vision *m, const char *path) {
+    static const char *const preferred[] = {"model.safetensors", "open_clip_pytorch_model.bin", NULL};
+    gc_weights *w;
+    cJSON *cfg;
+    char *cfg_path;
+    *m = (clip_vision){0};
+    GC_TRY(clip_open(path, "CLIP image tower", preferred,
+                     "openai/clip-vit-large-patch14-336 (HF) or open_clip ViT-L-14-336 'openai'", &w, &cfg, &cfg_path));
+    gc_status s = clip_vision_init(m, w, cfg, cfg_path);
+    cJSON_Delete(cfg);
+    free(cfg_path);
+    return s;
+}
+
+gc_status clip_vision_preprocess(const clip_vision *m, const uint8_t *crop, int64_t H, int64_t W,
+                                 int64_t row_stride, float *pixel_values) {
+    int64_t S = m->image_size;
+    if (H < 1 || W < 1) return gc_errorf(GC_ERR_ARG, "CLIP preprocess: empty crop");
+    /* torchvision Resize(S) on a tensor: short side -> S, long side -> int(S * long / short). */
+    int64_t Ho = H <= W ? S : (int64_t)((double)S * H / W), Wo = H <= W ? (int64_t)((double)S * W / H) : S;
+    float *x = gc_alloc_array((size_t)(3 * H * W), sizeof(float));
+    float *r = gc_alloc_array((size_t)(3 * Ho * Wo), sizeof(float));
+    if (!x || !r) {
+        gc_free(x);
+        gc_free(r);
+        return GC_ERR_NOMEM;
+    }
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t xx = 0; xx < W; xx++) x[(c * H + y) * W + xx] = (float)crop[y * row_stride + xx * 3 + c] / 255.0f;
+    gc_status s = gc_resize_bicubic(r, x, 3, H, W, Ho, Wo, (double)H / Ho, (double)W / Wo);
+    /* CenterCrop(S): top = int(round((Ho - S) / 2)), round half to even. */
+    int64_t top = (int64_t)nearbyint((Ho - S) / 2.0), left = (int64_t)nearbyint((Wo - S) / 2.0);
+    for (int64_t c = 0; c < 3 && s == GC_OK; c++)
+        for (int64_t y = 0; y < S; y++)
+            for (int64_t xx = 0; xx < S; xx++)
+                pixel_values[(c * S + y) * S + xx] = (r[(c * Ho + top + y) * Wo + left + xx] - k_clip_mean[c]) / k_clip_std[c];
+    gc_free(x);
+    gc_free(r);
+    return s;
+}
+
+/* im2col for a convolution whose stride equals its kernel: patch (i, j) becomes row i*g + j holding
+ * the p x p window of every channel in the conv weight's (c, ky, kx) order. */
+static void patchify(float *out, const float *img, int64_t C, int64_t g, int64_t p) {
+    int64_t S = g * p;
+    for (int64_t i = 0; i < g; i++)
+        for (int64_t j = 0; j < g; j++) {
+            float *row = out + (i * g + j) * C * p * p;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ky = 0; ky < p; ky++)
+                    memcpy(row + (c * p + ky) * p, img + (c * S + i * p + ky) * S + j * p, (size_t)p * sizeof(float));
+        }
+}
+
+gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, float *image_embed,
+                              const gc_tap *tap) {
+    int64_t W = m->width, T = m->tokens, g = m->grid, p = m->patch, E = m->embed;
+    int64_t n_cols = g * g * 3 * p * p, n_x = T * W, n_proj = T * E;
+    float *cols = gc_alloc_array((size_t)(n_cols + n_x + n_proj), sizeof(float));
+    if (!cols) return GC_ERR_NOMEM;
+    float *x = cols + n_cols, *proj = x + n_x;
+    float eps = m->stack.eps;
+    gc_status s = GC_TAP(tap, "pixel_values", pixel_values, 1, 3, m->image_size, m->image_size);
+    patchify(cols, pixel_values, 3, g, p);
+    gc_linear(x + W, cols, m->conv1_w, NULL, g * g, 3 * p * p, W);
+    if (s == GC_OK) s = GC_TAP(tap, "patch_embeds", x + W, 1, g * g, W);
+    memcpy(x, m->class_emb, (size_t)W * sizeof(float));
+    for (int64_t i = 0; i < T * W; i++) x[i] += m->pos_emb[i];
+    if (s == GC_OK) s = GC_TAP(tap, "tokens_in", x, 1, T, W);
+    gc_layernorm(x, x, m->ln_pre_w, m->ln_pre_b, T, W, eps);
+    if (s == GC_OK) s = GC_TAP(tap, "ln_pre", x, 1, T, W);
+    if (s == GC_OK) s = clip_stack_forward(&m->stack, x, T, false, tap);
+    gc_layernorm(x, x, m->ln_post_w, m->ln_post_b, T, W, eps);
+    if (s == GC_OK) s = GC_TAP(tap, "ln_post", x, 1, T, W);
+    if (m->proj) gc_matmul(proj, x, m->proj, T, W, E, false, false, 1.0f, 0.0f);
+    else gc_linear(proj, x, m->proj_t, NULL, T, W, E);
+    if (s == GC_OK) s = GC_TAP(tap, "proj_all", proj, 1, T, E);
+    memcpy(image_embed, proj, (size_t)E * sizeof(float));
+    if (s == GC_OK) s = GC_TAP(tap, "image_embed", image_embed, 1, E);
+    gc_free(cols);
+    return s;
+}

@@ -1,0 +1,345 @@
+#include "models/postproc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "tensor/groupnorm.h"
+#include "tensor/im2col.h"
+#include "tensor/linear.h"
+#include "tensor/resample.h"
+
+static const char *const k_convs[4] = {"conv1", "conv2", "conv3", "shortcut"};
+
+/* Append a tensor to the layout; returns its offset. */
+static int64_t add_tensor(gc_postproc *m, const char *name, int ndim, const int64_t *shape) {
+    gc_pp_tensor *t = &m->tensors[m->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    t->numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        t->numel *= shape[d];
+    }
+    t->offset = m->n_params;
+    m->n_params += t->numel;
+    return t->offset;
+}
+
+const gc_pp_tensor *gc_postproc_tensor(const gc_postproc *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
+    return NULL;
+}
+
+void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out) {
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gc_pp_tensor *t = &m->tensors[i];
+        float *p = base + t->offset;
+        int b, n;
+        char conv[16], rest[32];
+        if (sscanf(t->name, "bottleneck_layers.%d.0.%15[a-z0-9].%n", &b, conv, &n) == 2) {
+            snprintf(rest, sizeof rest, "%s", t->name + n);
+            gc_pp_block *k = &out->blk[b];
+            int c = 0;
+            while (c < 4 && strcmp(conv, k_convs[c]) != 0) c++;
+            float **slots[4][3] = {{&k->w1, &k->g1, &k->b1},
+                                   {&k->w2, &k->g2, &k->b2},
+                                   {&k->w3, &k->g3, &k->b3},
+                                   {&k->ws, &k->gs, &k->bs}};
+            int s = strcmp(rest, "weight") == 0 ? 0 : strcmp(rest, "norm.weight") == 0 ? 1 : 2;
+            *slots[c][s] = p;
+        } else if (strcmp(t->name, "mixing_weights") == 0) {
+            out->mixing = p;
+        } else if (strcmp(t->name, "logit_scale") == 0) {
+            out->logit_scale = p;
+        } else {
+            out->self_logit_scale = p;
+        }
+    }
+}
+
+gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
+    memset(m, 0, sizeof *m);
+    gc_weights_detect_prefix(w, "bottleneck_layers.0.0.conv1.weight");
+    char name[64];
+    const gc_tensor_ref *r = gc_weights_find(w, "bottleneck_layers.0.0.conv3.weight");
+    if (!r || r->ndim != 4)
+        return gc_errorf(GC_ERR_MISSING, "%s: no post-processor tensor 'bottleneck_layers.0.0.conv3.weight' "
+                         "(expected the authors' AggregationNetwork state-dict names)", gc_weights_label(w));
+    m->proj = r->shape[0];
+    m->mid = r->shape[1];
+    m->groups = 32;
+    m->eps = 1e-5f;
+    if (m->mid % m->groups || m->proj % m->groups || m->mid <= 0)
+        return gc_errorf(GC_ERR_SHAPE, "%s: widths %lld / %lld are not multiples of the 32 GroupNorm groups",
+                         gc_weights_label(w), (long long)m->mid, (long long)m->proj);
+    for (int i = 0; i < GC_PP_GROUPS; i++) {
+        r = gc_weights_findf(w, "bottleneck_layers.%d.0.conv1.weight", i);
+        if (!r || r->ndim != 4)
+            return gc_errorf(GC_ERR_MISSING, "%s: missing tensor 'bottleneck_layers.%d.0.conv1.weight'",
+                             gc_weights_label(w), i);
+        m->fd[i] = r->shape[1];
+        m->cin += m->fd[i];
+        const int64_t P = m->proj, mid = m->mid, cin = m->fd[i];
+        const int64_t wshape[4][4] = {{mid, cin, 1, 1}, {mid, mid, 3, 3}, {P, mid, 1, 1}, {P, cin, 1, 1}};
+        const int64_t nshape[4] = {mid, mid, P, P};
+        for (int c = 0; c < 4; c++) {
+            if (c == 3 && cin == P) break; /* identity shortcut (the DINO block) */
+            snprintf(name, sizeof name, "bottleneck_layers.%d.0.%s.weight", i, k_convs[c]);
+            add_tensor(m, name, 4, wshape[c]);
+            snprintf(name, sizeof name, "bottleneck_layers.%d.0.%s.norm.weight", i, k_convs[c]);
+            add_tensor(m, name, 1, &nshape[c]);
+            snprintf(name, sizeof name, "bottleneck_layers.%d.0.%s.norm.bias", i, k_convs[c]);
+            add_tensor(m, name, 1, &nshape[c]);
+        }
+    }
+    add_tensor(m, "mixing_weights", 1, (const int64_t[]){GC_PP_GROUPS});
+    add_tensor(m, "logit_scale", 0, NULL);
+    add_tensor(m, "self_logit_scale", 0, NULL);
+    m->data = gc_alloc_array((size_t)m->n_params, sizeof(float));
+    if (!m->data) return gc_error_context(GC_ERR_NOMEM, "post-processor parameters");
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gc_pp_tensor *t = &m->tensors[i];
+        float *dst = m->data + t->offset;
+        const float *src;
+        if (t->ndim == 0 && !gc_weights_has(w, t->name)) {
+            /* non-strict load as the reference: absent scalars keep their __init__ values */
+            *dst = strcmp(t->name, "logit_scale") == 0 ? logf(1.0f / 0.07f) : logf(10.0f);
+            continue;
+        }
+        gc_status s = gc_weights_f32(w, t->name, t->ndim, t->shape, &src);
+        if (s != GC_OK && t->ndim == 0) s = gc_weights_f32(w, t->name, 1, (const int64_t[]){1}, &src);
+        if (s != GC_OK) {
+            gc_postproc_free(m);
+            return s;
+        }
+        memcpy(dst, src, (size_t)t->numel * sizeof(float));
+    }
+    gc_postproc_bind(m, m->data, &m->p);
+    return GC_OK;
+}
+
+gc_status gc_postproc_open(gc_postproc *m, const char *path) {
+    char *file = NULL, *config = NULL;
+    GC_TRY(gc_resolve_model_path(path, "post-processor", NULL,
+                                 "the authors' best_856.PTH or a geocorr train checkpoint", &config, &file));
+    free(config);
+    gc_weights *w;
+    gc_status s = gc_weights_open(file, &w);
+    if (s == GC_OK) {
+        s = gc_postproc_load(m, w);
+        gc_weights_free(w);
+    }
+    free(file);
+    return s;
+}
+
+void gc_postproc_free(gc_postproc *m) {
+    gc_free(m->data);
+    memset(m, 0, sizeof *m);
+}
+
+gc_status gc_postproc_add_to_writer(const gc_postproc *m, const float *base, const char *prefix,
+                                    gc_st_writer *wr) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gc_pp_tensor *t = &m->tensors[i];
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", prefix, t->name);
+        GC_TRY(gc_st_writer_add(wr, name, GC_DT_F32, t->ndim, t->shape, base + t->offset));
+    }
+    return GC_OK;
+}
+
+static void block_cache_release(gc_pp_block_cache *b);
+
+void gc_pp_cache_free(gc_pp_cache *c) {
+    gc_free(c->x);
+    for (int i = 0; i < GC_PP_GROUPS; i++) block_cache_release(&c->blk[i]);
+    gc_free(c->y);
+    gc_free(c->norm);
+    gc_free(c->desc);
+    memset(c, 0, sizeof *c);
+}
+
+static gc_status block_cache_alloc(const gc_postproc *m, int i, int64_t HW, gc_pp_block_cache *b) {
+    const int64_t mid = m->mid, P = m->proj, G = m->groups;
+    const bool proj = m->p.blk[i].ws != NULL;
+    b->h1 = gc_alloc_array((size_t)(mid * HW), sizeof(float));
+    b->a1 = gc_alloc_array((size_t)(mid * HW), sizeof(float));
+    b->h2 = gc_alloc_array((size_t)(mid * HW), sizeof(float));
+    b->a2 = gc_alloc_array((size_t)(mid * HW), sizeof(float));
+    b->h3 = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    b->hs = proj ? gc_alloc_array((size_t)(P * HW), sizeof(float)) : NULL;
+    b->out = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    b->stats = gc_alloc_array((size_t)(4 * 2 * G), sizeof(float));
+    if (!b->h1 || !b->a1 || !b->h2 || !b->a2 || !b->h3 || (proj && !b->hs) || !b->out || !b->stats)
+        return gc_error_context(GC_ERR_NOMEM, "post-processor activations (%lld cells)", (long long)HW);
+    return GC_OK;
+}
+
+static void block_cache_release(gc_pp_block_cache *b) {
+    float *bufs[] = {b->h1, b->a1, b->h2, b->a2, b->h3, b->hs, b->out, b->stats};
+    for (size_t k = 0; k < GC_COUNTOF(bufs); k++) gc_free(bufs[k]);
+    memset(b, 0, sizeof *b);
+}
+
+static void relu(float *x, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+/* One bottleneck block on x[cin, HW]; intermediates into b, output b->out. scratch: [P*HW] floats
+ * (and col: [mid*9*HW] floats). */
+static gc_status block_forward(const gc_postproc *m, int i, const float *x, int64_t H, int64_t W,
+                               gc_pp_block_cache *b, float *scratch, float *col, gc_pp_tap_fn tap,
+                               void *ctx) {
+    const gc_pp_block *k = &m->p.blk[i];
+    const int64_t HW = H * W, cin = m->fd[i], mid = m->mid, P = m->proj, G = m->groups;
+    float *st = b->stats;
+    char name[32];
+#define GC_PP_TAP(suffix, ptr, C)                                  \
+    do {                                                           \
+        if (tap) {                                                 \
+            snprintf(name, sizeof name, "b%d.%s", i, suffix);      \
+            GC_TRY(tap(ctx, name, (ptr), (C), H, W));              \
+        }                                                          \
+    } while (0)
+    gc_matmul(b->h1, k->w1, x, mid, cin, HW, false, false, 1.0f, 0.0f);
+    gc_groupnorm_stats(b->a1, b->h1, k->g1, k->b1, mid, HW, G, m->eps, st);
+    GC_PP_TAP("conv1", b->a1, mid);
+    relu(b->a1, mid * HW);
+    gc_im2col(col, b->a1, mid, H, W, 3);
+    gc_matmul(b->h2, k->w2, col, mid, mid * 9, HW, false, false, 1.0f, 0.0f);
+    gc_groupnorm_stats(b->a2, b->h2, k->g2, k->b2, mid, HW, G, m->eps, st + 2 * G);
+    GC_PP_TAP("conv2", b->a2, mid);
+    relu(b->a2, mid * HW);
+    gc_matmul(b->h3, k->w3, b->a2, P, mid, HW, false, false, 1.0f, 0.0f);
+    gc_groupnorm_stats(b->out, b->h3, k->g3, k->b3, P, HW, G, m->eps, st + 4 * G);
+    GC_PP_TAP("conv3", b->out, P);
+    const float *sc = x;
+    if (k->ws) {
+        gc_matmul(b->hs, k->ws, x, P, cin, HW, false, false, 1.0f, 0.0f);
+        gc_groupnorm_stats(scratch, b->hs, k->gs, k->bs, P, HW, G, m->eps, st + 6 * G);
+        GC_PP_TAP("shortcut", scratch, P);
+        sc = scratch;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < P * HW; j++) {
+        const float v = b->out[j] + sc[j];
+        b->out[j] = v > 0 ? v : 0.0f;
+    }
+    GC_PP_TAP("out", b->out, P);
+#undef GC_PP_TAP
+    return GC_OK;
+}
+
+void gc_postproc_mixing(const gc_postproc *m, float *mix) {
+    float mx = m->p.mixing[0], sum = 0;
+    for (int i = 1; i < GC_PP_GROUPS; i++) mx = fmaxf(mx, m->p.mixing[i]);
+    for (int i = 0; i < GC_PP_GROUPS; i++) sum += mix[i] = expf(m->p.mixing[i] - mx);
+    for (int i = 0; i < GC_PP_GROUPS; i++) mix[i] /= sum;
+}
+
+/* y (+)= mix * out, in the reference's accumulation order (block 0 first). */
+static void mix_accumulate(float *y, const float *out, float mix, int64_t n, bool first) {
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < n; j++) y[j] = first ? out[j] * mix : y[j] + out[j] * mix;
+}
+
+static gc_status check_input(const gc_postproc *m, int64_t H, int64_t W) {
+    int64_t n;
+    if (H <= 0 || W <= 0 || !gc_mul_ok(H, W, &n) || !gc_mul_ok(n, m->cin, &n) || !gc_mul_ok(n, 16, &n))
+        return gc_errorf(GC_ERR_SHAPE, "post-processor: bad input size %lld x %lld", (long long)H, (long long)W);
+    return GC_OK;
+}
+
+gc_status gc_postproc_forward(const gc_postproc *m, const float *x, int64_t H, int64_t W, float *out,
+                              gc_pp_tap_fn tap, void *tap_ctx) {
+    GC_TRY(check_input(m, H, W));
+    const int64_t HW = H * W, P = m->proj;
+    float mix[GC_PP_GROUPS];
+    gc_postproc_mixing(m, mix);
+    gc_pp_block_cache b = {0};
+    float *scratch = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    float *col = gc_alloc_array((size_t)(m->mid * 9 * HW), sizeof(float));
+    gc_status s = scratch && col ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processor scratch");
+    int64_t off = 0;
+    for (int i = 0; s == GC_OK && i < GC_PP_GROUPS; i++) {
+        s = block_cache_alloc(m, i, HW, &b);
+        if (s == GC_OK) s = block_forward(m, i, x + off * HW, H, W, &b, scratch, col, tap, tap_ctx);
+        if (s == GC_OK) mix_accumulate(out, b.out, mix[i], P * HW, i == 0);
+        block_cache_release(&b);
+        off += m->fd[i];
+    }
+    gc_free(scratch);
+    gc_free(col);
+    if (s == GC_OK && tap) s = tap(tap_ctx, "out", out, P, H, W);
+    return s;
+}
+
+void gc_postproc_descriptors(float *desc, float *norm, const float *out, int64_t P, int64_t HW) {
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < HW; t++) {
+        double ss = 0;
+        for (int64_t c = 0; c < P; c++) ss += (double)out[c * HW + t] * out[c * HW + t];
+        const float n = (float)sqrt(ss);
+        norm[t] = n;
+        const float d = n + 1e-10f;
+        for (int64_t c = 0; c < P; c++) desc[t * P + c] = out[c * HW + t] / d;
+    }
+}
+
+gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const float *drop_mask, int64_t H,
+                                    int64_t W, gc_pp_cache *c) {
+    memset(c, 0, sizeof *c);
+    GC_TRY(check_input(m, H, W));
+    const int64_t HW = H * W, P = m->proj;
+    c->H = H;
+    c->W = W;
+    c->x = gc_alloc_array((size_t)(m->cin * HW), sizeof(float));
+    c->y = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    c->norm = gc_alloc_array((size_t)HW, sizeof(float));
+    c->desc = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    float *scratch = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    float *col = gc_alloc_array((size_t)(m->mid * 9 * HW), sizeof(float));
+    gc_status s = c->x && c->y && c->norm && c->desc && scratch && col
+                      ? GC_OK
+                      : gc_error_context(GC_ERR_NOMEM, "post-processor training buffers");
+    if (s == GC_OK) {
+        const int64_t n = m->cin * HW;
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < n; j++) c->x[j] = drop_mask ? x[j] * drop_mask[j] : x[j];
+        gc_postproc_mixing(m, c->mix);
+    }
+    int64_t off = 0;
+    for (int i = 0; s == GC_OK && i < GC_PP_GROUPS; i++) {
+        s = block_cache_alloc(m, i, HW, &c->blk[i]);
+        if (s == GC_OK) s = block_forward(m, i, c->x + off * HW, H, W, &c->blk[i], scratch, col, NULL, NULL);
+        if (s == GC_OK) mix_accumulate(c->y, c->blk[i].out, c->mix[i], P * HW, i == 0);
+        off += m->fd[i];
+    }
+    gc_free(scratch);
+    gc_free(col);
+    if (s != GC_OK) {
+        gc_pp_cache_free(c);
+        return s;
+    }
+    gc_postproc_descriptors(c->desc, c->norm, c->y, P, HW);
+    return GC_OK;
+}
+
+gc_status gc_postproc_fuse(float *x, const float *s3, int64_t c3, const float *s4, int64_t c4, int64_t h4,
+                           int64_t w4, const float *s5, int64_t c5, int64_t h5, int64_t w5, const float *dino,
+                           int64_t cd, int64_t H, int64_t W) {
+    const int64_t HW = H * W;
+    memcpy(x, s3, (size_t)(c3 * HW) * sizeof(float));
+    GC_TRY(gc_resize_bilinear(x + c3 * HW, s4, c4, h4, w4, H, W));
+    GC_TRY(gc_resize_bilinear(x + (c3 + c4) * HW, s5, c5, h5, w5, H, W));
+    memcpy(x + (c3 + c4 + c5) * HW, dino, (size_t)(cd * HW) * sizeof(float));
+    return GC_OK;
+}

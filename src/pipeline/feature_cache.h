@@ -1,0 +1,61 @@
+/* The feature cache (DESIGN.md §5): one safetensors file per image and orientation holding the named
+ * feature maps of a backbone, with metadata naming the model, the grid and the preprocessing.
+ * Extraction is resumable (valid files are skipped, invalid or half-written ones redone; writes are
+ * atomic), shardable (image k of the sorted list belongs to shard k mod N) and reports progress.
+ * The backbone plugs in through gc_feature_fn. */
+#ifndef GC_PIPELINE_FEATURE_CACHE_H
+#define GC_PIPELINE_FEATURE_CACHE_H
+
+#include <stdbool.h>
+
+#include "base/base.h"
+#include "io/weights.h"
+
+#define GC_FC_MAX_MAPS 4
+
+/* A backbone as the cache sees it. */
+typedef struct {
+    char model_id[128];                 /* weights + preprocessing identity, stored in every file */
+    int n_maps;
+    char names[GC_FC_MAX_MAPS][16];     /* map names, e.g. "dino" */
+    int64_t shape[GC_FC_MAX_MAPS][3];   /* [n_maps] C, H, W of each map */
+    /* Compute the maps of the original RGB image `img` (flipped left-right first when flip) into
+     * maps[k] (C*H*W floats each). */
+    gc_status (*compute)(void *ctx, const gc_image *img, int flip, float *const *maps);
+    void *ctx;
+} gc_feature_fn;
+
+typedef struct {
+    const char *cache_dir;
+    bool flip;         /* also the flipped orientation */
+    bool f16;          /* store F16 (round to nearest even) instead of F32 */
+    int shard, n_shards; /* this run's share: images k with k % n_shards == shard */
+    bool progress;     /* progress bar with rate and ETA on stderr */
+    int64_t crash_after; /* test hook: SIGKILL self after this many files were written (< 0: off) */
+} gc_cache_opts;
+
+typedef struct {
+    int64_t total;     /* files this shard owns */
+    int64_t computed;  /* written by this run (absent before) */
+    int64_t redone;    /* present but invalid, rewritten */
+    int64_t skipped;   /* present and valid */
+} gc_cache_stats;
+
+/* <cache_dir>/<rel_image without extension>[_flip].safetensors */
+char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip);
+
+/* Open a cache file and check it against the backbone (model id, map names, shapes); GC_OK with the
+ * open set in *out (may be NULL to only check), else a message naming the file and the mismatch. */
+gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int flip, gc_weights **out);
+
+/* Extract the features of rel_images[0..n) (paths relative to image_root), as the options say. */
+gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
+                           const gc_cache_opts *o, gc_cache_stats *st);
+
+/* The DINOv2 backbone of GeoAware-SC: 840 canvas (Pillow-exact LANCZOS, zero padding), ImageNet
+ * normalisation, last block before the final norm -> "dino" [D, 60, 60]. The model id hashes the
+ * weights file and config. gc_feature_fn_dinov2_free releases the model. */
+gc_status gc_feature_fn_dinov2(const char *path, gc_feature_fn *fn);
+void gc_feature_fn_dinov2_free(gc_feature_fn *fn);
+
+#endif
