@@ -113,7 +113,8 @@ static gc_status run(gc_args *a) {
     gc_image img = {0};
     gc_status s = gc_image_load(image, &img);
     if (s == GC_OK && cfg.dino_only)
-        s = features_dino(f->dino, &img, (int32_t)canvas, flip, gc_weights_label(f->dino->weights), out);
+        s = features_dino(f->dino, &img, (int32_t)canvas, flip, cfg.dinov2 ? cfg.dinov2 : gc_weights_label(f->dino->weights),
+                          out);
     else if (s == GC_OK)
         s = features_all(f, &img, flip, &cfg, verbose, out);
     gc_image_free(&img);
