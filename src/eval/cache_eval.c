@@ -7,8 +7,23 @@
 #include "match/picture.h"
 #include "pipeline/feature_cache.h"
 
-/* Descriptor of one cache file; the first file's model id becomes the one every other must carry. */
-static gc_status load_desc(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_desc *d) {
+/* Recently used descriptors: an image is in ~14 SPair test pairs, often consecutive ones. A pair holds
+ * at most 3 entries at once, so with more slots the least recently used one is never in use. */
+#define DESC_SLOTS 6
+typedef struct {
+    char *key[DESC_SLOTS];   /* "<rel>|<flip>" */
+    gc_desc desc[DESC_SLOTS];
+    int64_t used[DESC_SLOTS]; /* last use tick */
+    int64_t tick;
+    char model[128];         /* the first file's model id: every other must carry it */
+} desc_cache;
+
+static void desc_cache_free(desc_cache *c) {
+    for (int i = 0; i < DESC_SLOTS; i++) free(c->key[i]), gc_desc_free(&c->desc[i]);
+}
+
+/* Descriptor of one cache file (borrowed from the cache until DESC_SLOTS - 3 other loads). */
+static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_desc *d) {
     char *path = gc_cache_path(o->cache_dir, rel, flip);
     if (!path) return GC_ERR_NOMEM;
     gc_weights *w = NULL;
@@ -27,6 +42,28 @@ static gc_status load_desc(const gc_cache_eval_opts *o, const char *rel, int fli
     gc_weights_free(w);
     free(path);
     return s;
+}
+
+static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const char *rel, int flip, const gc_desc **d) {
+    char *key = gc_strfmt("%s|%d", rel, flip);
+    if (!key) return GC_ERR_NOMEM;
+    int slot = 0;
+    for (int i = 0; i < DESC_SLOTS; i++) {
+        if (c->key[i] && strcmp(c->key[i], key) == 0) {
+            free(key);
+            c->used[i] = ++c->tick;
+            *d = &c->desc[i];
+            return GC_OK;
+        }
+        if (c->used[i] < c->used[slot]) slot = i;
+    }
+    free(c->key[slot]), gc_desc_free(&c->desc[slot]);
+    c->key[slot] = NULL, c->used[slot] = 0;
+    gc_status s = load_desc_file(o, rel, flip, c->model, &c->desc[slot]);
+    if (s != GC_OK) return free(key), s;
+    c->key[slot] = key, c->used[slot] = ++c->tick;
+    *d = &c->desc[slot];
+    return GC_OK;
 }
 
 static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const int wh[2], int flip, float *m64) {
@@ -49,7 +86,7 @@ static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const i
 
 gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
                            gc_pck_pred *preds) {
-    char model[128] = "";
+    desc_cache dc = {0};
     int nk = set->n_kps;
     gc_status s = GC_OK;
     int *cat_pairs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(int));
@@ -62,7 +99,7 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
             if (strcmp(set->pairs[sel[i]].category, set->categories[c]) == 0) cat_pairs[np++] = i;
         if (!np) continue;
         int *pidx = gc_alloc_array((size_t)np, sizeof(int));
-        if (!pidx) return gc_free(cat_pairs), gc_free(m64), GC_ERR_NOMEM;
+        if (!pidx) return gc_free(cat_pairs), gc_free(m64), desc_cache_free(&dc), GC_ERR_NOMEM;
         for (int i = 0; i < np; i++) pidx[i] = sel[cat_pairs[i]];
         nu = gc_eval_used_points(set, pidx, np, used);
         gc_free(pidx);
@@ -83,16 +120,16 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
             for (int j = 0; j < nk; j++) pr->pred[j][0] = pr->pred[j][1] = NAN;
             float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
             for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
-            gc_desc ds = {0}, dt = {0}, dsf = {0};
-            s = load_desc(o, p->src, 0, model, &ds);
-            if (s == GC_OK) s = load_desc(o, p->trg, 0, model, &dt);
-            if (s == GC_OK) s = gc_desc_check_pair(&ds, p->src, &dt, p->trg);
+            const gc_desc *ds = NULL, *dt = NULL, *dsf = NULL;
+            s = load_desc(o, &dc, p->src, 0, &ds);
+            if (s == GC_OK) s = load_desc(o, &dc, p->trg, 0, &dt);
+            if (s == GC_OK) s = gc_desc_check_pair(ds, p->src, dt, p->trg);
             if (s == GC_OK && o->align == GC_ALIGN_OFF) {
                 int64_t cells[GC_EVAL_MAX_KPS];
                 gc_kps_to_cells(&sk[0][0], nu, cells);
-                s = gc_match_cells(ds.rows, dt.rows, ds.c, cells, nu, &o->match, &xy[0][0], NULL, NULL);
+                s = gc_match_cells(ds->rows, dt->rows, ds->c, cells, nu, &o->match, &xy[0][0], NULL, NULL);
             } else if (s == GC_OK) {
-                s = load_desc(o, p->src, 1, model, &dsf);
+                s = load_desc(o, &dc, p->src, 1, &dsf);
                 bool imd = o->align == GC_ALIGN_FLIP;
                 if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
                 if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
@@ -100,18 +137,18 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
                 gc_align_opts ao = {.match = o->match, .mnn = !imd};
                 gc_align_result r = {0};
                 if (s == GC_OK)
-                    s = gc_align_points(ds.rows, dsf.rows, dt.rows, ds.c, &sk[0][0], &tk[0][0], nu, have_table ? &tused : NULL,
+                    s = gc_align_points(ds->rows, dsf->rows, dt->rows, ds->c, &sk[0][0], &tk[0][0], nu, have_table ? &tused : NULL,
                                         imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
                 if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
                 gc_align_result_free(&r);
             }
             if (s == GC_OK)
                 for (int u = 0; u < nu; u++) pr->pred[used[u]][0] = xy[u][0], pr->pred[used[u]][1] = xy[u][1];
-            gc_desc_free(&ds), gc_desc_free(&dt), gc_desc_free(&dsf);
         }
         gc_flip_table_free(&table), gc_flip_table_free(&tused);
     }
     gc_free(cat_pairs), gc_free(m64);
+    desc_cache_free(&dc);
     return s;
 }
 
