@@ -57,6 +57,7 @@ static double pair_set_kps(gc_eval_pair *p, const float (*sk)[3], const float (*
     double sc = kps_to_anno(p->trg_kps, n, tw, th, p->trg_off);
     memcpy(p->trg_kps_img, p->trg_kps, sizeof p->trg_kps);
     p->trg_scale = (float)sc;
+    p->src_wh[0] = (int)sw, p->src_wh[1] = (int)sh, p->trg_wh[0] = (int)tw, p->trg_wh[1] = (int)th;
     return sc;
 }
 

@@ -28,6 +28,7 @@ typedef struct {
     float trg_scale;     /* original target pixels -> 840 frame: x*scale + off (float32 as the loader) */
     float trg_off[2];    /* (offset_x, offset_y) */
     int az;              /* SPair azimuth-variation bin min(|a_s-a_t|, 8-|a_s-a_t|) in 0..4, -1 elsewhere */
+    int src_wh[2], trg_wh[2]; /* original image sizes (w, h) */
 } gc_eval_pair;
 
 typedef struct {
