@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "models/dinov2.h"
+#include "models/postproc.h"
 #include "tensor/resample.h"
 
 void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols) {
@@ -170,6 +171,55 @@ gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out) {
     gc_weights *w;
     GC_TRY(gc_weights_open(path, &w));
     gc_status s = gc_desc_from_weights(w, map_name, out, NULL);
+    gc_weights_free(w);
+    return s;
+}
+
+gc_status gc_desc_from_postproc(const gc_postproc *pp, gc_weights *w, gc_desc *out) {
+    memset(out, 0, sizeof *out);
+    static const char *const names[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"};
+    gc_map_view maps[GC_PP_GROUPS];
+    for (int i = 0; i < GC_PP_GROUPS; i++) {
+        gc_status s = get_map(w, names[i], &maps[i]);
+        if (s == GC_ERR_MISSING)
+            return gc_errorf(s, "%s: no feature map '%s' (the post-processor takes s3, s4, s5 and dino)",
+                             gc_weights_label(w), names[i]);
+        GC_TRY(s);
+        if (maps[i].c != pp->fd[i])
+            return gc_errorf(GC_ERR_SHAPE, "%s: map '%s' has %lld channels; the post-processor's block %d takes %lld",
+                             gc_weights_label(w), names[i], (long long)maps[i].c, i, (long long)pp->fd[i]);
+    }
+    GC_TRY(check_grid(w, "s3", &maps[0]));
+    GC_TRY(check_grid(w, "dino", &maps[3]));
+    const int64_t HW = GC_CELLS, P = pp->proj;
+    float *x = gc_alloc_array((size_t)(pp->cin * HW), sizeof(float));
+    float *y = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    float *norm = gc_alloc_array((size_t)HW, sizeof(float));
+    float *rows = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    gc_status s = x && y && norm && rows ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processed descriptor");
+    if (s == GC_OK)
+        s = gc_postproc_fuse(x, maps[0].data, maps[0].c, maps[1].data, maps[1].c, maps[1].h, maps[1].w, maps[2].data,
+                             maps[2].c, maps[2].h, maps[2].w, maps[3].data, maps[3].c, GC_GRID, GC_GRID);
+    if (s == GC_OK) s = gc_postproc_forward(pp, x, GC_GRID, GC_GRID, y, NULL, NULL);
+    if (s == GC_OK) gc_postproc_descriptors(rows, norm, y, P, HW);
+    gc_free(x);
+    gc_free(y);
+    gc_free(norm);
+    if (s != GC_OK) {
+        gc_free(rows);
+        return gc_error_context(s, "%s", gc_weights_label(w));
+    }
+    out->n = HW;
+    out->c = P;
+    out->rows = rows;
+    snprintf(out->recipe, sizeof out->recipe, "postproc");
+    return GC_OK;
+}
+
+gc_status gc_desc_load_postproc(const gc_postproc *pp, const char *path, gc_desc *out) {
+    gc_weights *w;
+    GC_TRY(gc_weights_open(path, &w));
+    gc_status s = gc_desc_from_postproc(pp, w, out);
     gc_weights_free(w);
     return s;
 }

@@ -63,8 +63,11 @@ void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out) {
     }
 }
 
-gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
+gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) { return gc_postproc_load_groups(m, w, 32); }
+
+gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups) {
     memset(m, 0, sizeof *m);
+    if (groups < 1) return gc_errorf(GC_ERR_ARG, "%s: GroupNorm group count %lld", gc_weights_label(w), (long long)groups);
     gc_weights_detect_prefix(w, "bottleneck_layers.0.0.conv1.weight");
     char name[64];
     const gc_tensor_ref *r = gc_weights_find(w, "bottleneck_layers.0.0.conv3.weight");
@@ -73,11 +76,12 @@ gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
                          "(expected the authors' AggregationNetwork state-dict names)", gc_weights_label(w));
     m->proj = r->shape[0];
     m->mid = r->shape[1];
-    m->groups = 32;
+    m->groups = groups;
     m->eps = 1e-5f;
     if (m->mid % m->groups || m->proj % m->groups || m->mid <= 0)
-        return gc_errorf(GC_ERR_SHAPE, "%s: widths %lld / %lld are not multiples of the 32 GroupNorm groups",
-                         gc_weights_label(w), (long long)m->mid, (long long)m->proj);
+        return gc_errorf(GC_ERR_SHAPE, "%s: widths %lld / %lld are not multiples of the %lld GroupNorm groups "
+                         "(the group count is not stored in a checkpoint: give it, e.g. num_norm_groups in config.json)",
+                         gc_weights_label(w), (long long)m->mid, (long long)m->proj, (long long)m->groups);
     for (int i = 0; i < GC_PP_GROUPS; i++) {
         r = gc_weights_findf(w, "bottleneck_layers.%d.0.conv1.weight", i);
         if (!r || r->ndim != 4)
@@ -124,15 +128,24 @@ gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
     return GC_OK;
 }
 
-gc_status gc_postproc_open(gc_postproc *m, const char *path) {
+gc_status gc_postproc_open(gc_postproc *m, const char *path) { return gc_postproc_open_groups(m, path, 0); }
+
+gc_status gc_postproc_open_groups(gc_postproc *m, const char *path, int64_t groups) {
     char *file = NULL, *config = NULL;
     GC_TRY(gc_resolve_model_path(path, "post-processor", NULL,
                                  "the authors' best_856.PTH or a geocorr train checkpoint", &config, &file));
+    gc_status s = GC_OK;
+    if (groups <= 0 && config) {
+        cJSON *root = NULL;
+        s = gc_json_load(config, &root);
+        if (s == GC_OK) s = gc_json_int(root, config, "num_norm_groups", 32, &groups);
+        cJSON_Delete(root);
+    }
     free(config);
-    gc_weights *w;
-    gc_status s = gc_weights_open(file, &w);
+    gc_weights *w = NULL;
+    if (s == GC_OK) s = gc_weights_open(file, &w);
     if (s == GC_OK) {
-        s = gc_postproc_load(m, w);
+        s = gc_postproc_load_groups(m, w, groups > 0 ? groups : 32);
         gc_weights_free(w);
     }
     free(file);

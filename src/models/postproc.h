@@ -57,8 +57,13 @@ typedef struct {
 /* Load from a weight set with the authors' state-dict names (safetensors or the authors' .PTH via
  * gc_weights_open); widths come from the shapes. A prefix in front of the names is detected. */
 gc_status gc_postproc_load(gc_postproc *m, gc_weights *w);
-/* Open `path` (a weights file or a folder holding one) and load it. */
+/* Same with a GroupNorm group count other than the reference's 32 (checkpoints do not store it). */
+gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups);
+/* Open `path` (a weights file or a folder holding one) and load it; a folder's config.json may give
+ * num_norm_groups (default 32). */
 gc_status gc_postproc_open(gc_postproc *m, const char *path);
+/* Same; groups > 0 overrides config.json. */
+gc_status gc_postproc_open_groups(gc_postproc *m, const char *path, int64_t groups);
 void gc_postproc_free(gc_postproc *m);
 /* Point a gc_pp_params at a flat buffer of m's layout (gradients, moments). */
 void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out);
