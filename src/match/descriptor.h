@@ -49,6 +49,10 @@ gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out);
  * its feature dims) fused as cat(s3, up(s4), up(s5), dino) -> post-processor -> per-token
  * v/(||v||+1e-10). Recipe "postproc". */
 gc_status gc_desc_from_postproc(const gc_postproc *pp, gc_weights *w, gc_desc *out);
+/* Its two halves: x[cin, 3600] = the fused input from the maps of w (missing map / channel count /
+ * grid errors name the file and the map), and the descriptor of a fused input. */
+gc_status gc_postproc_input(const gc_postproc *pp, gc_weights *w, float *x);
+gc_status gc_desc_postproc_fused(const gc_postproc *pp, const float *x, gc_desc *out);
 /* Same, opening the file. */
 gc_status gc_desc_load_postproc(const gc_postproc *pp, const char *path, gc_desc *out);
 /* The DINOv2 descriptor of an image computed here: 840 canvas (the source mirrored first when
