@@ -2,7 +2,8 @@
  * of tiny random maps written here (channel counts of the authors' tiny .PTH post-processor: 16, 24,
  * 24, 32; GroupNorm 8 from the init folder's config.json): the loss falls, best/last checkpoints load
  * back through `trace postproc`, and a run stopped by --max-steps then resumed ends with the same
- * bytes as an uninterrupted one. Also the readers' source threshold and the cache errors. */
+ * bytes as an uninterrupted one; a DINO-only network trains on a dino-only cache. Also the readers'
+ * source threshold and the cache errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,12 +168,6 @@ static void test_train_resume(void **state) {
 
 static void test_cache_errors(void **state) {
     (void)state;
-    /* a DINO-only cache for a post-processor that takes the SD maps: the file and the map are named */
-    write_cache(path("dino_cache"), "trn", true);
-    assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --out %s",
-                                     g_spair, path("dino_cache"), path("init"), path("e1")), 0);
-    assert_non_null(strstr(gct_last_stderr(), "dino_cache/"));
-    assert_non_null(strstr(gct_last_stderr(), "'s3'"));
     /* a missing cache file */
     assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --out %s",
                                      g_spair, path("no_cache"), path("init"), path("e2")), 0);
@@ -182,10 +177,63 @@ static void test_cache_errors(void **state) {
     assert_non_null(strstr(gct_last_stderr(), "--schedule"));
 }
 
+/* A DINO-only post-processor (the reference's AggregationNetwork(feature_dims=[32])): block 3 of the
+ * tiny .PTH as block 0, one mixing weight. It trains on a cache holding only `dino`. */
+static void test_dino_only(void **state) {
+    (void)state;
+    write_cache(path("dino_cache"), "trn", true);
+    write_cache(path("dino_cache"), "test", true);
+    mkdir(path("dino_init"), 0755);
+    const char *cfg = "{\"num_norm_groups\": 8}\n";
+    gct_write_file(path("dino_init/config.json"), cfg, strlen(cfg));
+    gc_weights *w = gct_open(gct_fixture("ckpt/postproc_tiny.expected.safetensors"));
+    gc_st_writer *wr = gc_st_writer_new();
+    for (int64_t i = 0; i < gc_weights_count(w); i++) {
+        const gc_tensor_ref *t = gc_weights_at(w, i);
+        char name[128];
+        if (strncmp(t->name, "bottleneck_layers.3.0.", 22) == 0)
+            snprintf(name, sizeof name, "bottleneck_layers.0.0.%s", t->name + 22);
+        else if (strcmp(t->name, "logit_scale") == 0)
+            snprintf(name, sizeof name, "%s", t->name);
+        else
+            continue;
+        assert_int_equal(gc_st_writer_add(wr, name, t->dtype, t->ndim, t->shape, t->data), GC_OK);
+    }
+    const float mixing = 1.0f;
+    assert_int_equal(GC_ST_ADD_F32(wr, "mixing_weights", &mixing, 1), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, path("dino_init/dino.safetensors")), GC_OK);
+    gc_st_writer_free(wr);
+    gc_weights_free(w);
+    assert_int_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --val-pairs 2 "
+                                 "--pair-augment --epochs 1 --threads 1 --out %s",
+                                 g_spair, path("dino_cache"), path("dino_init"), path("dino_out")), 0);
+    float *x = malloc(32 * 8 * 8 * sizeof(float));
+    gc_prng_fill("dino.in", 1, 0, 1, x, 32 * 64);
+    wr = gc_st_writer_new();
+    assert_int_equal(GC_ST_ADD_F32(wr, "input", x, 1, 32, 8, 8), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, path("dino_in.st")), GC_OK);
+    gc_st_writer_free(wr);
+    free(x);
+    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s",
+                                 path("dino_out/best.safetensors"), path("dino_in.st"), path("dino_trace.st")), 0);
+    gc_weights *o = gct_open(path("dino_trace.st"));
+    const gc_tensor_ref *mix = gc_weights_find(o, "mixing_softmax");
+    assert_non_null(mix);
+    assert_int_equal(mix->shape[0], 1);
+    assert_null(gc_weights_find(o, "b1.out"));
+    gc_weights_free(o);
+    /* the four-group network on that cache: the file and the missing map are named */
+    assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --out %s",
+                                     g_spair, path("dino_cache"), path("init"), path("e1")), 0);
+    assert_non_null(strstr(gct_last_stderr(), "dino_cache/"));
+    assert_non_null(strstr(gct_last_stderr(), "'s3'"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_threshold),
         cmocka_unit_test(test_train_resume),
+        cmocka_unit_test(test_dino_only),
         cmocka_unit_test(test_cache_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -27,7 +27,7 @@ static gc_status run_model(const gc_postproc *m, gc_weights *in, const char *in_
     if (s != GC_OK) return s;
     float mix[GC_PP_GROUPS];
     gc_postproc_mixing(m, mix);
-    return GC_ST_ADD_F32(wr, "mixing_softmax", mix, GC_PP_GROUPS);
+    return GC_ST_ADD_F32(wr, "mixing_softmax", mix, m->n_groups);
 }
 
 static gc_status run(gc_args *a) {

@@ -176,17 +176,23 @@ gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out) {
 }
 
 gc_status gc_postproc_input(const gc_postproc *pp, gc_weights *w, float *x) {
-    static const char *const names[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"};
+    static const char *const names4[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"}, *const names1[1] = {"dino"};
+    const char *const *names = pp->n_groups == 1 ? names1 : names4;
     gc_map_view maps[GC_PP_GROUPS];
-    for (int i = 0; i < GC_PP_GROUPS; i++) {
+    for (int i = 0; i < pp->n_groups; i++) {
         gc_status s = get_map(w, names[i], &maps[i]);
         if (s == GC_ERR_MISSING)
-            return gc_errorf(s, "%s: no feature map '%s' (the post-processor takes s3, s4, s5 and dino)",
-                             gc_weights_label(w), names[i]);
+            return gc_errorf(s, "%s: no feature map '%s' (the post-processor takes %s)", gc_weights_label(w), names[i],
+                             pp->n_groups == 1 ? "dino" : "s3, s4, s5 and dino");
         GC_TRY(s);
         if (maps[i].c != pp->fd[i])
             return gc_errorf(GC_ERR_SHAPE, "%s: map '%s' has %lld channels; the post-processor's block %d takes %lld",
                              gc_weights_label(w), names[i], (long long)maps[i].c, i, (long long)pp->fd[i]);
+    }
+    if (pp->n_groups == 1) { /* DINO only: the map is the input */
+        GC_TRY(check_grid(w, "dino", &maps[0]));
+        memcpy(x, maps[0].data, (size_t)(maps[0].c * GC_CELLS) * sizeof(float));
+        return GC_OK;
     }
     GC_TRY(check_grid(w, "s3", &maps[0]));
     GC_TRY(check_grid(w, "dino", &maps[3]));

@@ -45,9 +45,9 @@ gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, c
 gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, gc_desc *out, float **fused_out);
 /* Same, opening the file. */
 gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out);
-/* The supervised descriptor (§3.5): the maps s3, s4, s5, dino of w (those pp takes, channel counts from
- * its feature dims) fused as cat(s3, up(s4), up(s5), dino) -> post-processor -> per-token
- * v/(||v||+1e-10). Recipe "postproc". */
+/* The supervised descriptor (§3.5): the maps s3, s4, s5, dino of w (channel counts from pp's feature
+ * dims; dino alone for a DINO-only network) fused as cat(s3, up(s4), up(s5), dino) -> post-processor ->
+ * per-token v/(||v||+1e-10). Recipe "postproc". */
 gc_status gc_desc_from_postproc(const gc_postproc *pp, gc_weights *w, gc_desc *out);
 /* Its two halves: x[cin, 3600] = the fused input from the maps of w (missing map / channel count /
  * grid errors name the file and the map), and the descriptor of a fused input. */

@@ -27,7 +27,7 @@ typedef struct {
 /* A full parameter set (or a gradient / moment set of the same layout). */
 typedef struct {
     gc_pp_block blk[GC_PP_GROUPS];
-    float *mixing;           /* [4] mixing logits */
+    float *mixing;           /* [n_groups] mixing logits */
     float *logit_scale;      /* [1] CLIP temperature (log) */
     float *self_logit_scale; /* [1] unused by the losses: never gets a gradient */
 } gc_pp_params;
@@ -41,7 +41,8 @@ typedef struct {
 } gc_pp_tensor;
 
 typedef struct {
-    int64_t fd[GC_PP_GROUPS];    /* input channels per group (640, 1280, 1280, 768 for the real model) */
+    int n_groups;                /* blocks: 4 (s3, s4, s5, dino) or 1 (a DINO-only network, feature_dims=[768]) */
+    int64_t fd[GC_PP_GROUPS];    /* [n_groups] input channels per group (640, 1280, 1280, 768 for the real model) */
     int64_t cin;                 /* sum of fd */
     int64_t mid;                 /* bottleneck width (P/4) */
     int64_t proj;                /* output width P */
