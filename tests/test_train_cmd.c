@@ -58,15 +58,19 @@ static void write_cache_file(const char *cache, const char *rel, int flip, bool 
     free(file);
 }
 
-static void write_cache(const char *cache, const char *split, bool drop_sd) {
+static void write_cache_of(gc_dataset_kind kind, const char *root, const char *cache, const char *split, bool drop_sd) {
     gc_eval_set set;
-    assert_int_equal(gc_eval_set_load(&set, GC_DS_SPAIR, g_spair, split, GC_AP10K_INTRA), GC_OK);
+    assert_int_equal(gc_eval_set_load(&set, kind, root, split, GC_AP10K_INTRA), GC_OK);
     for (int i = 0; i < set.n_pairs; i++)
         for (int f = 0; f < 2; f++) {
             write_cache_file(cache, set.pairs[i].src, f, drop_sd);
             write_cache_file(cache, set.pairs[i].trg, f, drop_sd);
         }
     gc_eval_set_free(&set);
+}
+
+static void write_cache(const char *cache, const char *split, bool drop_sd) {
+    write_cache_of(GC_DS_SPAIR, g_spair, cache, split, drop_sd);
 }
 
 static int setup(void **state) {
@@ -166,6 +170,20 @@ static void test_train_resume(void **state) {
     expect_same_file(path("full/last.state.safetensors"), path("part/last.state.safetensors"));
 }
 
+/* AP-10K (one flip table for every species): a short run trains and validates. */
+static void test_ap10k(void **state) {
+    (void)state;
+    char root[1300];
+    snprintf(root, sizeof root, "%s/minidata/data/ap-10k", gct_fixtures());
+    write_cache_of(GC_DS_AP10K, root, path("ap_cache"), "trn", false);
+    write_cache_of(GC_DS_AP10K, root, path("ap_cache"), "test", false);
+    assert_int_equal(gct_geocorr("train --dataset ap10k --root %s --cache %s --init %s --val-split test --val-pairs 2 "
+                                 "--pair-augment --epochs 1 --threads 1 --out %s",
+                                 root, path("ap_cache"), path("init"), path("ap_out")), 0);
+    assert_int_equal(access(path("ap_out/best.safetensors"), F_OK), 0);
+    assert_true(mean_loss(path("ap_out/train.log"), 1, 4) > 0);
+}
+
 static void test_cache_errors(void **state) {
     (void)state;
     /* a missing cache file */
@@ -234,6 +252,7 @@ int main(void) {
         cmocka_unit_test(test_source_threshold),
         cmocka_unit_test(test_train_resume),
         cmocka_unit_test(test_dino_only),
+        cmocka_unit_test(test_ap10k),
         cmocka_unit_test(test_cache_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
