@@ -44,6 +44,7 @@ extern const gc_command gc_cmd_inspect;
 extern const gc_command gc_cmd_match;
 extern const gc_command gc_cmd_synth_weights;
 extern const gc_command gc_cmd_trace;
+extern const gc_command gc_cmd_train;
 extern const gc_command gc_trace_align;
 extern const gc_command gc_trace_captioner;
 extern const gc_command gc_trace_clip_text;

@@ -1,7 +1,9 @@
-/* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test] --from-predictions P.json
+/* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test]
+ *  (--from-predictions P.json | --cache DIR [--map NAME] [--hard | --window W] [--align off|flip|mnn]
+ *   [--sample N] [--predictions-out P.json])
  *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--subset S]
- *  [--protocol reference|corrected] [--json OUT]`: PCK of given predictions in every convention the
- * reference reports (TRACE.md §4, docs/eval.md). Scoring cached descriptors needs the matching engine. */
+ *  [--protocol reference|corrected] [--json OUT]`: PCK in every convention the reference reports
+ * (TRACE.md §4, docs/eval.md), of given predictions or of matches on the feature cache. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,10 +37,26 @@ static gc_status run(gc_args *a) {
     bool per_kpt = gc_arg_flag(a, "--per-keypoint"), per_img = gc_arg_flag(a, "--per-image");
     c.img_threshold = gc_arg_flag(a, "--img-threshold");
     c.geo = gc_arg_flag(a, "--geo");
-    if (!preds_path)
-        return gc_errorf(GC_ERR_UNSUPPORTED,
-                         "scoring cached descriptors needs the matching engine (src/match), which this build lacks; "
-                         "score a predictions file with --from-predictions P.json");
+    gc_cache_eval_opts co = {0};
+    int64_t window, sample;
+    co.cache_dir = gc_arg_str(a, "--cache", NULL);
+    co.map_name = gc_arg_str(a, "--map", NULL);
+    co.match.hard = gc_arg_flag(a, "--hard");
+    GC_TRY(gc_arg_int(a, "--window", 7, &window)); /* the eval configs' SOFT_EVAL_WINDOW (zero-shot: 5) */
+    GC_TRY(gc_arg_int(a, "--sample", 0, &sample));
+    co.match.window = (int)window;
+    const char *align = gc_arg_str(a, "--align", "off"), *preds_out = gc_arg_str(a, "--predictions-out", NULL);
+    if (!align) return gc_errorf(GC_ERR_ARG, "--align needs a value");
+    if (strcmp(align, "off") == 0) co.align = GC_ALIGN_OFF;
+    else if (strcmp(align, "flip") == 0) co.align = GC_ALIGN_FLIP;
+    else if (strcmp(align, "mnn") == 0) co.align = GC_ALIGN_MNN;
+    else return gc_errorf(GC_ERR_ARG, "--align must be off, flip or mnn (got '%s')", align);
+    if (!preds_path == !co.cache_dir)
+        return gc_errorf(GC_ERR_ARG, "give either --from-predictions P.json or --cache DIR (features of geocorr extract)");
+    if (preds_path && (sample || preds_out))
+        return gc_errorf(GC_ERR_ARG, "--sample and --predictions-out apply to --cache (the predictions file lists the pairs)");
+    if (window < -60 || window > 60 || sample < 0 || sample > 1000000)
+        return gc_errorf(GC_ERR_ARG, "--window must be in [-60, 60] and --sample >= 0");
     GC_TRY(gc_args_finish(a));
     if (!c.split || !c.protocol) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
     if (per_kpt && per_img) return gc_errorf(GC_ERR_ARG, "--per-image and --per-keypoint exclude each other");
@@ -46,7 +64,8 @@ static gc_status run(gc_args *a) {
     gc_eval_ctx x;
     gc_pck_report rep;
     GC_TRY(gc_eval_ctx_init(&x, &c));
-    gc_status s = gc_eval_ctx_score_file(&x, preds_path, &rep);
+    gc_status s = preds_path ? gc_eval_ctx_score_file(&x, preds_path, &rep)
+                             : gc_eval_ctx_score_cache(&x, &co, (int)sample, preds_out, &rep);
     if (s == GC_OK && json_out) {
         cJSON *j = gc_pck_report_json(&rep, &x.set, c.protocol);
         char *text = j ? cJSON_Print(j) : NULL;

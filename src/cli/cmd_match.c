@@ -9,14 +9,17 @@
 
 static const char k_usage[] =
     "usage: geocorr match SRC TGT (--points \"x1,y1;x2,y2\" | --points-file P.json)\n"
-    "         (--features-src F --features-tgt F [--features-src-flip F] [--feature-map NAME] | --dinov2 PATH)\n"
+    "         (--features-src F --features-tgt F [--features-src-flip F] [--feature-map NAME | --postproc CKPT]\n"
+    "          | --dinov2 PATH)\n"
     "         [--window W] [--hard] [--exclude-outside] [--align auto|off|flip]\n"
     "         [--category NAME | --flip-table T.json] [--mask-src M.png --mask-tgt M.png] [--mnn]\n"
     "         --out OUT.json [--picture OUT.png] [--heatmap IDX --heatmap-out H.png]\n\n"
     "Points are source image pixels; OUT.json lists each with its match (target pixels and the 840 frame),\n"
     "score (cosine similarity) and pose (original / flipped). Feature files are `geocorr features` outputs\n"
-    "(dino [D,60,60], optionally s3, s4, s5: zero-shot descriptor); --feature-map picks one post-processed map.\n"
-    "--window: soft-argmax half-width (default 5 zero-shot, 7 for --feature-map; 0 all cells; <0 Gaussian,\n"
+    "(dino [D,60,60], optionally s3, s4, s5: zero-shot descriptor); --feature-map picks one post-processed map;\n"
+    "--postproc runs a post-processor (safetensors, the authors' .PTH, or a folder with config.json) on the fused\n"
+    "s3, s4, s5, dino maps: supervised descriptors.\n"
+    "--window: soft-argmax half-width (default 5 zero-shot, 7 for --feature-map / --postproc; 0 all cells; <0 Gaussian,\n"
     "sigma=-W); --exclude-outside drops cells outside the window from the softmax (the reference keeps them at\n"
     "similarity 0). --align auto compares the instance matching distance of the original and the flipped\n"
     "source (IMD with --mask-src/--mask-tgt, else mutual nearest neighbours); --category (SPair-71k class or\n"
@@ -34,6 +37,7 @@ static gc_status run(gc_args *a) {
     r.features_trg = gc_arg_str(a, "--features-tgt", NULL);
     r.features_src_flip = gc_arg_str(a, "--features-src-flip", NULL);
     r.feature_map = gc_arg_str(a, "--feature-map", NULL);
+    r.postproc = gc_arg_str(a, "--postproc", NULL);
     r.dinov2 = gc_arg_str(a, "--dinov2", NULL);
     int64_t win, hm;
     GC_TRY(gc_arg_int(a, "--window", INT_MIN, &win));

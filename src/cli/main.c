@@ -13,6 +13,7 @@ static const gc_command *const k_commands[] = {
     &gc_cmd_inspect,
     &gc_cmd_eval,
     &gc_cmd_extract,
+    &gc_cmd_train,
 };
 
 static void usage(FILE *f) {

@@ -27,7 +27,7 @@ static gc_status run_model(const gc_postproc *m, gc_weights *in, const char *in_
     if (s != GC_OK) return s;
     float mix[GC_PP_GROUPS];
     gc_postproc_mixing(m, mix);
-    return GC_ST_ADD_F32(wr, "mixing_softmax", mix, GC_PP_GROUPS);
+    return GC_ST_ADD_F32(wr, "mixing_softmax", mix, m->n_groups);
 }
 
 static gc_status run(gc_args *a) {
@@ -35,10 +35,12 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_arg_req(a, "--weights", &weights));
     GC_TRY(gc_arg_req(a, "--inputs", &inputs));
     GC_TRY(gc_arg_req(a, "--out", &out));
+    int64_t groups;
+    GC_TRY(gc_arg_int(a, "--groups", 0, &groups)); /* GroupNorm groups when not 32 / config.json */
     GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     gc_postproc m;
-    GC_TRY(gc_postproc_open(&m, weights));
+    GC_TRY(gc_postproc_open_groups(&m, weights, groups));
     gc_weights *in = NULL;
     gc_st_writer *wr = gc_st_writer_new();
     gc_status s = wr ? gc_weights_open(inputs, &in) : gc_errorf(GC_ERR_NOMEM, "trace postproc: writer");

@@ -175,6 +175,8 @@ static gc_status run(gc_args *a) {
     state *st = gc_calloc(1, sizeof *st);
     if (!st) return gc_error_context(GC_ERR_NOMEM, "trace train-step");
     gc_status s = gc_postproc_open(&st->m, weights);
+    if (s == GC_OK && st->m.n_groups != GC_PP_GROUPS)
+        s = gc_errorf(GC_ERR_ARG, "%s: a DINO-only post-processor; trace train-step takes the four-group network", weights);
     if (s == GC_OK) s = gc_weights_open(inputs, &st->in);
     if (s == GC_OK) {
         st->wr = gc_st_writer_new();

@@ -51,6 +51,19 @@ gc_status gc_eval_ctx_score_file(gc_eval_ctx *x, const char *predictions_path, g
     return s;
 }
 
+gc_status gc_eval_ctx_score_cache(gc_eval_ctx *x, const gc_cache_eval_opts *co, int sample, const char *predictions_out,
+                                  gc_pck_report *rep) {
+    memset(rep, 0, sizeof *rep);
+    int *sel = NULL, n = 0;
+    GC_TRY(gc_eval_set_sample(&x->set, sample, &sel, &n));
+    gc_pck_pred *preds = gc_calloc((size_t)GC_MAX(n, 1), sizeof(gc_pck_pred));
+    gc_status s = preds ? gc_cache_predict(&x->set, sel, n, co, preds) : GC_ERR_NOMEM;
+    if (s == GC_OK && predictions_out) s = gc_pck_preds_save(predictions_out, &x->set, preds, n);
+    if (s == GC_OK) s = gc_pck_score(&x->set, preds, n, &x->opts, rep);
+    gc_free(preds), gc_free(sel);
+    return s;
+}
+
 gc_status gc_eval_predictions(const gc_eval_config *cfg, const char *predictions_path, char **report_json) {
     *report_json = NULL;
     gc_eval_ctx x;

@@ -2,6 +2,7 @@
 #ifndef GC_EVAL_API_H
 #define GC_EVAL_API_H
 
+#include "eval/cache_eval.h"
 #include "eval/pck.h"
 
 /* Scoring context of a configuration: the split, the group tables, the PCK options. */
@@ -16,5 +17,10 @@ gc_status gc_eval_ctx_init(gc_eval_ctx *x, const gc_eval_config *cfg);
 void gc_eval_ctx_free(gc_eval_ctx *x);
 /* Score a predictions file in the context. */
 gc_status gc_eval_ctx_score_file(gc_eval_ctx *x, const char *predictions_path, gc_pck_report *rep);
+
+/* Match the split's pairs (all, or `sample` per category as the reference samples) on cached
+ * descriptors and score them; predictions_out (may be NULL) receives them as a predictions file. */
+gc_status gc_eval_ctx_score_cache(gc_eval_ctx *x, const gc_cache_eval_opts *co, int sample, const char *predictions_out,
+                                  gc_pck_report *rep);
 
 #endif

@@ -47,16 +47,17 @@ static double kps_to_anno(float (*kps)[3], int n, double w, double h, float off[
 }
 
 /* Source and target keypoints (raw ids, original pixels) into the pair's 840-frame arrays; the
- * eval_spair copy of the target starts equal. Returns the target's scale. */
+ * eval_spair copy of the target starts equal. Returns the target's scale (the source's in *src_scale). */
 static double pair_set_kps(gc_eval_pair *p, const float (*sk)[3], const float (*tk)[3], int n, double sw, double sh,
-                           double tw, double th) {
+                           double tw, double th, double *src_scale) {
     float off[2];
     memcpy(p->src_kps, sk, (size_t)n * sizeof *sk);
     memcpy(p->trg_kps, tk, (size_t)n * sizeof *tk);
-    kps_to_anno(p->src_kps, n, sw, sh, off);
+    *src_scale = kps_to_anno(p->src_kps, n, sw, sh, off);
     double sc = kps_to_anno(p->trg_kps, n, tw, th, p->trg_off);
     memcpy(p->trg_kps_img, p->trg_kps, sizeof p->trg_kps);
     p->trg_scale = (float)sc;
+    p->src_wh[0] = (int)sw, p->src_wh[1] = (int)sh, p->trg_wh[0] = (int)tw, p->trg_wh[1] = (int)th;
     return sc;
 }
 
@@ -266,12 +267,13 @@ static gc_status spair_pair(builder *b, const char *root, const char *cat, const
     GC_TRY(gc_json_load(file, &j));
     gc_status s = GC_OK;
     const char *jc = json_str(j, "category"), *sn = json_str(j, "src_imname"), *tn = json_str(j, "trg_imname");
-    double tb[4], ssz[3], tsz[3];
+    double tb[4], sb[4], ssz[3], tsz[3], ssc;
     if (!jc || strcmp(jc, cat) != 0)
         s = gc_errorf(GC_ERR_FORMAT, "%s: 'category' is %s%s%s, expected \"%s\" (from the file name)", file,
                       jc ? "\"" : "", jc ? jc : "missing", jc ? "\"" : "", cat);
     else if (!sn || !tn) s = gc_errorf(GC_ERR_FORMAT, "%s: 'src_imname' and 'trg_imname' must be strings", file);
     if (s == GC_OK) s = json_nums(j, file, "trg_bndbox", 4, tb);
+    if (s == GC_OK) s = json_nums(j, file, "src_bndbox", 4, sb);
     if (s == GC_OK) s = json_nums(j, file, "src_imsize", -2, ssz);
     if (s == GC_OK) s = json_nums(j, file, "trg_imsize", -2, tsz);
     if (s == GC_OK) s = check_size(file, ssz[0], ssz[1]);
@@ -296,7 +298,8 @@ static gc_status spair_pair(builder *b, const char *root, const char *cat, const
     }
     if (s == GC_OK) {
         float off[2];
-        double sc = pair_set_kps(p, si->kps, ti->kps, 30, ssz[0], ssz[1], tsz[0], tsz[1]);
+        double sc = pair_set_kps(p, si->kps, ti->kps, 30, ssz[0], ssz[1], tsz[0], tsz[1], &ssc);
+        p->thr_src = GC_MAX(sb[3] - sb[1], sb[2] - sb[0]) * ssc;
         memcpy(p->trg_kps_img, ti->kps, sizeof ti->kps); /* eval_spair.py scales by the image annotation's size */
         p->thr = GC_MAX(tb[3] - tb[1], tb[2] - tb[0]) * sc;
         double sci = kps_to_anno(p->trg_kps_img, 30, ti->w, ti->h, off);
@@ -437,7 +440,9 @@ static gc_status ap10k_pair(builder *b, const char *root, const char *cat, const
         free(img);
     }
     if (s == GC_OK) {
-        p->thr = tbb * pair_set_kps(p, sk, tk, 17, sw, sh, tw, th);
+        double ssc;
+        p->thr = tbb * pair_set_kps(p, sk, tk, 17, sw, sh, tw, th, &ssc);
+        p->thr_src = sbb * ssc;
         p->thr_img = (float)p->thr;
     }
     free(sp), free(tp);
@@ -661,8 +666,9 @@ static gc_status load_pfpascal(builder *b, const char *root, const char *split) 
                 if (!p->category || !p->src_category || !p->src || !p->trg || !p->pair_file) s = GC_ERR_NOMEM;
             }
             if (s == GC_OK) {
-                pair_set_kps(p, sk, tk, 20, sw, sh, tw, th);
-                p->thr = GC_ANNO_SIZE, p->thr_img = GC_ANNO_SIZE;
+                double ssc;
+                pair_set_kps(p, sk, tk, 20, sw, sh, tw, th, &ssc);
+                p->thr = GC_ANNO_SIZE, p->thr_img = GC_ANNO_SIZE, p->thr_src = GC_ANNO_SIZE;
             }
             free(spath), free(tpath);
         }

@@ -25,9 +25,11 @@ typedef struct {
     float trg_kps_img[GC_EVAL_MAX_KPS][3]; /* target keypoints scaled by the image annotation's size (eval_spair) */
     double thr;          /* compute_pck threshold: target bbox max side x target scale (float64) */
     float thr_img;       /* eval_spair threshold: image-annotation bbox max side x scale, as float32 */
+    double thr_src;      /* training (self flip): source bbox max side x source scale (float64); PF-Pascal 840 */
     float trg_scale;     /* original target pixels -> 840 frame: x*scale + off (float32 as the loader) */
     float trg_off[2];    /* (offset_x, offset_y) */
     int az;              /* SPair azimuth-variation bin min(|a_s-a_t|, 8-|a_s-a_t|) in 0..4, -1 elsewhere */
+    int src_wh[2], trg_wh[2]; /* original image sizes (w, h) */
 } gc_eval_pair;
 
 typedef struct {

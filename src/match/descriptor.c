@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "models/dinov2.h"
+#include "models/postproc.h"
 #include "tensor/resample.h"
 
 void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols) {
@@ -170,6 +171,71 @@ gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out) {
     gc_weights *w;
     GC_TRY(gc_weights_open(path, &w));
     gc_status s = gc_desc_from_weights(w, map_name, out, NULL);
+    gc_weights_free(w);
+    return s;
+}
+
+gc_status gc_postproc_input(const gc_postproc *pp, gc_weights *w, float *x) {
+    static const char *const names4[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"}, *const names1[1] = {"dino"};
+    const char *const *names = pp->n_groups == 1 ? names1 : names4;
+    gc_map_view maps[GC_PP_GROUPS];
+    for (int i = 0; i < pp->n_groups; i++) {
+        gc_status s = get_map(w, names[i], &maps[i]);
+        if (s == GC_ERR_MISSING)
+            return gc_errorf(s, "%s: no feature map '%s' (the post-processor takes %s)", gc_weights_label(w), names[i],
+                             pp->n_groups == 1 ? "dino" : "s3, s4, s5 and dino");
+        GC_TRY(s);
+        if (maps[i].c != pp->fd[i])
+            return gc_errorf(GC_ERR_SHAPE, "%s: map '%s' has %lld channels; the post-processor's block %d takes %lld",
+                             gc_weights_label(w), names[i], (long long)maps[i].c, i, (long long)pp->fd[i]);
+    }
+    if (pp->n_groups == 1) { /* DINO only: the map is the input */
+        GC_TRY(check_grid(w, "dino", &maps[0]));
+        memcpy(x, maps[0].data, (size_t)(maps[0].c * GC_CELLS) * sizeof(float));
+        return GC_OK;
+    }
+    GC_TRY(check_grid(w, "s3", &maps[0]));
+    GC_TRY(check_grid(w, "dino", &maps[3]));
+    gc_status s = gc_postproc_fuse(x, maps[0].data, maps[0].c, maps[1].data, maps[1].c, maps[1].h, maps[1].w, maps[2].data,
+                                   maps[2].c, maps[2].h, maps[2].w, maps[3].data, maps[3].c, GC_GRID, GC_GRID);
+    return s == GC_OK ? s : gc_error_context(s, "%s", gc_weights_label(w));
+}
+
+gc_status gc_desc_postproc_fused(const gc_postproc *pp, const float *x, gc_desc *out) {
+    memset(out, 0, sizeof *out);
+    const int64_t HW = GC_CELLS, P = pp->proj;
+    float *y = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    float *norm = gc_alloc_array((size_t)HW, sizeof(float));
+    float *rows = gc_alloc_array((size_t)(P * HW), sizeof(float));
+    gc_status s = y && norm && rows ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processed descriptor");
+    if (s == GC_OK) s = gc_postproc_forward(pp, x, GC_GRID, GC_GRID, y, NULL, NULL);
+    if (s == GC_OK) gc_postproc_descriptors(rows, norm, y, P, HW);
+    gc_free(y);
+    gc_free(norm);
+    if (s != GC_OK) {
+        gc_free(rows);
+        return s;
+    }
+    out->n = HW;
+    out->c = P;
+    out->rows = rows;
+    snprintf(out->recipe, sizeof out->recipe, "postproc");
+    return GC_OK;
+}
+
+gc_status gc_desc_from_postproc(const gc_postproc *pp, gc_weights *w, gc_desc *out) {
+    memset(out, 0, sizeof *out);
+    float *x = gc_alloc_array((size_t)(pp->cin * GC_CELLS), sizeof(float));
+    gc_status s = x ? gc_postproc_input(pp, w, x) : gc_error_context(GC_ERR_NOMEM, "post-processor input");
+    if (s == GC_OK && (s = gc_desc_postproc_fused(pp, x, out)) != GC_OK) s = gc_error_context(s, "%s", gc_weights_label(w));
+    gc_free(x);
+    return s;
+}
+
+gc_status gc_desc_load_postproc(const gc_postproc *pp, const char *path, gc_desc *out) {
+    gc_weights *w;
+    GC_TRY(gc_weights_open(path, &w));
+    gc_status s = gc_desc_from_postproc(pp, w, out);
     gc_weights_free(w);
     return s;
 }

@@ -4,6 +4,7 @@
 #define GC_DESCRIPTOR_H
 
 #include "io/weights.h"
+#include "models/postproc.h"
 
 #define GC_GRID 60                      /* feature grid side (NUM_PATCHES) */
 #define GC_CELLS (GC_GRID * GC_GRID)    /* tokens per image */
@@ -44,6 +45,16 @@ gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, c
 gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, gc_desc *out, float **fused_out);
 /* Same, opening the file. */
 gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out);
+/* The supervised descriptor (§3.5): the maps s3, s4, s5, dino of w (channel counts from pp's feature
+ * dims; dino alone for a DINO-only network) fused as cat(s3, up(s4), up(s5), dino) -> post-processor ->
+ * per-token v/(||v||+1e-10). Recipe "postproc". */
+gc_status gc_desc_from_postproc(const gc_postproc *pp, gc_weights *w, gc_desc *out);
+/* Its two halves: x[cin, 3600] = the fused input from the maps of w (missing map / channel count /
+ * grid errors name the file and the map), and the descriptor of a fused input. */
+gc_status gc_postproc_input(const gc_postproc *pp, gc_weights *w, float *x);
+gc_status gc_desc_postproc_fused(const gc_postproc *pp, const float *x, gc_desc *out);
+/* Same, opening the file. */
+gc_status gc_desc_load_postproc(const gc_postproc *pp, const char *path, gc_desc *out);
 /* The DINOv2 descriptor of an image computed here: 840 canvas (the source mirrored first when
  * flip), ImageNet normalisation, last block -> dino [D,60,60] -> per-token normalisation. */
 gc_status gc_desc_from_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_desc *out);

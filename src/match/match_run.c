@@ -212,8 +212,8 @@ static gc_status write_json(const gc_match_request *r, const run_state *s, const
 
 static gc_status load_features(const gc_match_request *r, run_state *s, bool want_flip) {
     if (r->dinov2) {
-        if (r->features_src || r->features_trg || r->features_src_flip || r->feature_map)
-            return gc_errorf(GC_ERR_ARG, "match: --dinov2 computes the features; do not combine it with --features-* / --feature-map");
+        if (r->features_src || r->features_trg || r->features_src_flip || r->feature_map || r->postproc)
+            return gc_errorf(GC_ERR_ARG, "match: --dinov2 computes the features; do not combine it with --features-* / --feature-map / --postproc");
         gc_dinov2 *m;
         GC_TRY(gc_dinov2_load(r->dinov2, &m));
         gc_status st = gc_desc_from_dinov2(m, &s->si, 0, &s->src);
@@ -227,15 +227,20 @@ static gc_status load_features(const gc_match_request *r, run_state *s, bool wan
     }
     if (!r->features_src || !r->features_trg)
         return gc_errorf(GC_ERR_ARG, "match: give --features-src F --features-tgt F (or --dinov2 PATH)");
-    GC_TRY(gc_desc_load(r->features_src, r->feature_map, &s->src));
-    GC_TRY(gc_desc_load(r->features_trg, r->feature_map, &s->trg));
-    GC_TRY(gc_desc_check_pair(&s->src, r->features_src, &s->trg, r->features_trg));
-    if (r->features_src_flip) {
-        GC_TRY(gc_desc_load(r->features_src_flip, r->feature_map, &s->src_flip));
-        GC_TRY(gc_desc_check_pair(&s->src, r->features_src, &s->src_flip, r->features_src_flip));
-        s->have_flip = true;
+    if (r->postproc && r->feature_map)
+        return gc_errorf(GC_ERR_ARG, "match: --postproc computes the supervised descriptor; do not combine it with --feature-map");
+    gc_postproc pp = {0};
+    if (r->postproc) GC_TRY(gc_postproc_open(&pp, r->postproc));
+    const char *paths[3] = {r->features_src, r->features_trg, r->features_src_flip};
+    gc_desc *descs[3] = {&s->src, &s->trg, &s->src_flip};
+    gc_status st = GC_OK;
+    for (int i = 0; st == GC_OK && i < 3 && paths[i]; i++) {
+        st = r->postproc ? gc_desc_load_postproc(&pp, paths[i], descs[i]) : gc_desc_load(paths[i], r->feature_map, descs[i]);
+        if (st == GC_OK && i > 0) st = gc_desc_check_pair(&s->src, r->features_src, descs[i], paths[i]);
     }
-    return GC_OK;
+    s->have_flip = st == GC_OK && r->features_src_flip;
+    gc_postproc_free(&pp);
+    return st;
 }
 
 static gc_status run(const gc_match_request *r, run_state *s) {
@@ -276,7 +281,8 @@ static gc_status run(const gc_match_request *r, run_state *s) {
 
     GC_TRY(load_features(r, s, strcmp(mode, "off") != 0));
     gc_match_opts mo = {.hard = r->hard, .exclude_outside = r->exclude_outside};
-    mo.window = r->window != INT_MIN ? r->window : strncmp(s->src.recipe, "map:", 4) == 0 ? 7 : 5;
+    const bool supervised = strncmp(s->src.recipe, "map:", 4) == 0 || strcmp(s->src.recipe, "postproc") == 0;
+    mo.window = r->window != INT_MIN ? r->window : supervised ? 7 : 5;
     if (mo.window < -GC_GRID || mo.window > GC_GRID) return gc_errorf(GC_ERR_ARG, "--window %d out of range", mo.window);
 
     bool do_align = strcmp(mode, "off") != 0;

@@ -15,8 +15,9 @@ typedef struct {
     const char *features_src, *features_trg; /* feature files (safetensors: dino [, s3, s4, s5]) */
     const char *features_src_flip;         /* features of the horizontally flipped source, or NULL */
     const char *feature_map;               /* one named (post-processed) map instead of the zero-shot recipe */
+    const char *postproc;                  /* post-processor checkpoint: supervised descriptors from s3,s4,s5,dino */
     const char *dinov2;                    /* DINOv2 weights: features computed on the fly */
-    int window;                            /* soft-argmax half-width; INT_MIN = by descriptor (5 zero-shot, 7 map) */
+    int window;                            /* soft-argmax half-width; INT_MIN = by descriptor (5 zero-shot, 7 map / postproc) */
     bool hard, exclude_outside, mnn;
     const char *align;                     /* "auto" | "off" | "flip" */
     const char *category, *flip_table;     /* left/right table: built-in category or a JSON file */

@@ -63,8 +63,11 @@ void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out) {
     }
 }
 
-gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
+gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) { return gc_postproc_load_groups(m, w, 32); }
+
+gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups) {
     memset(m, 0, sizeof *m);
+    if (groups < 1) return gc_errorf(GC_ERR_ARG, "%s: GroupNorm group count %lld", gc_weights_label(w), (long long)groups);
     gc_weights_detect_prefix(w, "bottleneck_layers.0.0.conv1.weight");
     char name[64];
     const gc_tensor_ref *r = gc_weights_find(w, "bottleneck_layers.0.0.conv3.weight");
@@ -73,12 +76,15 @@ gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
                          "(expected the authors' AggregationNetwork state-dict names)", gc_weights_label(w));
     m->proj = r->shape[0];
     m->mid = r->shape[1];
-    m->groups = 32;
+    m->groups = groups;
     m->eps = 1e-5f;
     if (m->mid % m->groups || m->proj % m->groups || m->mid <= 0)
-        return gc_errorf(GC_ERR_SHAPE, "%s: widths %lld / %lld are not multiples of the 32 GroupNorm groups",
-                         gc_weights_label(w), (long long)m->mid, (long long)m->proj);
-    for (int i = 0; i < GC_PP_GROUPS; i++) {
+        return gc_errorf(GC_ERR_SHAPE, "%s: widths %lld / %lld are not multiples of the %lld GroupNorm groups "
+                         "(the group count is not stored in a checkpoint: give it, e.g. num_norm_groups in config.json)",
+                         gc_weights_label(w), (long long)m->mid, (long long)m->proj, (long long)m->groups);
+    /* the reference's AggregationNetwork has one block per feature group: 4 (SD s3, s4, s5 + DINO), or 1 */
+    m->n_groups = gc_weights_findf(w, "bottleneck_layers.1.0.conv1.weight") ? GC_PP_GROUPS : 1;
+    for (int i = 0; i < m->n_groups; i++) {
         r = gc_weights_findf(w, "bottleneck_layers.%d.0.conv1.weight", i);
         if (!r || r->ndim != 4)
             return gc_errorf(GC_ERR_MISSING, "%s: missing tensor 'bottleneck_layers.%d.0.conv1.weight'",
@@ -98,7 +104,7 @@ gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
             add_tensor(m, name, 1, &nshape[c]);
         }
     }
-    add_tensor(m, "mixing_weights", 1, (const int64_t[]){GC_PP_GROUPS});
+    add_tensor(m, "mixing_weights", 1, (const int64_t[]){m->n_groups});
     add_tensor(m, "logit_scale", 0, NULL);
     add_tensor(m, "self_logit_scale", 0, NULL);
     m->data = gc_alloc_array((size_t)m->n_params, sizeof(float));
@@ -124,15 +130,24 @@ gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) {
     return GC_OK;
 }
 
-gc_status gc_postproc_open(gc_postproc *m, const char *path) {
+gc_status gc_postproc_open(gc_postproc *m, const char *path) { return gc_postproc_open_groups(m, path, 0); }
+
+gc_status gc_postproc_open_groups(gc_postproc *m, const char *path, int64_t groups) {
     char *file = NULL, *config = NULL;
     GC_TRY(gc_resolve_model_path(path, "post-processor", NULL,
                                  "the authors' best_856.PTH or a geocorr train checkpoint", &config, &file));
+    gc_status s = GC_OK;
+    if (groups <= 0 && config) {
+        cJSON *root = NULL;
+        s = gc_json_load(config, &root);
+        if (s == GC_OK) s = gc_json_int(root, config, "num_norm_groups", 32, &groups);
+        cJSON_Delete(root);
+    }
     free(config);
-    gc_weights *w;
-    gc_status s = gc_weights_open(file, &w);
+    gc_weights *w = NULL;
+    if (s == GC_OK) s = gc_weights_open(file, &w);
     if (s == GC_OK) {
-        s = gc_postproc_load(m, w);
+        s = gc_postproc_load_groups(m, w, groups > 0 ? groups : 32);
         gc_weights_free(w);
     }
     free(file);
@@ -240,9 +255,9 @@ static gc_status block_forward(const gc_postproc *m, int i, const float *x, int6
 
 void gc_postproc_mixing(const gc_postproc *m, float *mix) {
     float mx = m->p.mixing[0], sum = 0;
-    for (int i = 1; i < GC_PP_GROUPS; i++) mx = fmaxf(mx, m->p.mixing[i]);
-    for (int i = 0; i < GC_PP_GROUPS; i++) sum += mix[i] = expf(m->p.mixing[i] - mx);
-    for (int i = 0; i < GC_PP_GROUPS; i++) mix[i] /= sum;
+    for (int i = 1; i < m->n_groups; i++) mx = fmaxf(mx, m->p.mixing[i]);
+    for (int i = 0; i < m->n_groups; i++) sum += mix[i] = expf(m->p.mixing[i] - mx);
+    for (int i = 0; i < m->n_groups; i++) mix[i] /= sum;
 }
 
 /* y (+)= mix * out, in the reference's accumulation order (block 0 first). */
@@ -269,7 +284,7 @@ gc_status gc_postproc_forward(const gc_postproc *m, const float *x, int64_t H, i
     float *col = gc_alloc_array((size_t)(m->mid * 9 * HW), sizeof(float));
     gc_status s = scratch && col ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processor scratch");
     int64_t off = 0;
-    for (int i = 0; s == GC_OK && i < GC_PP_GROUPS; i++) {
+    for (int i = 0; s == GC_OK && i < m->n_groups; i++) {
         s = block_cache_alloc(m, i, HW, &b);
         if (s == GC_OK) s = block_forward(m, i, x + off * HW, H, W, &b, scratch, col, tap, tap_ctx);
         if (s == GC_OK) mix_accumulate(out, b.out, mix[i], P * HW, i == 0);
@@ -317,7 +332,7 @@ gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const 
         gc_postproc_mixing(m, c->mix);
     }
     int64_t off = 0;
-    for (int i = 0; s == GC_OK && i < GC_PP_GROUPS; i++) {
+    for (int i = 0; s == GC_OK && i < m->n_groups; i++) {
         s = block_cache_alloc(m, i, HW, &c->blk[i]);
         if (s == GC_OK) s = block_forward(m, i, c->x + off * HW, H, W, &c->blk[i], scratch, col, NULL, NULL);
         if (s == GC_OK) mix_accumulate(c->y, c->blk[i].out, c->mix[i], P * HW, i == 0);

@@ -27,7 +27,7 @@ typedef struct {
 /* A full parameter set (or a gradient / moment set of the same layout). */
 typedef struct {
     gc_pp_block blk[GC_PP_GROUPS];
-    float *mixing;           /* [4] mixing logits */
+    float *mixing;           /* [n_groups] mixing logits */
     float *logit_scale;      /* [1] CLIP temperature (log) */
     float *self_logit_scale; /* [1] unused by the losses: never gets a gradient */
 } gc_pp_params;
@@ -41,7 +41,8 @@ typedef struct {
 } gc_pp_tensor;
 
 typedef struct {
-    int64_t fd[GC_PP_GROUPS];    /* input channels per group (640, 1280, 1280, 768 for the real model) */
+    int n_groups;                /* blocks: 4 (s3, s4, s5, dino) or 1 (a DINO-only network, feature_dims=[768]) */
+    int64_t fd[GC_PP_GROUPS];    /* [n_groups] input channels per group (640, 1280, 1280, 768 for the real model) */
     int64_t cin;                 /* sum of fd */
     int64_t mid;                 /* bottleneck width (P/4) */
     int64_t proj;                /* output width P */
@@ -57,8 +58,13 @@ typedef struct {
 /* Load from a weight set with the authors' state-dict names (safetensors or the authors' .PTH via
  * gc_weights_open); widths come from the shapes. A prefix in front of the names is detected. */
 gc_status gc_postproc_load(gc_postproc *m, gc_weights *w);
-/* Open `path` (a weights file or a folder holding one) and load it. */
+/* Same with a GroupNorm group count other than the reference's 32 (checkpoints do not store it). */
+gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups);
+/* Open `path` (a weights file or a folder holding one) and load it; a folder's config.json may give
+ * num_norm_groups (default 32). */
 gc_status gc_postproc_open(gc_postproc *m, const char *path);
+/* Same; groups > 0 overrides config.json. */
+gc_status gc_postproc_open_groups(gc_postproc *m, const char *path, int64_t groups);
 void gc_postproc_free(gc_postproc *m);
 /* Point a gc_pp_params at a flat buffer of m's layout (gradients, moments). */
 void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out);

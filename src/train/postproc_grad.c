@@ -83,16 +83,16 @@ gc_status gc_postproc_backward(const gc_postproc *m, const gc_pp_cache *c, const
     gc_postproc_descriptors_backward(dy, ddesc, c->y, c->norm, P, HW);
     /* y = sum_i mix_i out_i, mix = softmax(logits): dmix_i = <dy, out_i>, then the softmax Jacobian */
     double dmix[GC_PP_GROUPS], dot = 0;
-    for (int i = 0; i < GC_PP_GROUPS; i++) {
+    for (int i = 0; i < m->n_groups; i++) {
         double acc = 0;
         const float *o = c->blk[i].out;
         for (int64_t j = 0; j < P * HW; j++) acc += (double)dy[j] * o[j];
         dmix[i] = acc;
         dot += acc * c->mix[i];
     }
-    for (int i = 0; i < GC_PP_GROUPS; i++) grads->mixing[i] += (float)(c->mix[i] * (dmix[i] - dot));
+    for (int i = 0; i < m->n_groups; i++) grads->mixing[i] += (float)(c->mix[i] * (dmix[i] - dot));
     int64_t off = 0;
-    for (int i = 0; i < GC_PP_GROUPS; i++) {
+    for (int i = 0; i < m->n_groups; i++) {
         const float mi = c->mix[i];
         for (int64_t j = 0; j < P * HW; j++) dout[j] = dy[j] * mi;
         block_backward(m, i, &c->blk[i], c->x + off * HW, H, W, dout, &grads->blk[i], &s);

@@ -72,12 +72,12 @@ gc_status gc_train_loop(gc_trainer *t, const gc_pair_source *src, gc_val_fn val,
         for (int k = 0; k < loss.n_terms; k++)
             log_line(log, " %s %.6f", loss.t[k].name, loss.t[k].value);
         log_line(log, " sparse %.6f\n", loss.t[0].sparse);
-        gc_pair_loss_free(&loss);
         if (cfg->progress) {
             const double el = gc_now() - t0, per = el / (double)(step - start + 1);
-            fprintf(stderr, "\rtrain %lld/%lld  %.2f s/step  eta %.1f h   ", (long long)(step + 1), (long long)total,
-                    per, per * (double)(total - step - 1) / 3600.0);
+            fprintf(stderr, "\rtrain %lld/%lld  loss %.4f  %.2f s/step  eta %.1f h   ", (long long)(step + 1),
+                    (long long)total, loss.loss, per, per * (double)(total - step - 1) / 3600.0);
         }
+        gc_pair_loss_free(&loss);
         const bool epoch_end = i == src->n_pairs - 1;
         if ((cfg->val_every > 0 && i > 0 && i % cfg->val_every == 0) || epoch_end)
             s = validate(t, val, val_ctx, cfg, log);

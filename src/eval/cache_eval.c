@@ -1,0 +1,179 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/cache_eval.h"
+#include "io/atomic_file.h"
+#include "match/picture.h"
+#include "pipeline/feature_cache.h"
+
+/* Recently used descriptors: an image is in ~14 SPair test pairs, often consecutive ones. A pair holds
+ * at most 3 entries at once, so with more slots the least recently used one is never in use. */
+#define DESC_SLOTS 6
+typedef struct {
+    char *key[DESC_SLOTS];   /* "<rel>|<flip>" */
+    gc_desc desc[DESC_SLOTS];
+    int64_t used[DESC_SLOTS]; /* last use tick */
+    int64_t tick;
+    char model[128];         /* the first file's model id: every other must carry it */
+} desc_cache;
+
+static void desc_cache_free(desc_cache *c) {
+    for (int i = 0; i < DESC_SLOTS; i++) free(c->key[i]), gc_desc_free(&c->desc[i]);
+}
+
+/* Descriptor of one cache file (borrowed from the cache until DESC_SLOTS - 3 other loads). */
+static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_desc *d) {
+    char *path = gc_cache_path(o->cache_dir, rel, flip);
+    if (!path) return GC_ERR_NOMEM;
+    gc_weights *w = NULL;
+    gc_status s = gc_file_exists(path) ? gc_weights_open(path, &w)
+                                        : gc_errorf(GC_ERR_MISSING, "%s: not in the feature cache (run geocorr extract%s)", path,
+                                                    flip ? " --flip" : "");
+    if (s == GC_OK) {
+        const char *m = gc_weights_meta(w, "model");
+        if (!m) s = gc_errorf(GC_ERR_FORMAT, "%s: no 'model' metadata (not written by geocorr extract)", path);
+        else if (!model[0]) snprintf(model, 128, "%s", m);
+        else if (strcmp(model, m) != 0)
+            s = gc_errorf(GC_ERR_FORMAT, "%s: features of model '%s', but other files of the cache are '%s'", path, m, model);
+    }
+    if (s == GC_OK) s = gc_desc_from_weights(w, o->map_name, d, NULL);
+    if (s != GC_OK && s != GC_ERR_MISSING && s != GC_ERR_NOMEM && w) s = gc_error_context(s, "feature cache");
+    gc_weights_free(w);
+    free(path);
+    return s;
+}
+
+static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const char *rel, int flip, const gc_desc **d) {
+    char *key = gc_strfmt("%s|%d", rel, flip);
+    if (!key) return GC_ERR_NOMEM;
+    int slot = 0;
+    for (int i = 0; i < DESC_SLOTS; i++) {
+        if (c->key[i] && strcmp(c->key[i], key) == 0) {
+            free(key);
+            c->used[i] = ++c->tick;
+            *d = &c->desc[i];
+            return GC_OK;
+        }
+        if (c->used[i] < c->used[slot]) slot = i;
+    }
+    free(c->key[slot]), gc_desc_free(&c->desc[slot]);
+    c->key[slot] = NULL, c->used[slot] = 0;
+    gc_status s = load_desc_file(o, rel, flip, c->model, &c->desc[slot]);
+    if (s != GC_OK) return free(key), s;
+    c->key[slot] = key, c->used[slot] = ++c->tick;
+    *d = &c->desc[slot];
+    return GC_OK;
+}
+
+static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const int wh[2], int flip, float *m64) {
+    char *stem = gc_cache_path(o->cache_dir, rel, 0);
+    if (!stem) return GC_ERR_NOMEM;
+    size_t ls = strlen(stem) - strlen(".safetensors");
+    char *path = gc_strfmt("%.*s_mask%s.png", (int)ls, stem, flip ? "_flip" : "");
+    free(stem);
+    if (!path) return GC_ERR_NOMEM;
+    uint8_t *canvas = gc_alloc((size_t)960 * 960);
+    gc_status s = canvas ? GC_OK : GC_ERR_NOMEM;
+    if (s == GC_OK && !gc_file_exists(path))
+        s = gc_errorf(GC_ERR_MISSING, "%s: instance mask missing (--align flip compares masked IMDs; --align mnn needs none)", path);
+    if (s == GC_OK) s = gc_mask_canvas_load(path, wh[0], wh[1], false, canvas);
+    if (s == GC_OK) gc_mask_to64(canvas, 960, 960, m64);
+    gc_free(canvas);
+    free(path);
+    return s;
+}
+
+gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
+                           gc_pck_pred *preds) {
+    desc_cache dc = {0};
+    int nk = set->n_kps;
+    gc_status s = GC_OK;
+    int *cat_pairs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(int));
+    float *m64 = gc_alloc_array((size_t)3 * 64 * 64, sizeof(float));
+    if (!cat_pairs || !m64) s = GC_ERR_NOMEM;
+    for (int c = 0; s == GC_OK && c < set->n_categories; c++) {
+        /* the category's used points over the scored pairs: the index space of the flip table */
+        int np = 0, used[GC_EVAL_MAX_KPS], nu;
+        for (int i = 0; i < n; i++)
+            if (strcmp(set->pairs[sel[i]].category, set->categories[c]) == 0) cat_pairs[np++] = i;
+        if (!np) continue;
+        int *pidx = gc_alloc_array((size_t)np, sizeof(int));
+        if (!pidx) return gc_free(cat_pairs), gc_free(m64), desc_cache_free(&dc), GC_ERR_NOMEM;
+        for (int i = 0; i < np; i++) pidx[i] = sel[cat_pairs[i]];
+        nu = gc_eval_used_points(set, pidx, np, used);
+        gc_free(pidx);
+        gc_flip_table table = {0}, tused = {0};
+        bool have_table = false;
+        if (o->align != GC_ALIGN_OFF && set->kind != GC_DS_PFPASCAL) {
+            s = gc_flip_table_builtin(set->kind == GC_DS_AP10K ? "ap10k" : set->categories[c], &table);
+            int64_t u64[GC_EVAL_MAX_KPS];
+            for (int u = 0; u < nu; u++) u64[u] = used[u];
+            if (s == GC_OK) s = gc_flip_table_for_points(&table, u64, nu, &tused);
+            have_table = s == GC_OK;
+        }
+        for (int q = 0; s == GC_OK && q < np; q++) {
+            int i = cat_pairs[q];
+            const gc_eval_pair *p = &set->pairs[sel[i]];
+            gc_pck_pred *pr = &preds[i];
+            pr->pair = sel[i];
+            for (int j = 0; j < nk; j++) pr->pred[j][0] = pr->pred[j][1] = NAN;
+            float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
+            for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
+            const gc_desc *ds = NULL, *dt = NULL, *dsf = NULL;
+            s = load_desc(o, &dc, p->src, 0, &ds);
+            if (s == GC_OK) s = load_desc(o, &dc, p->trg, 0, &dt);
+            if (s == GC_OK) s = gc_desc_check_pair(ds, p->src, dt, p->trg);
+            if (s == GC_OK && o->align == GC_ALIGN_OFF) {
+                int64_t cells[GC_EVAL_MAX_KPS];
+                gc_kps_to_cells(&sk[0][0], nu, cells);
+                s = gc_match_cells(ds->rows, dt->rows, ds->c, cells, nu, &o->match, &xy[0][0], NULL, NULL);
+            } else if (s == GC_OK) {
+                s = load_desc(o, &dc, p->src, 1, &dsf);
+                bool imd = o->align == GC_ALIGN_FLIP;
+                if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
+                if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
+                if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
+                gc_align_opts ao = {.match = o->match, .mnn = !imd};
+                gc_align_result r = {0};
+                if (s == GC_OK)
+                    s = gc_align_points(ds->rows, dsf->rows, dt->rows, ds->c, &sk[0][0], &tk[0][0], nu, have_table ? &tused : NULL,
+                                        imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
+                if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
+                gc_align_result_free(&r);
+            }
+            if (s == GC_OK)
+                for (int u = 0; u < nu; u++) pr->pred[used[u]][0] = xy[u][0], pr->pred[used[u]][1] = xy[u][1];
+        }
+        gc_flip_table_free(&table), gc_flip_table_free(&tused);
+    }
+    gc_free(cat_pairs), gc_free(m64);
+    desc_cache_free(&dc);
+    return s;
+}
+
+gc_status gc_pck_preds_save(const char *path, const gc_eval_set *set, const gc_pck_pred *preds, int n) {
+    cJSON *j = cJSON_CreateObject(), *pairs = cJSON_AddArrayToObject(j, "pairs");
+    cJSON_AddStringToObject(j, "frame", "anno840");
+    for (int i = 0; i < n; i++) {
+        const gc_eval_pair *p = &set->pairs[preds[i].pair];
+        cJSON *e = cJSON_CreateObject(), *pr = cJSON_AddArrayToObject(e, "pred");
+        cJSON_AddStringToObject(e, "src", p->src);
+        cJSON_AddStringToObject(e, "trg", p->trg);
+        for (int k = 0; k < set->n_kps; k++) {
+            if (isnan(preds[i].pred[k][0])) {
+                cJSON_AddItemToArray(pr, cJSON_CreateNull());
+                continue;
+            }
+            char buf[64];
+            snprintf(buf, sizeof buf, "[%.9g, %.9g]", preds[i].pred[k][0], preds[i].pred[k][1]);
+            cJSON_AddItemToArray(pr, cJSON_CreateRaw(buf));
+        }
+        cJSON_AddItemToArray(pairs, e);
+    }
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    gc_status s = text ? gc_write_file_atomic(path, text, strlen(text)) : gc_errorf(GC_ERR_NOMEM, "out of memory");
+    free(text);
+    return s;
+}

@@ -1,0 +1,105 @@
+/* geocorr eval on the feature cache: an "oracle" cache (one channel per keypoint id, lit at the
+ * keypoint's cell) must make hard argmax land exactly on the centre of each target keypoint's cell,
+ * read back identically through --predictions-out / --from-predictions; the flip alignment (MNN) runs;
+ * files of two models in one cache are refused. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "eval/dataset.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "pipeline/feature_cache.h"
+
+static char g_root[1200];
+
+static void write_oracle(const char *cache, const char *rel, const float (*kps)[3], int nk, int flip, const char *model) {
+    int C = nk + 1;
+    float *m = calloc((size_t)C * 3600, sizeof(float));
+    for (int i = 0; i < 3600; i++) m[(size_t)nk * 3600 + i] = 0.1f;
+    for (int j = 0; j < nk; j++) {
+        if (kps[j][2] == 0) continue;
+        int col = (int)(kps[j][0] * (float)(60.0 / 840)), row = (int)(kps[j][1] * (float)(60.0 / 840));
+        if (flip) col = 59 - col;
+        m[(size_t)j * 3600 + row * 60 + col] = 1;
+    }
+    char *path = gc_cache_path(cache, rel, flip);
+    char dir[1400];
+    snprintf(dir, sizeof dir, "mkdir -p \"$(dirname '%s')\"", path);
+    assert_int_equal(system(dir), 0);
+    gc_st_writer *wr = gc_st_writer_new();
+    assert_int_equal(GC_ST_ADD_F32(wr, "dino", m, C, 60, 60), GC_OK);
+    assert_int_equal(gc_st_writer_meta(wr, "model", model), GC_OK);
+    assert_int_equal(gc_st_writer_meta(wr, "flip", flip ? "1" : "0"), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, path), GC_OK);
+    gc_st_writer_free(wr);
+    free(path), free(m);
+}
+
+static void test_oracle_cache(void **st) {
+    (void)st;
+    snprintf(g_root, sizeof g_root, "%s/minidata/data/SPair-71k", gct_fixtures());
+    const char *cache = gct_tmpdir("eval_cache");
+    gc_eval_set set;
+    assert_int_equal(gc_eval_set_load(&set, GC_DS_SPAIR, g_root, "test", GC_AP10K_INTRA), GC_OK);
+    for (int i = 0; i < set.n_pairs; i++)
+        for (int flip = 0; flip < 2; flip++) {
+            write_oracle(cache, set.pairs[i].src, (const float (*)[3])set.pairs[i].src_kps, 30, flip, "oracle");
+            write_oracle(cache, set.pairs[i].trg, (const float (*)[3])set.pairs[i].trg_kps, 30, flip, "oracle");
+        }
+    char pout[1300], j1[1300], j2[1300];
+    snprintf(pout, sizeof pout, "%s/pred.json", cache);
+    snprintf(j1, sizeof j1, "%s/r1.json", cache);
+    snprintf(j2, sizeof j2, "%s/r2.json", cache);
+    int rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --hard --geo --predictions-out '%s' --json '%s'",
+                         g_root, cache, pout, j1);
+    if (rc) fail_msg("%s", gct_last_stderr());
+    cJSON *P;
+    assert_int_equal(gc_json_load(pout, &P), GC_OK);
+    int exact = 0, checked = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(P, "pairs")) {
+        int k = gc_eval_set_find(&set, cJSON_GetObjectItem(e, "src")->valuestring, cJSON_GetObjectItem(e, "trg")->valuestring);
+        assert_true(k >= 0);
+        const gc_eval_pair *p = &set.pairs[k];
+        for (int j = 0; j < 30; j++) {
+            if (p->src_kps[j][2] * p->trg_kps[j][2] <= 0) continue;
+            /* unique lit cell per id in the target: the argmax is that cell */
+            int col = (int)(p->trg_kps[j][0] * (float)(60.0 / 840)), row = (int)(p->trg_kps[j][1] * (float)(60.0 / 840));
+            const cJSON *xy = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "pred"), j);
+            assert_true(cJSON_IsArray(xy));
+            checked++;
+            exact += cJSON_GetArrayItem(xy, 0)->valuedouble == 14.0 * col + 7 && cJSON_GetArrayItem(xy, 1)->valuedouble == 14.0 * row + 7;
+        }
+    }
+    printf("  oracle cache, hard argmax: %d of %d mutually visible keypoints at their target cell centre\n", exact, checked);
+    assert_int_equal(exact, checked);
+    cJSON_Delete(P);
+    /* the written predictions score identically through --from-predictions */
+    rc = gct_geocorr("eval --dataset spair --root '%s' --from-predictions '%s' --geo --json '%s'", g_root, pout, j2);
+    assert_int_equal(rc, 0);
+    size_t n1, n2;
+    char *a, *b;
+    assert_int_equal(gc_read_file(j1, &a, &n1, 1 << 24), GC_OK);
+    assert_int_equal(gc_read_file(j2, &b, &n2, 1 << 24), GC_OK);
+    assert_true(n1 == n2 && memcmp(a, b, n1) == 0);
+    free(a), free(b);
+    /* flip alignment (mask-free) and window soft-argmax run on the cache */
+    rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --window 5 --align mnn --sample 3", g_root, cache);
+    if (rc) fail_msg("%s", gct_last_stderr());
+    /* a file of another model in the same cache is refused */
+    write_oracle(cache, set.pairs[0].trg, (const float (*)[3])set.pairs[0].trg_kps, 30, 0, "other-model");
+    rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --json '%s/r3.json'", g_root, cache, cache);
+    printf("  %s", gct_last_stderr());
+    assert_true(rc != 0);
+    assert_non_null(strstr(gct_last_stderr(), "features of model 'other-model', but other files of the cache are 'oracle'"));
+    gc_eval_set_free(&set);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_oracle_cache)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

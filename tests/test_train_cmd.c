@@ -1,0 +1,259 @@
+/* `geocorr train` end to end on the mini SPair-71k (fixture minidata, real layout) with a feature cache
+ * of tiny random maps written here (channel counts of the authors' tiny .PTH post-processor: 16, 24,
+ * 24, 32; GroupNorm 8 from the init folder's config.json): the loss falls, best/last checkpoints load
+ * back through `trace postproc`, and a run stopped by --max-steps then resumed ends with the same
+ * bytes as an uninterrupted one; a DINO-only network trains on a dino-only cache. Also the readers'
+ * source threshold and the cache errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "eval/dataset.h"
+#include "io/prng_weights.h"
+#include "pipeline/feature_cache.h"
+#include "testutil.h"
+
+static char g_dir[1024], g_spair[1200];
+
+static const char *path(const char *name) {
+    static char buf[16][1300];
+    static int i;
+    i = (i + 1) % 16;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", g_dir, name);
+    return buf[i];
+}
+
+static void mkdirs(const char *file) {
+    char p[1400];
+    snprintf(p, sizeof p, "%s", file);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            mkdir(p, 0755);
+            *s = '/';
+        }
+}
+
+/* One cache file: s3 [16,60,60], s4 [24,30,30], s5 [24,15,15], dino [32,60,60] (dino only: drop_sd). */
+static void write_cache_file(const char *cache, const char *rel, int flip, bool drop_sd) {
+    static const char *const names[4] = {"s3", "s4", "s5", "dino"};
+    static const int64_t dims[4] = {16, 24, 24, 32}, grids[4] = {60, 30, 15, 60};
+    char *file = gc_cache_path(cache, rel, flip);
+    mkdirs(file);
+    gc_st_writer *wr = gc_st_writer_new();
+    for (int i = drop_sd ? 3 : 0; i < 4; i++) {
+        const int64_t n = dims[i] * grids[i] * grids[i];
+        float *m = malloc((size_t)n * sizeof(float));
+        char seed[600];
+        snprintf(seed, sizeof seed, "%s.%d.%s", rel, flip, names[i]);
+        gc_prng_fill(seed, 5, 0.0, 1.0, m, n);
+        assert_int_equal(GC_ST_ADD_F32(wr, names[i], m, 1, dims[i], grids[i], grids[i]), GC_OK);
+        free(m);
+    }
+    assert_int_equal(gc_st_writer_save(wr, file), GC_OK);
+    gc_st_writer_free(wr);
+    free(file);
+}
+
+static void write_cache_of(gc_dataset_kind kind, const char *root, const char *cache, const char *split, bool drop_sd) {
+    gc_eval_set set;
+    assert_int_equal(gc_eval_set_load(&set, kind, root, split, GC_AP10K_INTRA), GC_OK);
+    for (int i = 0; i < set.n_pairs; i++)
+        for (int f = 0; f < 2; f++) {
+            write_cache_file(cache, set.pairs[i].src, f, drop_sd);
+            write_cache_file(cache, set.pairs[i].trg, f, drop_sd);
+        }
+    gc_eval_set_free(&set);
+}
+
+static void write_cache(const char *cache, const char *split, bool drop_sd) {
+    write_cache_of(GC_DS_SPAIR, g_spair, cache, split, drop_sd);
+}
+
+static int setup(void **state) {
+    (void)state;
+    /* with --threads 1 idle OpenMP workers still spin (~20x slower on the loaded 2-core machine) */
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    snprintf(g_dir, sizeof g_dir, "%s", gct_tmpdir("train_cmd"));
+    snprintf(g_spair, sizeof g_spair, "%s/minidata/data/SPair-71k", gct_fixtures());
+    write_cache(path("cache"), "trn", false);
+    write_cache(path("cache"), "test", false);
+    /* the init: the authors' tiny .PTH in a folder whose config.json gives its 8 GroupNorm groups */
+    mkdir(path("init"), 0755);
+    const char *cfg = "{\"num_norm_groups\": 8}\n";
+    gct_write_file(path("init/config.json"), cfg, strlen(cfg));
+    if (symlink(gct_fixture("ckpt/postproc_tiny.PTH"), path("init/postproc_tiny.PTH")) != 0) return -1;
+    return 0;
+}
+
+/* The SPair reader's source threshold: src bbox max side x source scale (first trn pair, by hand from
+ * its JSON: bndbox [53, 80, 327, 322], image 333x500 -> 274 * 840/500 = 460.32). */
+static void test_source_threshold(void **state) {
+    (void)state;
+    gc_eval_set set;
+    assert_int_equal(gc_eval_set_load(&set, GC_DS_SPAIR, g_spair, "trn", GC_AP10K_INTRA), GC_OK);
+    int k = gc_eval_set_find(&set, "cat/2099_000005.jpg", "cat/2099_000006.jpg");
+    assert_true(k >= 0);
+    assert_true(fabs(set.pairs[k].thr_src - 460.32) < 1e-9);
+    gc_eval_set_free(&set);
+}
+
+static const char *k_common = "--dataset spair --root %s --cache %s --init %s --val-split test --schedule constant "
+                              "--lr 5e-3 --pair-augment --epochs 4 --val-every 3 --val-pairs 3 --seed 7 --threads 1";
+
+static int train(const char *out, const char *extra) {
+    char fmt[1024];
+    snprintf(fmt, sizeof fmt, "train %s --out %%s %s", k_common, extra);
+    return gct_geocorr(fmt, g_spair, path("cache"), path("init"), out);
+}
+
+/* Mean loss of log lines "step N ... loss X" with N in [a, b]. */
+static double mean_loss(const char *log, int a, int b) {
+    char *text;
+    size_t len;
+    assert_int_equal(gc_read_file(log, &text, &len, 1 << 24), GC_OK);
+    double sum = 0;
+    int n = 0;
+    for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+        long step;
+        double loss;
+        if (sscanf(l, "step %ld epoch %*d pair %*d loss %lf", &step, &loss) == 2 && step >= a && step <= b) {
+            sum += loss;
+            n++;
+        }
+    }
+    free(text);
+    assert_true(n > 0);
+    return sum / n;
+}
+
+static void expect_same_file(const char *a, const char *b) {
+    char *x, *y;
+    size_t nx, ny;
+    assert_int_equal(gc_read_file(a, &x, &nx, 1 << 26), GC_OK);
+    assert_int_equal(gc_read_file(b, &y, &ny, 1 << 26), GC_OK);
+    assert_int_equal(nx, ny);
+    if (memcmp(x, y, nx) != 0) fail_msg("%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+static void test_train_resume(void **state) {
+    (void)state;
+    /* 6 training pairs x 4 epochs = 24 steps */
+    assert_int_equal(train(path("full"), ""), 0);
+    const double first = mean_loss(path("full/train.log"), 1, 6), last = mean_loss(path("full/train.log"), 19, 24);
+    printf("  mean loss epoch 1 %.4f, epoch 4 %.4f\n", first, last);
+    assert_true(last < first);
+    assert_int_equal(access(path("full/best.safetensors"), F_OK), 0);
+    /* checkpoints load back under the reference names */
+    char in[1300];
+    snprintf(in, sizeof in, "%s", path("pp_in.st"));
+    float *x = malloc(96 * 8 * 8 * sizeof(float));
+    gc_prng_fill("train.in", 1, 0, 1, x, 96 * 64);
+    gc_st_writer *wr = gc_st_writer_new();
+    assert_int_equal(GC_ST_ADD_F32(wr, "input", x, 1, 96, 8, 8), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
+    gc_st_writer_free(wr);
+    free(x);
+    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s", path("full/best.safetensors"),
+                                 in, path("best_out.st")), 0);
+    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s", path("full/last.safetensors"),
+                                 in, path("last_out.st")), 0);
+    /* interrupted after 10 steps, then resumed: the same parameters and state as the uninterrupted run */
+    assert_int_equal(train(path("part"), "--max-steps 10"), 0);
+    assert_int_equal(train(path("part"), "--resume"), 0);
+    expect_same_file(path("full/last.safetensors"), path("part/last.safetensors"));
+    expect_same_file(path("full/last.state.safetensors"), path("part/last.state.safetensors"));
+}
+
+/* AP-10K (one flip table for every species): a short run trains and validates. */
+static void test_ap10k(void **state) {
+    (void)state;
+    char root[1300];
+    snprintf(root, sizeof root, "%s/minidata/data/ap-10k", gct_fixtures());
+    write_cache_of(GC_DS_AP10K, root, path("ap_cache"), "trn", false);
+    write_cache_of(GC_DS_AP10K, root, path("ap_cache"), "test", false);
+    assert_int_equal(gct_geocorr("train --dataset ap10k --root %s --cache %s --init %s --val-split test --val-pairs 2 "
+                                 "--pair-augment --epochs 1 --threads 1 --out %s",
+                                 root, path("ap_cache"), path("init"), path("ap_out")), 0);
+    assert_int_equal(access(path("ap_out/best.safetensors"), F_OK), 0);
+    assert_true(mean_loss(path("ap_out/train.log"), 1, 4) > 0);
+}
+
+static void test_cache_errors(void **state) {
+    (void)state;
+    /* a missing cache file */
+    assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --out %s",
+                                     g_spair, path("no_cache"), path("init"), path("e2")), 0);
+    assert_non_null(strstr(gct_last_stderr(), "feature cache file missing"));
+    assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --schedule fast --out %s",
+                                     g_spair, path("cache"), path("init"), path("e3")), 0);
+    assert_non_null(strstr(gct_last_stderr(), "--schedule"));
+}
+
+/* A DINO-only post-processor (the reference's AggregationNetwork(feature_dims=[32])): block 3 of the
+ * tiny .PTH as block 0, one mixing weight. It trains on a cache holding only `dino`. */
+static void test_dino_only(void **state) {
+    (void)state;
+    write_cache(path("dino_cache"), "trn", true);
+    write_cache(path("dino_cache"), "test", true);
+    mkdir(path("dino_init"), 0755);
+    const char *cfg = "{\"num_norm_groups\": 8}\n";
+    gct_write_file(path("dino_init/config.json"), cfg, strlen(cfg));
+    gc_weights *w = gct_open(gct_fixture("ckpt/postproc_tiny.expected.safetensors"));
+    gc_st_writer *wr = gc_st_writer_new();
+    for (int64_t i = 0; i < gc_weights_count(w); i++) {
+        const gc_tensor_ref *t = gc_weights_at(w, i);
+        char name[128];
+        if (strncmp(t->name, "bottleneck_layers.3.0.", 22) == 0)
+            snprintf(name, sizeof name, "bottleneck_layers.0.0.%s", t->name + 22);
+        else if (strcmp(t->name, "logit_scale") == 0)
+            snprintf(name, sizeof name, "%s", t->name);
+        else
+            continue;
+        assert_int_equal(gc_st_writer_add(wr, name, t->dtype, t->ndim, t->shape, t->data), GC_OK);
+    }
+    const float mixing = 1.0f;
+    assert_int_equal(GC_ST_ADD_F32(wr, "mixing_weights", &mixing, 1), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, path("dino_init/dino.safetensors")), GC_OK);
+    gc_st_writer_free(wr);
+    gc_weights_free(w);
+    assert_int_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --val-pairs 2 "
+                                 "--pair-augment --epochs 1 --threads 1 --out %s",
+                                 g_spair, path("dino_cache"), path("dino_init"), path("dino_out")), 0);
+    float *x = malloc(32 * 8 * 8 * sizeof(float));
+    gc_prng_fill("dino.in", 1, 0, 1, x, 32 * 64);
+    wr = gc_st_writer_new();
+    assert_int_equal(GC_ST_ADD_F32(wr, "input", x, 1, 32, 8, 8), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, path("dino_in.st")), GC_OK);
+    gc_st_writer_free(wr);
+    free(x);
+    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s",
+                                 path("dino_out/best.safetensors"), path("dino_in.st"), path("dino_trace.st")), 0);
+    gc_weights *o = gct_open(path("dino_trace.st"));
+    const gc_tensor_ref *mix = gc_weights_find(o, "mixing_softmax");
+    assert_non_null(mix);
+    assert_int_equal(mix->shape[0], 1);
+    assert_null(gc_weights_find(o, "b1.out"));
+    gc_weights_free(o);
+    /* the four-group network on that cache: the file and the missing map are named */
+    assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --out %s",
+                                     g_spair, path("dino_cache"), path("init"), path("e1")), 0);
+    assert_non_null(strstr(gct_last_stderr(), "dino_cache/"));
+    assert_non_null(strstr(gct_last_stderr(), "'s3'"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_source_threshold),
+        cmocka_unit_test(test_train_resume),
+        cmocka_unit_test(test_dino_only),
+        cmocka_unit_test(test_ap10k),
+        cmocka_unit_test(test_cache_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
