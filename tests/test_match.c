@@ -291,6 +291,45 @@ static void test_align(void **state) {
     gc_weights_free(ref);
 }
 
+/* Same bytes whatever the thread count: case B (exact zeros) with IMD and MNN, 1 vs 2 threads. */
+static void test_threads_deterministic(void **state) {
+    gc_weights *ref = gct_open(gct_fixture("geoaware_align.safetensors"));
+    float m64[3][4096];
+    const char *mk[3] = {"mask_src_u8", "mask_src_flip_u8", "mask_trg_u8"};
+    for (int i = 0; i < 3; i++) {
+        const gc_tensor_ref *t = gc_weights_find(ref, mk[i]);
+        gc_mask_to64(t->data, t->shape[0], t->shape[1], m64[i]);
+    }
+    gc_flip_table table;
+    assert_int_equal(gc_flip_table_builtin("cat", &table), GC_OK);
+    int64_t C, K;
+    const float *src, *srcf, *trg, *skps, *tkps;
+    assert_int_equal(gc_desc_tokens_view(ref, "B.src_desc", &C, &src), GC_OK);
+    assert_int_equal(gc_desc_tokens_view(ref, "B.src_flip_desc", &C, &srcf), GC_OK);
+    assert_int_equal(gc_desc_tokens_view(ref, "B.trg_desc", &C, &trg), GC_OK);
+    assert_int_equal(gc_kps_view(ref, "src_kps", &K, &skps), GC_OK);
+    assert_int_equal(gc_kps_view(ref, "trg_kps", &K, &tkps), GC_OK);
+    for (int mnn = 0; mnn < 2; mnn++) {
+        gc_align_result r[2];
+        for (int t = 0; t < 2; t++) {
+            gc_set_threads(t + 1);
+            gc_align_opts o = {.match = {.window = 0}, .mnn = mnn};
+            assert_int_equal(gc_align_points(src, srcf, trg, C, skps, tkps, K, &table, m64[0], m64[1], m64[2], &o, &r[t]),
+                             GC_OK);
+        }
+        assert_memory_equal(r[0].pred, r[1].pred, (size_t)K * 2 * sizeof(float));
+        assert_memory_equal(r[0].pred_flip, r[1].pred_flip, (size_t)K * 2 * sizeof(float));
+        assert_memory_equal(&r[0].dist_orig, &r[1].dist_orig, sizeof(double));
+        assert_memory_equal(&r[0].dist_flip, &r[1].dist_flip, sizeof(double));
+        if (!mnn) assert_memory_equal(r[0].imd_min_orig, r[1].imd_min_orig, (size_t)r[0].n_min_orig * sizeof(float));
+        gc_align_result_free(&r[0]);
+        gc_align_result_free(&r[1]);
+    }
+    gc_set_threads(0);
+    gc_flip_table_free(&table);
+    gc_weights_free(ref);
+}
+
 /* `geocorr trace align` on inputs assembled from the fixture (case A with IMD, case B with --mnn). */
 static void test_trace_align_cli(void **state) {
     gc_weights *ref = gct_open(gct_fixture("geoaware_align.safetensors"));
@@ -423,7 +462,8 @@ static void test_flip_tables(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_match_modes),   cmocka_unit_test(test_trace_match_cli), cmocka_unit_test(test_zeroshot),
-        cmocka_unit_test(test_align),         cmocka_unit_test(test_trace_align_cli), cmocka_unit_test(test_flip_tables),
+        cmocka_unit_test(test_align),         cmocka_unit_test(test_threads_deterministic),
+        cmocka_unit_test(test_trace_align_cli), cmocka_unit_test(test_flip_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* SD-1.5 branch parity: VAE encoder, shared noise + q_sample and UNet (plain and GeoAware FreeU
  * taps) against sd_{micro,tiny}.io.safetensors, from the shipped micro weights in both namings and
- * layouts (LDM single file, diffusers folder incl. the .fp16 variant) through `geocorr trace`, and
+ * layouts (LDM single file .safetensors and .ckpt, diffusers folder incl. the .fp16 variant and the
+ * legacy VAE attention names) through `geocorr trace`, and
  * from manifest-generated tiny weights (both namings) through the library. Tolerance: the
  * project's 1e-4 of max|ref| per tensor; observed <= 3e-6 everywhere (fp32-vs-fp64 upstream noise
  * is ~1e-6). Bad inputs: missing / wrongly shaped tensors, incomplete diffusers folder, latent not
@@ -136,6 +137,14 @@ static void test_micro_ldm_single_file(void **state) {
     char flags[1200];
     snprintf(flags, sizeof flags, "--sd-config %s", gct_fixture("sd_micro.ldm_config.json"));
     micro_traces(gct_fixture("sd_micro.ldm_single_file.safetensors"), flags);
+}
+
+/* The same weights as a PyTorch LDM checkpoint (state_dict.model.diffusion_model.*, read through the
+ * checkpoint reader; the outer `state_dict.` prefix is found by itself). */
+static void test_micro_ldm_ckpt(void **state) {
+    char flags[1200];
+    snprintf(flags, sizeof flags, "--sd-config %s", gct_fixture("sd_micro.ldm_config.json"));
+    micro_traces(gct_fixture("ckpt/sd_micro_ldm.ckpt"), flags);
 }
 
 static void test_micro_diffusers_folder(void **state) { micro_traces(micro_diffusers_dir(0), ""); }
@@ -297,7 +306,8 @@ static void test_bad_input(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_micro_ldm_single_file), cmocka_unit_test(test_micro_diffusers_folder),
+        cmocka_unit_test(test_micro_ldm_single_file), cmocka_unit_test(test_micro_ldm_ckpt),
+        cmocka_unit_test(test_micro_diffusers_folder),
         cmocka_unit_test(test_micro_diffusers_legacy_vae_names),
         cmocka_unit_test(test_micro_diffusers_fp16),  cmocka_unit_test(test_tiny_ldm),
         cmocka_unit_test(test_tiny_diffusers_naming), cmocka_unit_test(test_bad_input),

@@ -75,7 +75,9 @@ static void test_conv2d(void **state) {
     check_conv(5, 8, 10, 4, 3, 2, (gc_pad2d){1, 1, 1, 1}); /* UNet Downsample */
     check_conv(3, 8, 6, 4, 3, 2, (gc_pad2d){0, 0, 1, 1});  /* VAE Downsample: right/bottom only */
     check_conv(7, 5, 6, 3, 1, 1, (gc_pad2d){0, 0, 0, 0});  /* 1x1 */
-    /* K*Wo*Ho = 576*128*128 > the 8M-float band budget: two bands of output rows */
+    check_conv(32, 33, 35, 5, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd F(2x2,3x3), odd sizes: partial tiles */
+    check_conv(40, 32, 48, 7, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd, even sizes */
+    /* Winograd over many bands of tile rows */
     if (!getenv("GEOCORR_SANITIZED")) check_conv(64, 128, 128, 2, 3, 1, (gc_pad2d){1, 1, 1, 1});
 }
 

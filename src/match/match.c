@@ -96,7 +96,7 @@ gc_status gc_match_rows(const float *sim, int64_t K, const gc_match_opts *o, flo
     int nt = omp_get_max_threads();
     float *scratch = o->hard ? NULL : gc_alloc_array((size_t)nt * GC_CELLS, sizeof(float));
     if (!o->hard && !scratch) return GC_ERR_NOMEM;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if (K >= 64) /* a thread team costs more than a few rows */
     for (int64_t k = 0; k < K; k++) {
         const float *s = sim + k * GC_CELLS;
         int64_t b = 0;

@@ -6,7 +6,7 @@
 
 gc_loss_cfg gc_loss_cfg_default(void) {
     return (gc_loss_cfg){.jitter = 0.1, .w_single = 0, .w_double = 1, .w_self = 0.25, .beta = 0.02f,
-                         .anno = 840, .side = 60, .flow_maps = false};
+                         .anno = 840, .side = 60, .flow_maps = false, .thr_unscaled = false};
 }
 
 bool gc_loss_cfg_uses_flips(const gc_loss_cfg *cfg) {
@@ -83,8 +83,8 @@ gc_status gc_pair_loss_compute(const gc_loss_cfg *cfg, const gc_pair_inputs *in,
     /* the pair term is always present (the reference does not guard it) */
     if (s == GC_OK) s = add_term(out, "pair", 1.0, GC_DESC_SRC, GC_DESC_TRG, in->kps_src, in->kps_trg, in->nk, &added);
     if (s == GC_OK && !added) s = gc_errorf(GC_ERR_ARG, "training pair has no mutually visible keypoint");
-    const double thr_src = in->thr_src * ((double)side / (double)cfg->anno);
-    const double thr_trg = in->thr_trg * ((double)side / (double)cfg->anno);
+    const double to_grid = cfg->thr_unscaled ? 1.0 : (double)side / (double)cfg->anno;
+    const double thr_src = in->thr_src * to_grid, thr_trg = in->thr_trg * to_grid;
     double thr[4] = {thr_trg, thr_trg, thr_trg, thr_trg};
     if (s == GC_OK && flips) {
         flip_kps(fs, in->kps_src, in->perm, np, cfg->anno);

@@ -21,6 +21,8 @@ typedef struct {
     int64_t anno;    /* keypoint frame (840) */
     int64_t side;    /* grid side (60) */
     bool flow_maps;  /* also compute every term's full flow map (traces) */
+    bool thr_unscaled; /* PF-Pascal training quirk (REFERENCE.md §11.9): the reference passes the 840
+                        * image threshold as grid units unscaled (jitter std 42 cells); true = parity */
 } gc_loss_cfg;
 
 /* Reference defaults (train_spair.yaml / train_ap10k.yaml). */
