@@ -84,6 +84,18 @@ static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const i
     return s;
 }
 
+/* Visiting order inside a category: by target image, then source, so that each target descriptor is
+ * loaded once per run of pairs (results do not depend on the order: every pair is independent). */
+static const gc_eval_set *g_order_set;
+static const int *g_order_sel;
+static int cmp_by_images(const void *a, const void *b) {
+    const gc_eval_pair *p = &g_order_set->pairs[g_order_sel[*(const int *)a]];
+    const gc_eval_pair *q = &g_order_set->pairs[g_order_sel[*(const int *)b]];
+    int c = strcmp(p->trg, q->trg);
+    if (!c) c = strcmp(p->src, q->src);
+    return c ? c : *(const int *)a - *(const int *)b;
+}
+
 gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
                            gc_pck_pred *preds) {
     desc_cache dc = {0};
@@ -112,6 +124,9 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
             if (s == GC_OK) s = gc_flip_table_for_points(&table, u64, nu, &tused);
             have_table = s == GC_OK;
         }
+        g_order_set = set, g_order_sel = sel;
+        qsort(cat_pairs, (size_t)np, sizeof(int), cmp_by_images);
+        g_order_set = NULL, g_order_sel = NULL;
         for (int q = 0; s == GC_OK && q < np; q++) {
             int i = cat_pairs[q];
             const gc_eval_pair *p = &set->pairs[sel[i]];
