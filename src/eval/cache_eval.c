@@ -7,22 +7,31 @@
 #include "match/picture.h"
 #include "pipeline/feature_cache.h"
 
-/* Recently used descriptors: an image is in ~14 SPair test pairs, often consecutive ones. A pair holds
- * at most 3 entries at once, so with more slots the least recently used one is never in use. */
-#define DESC_SLOTS 6
+/* Descriptors in memory, least recently used evicted beyond the budget: loading one (F16 -> F32,
+ * token transpose, normalisation) costs as much as matching ~10 pairs, and an image is in ~14 SPair
+ * test pairs of its category, so every image of the current category stays resident (SPair: ~100
+ * images x 11 MB for DINOv2-B). Entries of the pair being matched are never evicted (used > pinned). */
 typedef struct {
-    char *key[DESC_SLOTS];   /* "<rel>|<flip>" */
-    gc_desc desc[DESC_SLOTS];
-    int64_t used[DESC_SLOTS]; /* last use tick */
-    int64_t tick;
+    char *key;               /* "<rel>|<flip>" */
+    gc_desc desc;
+    int64_t used;            /* last use tick */
+} desc_entry;
+typedef struct {
+    desc_entry **e;          /* [n] (separately allocated: pointers handed out stay valid) */
+    int n, cap;
+    int64_t bytes, budget;   /* resident descriptor bytes, limit */
+    int64_t tick, pinned;    /* use clock; entries used after `pinned` belong to the current pair */
     char model[128];         /* the first file's model id: every other must carry it */
 } desc_cache;
 
 static void desc_cache_free(desc_cache *c) {
-    for (int i = 0; i < DESC_SLOTS; i++) free(c->key[i]), gc_desc_free(&c->desc[i]);
+    for (int i = 0; i < c->n; i++) free(c->e[i]->key), gc_desc_free(&c->e[i]->desc), free(c->e[i]);
+    free(c->e);
 }
 
-/* Descriptor of one cache file (borrowed from the cache until DESC_SLOTS - 3 other loads). */
+static int64_t desc_bytes(const gc_desc *d) { return d->n * d->c * (int64_t)sizeof(float); }
+
+/* Descriptor of one cache file. */
 static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_desc *d) {
     char *path = gc_cache_path(o->cache_dir, rel, flip);
     if (!path) return GC_ERR_NOMEM;
@@ -44,25 +53,43 @@ static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, in
     return s;
 }
 
+/* Descriptor of (rel, flip), borrowed from the cache until the next pair (desc_cache.pinned). */
 static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const char *rel, int flip, const gc_desc **d) {
     char *key = gc_strfmt("%s|%d", rel, flip);
     if (!key) return GC_ERR_NOMEM;
-    int slot = 0;
-    for (int i = 0; i < DESC_SLOTS; i++) {
-        if (c->key[i] && strcmp(c->key[i], key) == 0) {
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->e[i]->key, key) == 0) {
             free(key);
-            c->used[i] = ++c->tick;
-            *d = &c->desc[i];
+            c->e[i]->used = ++c->tick;
+            *d = &c->e[i]->desc;
             return GC_OK;
         }
-        if (c->used[i] < c->used[slot]) slot = i;
+    desc_entry *e = calloc(1, sizeof *e);
+    gc_status s = e ? load_desc_file(o, rel, flip, c->model, &e->desc) : GC_ERR_NOMEM;
+    if (s == GC_OK && c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        desc_entry **v = realloc(c->e, (size_t)cap * sizeof *v);
+        if (v) c->e = v, c->cap = cap;
+        else s = GC_ERR_NOMEM;
     }
-    free(c->key[slot]), gc_desc_free(&c->desc[slot]);
-    c->key[slot] = NULL, c->used[slot] = 0;
-    gc_status s = load_desc_file(o, rel, flip, c->model, &c->desc[slot]);
-    if (s != GC_OK) return free(key), s;
-    c->key[slot] = key, c->used[slot] = ++c->tick;
-    *d = &c->desc[slot];
+    if (s != GC_OK) {
+        if (e) gc_desc_free(&e->desc);
+        return free(e), free(key), s;
+    }
+    /* evict the least recently used entries not in the current pair until the new one fits */
+    while (c->bytes + desc_bytes(&e->desc) > c->budget) {
+        int lru = -1;
+        for (int i = 0; i < c->n; i++)
+            if (c->e[i]->used <= c->pinned && (lru < 0 || c->e[i]->used < c->e[lru]->used)) lru = i;
+        if (lru < 0) break; /* a budget below one pair's descriptors: hold them anyway */
+        c->bytes -= desc_bytes(&c->e[lru]->desc);
+        free(c->e[lru]->key), gc_desc_free(&c->e[lru]->desc), free(c->e[lru]);
+        c->e[lru] = c->e[--c->n];
+    }
+    e->key = key, e->used = ++c->tick;
+    c->e[c->n++] = e;
+    c->bytes += desc_bytes(&e->desc);
+    *d = &e->desc;
     return GC_OK;
 }
 
@@ -98,7 +125,7 @@ static int cmp_by_images(const void *a, const void *b) {
 
 gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
                            gc_pck_pred *preds) {
-    desc_cache dc = {0};
+    desc_cache dc = {.budget = (o->mem_mb > 0 ? o->mem_mb : 2048) << 20};
     int nk = set->n_kps;
     gc_status s = GC_OK;
     int *cat_pairs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(int));
@@ -136,6 +163,7 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
             float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
             for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
             const gc_desc *ds = NULL, *dt = NULL, *dsf = NULL;
+            dc.pinned = dc.tick;
             s = load_desc(o, &dc, p->src, 0, &ds);
             if (s == GC_OK) s = load_desc(o, &dc, p->trg, 0, &dt);
             if (s == GC_OK) s = gc_desc_check_pair(ds, p->src, dt, p->trg);

@@ -14,6 +14,7 @@ typedef struct {
     const char *map_name;   /* NULL: dino alone or the zero-shot recipe (s3, s4, s5, dino) */
     gc_match_opts match;    /* hard argmax / window soft-argmax */
     gc_align_mode align;    /* flip: IMD with masks <stem>_mask[_flip].png in the cache; mnn: mask-free */
+    int64_t mem_mb;         /* descriptors kept in memory (LRU), in MiB; 0: 2048 */
 } gc_cache_eval_opts;
 
 /* preds[i] for the pairs sel[0..n) of the set (indices into set->pairs, e.g. from gc_eval_set_sample).
