@@ -67,7 +67,7 @@ int main(void) {
         for (int j = 0; j < npairs; j++, pair_id++) {
             int s = rnd(20), t = (s + 1 + rnd(19)) % 20; /* pairs among the first 20 images (cached features) */
             snprintf(buf, sizeof buf, "{\"category\":\"%s\",\"src_imname\":\"%04d.jpg\",\"trg_imname\":\"%04d.jpg\","
-                     "\"trg_bndbox\":[20,30,%d,%d],\"src_imsize\":[500,375,3],\"trg_imsize\":[500,375,3]}",
+                     "\"src_bndbox\":[20,30,300,200],\"trg_bndbox\":[20,30,%d,%d],\"src_imsize\":[500,375,3],\"trg_imsize\":[500,375,3]}",
                      k_cats[c], s, t, 300 + rnd(150), 200 + rnd(150));
             snprintf(p, sizeof p, "%s/PairAnnotation/test/%06d-%04d-%04d:%s.json", root, pair_id, s, t, k_cats[c]);
             put(p, buf);

@@ -1,6 +1,8 @@
 /* `geocorr extract --dataset spair|pfpascal|ap10k --root DIR [--split test] [--subset S] [--flip]
- *  --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] --dinov2 PATH`: the feature cache of every
- * image the split needs (resumable, shardable). GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after
+ *  --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] (--models DIR | <model flags>)`: the feature
+ * cache of every image the split needs (resumable, shardable), computed by the feature pipeline of
+ * `geocorr features` with the same model flags (--models, --dinov2, --sd, --sd-config, --clip-vision,
+ * --text-encoder, --captioner, --dino-only; --dinov2 alone = DINOv2 only); models are loaded once. GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after
  * n written files (used by the tests to show that a rerun completes the cache). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +28,22 @@ static gc_status split_images(const gc_eval_set *set, char ***out, int *n) {
 }
 
 static gc_status run(gc_args *a) {
-    const char *ds, *root, *cache, *dino;
+    const char *ds, *root, *cache;
+    gc_features_config cfg;
     GC_TRY(gc_arg_req(a, "--dataset", &ds));
     GC_TRY(gc_arg_req(a, "--root", &root));
     GC_TRY(gc_arg_req(a, "--cache", &cache));
-    GC_TRY(gc_arg_req(a, "--dinov2", &dino));
+    GC_TRY(gc_cli_features_config(a, &cfg));
     const char *split = gc_arg_str(a, "--split", "test"), *subset_s = gc_arg_str(a, "--subset", NULL);
     const char *dtype = gc_arg_str(a, "--dtype", "f32"), *shard = gc_arg_str(a, "--shard", "0/1");
     gc_cache_opts o = {.cache_dir = cache, .crash_after = -1};
     o.flip = gc_arg_flag(a, "--flip");
     o.progress = !gc_arg_flag(a, "--no-progress");
+    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
+    if (!cfg.dinov2 && !cfg.models_dir)
+        return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required (the model flags of geocorr features; "
+                                     "docs/models.md)");
     if (!split || !dtype || !shard) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
     if (strcmp(dtype, "f16") != 0 && strcmp(dtype, "f32") != 0)
         return gc_errorf(GC_ERR_ARG, "--dtype must be f32 or f16 (got '%s')", dtype);
@@ -57,7 +64,7 @@ static gc_status run(gc_args *a) {
     int n = 0;
     gc_feature_fn fn;
     gc_status s = split_images(&set, &images, &n);
-    if (s == GC_OK) s = gc_feature_fn_dinov2(dino, &fn);
+    if (s == GC_OK) s = gc_feature_fn_pipeline(&cfg, &fn);
     if (s == GC_OK) {
         char *img_root = gc_strfmt("%s/JPEGImages", root);
         gc_cache_stats st;
@@ -67,7 +74,7 @@ static gc_status run(gc_args *a) {
                     o.shard, o.n_shards, (long long)st.total, (long long)st.computed, (long long)st.redone,
                     (long long)st.skipped);
         free(img_root);
-        gc_feature_fn_dinov2_free(&fn);
+        gc_feature_fn_pipeline_free(&fn);
     }
     gc_free(images);
     gc_eval_set_free(&set);

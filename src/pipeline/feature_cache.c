@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 #include "base/sha256.h"
-#include "io/config.h"
 #include "io/safetensors.h"
 #include "models/dinov2.h"
+#include "models/sd.h"
+#include "pipeline/features.h"
 #include "pipeline/feature_cache.h"
 
 char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip) {
@@ -108,7 +109,7 @@ static gc_status write_one(const gc_feature_fn *fn, const gc_image *img, int fli
     if (s == GC_OK) s = gc_st_writer_meta(wr, "flip", flip ? "1" : "0");
     if (s == GC_OK) s = gc_st_writer_meta(wr, "grid", grid);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "image", rel);
-    if (s == GC_OK) s = gc_st_writer_meta(wr, "preprocess", "resize long side 840 (Pillow LANCZOS), zero pad centred");
+    if (s == GC_OK && fn->preprocess) s = gc_st_writer_meta(wr, "preprocess", fn->preprocess);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "geocorr_version", gc_version());
     if (s == GC_OK) s = gc_st_writer_save(wr, path);
     gc_st_writer_free(wr);
@@ -189,73 +190,92 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
     return s;
 }
 
-/* ---- DINOv2 backbone ---------------------------------------------------------------------------- */
+/* ---- The GeoAware pipeline (gc_features_*) ------------------------------------------------------ */
 
-typedef struct {
-    gc_dinov2 *m;
-    float *pixels; /* [3, 840, 840] */
-} dino_ctx;
+static const char *const k_maps[4] = {"s5", "s4", "s3", "dino"};
 
-static gc_status dino_compute(void *vctx, const gc_image *img, int flip, float *const *maps) {
-    dino_ctx *c = vctx;
-    gc_image canvas = {0};
-    GC_TRY(gc_image_to_canvas(img, GC_CANVAS_DINO, flip, &canvas, NULL));
-    gc_dinov2_normalize_u8(c->pixels, canvas.rgb, GC_CANVAS_DINO, GC_CANVAS_DINO);
-    gc_image_free(&canvas);
-    return gc_dinov2_features(c->m, c->pixels, GC_CANVAS_DINO, GC_CANVAS_DINO, maps[0]);
+static gc_status pipeline_compute(void *ctx, const gc_image *img, int flip, float *const *maps) {
+    gc_features *f = ctx;
+    gc_feature_maps m = {0};
+    GC_TRY(gc_features_compute(f, img, flip, &m));
+    const float *src[4] = {m.s5, m.s4, m.s3, m.dino};
+    const int64_t n[4] = {m.c5 * m.g5 * m.g5, m.c4 * m.g4 * m.g4, m.c3 * m.g3 * m.g3, m.cd * m.gd * m.gd};
+    for (int k = f->dino_only ? 3 : 0, j = 0; k < 4; k++, j++) memcpy(maps[j], src[k], (size_t)n[k] * sizeof(float));
+    gc_feature_maps_free(&m);
+    return GC_OK;
 }
 
-/* hex of the first `bytes` bytes of the SHA-256 of a file (memory-mapped) */
-static gc_status file_digest(const char *path, int bytes, char *hex) {
+/* SHA-256 of a file (memory-mapped) into d; a label that is not a file (a member of an archive)
+ * identifies by its text. */
+static gc_status digest_file(const char *path, uint8_t d[32]) {
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return gc_errorf(GC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    uint8_t d[32];
-    if (fstat(fd, &sb) != 0) return close(fd), gc_errorf(GC_ERR_IO, "%s: cannot stat", path);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0) close(fd);
+        gc_sha256(path, strlen(path), d);
+        return GC_OK;
+    }
     void *p = sb.st_size ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
     close(fd);
     if (sb.st_size && p == MAP_FAILED) return gc_errorf(GC_ERR_IO, "%s: cannot map", path);
     gc_sha256(p, (size_t)sb.st_size, d);
     if (p) munmap(p, (size_t)sb.st_size);
-    for (int i = 0; i < bytes; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
     return GC_OK;
 }
 
-gc_status gc_feature_fn_dinov2(const char *path, gc_feature_fn *fn) {
+/* Model identity: the SHA-256 of the digests of every weights file, of the text embedding U (the text
+ * encoder's output) and of the map shapes (the grid) -> "dinov2-d<Cd>:<hex>" or
+ * "geoaware-d<Cd>-sd<c5>.<c4>.<c3>:<hex>". */
+static gc_status pipeline_model_id(const gc_features *f, const gc_feature_fn *fn, char *id, size_t cap) {
+    uint8_t d[7][32], *p = d[0];
+    GC_TRY(digest_file(gc_weights_label(f->dino->weights), p));
+    p += 32;
+    if (!f->dino_only) {
+        const gc_weights *w[4] = {f->sd->wu, f->sd->wv, f->clip.w, f->cap.w};
+        for (int i = 0; i < 4; i++)
+            if (w[i] && (i != 1 || w[1] != w[0])) {
+                GC_TRY(digest_file(gc_weights_label(w[i]), p));
+                p += 32;
+            }
+        gc_sha256(f->U, (size_t)(f->n_ctx * f->ctx_dim) * sizeof(float), p), p += 32;
+    }
+    gc_sha256(fn->shape, sizeof fn->shape, p), p += 32;
+    uint8_t all[32];
+    gc_sha256(d, (size_t)(p - d[0]), all);
+    char hex[33];
+    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", all[i]);
+    if (f->dino_only) snprintf(id, cap, "dinov2-d%lld:%s", (long long)f->dino_dim, hex);
+    else
+        snprintf(id, cap, "geoaware-d%lld-sd%lld.%lld.%lld:%s", (long long)f->dino_dim, (long long)f->feat_c[0],
+                 (long long)f->feat_c[1], (long long)f->feat_c[2], hex);
+    return GC_OK;
+}
+
+gc_status gc_feature_fn_pipeline(const gc_features_config *cfg, gc_feature_fn *fn) {
     memset(fn, 0, sizeof *fn);
-    char *cfg = NULL, *wts = NULL;
-    const char *pref[] = {"model.safetensors", NULL};
-    GC_TRY(gc_resolve_model_path(path, "DINOv2", pref, "a folder with config.json + model.safetensors", &cfg, &wts));
-    char hw[33] = "", hc[17] = "none";
-    gc_status s = file_digest(wts, 16, hw);
-    if (s == GC_OK && cfg) s = file_digest(cfg, 8, hc);
-    dino_ctx *c = s == GC_OK ? gc_calloc(1, sizeof *c) : NULL;
-    if (s == GC_OK && !c) s = GC_ERR_NOMEM;
-    if (s == GC_OK) s = gc_dinov2_load(path, &c->m);
-    if (s == GC_OK && !(c->pixels = gc_alloc_array((size_t)3 * GC_CANVAS_DINO, GC_CANVAS_DINO * sizeof(float))))
-        s = GC_ERR_NOMEM;
-    free(cfg), free(wts);
-    if (s != GC_OK) {
-        if (c) gc_dinov2_free(c->m), gc_free(c);
-        return s;
+    gc_features *f;
+    GC_TRY(gc_features_load(cfg, &f));
+    gc_dinov2_info di;
+    gc_dinov2_info_get(f->dino, &di);
+    const int64_t gd = GC_CANVAS_DINO / di.patch;
+    /* stitched SD grids: the crop grid scaled from the 512 crop to the 960 canvas (8, 16, 32 -> 15, 30, 60) */
+    const int64_t c[4] = {f->feat_c[0], f->feat_c[1], f->feat_c[2], f->dino_dim};
+    for (int k = f->dino_only ? 3 : 0; k < 4; k++, fn->n_maps++) {
+        int64_t g = k == 3 ? gd : GC_CANVAS_SD / (GC_SD_CROP / f->feat_g[k]);
+        snprintf(fn->names[fn->n_maps], sizeof fn->names[0], "%s", k_maps[k]);
+        fn->shape[fn->n_maps][0] = c[k], fn->shape[fn->n_maps][1] = fn->shape[fn->n_maps][2] = g;
     }
-    gc_dinov2_info info;
-    gc_dinov2_info_get(c->m, &info);
-    snprintf(fn->model_id, sizeof fn->model_id, "dinov2-d%lld:%s:%s", (long long)info.dim, hw, hc);
-    fn->n_maps = 1;
-    snprintf(fn->names[0], sizeof fn->names[0], "dino");
-    fn->shape[0][0] = info.dim, fn->shape[0][1] = fn->shape[0][2] = GC_CANVAS_DINO / info.patch;
-    fn->compute = dino_compute;
-    fn->ctx = c;
+    fn->preprocess = f->dino_only ? "DINO: resize long side 840 (Pillow LANCZOS), zero pad centred"
+                                  : "DINO: resize long side 840, SD: 960 (Pillow LANCZOS), zero pad centred; "
+                                    "SD: ODISE slide 2x2 512 crops, t=50, FreeU, decoder taps 2/5/8";
+    gc_status s = pipeline_model_id(f, fn, fn->model_id, sizeof fn->model_id);
+    if (s != GC_OK) return gc_features_free(f), s;
+    fn->compute = pipeline_compute;
+    fn->ctx = f;
     return GC_OK;
 }
 
-void gc_feature_fn_dinov2_free(gc_feature_fn *fn) {
-    dino_ctx *c = fn->ctx;
-    if (c) {
-        gc_dinov2_free(c->m);
-        gc_free(c->pixels);
-        gc_free(c);
-    }
+void gc_feature_fn_pipeline_free(gc_feature_fn *fn) {
+    gc_features_free(fn->ctx);
     memset(fn, 0, sizeof *fn);
 }

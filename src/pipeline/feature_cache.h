@@ -16,6 +16,7 @@
 /* A backbone as the cache sees it. */
 typedef struct {
     char model_id[128];                 /* weights + preprocessing identity, stored in every file */
+    const char *preprocess;             /* how images become model inputs (metadata; may be NULL) */
     int n_maps;
     char names[GC_FC_MAX_MAPS][16];     /* map names, e.g. "dino" */
     int64_t shape[GC_FC_MAX_MAPS][3];   /* [n_maps] C, H, W of each map */
@@ -52,10 +53,11 @@ gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int flip, gc_
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
                            const gc_cache_opts *o, gc_cache_stats *st);
 
-/* The DINOv2 backbone of GeoAware-SC: 840 canvas (Pillow-exact LANCZOS, zero padding), ImageNet
- * normalisation, last block before the final norm -> "dino" [D, 60, 60]. The model id hashes the
- * weights file and config. gc_feature_fn_dinov2_free releases the model. */
-gc_status gc_feature_fn_dinov2(const char *path, gc_feature_fn *fn);
-void gc_feature_fn_dinov2_free(gc_feature_fn *fn);
+/* The GeoAware feature pipeline (gc_features_load: models loaded once): maps s5 [c5,15,15], s4 [c4,30,30],
+ * s3 [c3,60,60], dino [Cd,60,60] as `geocorr features` writes them, or dino alone with cfg->dino_only.
+ * The model id hashes every weights file, the text embedding and the map shapes.
+ * gc_feature_fn_pipeline_free releases the models. */
+gc_status gc_feature_fn_pipeline(const gc_features_config *cfg, gc_feature_fn *fn);
+void gc_feature_fn_pipeline_free(gc_feature_fn *fn);
 
 #endif
