@@ -1,16 +1,19 @@
 /* geocorr eval on the feature cache: an "oracle" cache (one channel per keypoint id, lit at the
  * keypoint's cell) must make hard argmax land exactly on the centre of each target keypoint's cell,
  * read back identically through --predictions-out / --from-predictions; the flip alignment (MNN) runs;
- * files of two models in one cache are refused. */
+ * files of two models in one cache are refused; predictions do not depend on the thread count or on
+ * the in-memory descriptor budget (a budget below one category's images evicts and reloads). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 
 #include "eval/dataset.h"
 #include "io/config.h"
+#include "io/prng_weights.h"
 #include "io/safetensors.h"
 #include "pipeline/feature_cache.h"
 
@@ -99,7 +102,63 @@ static void test_oracle_cache(void **st) {
     gc_eval_set_free(&set);
 }
 
+static char *slurp(const char *path, size_t *n) {
+    char *b;
+    assert_int_equal(gc_read_file(path, &b, n, 1 << 24), GC_OK);
+    return b;
+}
+
+/* Random-valued maps (ties impossible) under window soft-argmax and MNN alignment: the same bytes with
+ * 1 or 2 threads and with a budget of 1 MiB (each descriptor then evicts the previous pair's). */
+static void test_threads_and_budget(void **st) {
+    (void)st;
+    snprintf(g_root, sizeof g_root, "%s/minidata/data/SPair-71k", gct_fixtures());
+    const char *cache = gct_tmpdir("eval_cache_threads");
+    gc_eval_set set;
+    assert_int_equal(gc_eval_set_load(&set, GC_DS_SPAIR, g_root, "test", GC_AP10K_INTRA), GC_OK);
+    float *m = malloc((size_t)16 * 3600 * sizeof(float));
+    for (int i = 0; i < set.n_pairs; i++)
+        for (int side = 0; side < 2; side++)
+            for (int flip = 0; flip < 2; flip++) {
+                const char *rel = side ? set.pairs[i].trg : set.pairs[i].src;
+                char *path = gc_cache_path(cache, rel, flip), seed[600];
+                snprintf(seed, sizeof seed, "%s.%d", rel, flip);
+                gc_prng_fill(seed, 3, -1.0, 1.0, m, 16 * 3600);
+                char dir[1400];
+                snprintf(dir, sizeof dir, "%s", path);
+                for (char *q = dir + strlen(cache) + 1; *q; q++)
+                    if (*q == '/') *q = 0, mkdir(dir, 0755), *q = '/';
+                gc_st_writer *wr = gc_st_writer_new();
+                assert_int_equal(GC_ST_ADD_F32(wr, "dino", m, 16, 60, 60), GC_OK);
+                assert_int_equal(gc_st_writer_meta(wr, "model", "random"), GC_OK);
+                assert_int_equal(gc_st_writer_save(wr, path), GC_OK);
+                gc_st_writer_free(wr);
+                free(path);
+            }
+    free(m);
+    const char *runs[3] = {"--threads 1", "--threads 2", "--threads 2 --cache-mem 1"};
+    char *first = NULL;
+    size_t n0 = 0;
+    for (int r = 0; r < 3; r++) {
+        char out[1300];
+        snprintf(out, sizeof out, "%s/pred%d.json", cache, r);
+        int rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --window 5 --align mnn %s --predictions-out '%s'",
+                             g_root, cache, runs[r], out);
+        if (rc) fail_msg("%s", gct_last_stderr());
+        size_t n;
+        char *b = slurp(out, &n);
+        if (!first) first = b, n0 = n;
+        else {
+            assert_true(n == n0 && memcmp(first, b, n) == 0);
+            free(b);
+        }
+    }
+    printf("  predictions identical with 1 and 2 threads and a 1 MiB descriptor budget (%d pairs)\n", set.n_pairs);
+    free(first);
+    gc_eval_set_free(&set);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_oracle_cache)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_oracle_cache), cmocka_unit_test(test_threads_and_budget)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test]
  *  (--from-predictions P.json | --cache DIR [--map NAME] [--hard | --window W] [--align off|flip|mnn]
- *   [--sample N] [--predictions-out P.json])
+ *   [--sample N] [--predictions-out P.json] [--cache-mem MB] [--threads N])
  *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--subset S]
  *  [--protocol reference|corrected] [--json OUT]`: PCK in every convention the reference reports
  * (TRACE.md §4, docs/eval.md), of given predictions or of matches on the feature cache. */
@@ -38,12 +38,16 @@ static gc_status run(gc_args *a) {
     c.img_threshold = gc_arg_flag(a, "--img-threshold");
     c.geo = gc_arg_flag(a, "--geo");
     gc_cache_eval_opts co = {0};
-    int64_t window, sample;
+    int64_t window, sample, mem_mb;
     co.cache_dir = gc_arg_str(a, "--cache", NULL);
     co.map_name = gc_arg_str(a, "--map", NULL);
     co.match.hard = gc_arg_flag(a, "--hard");
     GC_TRY(gc_arg_int(a, "--window", 7, &window)); /* the eval configs' SOFT_EVAL_WINDOW (zero-shot: 5) */
     GC_TRY(gc_arg_int(a, "--sample", 0, &sample));
+    GC_TRY(gc_arg_int(a, "--cache-mem", 2048, &mem_mb)); /* descriptors held in memory (MiB) */
+    if (mem_mb < 1) return gc_errorf(GC_ERR_ARG, "--cache-mem must be a positive number of MiB");
+    co.mem_mb = mem_mb;
+    GC_TRY(gc_cli_threads(a));
     co.match.window = (int)window;
     const char *align = gc_arg_str(a, "--align", "off"), *preds_out = gc_arg_str(a, "--predictions-out", NULL);
     if (!align) return gc_errorf(GC_ERR_ARG, "--align needs a value");

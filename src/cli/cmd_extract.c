@@ -2,7 +2,8 @@
  *  --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] (--models DIR | <model flags>)`: the feature
  * cache of every image the split needs (resumable, shardable), computed by the feature pipeline of
  * `geocorr features` with the same model flags (--models, --dinov2, --sd, --sd-config, --clip-vision,
- * --text-encoder, --captioner, --dino-only; --dinov2 alone = DINOv2 only); models are loaded once. GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after
+ * --text-encoder, --captioner, --dino-only; --dinov2 alone = DINOv2 only); models are loaded once.
+ * GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after
  * n written files (used by the tests to show that a rerun completes the cache). */
 #include <stdio.h>
 #include <stdlib.h>

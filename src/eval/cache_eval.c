@@ -1,4 +1,5 @@
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,6 +7,7 @@
 #include "io/atomic_file.h"
 #include "match/picture.h"
 #include "pipeline/feature_cache.h"
+#include "tensor/linear.h"
 
 /* Descriptors in memory, least recently used evicted beyond the budget: loading one (F16 -> F32,
  * token transpose, normalisation) costs as much as matching ~10 pairs, and an image is in ~14 SPair
@@ -111,8 +113,8 @@ static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const i
     return s;
 }
 
-/* Visiting order inside a category: by target image, then source, so that each target descriptor is
- * loaded once per run of pairs (results do not depend on the order: every pair is independent). */
+/* Visiting order inside a category: by target image, then source, so that the pairs of a target run
+ * together (results do not depend on the order: every pair is independent). */
 static const gc_eval_set *g_order_set;
 static const int *g_order_sel;
 static int cmp_by_images(const void *a, const void *b) {
@@ -123,14 +125,82 @@ static int cmp_by_images(const void *a, const void *b) {
     return c ? c : *(const int *)a - *(const int *)b;
 }
 
+/* One pair's work once its descriptors are resident: match (or align) the used points. m64: scratch
+ * [3, 64, 64] for the masks. Runs on any thread (the matcher inside is serial there). */
+typedef struct {
+    const gc_eval_pair *p;
+    const gc_desc *ds, *dt, *dsf; /* source, target, flipped source (align only) */
+    gc_pck_pred *pr;
+} pair_job;
+
+static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, const int *used, int nu, int nk,
+                            const gc_flip_table *tused, float *m64) {
+    const gc_eval_pair *p = j->p;
+    gc_pck_pred *pr = j->pr;
+    for (int k = 0; k < nk; k++) pr->pred[k][0] = pr->pred[k][1] = NAN;
+    float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
+    for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
+    gc_status s = GC_OK;
+    if (o->align == GC_ALIGN_OFF) {
+        int64_t cells[GC_EVAL_MAX_KPS];
+        gc_kps_to_cells(&sk[0][0], nu, cells);
+        s = gc_match_cells(j->ds->rows, j->dt->rows, j->ds->c, cells, nu, &o->match, &xy[0][0], NULL, NULL);
+    } else {
+        bool imd = o->align == GC_ALIGN_FLIP;
+        if (imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
+        if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
+        if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
+        gc_align_opts ao = {.match = o->match, .mnn = !imd};
+        gc_align_result r = {0};
+        if (s == GC_OK)
+            s = gc_align_points(j->ds->rows, j->dsf->rows, j->dt->rows, j->ds->c, &sk[0][0], &tk[0][0], nu, tused,
+                                imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
+        if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
+        gc_align_result_free(&r);
+    }
+    if (s == GC_OK)
+        for (int u = 0; u < nu; u++) pr->pred[used[u]][0] = xy[u][0], pr->pred[used[u]][1] = xy[u][1];
+    return s;
+}
+
+/* Pairs of one target are matched together: their descriptors are loaded (and pinned) first, then the
+ * pairs run in parallel, one pair per thread with serial BLAS inside. Each pair is computed whole by
+ * one thread with the same code, so results do not depend on the thread count; one parallel region
+ * per target instead of one per small GEMM (whose idle workers spun between pairs). */
+static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
+                                  int nu, int nk, const gc_flip_table *tused, float *m64) {
+    dc->pinned = dc->tick;
+    gc_status s = GC_OK;
+    for (int q = 0; s == GC_OK && q < nj; q++) {
+        const gc_eval_pair *p = jobs[q].p;
+        s = load_desc(o, dc, p->src, 0, &jobs[q].ds);
+        if (s == GC_OK) s = load_desc(o, dc, p->trg, 0, &jobs[q].dt);
+        if (s == GC_OK) s = gc_desc_check_pair(jobs[q].ds, p->src, jobs[q].dt, p->trg);
+        if (s == GC_OK && o->align != GC_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[q].dsf);
+    }
+    if (s != GC_OK) return s;
+    int failed = nj;
+    int saved = gc_blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (nj > 1)
+    for (int q = 0; q < nj; q++)
+        if (match_pair(o, &jobs[q], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK) {
+#pragma omp critical(gc_cache_predict_failed)
+            failed = GC_MIN(failed, q);
+        }
+    gc_blas_serial_end(saved);
+    /* a worker's message is its thread's: redo the first failure here to report it */
+    return failed < nj ? match_pair(o, &jobs[failed], used, nu, nk, tused, m64) : GC_OK;
+}
+
 gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
                            gc_pck_pred *preds) {
     desc_cache dc = {.budget = (o->mem_mb > 0 ? o->mem_mb : 2048) << 20};
     int nk = set->n_kps;
     gc_status s = GC_OK;
     int *cat_pairs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(int));
-    float *m64 = gc_alloc_array((size_t)3 * 64 * 64, sizeof(float));
-    if (!cat_pairs || !m64) s = GC_ERR_NOMEM;
+    pair_job *jobs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(pair_job));
+    float *m64 = gc_alloc_array((size_t)omp_get_max_threads() * 3 * 4096, sizeof(float));
+    if (!cat_pairs || !jobs || !m64) s = GC_ERR_NOMEM;
     for (int c = 0; s == GC_OK && c < set->n_categories; c++) {
         /* the category's used points over the scored pairs: the index space of the flip table */
         int np = 0, used[GC_EVAL_MAX_KPS], nu;
@@ -138,7 +208,10 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
             if (strcmp(set->pairs[sel[i]].category, set->categories[c]) == 0) cat_pairs[np++] = i;
         if (!np) continue;
         int *pidx = gc_alloc_array((size_t)np, sizeof(int));
-        if (!pidx) return gc_free(cat_pairs), gc_free(m64), desc_cache_free(&dc), GC_ERR_NOMEM;
+        if (!pidx) {
+            s = GC_ERR_NOMEM;
+            break;
+        }
         for (int i = 0; i < np; i++) pidx[i] = sel[cat_pairs[i]];
         nu = gc_eval_used_points(set, pidx, np, used);
         gc_free(pidx);
@@ -154,43 +227,19 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
         g_order_set = set, g_order_sel = sel;
         qsort(cat_pairs, (size_t)np, sizeof(int), cmp_by_images);
         g_order_set = NULL, g_order_sel = NULL;
-        for (int q = 0; s == GC_OK && q < np; q++) {
-            int i = cat_pairs[q];
-            const gc_eval_pair *p = &set->pairs[sel[i]];
-            gc_pck_pred *pr = &preds[i];
-            pr->pair = sel[i];
-            for (int j = 0; j < nk; j++) pr->pred[j][0] = pr->pred[j][1] = NAN;
-            float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
-            for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
-            const gc_desc *ds = NULL, *dt = NULL, *dsf = NULL;
-            dc.pinned = dc.tick;
-            s = load_desc(o, &dc, p->src, 0, &ds);
-            if (s == GC_OK) s = load_desc(o, &dc, p->trg, 0, &dt);
-            if (s == GC_OK) s = gc_desc_check_pair(ds, p->src, dt, p->trg);
-            if (s == GC_OK && o->align == GC_ALIGN_OFF) {
-                int64_t cells[GC_EVAL_MAX_KPS];
-                gc_kps_to_cells(&sk[0][0], nu, cells);
-                s = gc_match_cells(ds->rows, dt->rows, ds->c, cells, nu, &o->match, &xy[0][0], NULL, NULL);
-            } else if (s == GC_OK) {
-                s = load_desc(o, &dc, p->src, 1, &dsf);
-                bool imd = o->align == GC_ALIGN_FLIP;
-                if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
-                if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
-                if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
-                gc_align_opts ao = {.match = o->match, .mnn = !imd};
-                gc_align_result r = {0};
-                if (s == GC_OK)
-                    s = gc_align_points(ds->rows, dsf->rows, dt->rows, ds->c, &sk[0][0], &tk[0][0], nu, have_table ? &tused : NULL,
-                                        imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
-                if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
-                gc_align_result_free(&r);
+        for (int q0 = 0; s == GC_OK && q0 < np;) {
+            int nj = 0;
+            const char *trg = set->pairs[sel[cat_pairs[q0]]].trg;
+            for (; q0 < np && strcmp(set->pairs[sel[cat_pairs[q0]]].trg, trg) == 0; q0++, nj++) {
+                int i = cat_pairs[q0];
+                jobs[nj] = (pair_job){.p = &set->pairs[sel[i]], .pr = &preds[i]};
+                preds[i].pair = sel[i];
             }
-            if (s == GC_OK)
-                for (int u = 0; u < nu; u++) pr->pred[used[u]][0] = xy[u][0], pr->pred[used[u]][1] = xy[u][1];
+            s = match_target_run(o, &dc, jobs, nj, used, nu, nk, have_table ? &tused : NULL, m64);
         }
         gc_flip_table_free(&table), gc_flip_table_free(&tused);
     }
-    gc_free(cat_pairs), gc_free(m64);
+    gc_free(cat_pairs), gc_free(jobs), gc_free(m64);
     desc_cache_free(&dc);
     return s;
 }
