@@ -125,8 +125,9 @@ static int cmp_by_images(const void *a, const void *b) {
     return c ? c : *(const int *)a - *(const int *)b;
 }
 
-/* One pair's work once its descriptors are resident: match (or align) the used points. m64: scratch
- * [3, 64, 64] for the masks. Runs on any thread (the matcher inside is serial there). */
+/* One pair's alignment (--align flip|mnn) once its descriptors are resident: the used points matched
+ * from the source and its mirror, the better kept. m64: scratch [3, 64, 64] for the masks. Runs on
+ * any thread (the matcher inside is serial there). */
 typedef struct {
     const gc_eval_pair *p;
     const gc_desc *ds, *dt, *dsf; /* source, target, flipped source (align only) */
@@ -141,51 +142,87 @@ static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, cons
     float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
     for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
     gc_status s = GC_OK;
-    if (o->align == GC_ALIGN_OFF) {
-        int64_t cells[GC_EVAL_MAX_KPS];
-        gc_kps_to_cells(&sk[0][0], nu, cells);
-        s = gc_match_cells(j->ds->rows, j->dt->rows, j->ds->c, cells, nu, &o->match, &xy[0][0], NULL, NULL);
-    } else {
-        bool imd = o->align == GC_ALIGN_FLIP;
-        if (imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
-        if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
-        if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
-        gc_align_opts ao = {.match = o->match, .mnn = !imd};
-        gc_align_result r = {0};
-        if (s == GC_OK)
-            s = gc_align_points(j->ds->rows, j->dsf->rows, j->dt->rows, j->ds->c, &sk[0][0], &tk[0][0], nu, tused,
-                                imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
-        if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
-        gc_align_result_free(&r);
-    }
+    bool imd = o->align == GC_ALIGN_FLIP;
+    if (imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
+    if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
+    if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
+    gc_align_opts ao = {.match = o->match, .mnn = !imd};
+    gc_align_result r = {0};
+    if (s == GC_OK)
+        s = gc_align_points(j->ds->rows, j->dsf->rows, j->dt->rows, j->ds->c, &sk[0][0], &tk[0][0], nu, tused,
+                            imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
+    if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
+    gc_align_result_free(&r);
     if (s == GC_OK)
         for (int u = 0; u < nu; u++) pr->pred[used[u]][0] = xy[u][0], pr->pred[used[u]][1] = xy[u][1];
     return s;
 }
 
-/* Pairs of one target are matched together: their descriptors are loaded (and pinned) first, then the
- * pairs run in parallel, one pair per thread with serial BLAS inside. Each pair is computed whole by
- * one thread with the same code, so results do not depend on the thread count; one parallel region
- * per target instead of one per small GEMM (whose idle workers spun between pairs). */
+/* Without alignment the pairs of one target share one GEMM: the query rows of every pair stacked
+ * [sum K, C] against the target's grid [3600, C] (the target is packed once, not once per pair), then
+ * every similarity row -> point. Row results do not depend on the stacking or the thread count. */
+static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *jobs, int nj, const int *used, int nu,
+                                   int nk, float **q, float **sim, int64_t *cap) {
+    const gc_desc *dt = jobs[0].dt;
+    const int64_t C = dt->c, M = (int64_t)nj * nu;
+    if (M > *cap) {
+        gc_free(*q), gc_free(*sim);
+        *q = gc_alloc_array((size_t)(M * C), sizeof(float));
+        *sim = gc_alloc_array((size_t)(M * GC_CELLS), sizeof(float));
+        *cap = *q && *sim ? M : 0;
+        if (!*cap) return gc_errorf(GC_ERR_NOMEM, "out of memory (similarity rows of %lld queries)", (long long)M);
+    }
+    for (int j = 0; j < nj; j++) {
+        float sk[GC_EVAL_MAX_KPS][3];
+        int64_t cells[GC_EVAL_MAX_KPS];
+        for (int u = 0; u < nu; u++) memcpy(sk[u], jobs[j].p->src_kps[used[u]], sizeof sk[u]);
+        gc_kps_to_cells(&sk[0][0], nu, cells);
+        for (int u = 0; u < nu; u++) {
+            if (cells[u] < 0 || cells[u] >= jobs[j].ds->n)
+                return gc_errorf(GC_ERR_ARG, "%s: keypoint %d falls in cell %lld, outside the grid", jobs[j].p->src, used[u],
+                                 (long long)cells[u]);
+            memcpy(*q + ((int64_t)j * nu + u) * C, jobs[j].ds->rows + cells[u] * C, (size_t)C * sizeof(float));
+        }
+    }
+    gc_matmul(*sim, *q, dt->rows, M, C, GC_CELLS, false, true, 1.0f, 0.0f);
+    /* all rows at once: enough of them for the matcher's threads (rows are independent) */
+    float *xy = gc_alloc_array((size_t)M * 2, sizeof(float));
+    if (!xy) return gc_errorf(GC_ERR_NOMEM, "out of memory");
+    gc_status s = gc_match_rows(*sim, M, &o->match, xy, NULL, NULL);
+    for (int j = 0; s == GC_OK && j < nj; j++) {
+        gc_pck_pred *pr = jobs[j].pr;
+        const float *pj = xy + (int64_t)j * nu * 2;
+        for (int k = 0; k < nk; k++) pr->pred[k][0] = pr->pred[k][1] = NAN;
+        for (int u = 0; u < nu; u++) pr->pred[used[u]][0] = pj[2 * u], pr->pred[used[u]][1] = pj[2 * u + 1];
+    }
+    gc_free(xy);
+    return s;
+}
+
+/* Pairs of one target are matched together: their descriptors are loaded (and pinned) first. Without
+ * alignment they share one GEMM; with it the pairs run in parallel, one pair per thread with serial
+ * BLAS inside (each pair computed whole by one thread: results do not depend on the thread count). */
 static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
-                                  int nu, int nk, const gc_flip_table *tused, float *m64) {
+                                  int nu, int nk, const gc_flip_table *tused, float *m64, float **q, float **sim,
+                                  int64_t *cap) {
     dc->pinned = dc->tick;
     gc_status s = GC_OK;
-    for (int q = 0; s == GC_OK && q < nj; q++) {
-        const gc_eval_pair *p = jobs[q].p;
-        s = load_desc(o, dc, p->src, 0, &jobs[q].ds);
-        if (s == GC_OK) s = load_desc(o, dc, p->trg, 0, &jobs[q].dt);
-        if (s == GC_OK) s = gc_desc_check_pair(jobs[q].ds, p->src, jobs[q].dt, p->trg);
-        if (s == GC_OK && o->align != GC_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[q].dsf);
+    for (int j = 0; s == GC_OK && j < nj; j++) {
+        const gc_eval_pair *p = jobs[j].p;
+        s = load_desc(o, dc, p->src, 0, &jobs[j].ds);
+        if (s == GC_OK) s = load_desc(o, dc, p->trg, 0, &jobs[j].dt);
+        if (s == GC_OK) s = gc_desc_check_pair(jobs[j].ds, p->src, jobs[j].dt, p->trg);
+        if (s == GC_OK && o->align != GC_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[j].dsf);
     }
     if (s != GC_OK) return s;
+    if (o->align == GC_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
     int failed = nj;
     int saved = gc_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (nj > 1)
-    for (int q = 0; q < nj; q++)
-        if (match_pair(o, &jobs[q], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK) {
+    for (int j = 0; j < nj; j++)
+        if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK) {
 #pragma omp critical(gc_cache_predict_failed)
-            failed = GC_MIN(failed, q);
+            failed = GC_MIN(failed, j);
         }
     gc_blas_serial_end(saved);
     /* a worker's message is its thread's: redo the first failure here to report it */
@@ -201,6 +238,8 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
     pair_job *jobs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(pair_job));
     float *m64 = gc_alloc_array((size_t)omp_get_max_threads() * 3 * 4096, sizeof(float));
     if (!cat_pairs || !jobs || !m64) s = GC_ERR_NOMEM;
+    float *q = NULL, *sim = NULL; /* [cap, C] stacked query rows, [cap, 3600] their similarities */
+    int64_t cap = 0;
     for (int c = 0; s == GC_OK && c < set->n_categories; c++) {
         /* the category's used points over the scored pairs: the index space of the flip table */
         int np = 0, used[GC_EVAL_MAX_KPS], nu;
@@ -235,11 +274,11 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
                 jobs[nj] = (pair_job){.p = &set->pairs[sel[i]], .pr = &preds[i]};
                 preds[i].pair = sel[i];
             }
-            s = match_target_run(o, &dc, jobs, nj, used, nu, nk, have_table ? &tused : NULL, m64);
+            s = match_target_run(o, &dc, jobs, nj, used, nu, nk, have_table ? &tused : NULL, m64, &q, &sim, &cap);
         }
         gc_flip_table_free(&table), gc_flip_table_free(&tused);
     }
-    gc_free(cat_pairs), gc_free(jobs), gc_free(m64);
+    gc_free(cat_pairs), gc_free(jobs), gc_free(m64), gc_free(q), gc_free(sim);
     desc_cache_free(&dc);
     return s;
 }
