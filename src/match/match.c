@@ -69,9 +69,12 @@ static void soft_argmax_row(const float *s, int64_t best, const gc_match_opts *o
     }
     float mx = -INFINITY;
     for (int64_t t = 0; t < n; t++) mx = w[t] > mx ? w[t] : mx;
+    /* the window zeroes all but (2W+1)^2 cells: their common weight is computed once (the same
+     * bits: (±0 - mx) / beta is one value) */
+    const float e0 = expf((0.0f - mx) / GC_SOFTMAX_BETA);
     double sum = 0;
     for (int64_t t = 0; t < n; t++) {
-        w[t] = expf((w[t] - mx) / GC_SOFTMAX_BETA);
+        w[t] = w[t] == 0.0f ? e0 : expf((w[t] - mx) / GC_SOFTMAX_BETA);
         sum += w[t];
     }
     /* marginals over columns and rows, then the expectation on the [-1,1] grid (double sums: the
