@@ -8,7 +8,7 @@
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "tensor/groupnorm.h"
-#include "tensor/im2col.h"
+#include "tensor/conv2d.h"
 #include "tensor/linear.h"
 #include "tensor/resample.h"
 
@@ -208,10 +208,9 @@ static void relu(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
-/* One bottleneck block on x[cin, HW]; intermediates into b, output b->out. scratch: [P*HW] floats
- * (and col: [mid*9*HW] floats). */
+/* One bottleneck block on x[cin, HW]; intermediates into b, output b->out. scratch: [P*HW] floats. */
 static gc_status block_forward(const gc_postproc *m, int i, const float *x, int64_t H, int64_t W,
-                               gc_pp_block_cache *b, float *scratch, float *col, gc_pp_tap_fn tap,
+                               gc_pp_block_cache *b, float *scratch, gc_pp_tap_fn tap,
                                void *ctx) {
     const gc_pp_block *k = &m->p.blk[i];
     const int64_t HW = H * W, cin = m->fd[i], mid = m->mid, P = m->proj, G = m->groups;
@@ -228,8 +227,7 @@ static gc_status block_forward(const gc_postproc *m, int i, const float *x, int6
     gc_groupnorm_stats(b->a1, b->h1, k->g1, k->b1, mid, HW, G, m->eps, st);
     GC_PP_TAP("conv1", b->a1, mid);
     relu(b->a1, mid * HW);
-    gc_im2col(col, b->a1, mid, H, W, 3);
-    gc_matmul(b->h2, k->w2, col, mid, mid * 9, HW, false, false, 1.0f, 0.0f);
+    GC_TRY(gc_conv2d(b->h2, b->a1, k->w2, NULL, mid, H, W, mid, 3, 1, (gc_pad2d){1, 1, 1, 1}));
     gc_groupnorm_stats(b->a2, b->h2, k->g2, k->b2, mid, HW, G, m->eps, st + 2 * G);
     GC_PP_TAP("conv2", b->a2, mid);
     relu(b->a2, mid * HW);
@@ -281,18 +279,16 @@ gc_status gc_postproc_forward(const gc_postproc *m, const float *x, int64_t H, i
     gc_postproc_mixing(m, mix);
     gc_pp_block_cache b = {0};
     float *scratch = gc_alloc_array((size_t)(P * HW), sizeof(float));
-    float *col = gc_alloc_array((size_t)(m->mid * 9 * HW), sizeof(float));
-    gc_status s = scratch && col ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processor scratch");
+    gc_status s = scratch ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processor scratch");
     int64_t off = 0;
     for (int i = 0; s == GC_OK && i < m->n_groups; i++) {
         s = block_cache_alloc(m, i, HW, &b);
-        if (s == GC_OK) s = block_forward(m, i, x + off * HW, H, W, &b, scratch, col, tap, tap_ctx);
+        if (s == GC_OK) s = block_forward(m, i, x + off * HW, H, W, &b, scratch, tap, tap_ctx);
         if (s == GC_OK) mix_accumulate(out, b.out, mix[i], P * HW, i == 0);
         block_cache_release(&b);
         off += m->fd[i];
     }
     gc_free(scratch);
-    gc_free(col);
     if (s == GC_OK && tap) s = tap(tap_ctx, "out", out, P, H, W);
     return s;
 }
@@ -321,8 +317,7 @@ gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const 
     c->norm = gc_alloc_array((size_t)HW, sizeof(float));
     c->desc = gc_alloc_array((size_t)(P * HW), sizeof(float));
     float *scratch = gc_alloc_array((size_t)(P * HW), sizeof(float));
-    float *col = gc_alloc_array((size_t)(m->mid * 9 * HW), sizeof(float));
-    gc_status s = c->x && c->y && c->norm && c->desc && scratch && col
+    gc_status s = c->x && c->y && c->norm && c->desc && scratch
                       ? GC_OK
                       : gc_error_context(GC_ERR_NOMEM, "post-processor training buffers");
     if (s == GC_OK) {
@@ -334,12 +329,11 @@ gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const 
     int64_t off = 0;
     for (int i = 0; s == GC_OK && i < m->n_groups; i++) {
         s = block_cache_alloc(m, i, HW, &c->blk[i]);
-        if (s == GC_OK) s = block_forward(m, i, c->x + off * HW, H, W, &c->blk[i], scratch, col, NULL, NULL);
+        if (s == GC_OK) s = block_forward(m, i, c->x + off * HW, H, W, &c->blk[i], scratch, NULL, NULL);
         if (s == GC_OK) mix_accumulate(c->y, c->blk[i].out, c->mix[i], P * HW, i == 0);
         off += m->fd[i];
     }
     gc_free(scratch);
-    gc_free(col);
     if (s != GC_OK) {
         gc_pp_cache_free(c);
         return s;
