@@ -40,6 +40,18 @@ void gc_im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, int6
     gc_im2col_band(col, x, C, H, W, k, 1, (gc_pad2d){p, p, p, p}, W, 0, H);
 }
 
+void gc_patchify(float *out, const float *img, int64_t C, int64_t H, int64_t W, int64_t p) {
+    const int64_t Wp = W / p, N = (H / p) * Wp, K = C * p * p;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        const int64_t py = n / Wp, px = n % Wp;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t ky = 0; ky < p; ky++)
+                memcpy(out + n * K + (c * p + ky) * p, img + (c * H + py * p + ky) * W + px * p,
+                       (size_t)p * sizeof(float));
+    }
+}
+
 void gc_col2im(float *dx, const float *col, int64_t C, int64_t H, int64_t W, int64_t k) {
     const int64_t p = k / 2;
     /* one thread per input channel, taps in a fixed order: the sums do not depend on threads */

@@ -20,6 +20,10 @@ void gc_im2col_band(float *col, const float *x, int64_t C, int64_t H, int64_t W,
                     gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1);
 /* col[C*k*k, H*W]: the whole map, stride 1, "same" padding k/2 (odd k). */
 void gc_im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k);
+/* ViT patch embedding's unfolding, for a conv whose stride equals its kernel p (H, W multiples of p):
+ * out[(H/p)*(W/p), C*p*p], patch (i, j) is row i*(W/p) + j holding its p x p window of every channel
+ * in the conv weight's (c, ky, kx) order, so the conv is one gc_linear over the rows. */
+void gc_patchify(float *out, const float *img, int64_t C, int64_t H, int64_t W, int64_t p);
 /* dx[C, H*W] = sum of col entries back at the pixels they were read from (overwrites dx). */
 void gc_col2im(float *dx, const float *col, int64_t C, int64_t H, int64_t W, int64_t k);
 
