@@ -14,6 +14,7 @@
 #include "eval/dataset.h"
 #include "io/prng_weights.h"
 #include "pipeline/feature_cache.h"
+#include "train/trainer.h"
 #include "testutil.h"
 
 static char g_dir[1024], g_spair[1200];
@@ -162,6 +163,90 @@ static void test_train_resume(void **state) {
     expect_same_file(gct_path(g_dir, "full/last.state.safetensors"), gct_path(g_dir, "part/last.state.safetensors"));
 }
 
+/* The reference's initialisation, checked on the checkpoint of one step at lr 1e-9 (AdamW moves each
+ * element by <= ~1e-9): it equals gc_postproc_init_reference with the run's seed and the cache's
+ * widths (16, 24, 24, 32 -> 128), every conv's std is within 5% of sqrt(2/(C_out k k)) where the
+ * tensor has >= 2048 elements (>= 3 sigma of a sample std there: 1/sqrt(2n) <= 1.6%), the others take
+ * their constants. */
+static void expect_reference_init(const char *ckpt, uint64_t seed) {
+    gc_postproc ref;
+    const int64_t fd[4] = {16, 24, 24, 32};
+    assert_int_equal(gc_postproc_new(&ref, 4, fd, 128, 32), GC_OK);
+    gc_postproc_init_reference(&ref, seed);
+    gc_weights *w = gct_open(ckpt);
+    int checked = 0;
+    for (int i = 0; i < ref.n_tensors; i++) {
+        const gc_pp_tensor *t = &ref.tensors[i];
+        const float *want = ref.data + t->offset, *got;
+        assert_int_equal(gc_weights_f32(w, t->name, t->ndim, t->shape, &got), GC_OK);
+        double d = 0, ss = 0, sum = 0;
+        for (int64_t j = 0; j < t->numel; j++) {
+            d = fmax(d, fabs((double)got[j] - want[j]));
+            sum += got[j];
+            ss += (double)got[j] * got[j];
+        }
+        assert_true(d <= 1e-8);
+        if (t->ndim == 4) {
+            const double kstd = sqrt(2.0 / (double)(t->shape[0] * t->shape[2] * t->shape[3]));
+            const double mean = sum / t->numel, sd = sqrt(ss / t->numel - mean * mean);
+            if (t->numel >= 2048) {
+                printf("  %-40s n %6lld std %.5f Kaiming %.5f (%+.2f%%) mean %+.5f\n", t->name, (long long)t->numel, sd,
+                       kstd, 100 * (sd / kstd - 1), mean);
+                assert_true(fabs(sd / kstd - 1) <= 0.05);
+                assert_true(fabs(mean) <= 4 * kstd / sqrt((double)t->numel));
+                checked++;
+            }
+        } else {
+            const float c = strstr(t->name, "norm.bias") ? 0.0f
+                            : strcmp(t->name, "logit_scale") == 0 ? logf(1.0f / 0.07f)
+                            : strcmp(t->name, "self_logit_scale") == 0 ? logf(10.0f)
+                            : 1.0f;
+            for (int64_t j = 0; j < t->numel; j++) assert_true(fabs(got[j] - c) <= 1e-8);
+        }
+    }
+    assert_true(checked >= 8);
+    gc_weights_free(w);
+    gc_postproc_free(&ref);
+}
+
+/* `geocorr train` without --init: widths from the cache (16, 24, 24, 32), output --proj-dim 128,
+ * 32 groups, the reference's initialisation drawn from the seed; the loss falls and the same seed
+ * gives the same bytes. */
+static void test_train_from_scratch(void **state) {
+    (void)state;
+    static const char *fmt = "train --dataset spair --root %s --cache %s --out %s --proj-dim 128 --val-split test "
+                             "--schedule constant --pair-augment --val-pairs 1 --seed %d --threads 1 %s";
+    const char *cache = gct_path(g_dir, "cache");
+    assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_init"), 11, "--lr 1e-9 --wd 0 --max-steps 1"), 0);
+    expect_reference_init(gct_path(g_dir, "s_init/last.safetensors"), 11);
+    /* 6 training pairs x 4 epochs = 24 steps (2 epochs under the sanitizers) */
+    const bool asan = getenv("GEOCORR_SANITIZED") != NULL;
+    const char *run = asan ? "--lr 5e-3 --epochs 2 --val-every 100" : "--lr 5e-3 --epochs 4 --val-every 100";
+    assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_a"), 11, run), 0);
+    const int last_epoch = asan ? 2 : 4;
+    const double first = mean_loss(gct_path(g_dir, "s_a/train.log"), 1, 6),
+                 last = mean_loss(gct_path(g_dir, "s_a/train.log"), 6 * last_epoch - 5, 6 * last_epoch);
+    printf("  from scratch: mean loss epoch 1 %.4f, epoch %d %.4f\n", first, last_epoch, last);
+    assert_true(last < first);
+    assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_b"), 11, run), 0);
+    expect_same_file(gct_path(g_dir, "s_a/last.safetensors"), gct_path(g_dir, "s_b/last.safetensors"));
+    expect_same_file(gct_path(g_dir, "s_a/last.state.safetensors"), gct_path(g_dir, "s_b/last.state.safetensors"));
+    /* another seed, another initialisation; --feature-dims that do not match the cache are named */
+    gc_postproc a, b;
+    const int64_t fd[4] = {16, 24, 24, 32};
+    assert_int_equal(gc_postproc_new(&a, 4, fd, 128, 32), GC_OK);
+    assert_int_equal(gc_postproc_new(&b, 4, fd, 128, 32), GC_OK);
+    gc_postproc_init_reference(&a, 11);
+    gc_postproc_init_reference(&b, 12);
+    assert_true(memcmp(a.data, b.data, (size_t)a.n_params * sizeof(float)) != 0);
+    gc_postproc_free(&a);
+    gc_postproc_free(&b);
+    assert_int_not_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_e"), 11, "--feature-dims 16,24,24,48"), 0);
+    assert_non_null(strstr(gct_last_stderr(), "'dino' has 32 channels"));
+    assert_int_not_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_e"), 11, "--feature-dims 16,24,24"), 0);
+    assert_non_null(strstr(gct_last_stderr(), "--feature-dims"));
+}
+
 /* AP-10K (one flip table for every species): a short run trains and validates. */
 static void test_ap10k(void **state) {
     (void)state;
@@ -243,6 +328,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_threshold),
         cmocka_unit_test(test_train_resume),
+        cmocka_unit_test(test_train_from_scratch),
         cmocka_unit_test(test_dino_only),
         cmocka_unit_test(test_ap10k),
         cmocka_unit_test(test_cache_errors),
