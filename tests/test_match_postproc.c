@@ -181,7 +181,7 @@ static void test_match_postproc(void **state) {
                                      gct_path(g_dir, "e3.json")), 0);
     assert_non_null(strstr(gct_last_stderr(), "--postproc"));
     for (int i = 1; i <= 3; i++) {
-        char n[16];
+        char n[32];
         snprintf(n, sizeof n, "e%d.json", i);
         assert_int_equal(access(gct_path(g_dir, n), F_OK), -1);
     }
