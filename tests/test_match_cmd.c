@@ -19,14 +19,6 @@
 
 static char g_dir[1024];
 
-static const char *path(const char *name) {
-    static char buf[16][1200];
-    static int i;
-    i = (i + 1) % 16;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", g_dir, name);
-    return buf[i];
-}
-
 /* dino [D,60,60]: a random vector per cell plus an orientation code on channel 0 (+0.5 facing one
  * way, -0.5 the other), as real features see left from right; mirrored: columns reversed. */
 static void write_features(const char *file, int d, int grid, bool mirror, float orient, const char *seed_name) {
@@ -68,39 +60,29 @@ static void write_mask(const char *file, int w, int h) {
 
 static int setup(void **state) {
     snprintf(g_dir, sizeof g_dir, "%s", gct_tmpdir("match_cmd"));
-    write_image(path("src.png"), false);
-    write_image(path("mirror.png"), true);
-    write_features(path("src.st"), D, 60, false, 0.5f, "cmd.dino");
-    write_features(path("src_flip.st"), D, 60, true, -0.5f, "cmd.dino");
-    write_features(path("mirror.st"), D, 60, true, -0.5f, "cmd.dino");
-    write_features(path("other_model.st"), D / 2, 60, false, 0.5f, "cmd.dino");
-    write_features(path("grid30.st"), D, 30, false, 0.5f, "cmd.dino");
+    write_image(gct_path(g_dir, "src.png"), false);
+    write_image(gct_path(g_dir, "mirror.png"), true);
+    write_features(gct_path(g_dir, "src.st"), D, 60, false, 0.5f, "cmd.dino");
+    write_features(gct_path(g_dir, "src_flip.st"), D, 60, true, -0.5f, "cmd.dino");
+    write_features(gct_path(g_dir, "mirror.st"), D, 60, true, -0.5f, "cmd.dino");
+    write_features(gct_path(g_dir, "other_model.st"), D / 2, 60, false, 0.5f, "cmd.dino");
+    write_features(gct_path(g_dir, "grid30.st"), D, 30, false, 0.5f, "cmd.dino");
     {
         float *nan_map = gc_calloc(D * 60 * 60, sizeof(float));
         nan_map[5] = NAN;
         gc_st_writer *wr = gc_st_writer_new();
         assert_int_equal(GC_ST_ADD_F32(wr, "dino", nan_map, D, 60, 60), GC_OK);
-        assert_int_equal(gc_st_writer_save(wr, path("nan.st")), GC_OK);
+        assert_int_equal(gc_st_writer_save(wr, gct_path(g_dir, "nan.st")), GC_OK);
         gc_st_writer_free(wr);
         gc_free(nan_map);
     }
-    write_mask(path("mask_src.png"), IW, IH);
-    write_mask(path("mask_tgt.png"), IW, IH);
-    write_mask(path("mask_bad.png"), 50, 50);
+    write_mask(gct_path(g_dir, "mask_src.png"), IW, IH);
+    write_mask(gct_path(g_dir, "mask_tgt.png"), IW, IH);
+    write_mask(gct_path(g_dir, "mask_bad.png"), 50, 50);
     const char *pts = "{\"points\": [{\"x\": 30.5, \"y\": 40, \"id\": 0}, {\"x\": 130, \"y\": 42, \"id\": 1},"
                       " {\"x\": 84, \"y\": 90, \"id\": 8}]}";
-    gct_write_file(path("pts.json"), pts, strlen(pts));
+    gct_write_file(gct_path(g_dir, "pts.json"), pts, strlen(pts));
     return 0;
-}
-
-static cJSON *load_json(const char *file) {
-    char *text;
-    size_t len;
-    assert_int_equal(gc_read_file(file, &text, &len, 1 << 24), GC_OK);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
-    return j;
 }
 
 /* Cell centre of the 840-frame point (x, y), back in original pixels of an IW x IH image. */
@@ -162,10 +144,10 @@ static void test_same_image(void **state) {
     /* target = source: the original pose wins (MNN distance 0) */
     assert_int_equal(gct_geocorr("match %s %s --points-file %s --features-src %s --features-tgt %s --features-src-flip %s "
                                  "--category cat --out %s --picture %s --heatmap 1 --heatmap-out %s",
-                                 path("src.png"), path("src.png"), path("pts.json"), path("src.st"), path("src.st"),
-                                 path("src_flip.st"), path("same.json"), path("same.png"), path("same_heat.png")),
+                                 gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "pts.json"), gct_path(g_dir, "src.st"), gct_path(g_dir, "src.st"),
+                                 gct_path(g_dir, "src_flip.st"), gct_path(g_dir, "same.json"), gct_path(g_dir, "same.png"), gct_path(g_dir, "same_heat.png")),
                      0);
-    cJSON *j = load_json(path("same.json"));
+    cJSON *j = gct_load_json(gct_path(g_dir, "same.json"));
     cJSON *al = cJSON_GetObjectItem(j, "align");
     assert_string_equal(cJSON_GetObjectItem(al, "distance")->valuestring, "mnn");
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(al, "flip_chosen")));
@@ -174,8 +156,8 @@ static void test_same_image(void **state) {
     int ident[3] = {0, 1, 2};
     check_points(j, k_pts, 3, false, ident);
     cJSON_Delete(j);
-    expect_png(path("same.png"), 2 * 720);
-    expect_png(path("same_heat.png"), 2 * 720);
+    expect_png(gct_path(g_dir, "same.png"), 2 * 720);
+    expect_png(gct_path(g_dir, "same_heat.png"), 2 * 720);
 }
 
 static void test_mirror_image(void **state) {
@@ -184,10 +166,10 @@ static void test_mirror_image(void **state) {
     int partner[3] = {1, 0, 2};
     assert_int_equal(gct_geocorr("match %s %s --points-file %s --features-src %s --features-tgt %s --features-src-flip %s "
                                  "--category cat --out %s --picture %s",
-                                 path("src.png"), path("mirror.png"), path("pts.json"), path("src.st"), path("mirror.st"),
-                                 path("src_flip.st"), path("mirror.json"), path("mirror.png.out.png")),
+                                 gct_path(g_dir, "src.png"), gct_path(g_dir, "mirror.png"), gct_path(g_dir, "pts.json"), gct_path(g_dir, "src.st"), gct_path(g_dir, "mirror.st"),
+                                 gct_path(g_dir, "src_flip.st"), gct_path(g_dir, "mirror.json"), gct_path(g_dir, "mirror.png.out.png")),
                      0);
-    cJSON *j = load_json(path("mirror.json"));
+    cJSON *j = gct_load_json(gct_path(g_dir, "mirror.json"));
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "align"), "flip_chosen")));
     check_points(j, k_pts, 3, true, partner);
     cJSON_Delete(j);
@@ -195,19 +177,19 @@ static void test_mirror_image(void **state) {
     int ident[3] = {0, 1, 2};
     assert_int_equal(gct_geocorr("match %s %s --points \"30.5,40;130,42;84,90\" --features-src %s --features-tgt %s "
                                  "--features-src-flip %s --out %s",
-                                 path("src.png"), path("mirror.png"), path("src.st"), path("mirror.st"), path("src_flip.st"),
-                                 path("mirror2.json")),
+                                 gct_path(g_dir, "src.png"), gct_path(g_dir, "mirror.png"), gct_path(g_dir, "src.st"), gct_path(g_dir, "mirror.st"), gct_path(g_dir, "src_flip.st"),
+                                 gct_path(g_dir, "mirror2.json")),
                      0);
-    j = load_json(path("mirror2.json"));
+    j = gct_load_json(gct_path(g_dir, "mirror2.json"));
     check_points(j, k_pts, 3, true, ident);
     cJSON_Delete(j);
     /* IMD with masks of the image size: the same decision */
     assert_int_equal(gct_geocorr("match %s %s --points-file %s --features-src %s --features-tgt %s --features-src-flip %s "
                                  "--category cat --mask-src %s --mask-tgt %s --out %s",
-                                 path("src.png"), path("mirror.png"), path("pts.json"), path("src.st"), path("mirror.st"),
-                                 path("src_flip.st"), path("mask_src.png"), path("mask_tgt.png"), path("mirror3.json")),
+                                 gct_path(g_dir, "src.png"), gct_path(g_dir, "mirror.png"), gct_path(g_dir, "pts.json"), gct_path(g_dir, "src.st"), gct_path(g_dir, "mirror.st"),
+                                 gct_path(g_dir, "src_flip.st"), gct_path(g_dir, "mask_src.png"), gct_path(g_dir, "mask_tgt.png"), gct_path(g_dir, "mirror3.json")),
                      0);
-    j = load_json(path("mirror3.json"));
+    j = gct_load_json(gct_path(g_dir, "mirror3.json"));
     cJSON *al = cJSON_GetObjectItem(j, "align");
     assert_string_equal(cJSON_GetObjectItem(al, "distance")->valuestring, "imd");
     assert_true(cJSON_GetObjectItem(al, "dist_flip")->valuedouble < cJSON_GetObjectItem(al, "dist_orig")->valuedouble);
@@ -215,9 +197,9 @@ static void test_mirror_image(void **state) {
     cJSON_Delete(j);
     /* --align off: independent matching in the original pose */
     assert_int_equal(gct_geocorr("match %s %s --points \"30.5,40\" --features-src %s --features-tgt %s --align off --hard --out %s",
-                                 path("src.png"), path("src.png"), path("src.st"), path("src.st"), path("off.json")),
+                                 gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "src.st"), gct_path(g_dir, "src.st"), gct_path(g_dir, "off.json")),
                      0);
-    j = load_json(path("off.json"));
+    j = gct_load_json(gct_path(g_dir, "off.json"));
     check_points(j, k_pts, 1, false, ident);
     cJSON_Delete(j);
 }
@@ -225,9 +207,9 @@ static void test_mirror_image(void **state) {
 /* The public API (geocorr.h) on the same files: gc_match_points and gc_align_match. */
 static void test_library_api(void **state) {
     gc_descriptors *src, *flip, *mir;
-    assert_int_equal(gc_descriptors_load(path("src.st"), NULL, &src), GC_OK);
-    assert_int_equal(gc_descriptors_load(path("src_flip.st"), NULL, &flip), GC_OK);
-    assert_int_equal(gc_descriptors_load(path("mirror.st"), NULL, &mir), GC_OK);
+    assert_int_equal(gc_descriptors_load(gct_path(g_dir, "src.st"), NULL, &src), GC_OK);
+    assert_int_equal(gc_descriptors_load(gct_path(g_dir, "src_flip.st"), NULL, &flip), GC_OK);
+    assert_int_equal(gc_descriptors_load(gct_path(g_dir, "mirror.st"), NULL, &mir), GC_OK);
     assert_int_equal(gc_descriptors_channels(src), D);
     float pts[3][3], in840[6], out[6], score[3];
     for (int k = 0; k < 3; k++) {
@@ -263,7 +245,7 @@ static void test_library_api(void **state) {
     assert_int_not_equal(gc_match_points(src, src, in840, 3, &mp, out, NULL), GC_OK);
     assert_non_null(strstr(gc_last_error(), "outside"));
     gc_descriptors *other;
-    assert_int_equal(gc_descriptors_load(path("other_model.st"), NULL, &other), GC_OK);
+    assert_int_equal(gc_descriptors_load(gct_path(g_dir, "other_model.st"), NULL, &other), GC_OK);
     in840[0] = 100;
     assert_int_not_equal(gc_match_points(src, other, in840, 3, &mp, out, NULL), GC_OK);
     assert_non_null(strstr(gc_last_error(), "different models"));
@@ -282,73 +264,73 @@ static void test_dinov2_on_the_fly(void **state) {
     char *text;
     size_t len;
     assert_int_equal(gc_read_file(cfg, &text, &len, 1 << 20), GC_OK);
-    gct_write_file(path("config.json"), text, len);
+    gct_write_file(gct_path(g_dir, "config.json"), text, len);
     free(text);
     assert_int_equal(gc_read_file(model, &text, &len, 64 << 20), GC_OK);
-    gct_write_file(path("model.safetensors"), text, len);
+    gct_write_file(gct_path(g_dir, "model.safetensors"), text, len);
     free(text);
     /* the model folder is the test folder itself: config.json + model.safetensors */
     assert_int_equal(gct_geocorr("match %s %s --points-file %s --dinov2 %s --hard --category cat --out %s --picture %s",
-                                 path("src.png"), path("src.png"), path("pts.json"), g_dir, path("dino_same.json"),
-                                 path("dino_same.png")),
+                                 gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "pts.json"), g_dir, gct_path(g_dir, "dino_same.json"),
+                                 gct_path(g_dir, "dino_same.png")),
                      0);
-    cJSON *j = load_json(path("dino_same.json"));
+    cJSON *j = gct_load_json(gct_path(g_dir, "dino_same.json"));
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "align"), "flip_chosen")));
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "descriptor"), "channels")->valueint, 64);
     int ident[3] = {0, 1, 2}, partner[3] = {1, 0, 2};
     check_points(j, k_pts, 3, false, ident);
     cJSON_Delete(j);
-    expect_png(path("dino_same.png"), 2 * 720);
+    expect_png(gct_path(g_dir, "dino_same.png"), 2 * 720);
     assert_int_equal(gct_geocorr("match %s %s --points-file %s --dinov2 %s --hard --category cat --out %s --heatmap 0 --heatmap-out %s",
-                                 path("src.png"), path("mirror.png"), path("pts.json"), g_dir, path("dino_mirror.json"),
-                                 path("dino_heat.png")),
+                                 gct_path(g_dir, "src.png"), gct_path(g_dir, "mirror.png"), gct_path(g_dir, "pts.json"), g_dir, gct_path(g_dir, "dino_mirror.json"),
+                                 gct_path(g_dir, "dino_heat.png")),
                      0);
-    j = load_json(path("dino_mirror.json"));
+    j = gct_load_json(gct_path(g_dir, "dino_mirror.json"));
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "align"), "flip_chosen")));
     check_points(j, k_pts, 3, true, partner);
     cJSON_Delete(j);
-    expect_png(path("dino_heat.png"), 2 * 720);
+    expect_png(gct_path(g_dir, "dino_heat.png"), 2 * 720);
 }
 
 static void expect_error(const char *needle, const char *fmt, const char *a1, const char *a2, const char *a3) {
-    remove(path("err.json"));
-    int rc = gct_geocorr(fmt, a1, a2, a3, path("err.json"));
+    remove(gct_path(g_dir, "err.json"));
+    int rc = gct_geocorr(fmt, a1, a2, a3, gct_path(g_dir, "err.json"));
     printf("  rc %d: %s", rc, gct_last_stderr());
     assert_true(rc > 0 && rc < 128);
     assert_non_null(strstr(gct_last_stderr(), needle));
-    assert_false(gc_file_exists(path("err.json")));
+    assert_false(gc_file_exists(gct_path(g_dir, "err.json")));
 }
 
 static void test_bad_input(void **state) {
-    gct_write_file(path("garbage.png"), "not an image", 12);
+    gct_write_file(gct_path(g_dir, "garbage.png"), "not an image", 12);
     const char *tbl = "[[0,1],[2,7]]";
-    gct_write_file(path("table.json"), tbl, strlen(tbl));
+    gct_write_file(gct_path(g_dir, "table.json"), tbl, strlen(tbl));
     char common[2048];
-    snprintf(common, sizeof common, "--features-src %s --features-tgt %s", path("src.st"), path("src.st"));
+    snprintf(common, sizeof common, "--features-src %s --features-tgt %s", gct_path(g_dir, "src.st"), gct_path(g_dir, "src.st"));
     char fmt[4096];
     snprintf(fmt, sizeof fmt, "match %%s %%s --points \"%%s\" %s --out %%s", common);
-    expect_error("garbage.png", fmt, path("garbage.png"), path("src.png"), "10,10");
-    expect_error("nothere.png", fmt, path("src.png"), path("nothere.png"), "10,10");
-    expect_error("outside the source image", fmt, path("src.png"), path("src.png"), "10,10;168,5");
-    expect_error("outside the source image", fmt, path("src.png"), path("src.png"), "-1,5");
-    expect_error("--points", fmt, path("src.png"), path("src.png"), "10;5");
-    snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 --features-src %%s --features-tgt %s --out %%s", path("src.st"));
-    expect_error("different models", fmt, path("src.png"), path("src.png"), path("other_model.st"));
-    expect_error("60x60", fmt, path("src.png"), path("src.png"), path("grid30.st"));
-    expect_error("non-finite", fmt, path("src.png"), path("src.png"), path("nan.st"));
-    expect_error("garbage.png", fmt, path("src.png"), path("src.png"), path("garbage.png"));
+    expect_error("garbage.png", fmt, gct_path(g_dir, "garbage.png"), gct_path(g_dir, "src.png"), "10,10");
+    expect_error("nothere.png", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "nothere.png"), "10,10");
+    expect_error("outside the source image", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), "10,10;168,5");
+    expect_error("outside the source image", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), "-1,5");
+    expect_error("--points", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), "10;5");
+    snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 --features-src %%s --features-tgt %s --out %%s", gct_path(g_dir, "src.st"));
+    expect_error("different models", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "other_model.st"));
+    expect_error("60x60", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "grid30.st"));
+    expect_error("non-finite", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "nan.st"));
+    expect_error("garbage.png", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "garbage.png"));
     snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 %s --features-src-flip %s --mask-src %%s --mask-tgt %s --out %%s", common,
-             path("src_flip.st"), path("mask_tgt.png"));
-    expect_error("mask is 50x50", fmt, path("src.png"), path("src.png"), path("mask_bad.png"));
+             gct_path(g_dir, "src_flip.st"), gct_path(g_dir, "mask_tgt.png"));
+    expect_error("mask is 50x50", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "mask_bad.png"));
     /* a flip table with as many entries as points and an index beyond them */
     snprintf(fmt, sizeof fmt, "match %%s %%s --points \"1,1;2,2;3,3;4,4\" %s --features-src-flip %s --flip-table %%s --out %%s",
-             common, path("src_flip.st"));
-    expect_error("out of range", fmt, path("src.png"), path("src.png"), path("table.json"));
+             common, gct_path(g_dir, "src_flip.st"));
+    expect_error("out of range", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "table.json"));
     snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 %s --features-src-flip %s --category %%s --out %%s", common,
-             path("src_flip.st"));
-    expect_error("unicorn", fmt, path("src.png"), path("src.png"), "unicorn");
+             gct_path(g_dir, "src_flip.st"));
+    expect_error("unicorn", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), "unicorn");
     snprintf(fmt, sizeof fmt, "match %%s %%s --points 1,1 --dinov2 %%s --out %%s");
-    expect_error("nowhere", fmt, path("src.png"), path("src.png"), path("nowhere"));
+    expect_error("nowhere", fmt, gct_path(g_dir, "src.png"), gct_path(g_dir, "src.png"), gct_path(g_dir, "nowhere"));
 }
 
 int main(void) {

@@ -19,14 +19,6 @@
 
 static char g_dir[1024];
 
-static const char *path(const char *name) {
-    static char buf[16][1200];
-    static int i;
-    i = (i + 1) % 16;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", g_dir, name);
-    return buf[i];
-}
-
 /* Two tensor files hold the same keys with the same bytes. */
 static void expect_same_tensors(const char *a, const char *b) {
     gc_weights *wa = gct_open(a), *wb = gct_open(b);
@@ -52,24 +44,24 @@ static void test_pth_equals_safetensors(void **state) {
     gc_prng_fill("pth.input", 3, 0.0, 1.0, x, C * H * H);
     gc_st_writer *wr = gc_st_writer_new();
     assert_int_equal(GC_ST_ADD_F32(wr, "input", x, 1, C, H, H), GC_OK);
-    assert_int_equal(gc_st_writer_save(wr, path("pth_in.st")), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, gct_path(g_dir, "pth_in.st")), GC_OK);
     gc_st_writer_free(wr);
     free(x);
     assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s",
-                                 gct_fixture("ckpt/postproc_tiny.PTH"), path("pth_in.st"), path("pth_out.st")), 0);
+                                 gct_fixture("ckpt/postproc_tiny.PTH"), gct_path(g_dir, "pth_in.st"), gct_path(g_dir, "pth_out.st")), 0);
     assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s",
-                                 gct_fixture("ckpt/postproc_tiny.expected.safetensors"), path("pth_in.st"),
-                                 path("st_out.st")), 0);
-    expect_same_tensors(path("pth_out.st"), path("st_out.st"));
-    gc_weights *o = gct_open(path("pth_out.st"));
+                                 gct_fixture("ckpt/postproc_tiny.expected.safetensors"), gct_path(g_dir, "pth_in.st"),
+                                 gct_path(g_dir, "st_out.st")), 0);
+    expect_same_tensors(gct_path(g_dir, "pth_out.st"), gct_path(g_dir, "st_out.st"));
+    gc_weights *o = gct_open(gct_path(g_dir, "pth_out.st"));
     assert_non_null(gc_weights_find(o, "b0.shortcut"));
     assert_null(gc_weights_find(o, "b3.shortcut")); /* C_in == P: identity shortcut */
     gc_weights_free(o);
     /* the group count is not in the file: 32 groups do not divide the 8-wide bottleneck */
     assert_int_not_equal(gct_geocorr("trace postproc --weights %s --inputs %s --out %s",
-                                     gct_fixture("ckpt/postproc_tiny.PTH"), path("pth_in.st"), path("bad.st")), 0);
+                                     gct_fixture("ckpt/postproc_tiny.PTH"), gct_path(g_dir, "pth_in.st"), gct_path(g_dir, "bad.st")), 0);
     assert_non_null(strstr(gct_last_stderr(), "GroupNorm groups"));
-    assert_int_equal(access(path("bad.st"), F_OK), -1);
+    assert_int_equal(access(gct_path(g_dir, "bad.st"), F_OK), -1);
 }
 
 /* Maps [c, g, g]: s3 and dino random, the target's columns the source's shifted right by SHIFT cells;
@@ -99,21 +91,11 @@ static void write_features(const char *file, const int64_t *dims, int shift, con
     gc_st_writer_free(wr);
 }
 
-static cJSON *load_json(const char *file) {
-    char *text;
-    size_t len;
-    assert_int_equal(gc_read_file(file, &text, &len, 1 << 24), GC_OK);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
 static const float k_pts[3][2] = {{40, 60}, {100, 30}, {70, 120}}; /* interior, away from the shifted-in edge */
 
 /* Each point's match (840 frame) is the centre-ish of its cell moved SHIFT cells right. */
 static void check_matches(const char *json, bool hard, int window) {
-    cJSON *j = load_json(json);
+    cJSON *j = gct_load_json(json);
     const cJSON *d = cJSON_GetObjectItem(j, "descriptor");
     assert_string_equal(cJSON_GetObjectItem(d, "recipe")->valuestring, "postproc");
     assert_int_equal((int)cJSON_GetObjectItem(cJSON_GetObjectItem(j, "matching"), "window")->valuedouble, window);
@@ -141,32 +123,32 @@ static void write_image(const char *file) {
 static void test_match_postproc(void **state) {
     (void)state;
     static const int64_t dims[4] = {64, 96, 96, 128}; /* geoaware_postproc_tiny.config.json feature_dims */
-    write_image(path("img.png"));
-    write_features(path("src.st"), dims, 0, "mp", false);
-    write_features(path("trg.st"), dims, SHIFT, "mp", false);
+    write_image(gct_path(g_dir, "img.png"));
+    write_features(gct_path(g_dir, "src.st"), dims, 0, "mp", false);
+    write_features(gct_path(g_dir, "trg.st"), dims, SHIFT, "mp", false);
     const char *pp = gct_fixture("geoaware_postproc_tiny.model.safetensors");
     char pts[256];
     snprintf(pts, sizeof pts, "%g,%g;%g,%g;%g,%g", k_pts[0][0], k_pts[0][1], k_pts[1][0], k_pts[1][1], k_pts[2][0],
              k_pts[2][1]);
     const char *common = "--align off --points";
     assert_int_equal(gct_geocorr("match %s %s %s \"%s\" --features-src %s --features-tgt %s --postproc %s --hard --out %s",
-                                 path("img.png"), path("img.png"), common, pts, path("src.st"), path("trg.st"), pp,
-                                 path("hard.json")), 0);
-    check_matches(path("hard.json"), true, 7);
+                                 gct_path(g_dir, "img.png"), gct_path(g_dir, "img.png"), common, pts, gct_path(g_dir, "src.st"), gct_path(g_dir, "trg.st"), pp,
+                                 gct_path(g_dir, "hard.json")), 0);
+    check_matches(gct_path(g_dir, "hard.json"), true, 7);
     assert_int_equal(gct_geocorr("match %s %s %s \"%s\" --features-src %s --features-tgt %s --postproc %s --out %s",
-                                 path("img.png"), path("img.png"), common, pts, path("src.st"), path("trg.st"), pp,
-                                 path("soft.json")), 0);
-    check_matches(path("soft.json"), false, 7); /* supervised recipe: window 7 by default */
+                                 gct_path(g_dir, "img.png"), gct_path(g_dir, "img.png"), common, pts, gct_path(g_dir, "src.st"), gct_path(g_dir, "trg.st"), pp,
+                                 gct_path(g_dir, "soft.json")), 0);
+    check_matches(gct_path(g_dir, "soft.json"), false, 7); /* supervised recipe: window 7 by default */
 
     /* the authors' .PTH in a folder whose config.json gives its 8 GroupNorm groups == its safetensors twin */
     static const int64_t tiny[4] = {16, 24, 24, 32};
-    write_features(path("src8.st"), tiny, 0, "mp8", false);
-    write_features(path("trg8.st"), tiny, SHIFT, "mp8", false);
+    write_features(gct_path(g_dir, "src8.st"), tiny, 0, "mp8", false);
+    write_features(gct_path(g_dir, "trg8.st"), tiny, SHIFT, "mp8", false);
     const char *cfg = "{\"num_norm_groups\": 8}\n";
     const char *dirs[2] = {"pth", "st"}, *files[2] = {"ckpt/postproc_tiny.PTH", "ckpt/postproc_tiny.expected.safetensors"};
     for (int i = 0; i < 2; i++) {
         char d[1200], f[1400], link[1400];
-        snprintf(d, sizeof d, "%s", path(dirs[i]));
+        snprintf(d, sizeof d, "%s", gct_path(g_dir, dirs[i]));
         assert_int_equal(mkdir(d, 0755), 0);
         snprintf(f, sizeof f, "%s/config.json", d);
         gct_write_file(f, cfg, strlen(cfg));
@@ -174,34 +156,34 @@ static void test_match_postproc(void **state) {
         assert_int_equal(symlink(gct_fixture(files[i]), link), 0);
         snprintf(f, sizeof f, "%s.json", d);
         assert_int_equal(gct_geocorr("match %s %s %s \"%s\" --features-src %s --features-tgt %s --postproc %s --out %s",
-                                     path("img.png"), path("img.png"), common, pts, path("src8.st"), path("trg8.st"), d, f),
+                                     gct_path(g_dir, "img.png"), gct_path(g_dir, "img.png"), common, pts, gct_path(g_dir, "src8.st"), gct_path(g_dir, "trg8.st"), d, f),
                          0);
     }
-    cJSON *a = load_json(path("pth.json")), *b = load_json(path("st.json"));
+    cJSON *a = gct_load_json(gct_path(g_dir, "pth.json")), *b = gct_load_json(gct_path(g_dir, "st.json"));
     assert_true(cJSON_Compare(cJSON_GetObjectItem(a, "points"), cJSON_GetObjectItem(b, "points"), true));
     cJSON_Delete(a);
     cJSON_Delete(b);
 
     /* bad inputs: a missing map (named with the file), channel counts of another model, --feature-map too */
-    write_features(path("no_s4.st"), dims, 0, "mp", true);
+    write_features(gct_path(g_dir, "no_s4.st"), dims, 0, "mp", true);
     assert_int_not_equal(gct_geocorr("match %s %s %s \"%s\" --features-src %s --features-tgt %s --postproc %s --out %s",
-                                     path("img.png"), path("img.png"), common, pts, path("no_s4.st"), path("trg.st"), pp,
-                                     path("e1.json")), 0);
+                                     gct_path(g_dir, "img.png"), gct_path(g_dir, "img.png"), common, pts, gct_path(g_dir, "no_s4.st"), gct_path(g_dir, "trg.st"), pp,
+                                     gct_path(g_dir, "e1.json")), 0);
     assert_non_null(strstr(gct_last_stderr(), "no_s4.st"));
     assert_non_null(strstr(gct_last_stderr(), "'s4'"));
     assert_int_not_equal(gct_geocorr("match %s %s %s \"%s\" --features-src %s --features-tgt %s --postproc %s --out %s",
-                                     path("img.png"), path("img.png"), common, pts, path("src8.st"), path("trg.st"), pp,
-                                     path("e2.json")), 0);
+                                     gct_path(g_dir, "img.png"), gct_path(g_dir, "img.png"), common, pts, gct_path(g_dir, "src8.st"), gct_path(g_dir, "trg.st"), pp,
+                                     gct_path(g_dir, "e2.json")), 0);
     assert_non_null(strstr(gct_last_stderr(), "channels"));
     assert_int_not_equal(gct_geocorr("match %s %s %s \"%s\" --features-src %s --features-tgt %s --postproc %s "
                                      "--feature-map dino --out %s",
-                                     path("img.png"), path("img.png"), common, pts, path("src.st"), path("trg.st"), pp,
-                                     path("e3.json")), 0);
+                                     gct_path(g_dir, "img.png"), gct_path(g_dir, "img.png"), common, pts, gct_path(g_dir, "src.st"), gct_path(g_dir, "trg.st"), pp,
+                                     gct_path(g_dir, "e3.json")), 0);
     assert_non_null(strstr(gct_last_stderr(), "--postproc"));
     for (int i = 1; i <= 3; i++) {
-        char n[16];
+        char n[32];
         snprintf(n, sizeof n, "e%d.json", i);
-        assert_int_equal(access(path(n), F_OK), -1);
+        assert_int_equal(access(gct_path(g_dir, n), F_OK), -1);
     }
 }
 

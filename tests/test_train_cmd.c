@@ -14,17 +14,10 @@
 #include "eval/dataset.h"
 #include "io/prng_weights.h"
 #include "pipeline/feature_cache.h"
+#include "train/trainer.h"
 #include "testutil.h"
 
 static char g_dir[1024], g_spair[1200];
-
-static const char *path(const char *name) {
-    static char buf[16][1300];
-    static int i;
-    i = (i + 1) % 16;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", g_dir, name);
-    return buf[i];
-}
 
 static void mkdirs(const char *file) {
     char p[1400];
@@ -79,13 +72,13 @@ static int setup(void **state) {
     setenv("OMP_WAIT_POLICY", "passive", 1);
     snprintf(g_dir, sizeof g_dir, "%s", gct_tmpdir("train_cmd"));
     snprintf(g_spair, sizeof g_spair, "%s/minidata/data/SPair-71k", gct_fixtures());
-    write_cache(path("cache"), "trn", false);
-    write_cache(path("cache"), "test", false);
+    write_cache(gct_path(g_dir, "cache"), "trn", false);
+    write_cache(gct_path(g_dir, "cache"), "test", false);
     /* the init: the authors' tiny .PTH in a folder whose config.json gives its 8 GroupNorm groups */
-    mkdir(path("init"), 0755);
+    mkdir(gct_path(g_dir, "init"), 0755);
     const char *cfg = "{\"num_norm_groups\": 8}\n";
-    gct_write_file(path("init/config.json"), cfg, strlen(cfg));
-    if (symlink(gct_fixture("ckpt/postproc_tiny.PTH"), path("init/postproc_tiny.PTH")) != 0) return -1;
+    gct_write_file(gct_path(g_dir, "init/config.json"), cfg, strlen(cfg));
+    if (symlink(gct_fixture("ckpt/postproc_tiny.PTH"), gct_path(g_dir, "init/postproc_tiny.PTH")) != 0) return -1;
     return 0;
 }
 
@@ -107,7 +100,7 @@ static const char *k_common = "--dataset spair --root %s --cache %s --init %s --
 static int train(const char *out, const char *extra) {
     char fmt[1024];
     snprintf(fmt, sizeof fmt, "train %s --out %%s %s", k_common, extra);
-    return gct_geocorr(fmt, g_spair, path("cache"), path("init"), out);
+    return gct_geocorr(fmt, g_spair, gct_path(g_dir, "cache"), gct_path(g_dir, "init"), out);
 }
 
 /* Mean loss of log lines "step N ... loss X" with N in [a, b]. */
@@ -144,14 +137,14 @@ static void expect_same_file(const char *a, const char *b) {
 static void test_train_resume(void **state) {
     (void)state;
     /* 6 training pairs x 4 epochs = 24 steps */
-    assert_int_equal(train(path("full"), ""), 0);
-    const double first = mean_loss(path("full/train.log"), 1, 6), last = mean_loss(path("full/train.log"), 19, 24);
+    assert_int_equal(train(gct_path(g_dir, "full"), ""), 0);
+    const double first = mean_loss(gct_path(g_dir, "full/train.log"), 1, 6), last = mean_loss(gct_path(g_dir, "full/train.log"), 19, 24);
     printf("  mean loss epoch 1 %.4f, epoch 4 %.4f\n", first, last);
     assert_true(last < first);
-    assert_int_equal(access(path("full/best.safetensors"), F_OK), 0);
+    assert_int_equal(access(gct_path(g_dir, "full/best.safetensors"), F_OK), 0);
     /* checkpoints load back under the reference names */
     char in[1300];
-    snprintf(in, sizeof in, "%s", path("pp_in.st"));
+    snprintf(in, sizeof in, "%s", gct_path(g_dir, "pp_in.st"));
     float *x = malloc(96 * 8 * 8 * sizeof(float));
     gc_prng_fill("train.in", 1, 0, 1, x, 96 * 64);
     gc_st_writer *wr = gc_st_writer_new();
@@ -159,15 +152,99 @@ static void test_train_resume(void **state) {
     assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
     gc_st_writer_free(wr);
     free(x);
-    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s", path("full/best.safetensors"),
-                                 in, path("best_out.st")), 0);
-    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s", path("full/last.safetensors"),
-                                 in, path("last_out.st")), 0);
+    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s", gct_path(g_dir, "full/best.safetensors"),
+                                 in, gct_path(g_dir, "best_out.st")), 0);
+    assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s", gct_path(g_dir, "full/last.safetensors"),
+                                 in, gct_path(g_dir, "last_out.st")), 0);
     /* interrupted after 10 steps, then resumed: the same parameters and state as the uninterrupted run */
-    assert_int_equal(train(path("part"), "--max-steps 10"), 0);
-    assert_int_equal(train(path("part"), "--resume"), 0);
-    expect_same_file(path("full/last.safetensors"), path("part/last.safetensors"));
-    expect_same_file(path("full/last.state.safetensors"), path("part/last.state.safetensors"));
+    assert_int_equal(train(gct_path(g_dir, "part"), "--max-steps 10"), 0);
+    assert_int_equal(train(gct_path(g_dir, "part"), "--resume"), 0);
+    expect_same_file(gct_path(g_dir, "full/last.safetensors"), gct_path(g_dir, "part/last.safetensors"));
+    expect_same_file(gct_path(g_dir, "full/last.state.safetensors"), gct_path(g_dir, "part/last.state.safetensors"));
+}
+
+/* The reference's initialisation, checked on the checkpoint of one step at lr 1e-9 (AdamW moves each
+ * element by <= ~1e-9): it equals gc_postproc_init_reference with the run's seed and the cache's
+ * widths (16, 24, 24, 32 -> 128), every conv's std is within 5% of sqrt(2/(C_out k k)) where the
+ * tensor has >= 2048 elements (>= 3 sigma of a sample std there: 1/sqrt(2n) <= 1.6%), the others take
+ * their constants. */
+static void expect_reference_init(const char *ckpt, uint64_t seed) {
+    gc_postproc ref;
+    const int64_t fd[4] = {16, 24, 24, 32};
+    assert_int_equal(gc_postproc_new(&ref, 4, fd, 128, 32), GC_OK);
+    gc_postproc_init_reference(&ref, seed);
+    gc_weights *w = gct_open(ckpt);
+    int checked = 0;
+    for (int i = 0; i < ref.n_tensors; i++) {
+        const gc_pp_tensor *t = &ref.tensors[i];
+        const float *want = ref.data + t->offset, *got;
+        assert_int_equal(gc_weights_f32(w, t->name, t->ndim, t->shape, &got), GC_OK);
+        double d = 0, ss = 0, sum = 0;
+        for (int64_t j = 0; j < t->numel; j++) {
+            d = fmax(d, fabs((double)got[j] - want[j]));
+            sum += got[j];
+            ss += (double)got[j] * got[j];
+        }
+        assert_true(d <= 1e-8);
+        if (t->ndim == 4) {
+            const double kstd = sqrt(2.0 / (double)(t->shape[0] * t->shape[2] * t->shape[3]));
+            const double mean = sum / t->numel, sd = sqrt(ss / t->numel - mean * mean);
+            if (t->numel >= 2048) {
+                printf("  %-40s n %6lld std %.5f Kaiming %.5f (%+.2f%%) mean %+.5f\n", t->name, (long long)t->numel, sd,
+                       kstd, 100 * (sd / kstd - 1), mean);
+                assert_true(fabs(sd / kstd - 1) <= 0.05);
+                assert_true(fabs(mean) <= 4 * kstd / sqrt((double)t->numel));
+                checked++;
+            }
+        } else {
+            const float c = strstr(t->name, "norm.bias") ? 0.0f
+                            : strcmp(t->name, "logit_scale") == 0 ? logf(1.0f / 0.07f)
+                            : strcmp(t->name, "self_logit_scale") == 0 ? logf(10.0f)
+                            : 1.0f;
+            for (int64_t j = 0; j < t->numel; j++) assert_true(fabs(got[j] - c) <= 1e-8);
+        }
+    }
+    assert_true(checked >= 8);
+    gc_weights_free(w);
+    gc_postproc_free(&ref);
+}
+
+/* `geocorr train` without --init: widths from the cache (16, 24, 24, 32), output --proj-dim 128,
+ * 32 groups, the reference's initialisation drawn from the seed; the loss falls and the same seed
+ * gives the same bytes. */
+static void test_train_from_scratch(void **state) {
+    (void)state;
+    static const char *fmt = "train --dataset spair --root %s --cache %s --out %s --proj-dim 128 --val-split test "
+                             "--schedule constant --pair-augment --val-pairs 1 --seed %d --threads 1 %s";
+    const char *cache = gct_path(g_dir, "cache");
+    assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_init"), 11, "--lr 1e-9 --wd 0 --max-steps 1"), 0);
+    expect_reference_init(gct_path(g_dir, "s_init/last.safetensors"), 11);
+    /* 6 training pairs x 4 epochs = 24 steps (2 epochs under the sanitizers) */
+    const bool asan = getenv("GEOCORR_SANITIZED") != NULL;
+    const char *run = asan ? "--lr 5e-3 --epochs 2 --val-every 100" : "--lr 5e-3 --epochs 4 --val-every 100";
+    assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_a"), 11, run), 0);
+    const int last_epoch = asan ? 2 : 4;
+    const double first = mean_loss(gct_path(g_dir, "s_a/train.log"), 1, 6),
+                 last = mean_loss(gct_path(g_dir, "s_a/train.log"), 6 * last_epoch - 5, 6 * last_epoch);
+    printf("  from scratch: mean loss epoch 1 %.4f, epoch %d %.4f\n", first, last_epoch, last);
+    assert_true(last < first);
+    assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_b"), 11, run), 0);
+    expect_same_file(gct_path(g_dir, "s_a/last.safetensors"), gct_path(g_dir, "s_b/last.safetensors"));
+    expect_same_file(gct_path(g_dir, "s_a/last.state.safetensors"), gct_path(g_dir, "s_b/last.state.safetensors"));
+    /* another seed, another initialisation; --feature-dims that do not match the cache are named */
+    gc_postproc a, b;
+    const int64_t fd[4] = {16, 24, 24, 32};
+    assert_int_equal(gc_postproc_new(&a, 4, fd, 128, 32), GC_OK);
+    assert_int_equal(gc_postproc_new(&b, 4, fd, 128, 32), GC_OK);
+    gc_postproc_init_reference(&a, 11);
+    gc_postproc_init_reference(&b, 12);
+    assert_true(memcmp(a.data, b.data, (size_t)a.n_params * sizeof(float)) != 0);
+    gc_postproc_free(&a);
+    gc_postproc_free(&b);
+    assert_int_not_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_e"), 11, "--feature-dims 16,24,24,48"), 0);
+    assert_non_null(strstr(gct_last_stderr(), "'dino' has 32 channels"));
+    assert_int_not_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_e"), 11, "--feature-dims 16,24,24"), 0);
+    assert_non_null(strstr(gct_last_stderr(), "--feature-dims"));
 }
 
 /* AP-10K (one flip table for every species): a short run trains and validates. */
@@ -175,23 +252,23 @@ static void test_ap10k(void **state) {
     (void)state;
     char root[1300];
     snprintf(root, sizeof root, "%s/minidata/data/ap-10k", gct_fixtures());
-    write_cache_of(GC_DS_AP10K, root, path("ap_cache"), "trn", false);
-    write_cache_of(GC_DS_AP10K, root, path("ap_cache"), "test", false);
+    write_cache_of(GC_DS_AP10K, root, gct_path(g_dir, "ap_cache"), "trn", false);
+    write_cache_of(GC_DS_AP10K, root, gct_path(g_dir, "ap_cache"), "test", false);
     assert_int_equal(gct_geocorr("train --dataset ap10k --root %s --cache %s --init %s --val-split test --val-pairs 2 "
                                  "--pair-augment --epochs 1 --threads 1 --out %s",
-                                 root, path("ap_cache"), path("init"), path("ap_out")), 0);
-    assert_int_equal(access(path("ap_out/best.safetensors"), F_OK), 0);
-    assert_true(mean_loss(path("ap_out/train.log"), 1, 4) > 0);
+                                 root, gct_path(g_dir, "ap_cache"), gct_path(g_dir, "init"), gct_path(g_dir, "ap_out")), 0);
+    assert_int_equal(access(gct_path(g_dir, "ap_out/best.safetensors"), F_OK), 0);
+    assert_true(mean_loss(gct_path(g_dir, "ap_out/train.log"), 1, 4) > 0);
 }
 
 static void test_cache_errors(void **state) {
     (void)state;
     /* a missing cache file */
     assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --out %s",
-                                     g_spair, path("no_cache"), path("init"), path("e2")), 0);
+                                     g_spair, gct_path(g_dir, "no_cache"), gct_path(g_dir, "init"), gct_path(g_dir, "e2")), 0);
     assert_non_null(strstr(gct_last_stderr(), "feature cache file missing"));
     assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --schedule fast --out %s",
-                                     g_spair, path("cache"), path("init"), path("e3")), 0);
+                                     g_spair, gct_path(g_dir, "cache"), gct_path(g_dir, "init"), gct_path(g_dir, "e3")), 0);
     assert_non_null(strstr(gct_last_stderr(), "--schedule"));
 }
 
@@ -199,11 +276,11 @@ static void test_cache_errors(void **state) {
  * tiny .PTH as block 0, one mixing weight. It trains on a cache holding only `dino`. */
 static void test_dino_only(void **state) {
     (void)state;
-    write_cache(path("dino_cache"), "trn", true);
-    write_cache(path("dino_cache"), "test", true);
-    mkdir(path("dino_init"), 0755);
+    write_cache(gct_path(g_dir, "dino_cache"), "trn", true);
+    write_cache(gct_path(g_dir, "dino_cache"), "test", true);
+    mkdir(gct_path(g_dir, "dino_init"), 0755);
     const char *cfg = "{\"num_norm_groups\": 8}\n";
-    gct_write_file(path("dino_init/config.json"), cfg, strlen(cfg));
+    gct_write_file(gct_path(g_dir, "dino_init/config.json"), cfg, strlen(cfg));
     gc_weights *w = gct_open(gct_fixture("ckpt/postproc_tiny.expected.safetensors"));
     gc_st_writer *wr = gc_st_writer_new();
     for (int64_t i = 0; i < gc_weights_count(w); i++) {
@@ -219,22 +296,22 @@ static void test_dino_only(void **state) {
     }
     const float mixing = 1.0f;
     assert_int_equal(GC_ST_ADD_F32(wr, "mixing_weights", &mixing, 1), GC_OK);
-    assert_int_equal(gc_st_writer_save(wr, path("dino_init/dino.safetensors")), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, gct_path(g_dir, "dino_init/dino.safetensors")), GC_OK);
     gc_st_writer_free(wr);
     gc_weights_free(w);
     assert_int_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --val-pairs 2 "
                                  "--pair-augment --epochs 1 --threads 1 --out %s",
-                                 g_spair, path("dino_cache"), path("dino_init"), path("dino_out")), 0);
+                                 g_spair, gct_path(g_dir, "dino_cache"), gct_path(g_dir, "dino_init"), gct_path(g_dir, "dino_out")), 0);
     float *x = malloc(32 * 8 * 8 * sizeof(float));
     gc_prng_fill("dino.in", 1, 0, 1, x, 32 * 64);
     wr = gc_st_writer_new();
     assert_int_equal(GC_ST_ADD_F32(wr, "input", x, 1, 32, 8, 8), GC_OK);
-    assert_int_equal(gc_st_writer_save(wr, path("dino_in.st")), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, gct_path(g_dir, "dino_in.st")), GC_OK);
     gc_st_writer_free(wr);
     free(x);
     assert_int_equal(gct_geocorr("trace postproc --weights %s --groups 8 --inputs %s --out %s",
-                                 path("dino_out/best.safetensors"), path("dino_in.st"), path("dino_trace.st")), 0);
-    gc_weights *o = gct_open(path("dino_trace.st"));
+                                 gct_path(g_dir, "dino_out/best.safetensors"), gct_path(g_dir, "dino_in.st"), gct_path(g_dir, "dino_trace.st")), 0);
+    gc_weights *o = gct_open(gct_path(g_dir, "dino_trace.st"));
     const gc_tensor_ref *mix = gc_weights_find(o, "mixing_softmax");
     assert_non_null(mix);
     assert_int_equal(mix->shape[0], 1);
@@ -242,7 +319,7 @@ static void test_dino_only(void **state) {
     gc_weights_free(o);
     /* the four-group network on that cache: the file and the missing map are named */
     assert_int_not_equal(gct_geocorr("train --dataset spair --root %s --cache %s --init %s --val-split test --out %s",
-                                     g_spair, path("dino_cache"), path("init"), path("e1")), 0);
+                                     g_spair, gct_path(g_dir, "dino_cache"), gct_path(g_dir, "init"), gct_path(g_dir, "e1")), 0);
     assert_non_null(strstr(gct_last_stderr(), "dino_cache/"));
     assert_non_null(strstr(gct_last_stderr(), "'s3'"));
 }
@@ -251,6 +328,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_threshold),
         cmocka_unit_test(test_train_resume),
+        cmocka_unit_test(test_train_from_scratch),
         cmocka_unit_test(test_dino_only),
         cmocka_unit_test(test_ap10k),
         cmocka_unit_test(test_cache_errors),

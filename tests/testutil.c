@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "testutil.h"
 
 const char *gct_fixtures(void) {
@@ -134,4 +136,22 @@ void gct_write_file(const char *path, const void *buf, size_t len) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(buf, 1, len, f) != len) fail_msg("cannot write %s", path);
     fclose(f);
+}
+
+const char *gct_path(const char *dir, const char *name) {
+    static char buf[16][1400];
+    static int i;
+    i = (i + 1) % 16;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", dir, name);
+    return buf[i];
+}
+
+cJSON *gct_load_json(const char *file) {
+    char *text;
+    size_t len;
+    assert_int_equal(gc_read_file(file, &text, &len, 1 << 24), GC_OK);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) fail_msg("%s: not JSON", file);
+    return j;
 }

@@ -12,6 +12,11 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 
+/* dir/name in one of 16 rotating static buffers (a test may hold 16 such paths at once). */
+const char *gct_path(const char *dir, const char *name);
+/* Parses a JSON file (fails the test if it cannot be read or parsed); free with cJSON_Delete. */
+struct cJSON *gct_load_json(const char *file);
+
 /* Folder of the reference fixtures: $GEOCORR_FIXTURES, else the build's default (../shared/fixtures). */
 const char *gct_fixtures(void);
 /* Path of a fixture file (static buffer ring; valid for a while). Fails the test if absent. */

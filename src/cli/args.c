@@ -53,6 +53,12 @@ gc_status gc_arg_req(gc_args *a, const char *name, const char **out) {
     return GC_OK;
 }
 
+gc_status gc_trace_io_args(gc_args *a, const char **weights, const char **inputs, const char **out) {
+    GC_TRY(gc_arg_req(a, "--weights", weights));
+    GC_TRY(gc_arg_req(a, "--inputs", inputs));
+    return gc_arg_req(a, "--out", out);
+}
+
 bool gc_arg_flag(gc_args *a, const char *name) {
     const char *iv;
     int i = find_opt(a, name, &iv);

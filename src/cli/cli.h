@@ -23,6 +23,8 @@ gc_status gc_arg_int(gc_args *a, const char *name, int64_t def, int64_t *out);
 gc_status gc_arg_double(gc_args *a, const char *name, double def, double *out);
 /* Required string option: error naming the option when absent. */
 gc_status gc_arg_req(gc_args *a, const char *name, const char **out);
+/* The three required paths of a model trace (TRACE.md §0): --weights, --inputs, --out. */
+gc_status gc_trace_io_args(gc_args *a, const char **weights, const char **inputs, const char **out);
 /* Positional arguments: the tokens no option consumed, in order (call after reading options). */
 int gc_arg_positionals(gc_args *a, const char **out, int max);
 /* Fail on any token nothing consumed ("unknown option --x"). */

@@ -4,9 +4,7 @@
 
 static gc_status run(gc_args *a) {
     const char *wpath, *in_path, *out_path;
-    GC_TRY(gc_arg_req(a, "--weights", &wpath));
-    GC_TRY(gc_arg_req(a, "--inputs", &in_path));
-    GC_TRY(gc_arg_req(a, "--out", &out_path));
+    GC_TRY(gc_trace_io_args(a, &wpath, &in_path, &out_path));
     GC_TRY(gc_args_finish(a));
     captioner m;
     GC_TRY(captioner_load(&m, wpath));

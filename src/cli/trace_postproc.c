@@ -32,9 +32,7 @@ static gc_status run_model(const gc_postproc *m, gc_weights *in, const char *in_
 
 static gc_status run(gc_args *a) {
     const char *weights, *inputs, *out;
-    GC_TRY(gc_arg_req(a, "--weights", &weights));
-    GC_TRY(gc_arg_req(a, "--inputs", &inputs));
-    GC_TRY(gc_arg_req(a, "--out", &out));
+    GC_TRY(gc_trace_io_args(a, &weights, &inputs, &out));
     int64_t groups;
     GC_TRY(gc_arg_int(a, "--groups", 0, &groups)); /* GroupNorm groups when not 32 / config.json */
     GC_TRY(gc_cli_threads(a));

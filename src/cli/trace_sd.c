@@ -8,9 +8,7 @@ typedef struct {
 } sd_args;
 
 static gc_status parse(gc_args *a, bool with_t, sd_args *o) {
-    GC_TRY(gc_arg_req(a, "--weights", &o->weights));
-    GC_TRY(gc_arg_req(a, "--inputs", &o->in));
-    GC_TRY(gc_arg_req(a, "--out", &o->out));
+    GC_TRY(gc_trace_io_args(a, &o->weights, &o->in, &o->out));
     o->config = gc_arg_str(a, "--sd-config", NULL);
     o->t = 0;
     if (with_t) {

@@ -161,9 +161,7 @@ static gc_status run(gc_args *a) {
     const char *weights, *inputs, *out;
     gc_loss_cfg cfg = gc_loss_cfg_default();
     cfg.flow_maps = true;
-    GC_TRY(gc_arg_req(a, "--weights", &weights));
-    GC_TRY(gc_arg_req(a, "--inputs", &inputs));
-    GC_TRY(gc_arg_req(a, "--out", &out));
+    GC_TRY(gc_trace_io_args(a, &weights, &inputs, &out));
     GC_TRY(gc_arg_double(a, "--jitter", cfg.jitter, &cfg.jitter));
     GC_TRY(gc_arg_double(a, "--double-flip", cfg.w_double, &cfg.w_double));
     GC_TRY(gc_arg_double(a, "--self-flip", cfg.w_self, &cfg.w_self));

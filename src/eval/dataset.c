@@ -232,7 +232,7 @@ static gc_status spair_image_get(spair_cache *c, const char *root, const char *c
     const cJSON *kps = cJSON_GetObjectItemCaseSensitive(j, "kps");
     if (s == GC_OK && !cJSON_IsObject(kps)) s = gc_errorf(GC_ERR_FORMAT, "%s: 'kps' must be an object", path);
     for (int i = 0; s == GC_OK && i < 30; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "%d", i);
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(kps, key);
         if (!p) {

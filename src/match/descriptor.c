@@ -175,6 +175,30 @@ gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out) {
     return s;
 }
 
+gc_status gc_postproc_input_dims(gc_weights *w, int *n_groups, int64_t *fd) {
+    static const char *const names[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"};
+    gc_map_view v;
+    gc_status s = get_map(w, "s3", &v);
+    if (s == GC_ERR_MISSING) { /* a DINO-only cache */
+        *n_groups = 1;
+        s = get_map(w, "dino", &v);
+        if (s == GC_ERR_MISSING) return gc_errorf(s, "%s: no feature map 's3' or 'dino'", gc_weights_label(w));
+        GC_TRY(s);
+        fd[0] = v.c;
+        return GC_OK;
+    }
+    *n_groups = GC_PP_GROUPS;
+    for (int i = 0; i < GC_PP_GROUPS; i++) {
+        if (i) s = get_map(w, names[i], &v);
+        if (s == GC_ERR_MISSING)
+            return gc_errorf(s, "%s: no feature map '%s' (a post-processor takes s3, s4, s5 and dino, or dino alone)",
+                             gc_weights_label(w), names[i]);
+        GC_TRY(s);
+        fd[i] = v.c;
+    }
+    return GC_OK;
+}
+
 gc_status gc_postproc_input(const gc_postproc *pp, gc_weights *w, float *x) {
     static const char *const names4[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"}, *const names1[1] = {"dino"};
     const char *const *names = pp->n_groups == 1 ? names1 : names4;

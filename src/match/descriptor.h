@@ -52,6 +52,9 @@ gc_status gc_desc_from_postproc(const gc_postproc *pp, gc_weights *w, gc_desc *o
 /* Its two halves: x[cin, 3600] = the fused input from the maps of w (missing map / channel count /
  * grid errors name the file and the map), and the descriptor of a fused input. */
 gc_status gc_postproc_input(const gc_postproc *pp, gc_weights *w, float *x);
+/* The block widths a feature file's maps call for: s3, s4, s5, dino channels (n_groups 4), or dino
+ * alone (n_groups 1) when the file has no s3. fd: [4]. */
+gc_status gc_postproc_input_dims(gc_weights *w, int *n_groups, int64_t *fd);
 gc_status gc_desc_postproc_fused(const gc_postproc *pp, const float *x, gc_desc *out);
 /* Same, opening the file. */
 gc_status gc_desc_load_postproc(const gc_postproc *pp, const char *path, gc_desc *out);

@@ -4,6 +4,7 @@
 
 #include "io/config.h"
 #include "models/clip_vision.h"
+#include "tensor/im2col.h"
 #include "tensor/layernorm.h"
 #include "tensor/linear.h"
 #include "tensor/resample.h"
@@ -128,19 +129,6 @@ gc_status clip_vision_preprocess(const clip_vision *m, const uint8_t *crop, int6
     return s;
 }
 
-/* im2col for a convolution whose stride equals its kernel: patch (i, j) becomes row i*g + j holding
- * the p x p window of every channel in the conv weight's (c, ky, kx) order. */
-static void patchify(float *out, const float *img, int64_t C, int64_t g, int64_t p) {
-    int64_t S = g * p;
-    for (int64_t i = 0; i < g; i++)
-        for (int64_t j = 0; j < g; j++) {
-            float *row = out + (i * g + j) * C * p * p;
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t ky = 0; ky < p; ky++)
-                    memcpy(row + (c * p + ky) * p, img + (c * S + i * p + ky) * S + j * p, (size_t)p * sizeof(float));
-        }
-}
-
 gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, float *image_embed,
                               const gc_tap *tap) {
     int64_t W = m->width, T = m->tokens, g = m->grid, p = m->patch, E = m->embed;
@@ -150,7 +138,7 @@ gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, f
     float *x = cols + n_cols, *proj = x + n_x;
     float eps = m->stack.eps;
     gc_status s = GC_TAP(tap, "pixel_values", pixel_values, 1, 3, m->image_size, m->image_size);
-    patchify(cols, pixel_values, 3, g, p);
+    gc_patchify(cols, pixel_values, 3, g * p, g * p, p);
     gc_linear(x + W, cols, m->conv1_w, NULL, g * g, 3 * p * p, W);
     if (s == GC_OK) s = GC_TAP(tap, "patch_embeds", x + W, 1, g * g, W);
     memcpy(x, m->class_emb, (size_t)W * sizeof(float));

@@ -11,6 +11,7 @@
 #include "io/config.h"
 #include "tensor/activation.h"
 #include "tensor/attention.h"
+#include "tensor/im2col.h"
 #include "tensor/layernorm.h"
 #include "tensor/linear.h"
 #include "tensor/resample.h"
@@ -350,14 +351,7 @@ static gc_status dino_embed(gc_dinov2 *m, const float *px, int64_t H, int64_t W,
     int64_t D = m->dim, p = m->patch, R = m->registers, Hp = H / p, Wp = W / p, N = Hp * Wp, K = 3 * p * p;
     float *cols = gc_alloc_array((size_t)N, (size_t)K * sizeof(float));
     if (!cols) return GC_ERR_NOMEM;
-#pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) { /* im2col in (c, ky, kx) order = the conv weight's flattening */
-        int64_t py = n / Wp, pxx = n % Wp;
-        for (int64_t c = 0; c < 3; c++)
-            for (int64_t ky = 0; ky < p; ky++)
-                memcpy(cols + n * K + (c * p + ky) * p, px + (c * H + py * p + ky) * W + pxx * p,
-                       (size_t)p * sizeof(float));
-    }
+    gc_patchify(cols, px, 3, H, W, p);
     float *patches = x + (1 + R) * D;
     gc_linear(patches, cols, m->patch_w, m->patch_b, N, K, D);
     gc_free(cols);

@@ -8,7 +8,7 @@
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "tensor/groupnorm.h"
-#include "tensor/im2col.h"
+#include "tensor/conv2d.h"
 #include "tensor/linear.h"
 #include "tensor/resample.h"
 
@@ -65,33 +65,26 @@ void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out) {
 
 gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) { return gc_postproc_load_groups(m, w, 32); }
 
-gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups) {
+/* The tensor table and a zeroed parameter buffer for n_groups blocks of widths fd[], bottleneck mid,
+ * output P; label names the source in errors. */
+static gc_status build_layout(gc_postproc *m, int n_groups, const int64_t *fd, int64_t mid, int64_t P, int64_t groups,
+                              const char *label) {
     memset(m, 0, sizeof *m);
-    if (groups < 1) return gc_errorf(GC_ERR_ARG, "%s: GroupNorm group count %lld", gc_weights_label(w), (long long)groups);
-    gc_weights_detect_prefix(w, "bottleneck_layers.0.0.conv1.weight");
-    char name[64];
-    const gc_tensor_ref *r = gc_weights_find(w, "bottleneck_layers.0.0.conv3.weight");
-    if (!r || r->ndim != 4)
-        return gc_errorf(GC_ERR_MISSING, "%s: no post-processor tensor 'bottleneck_layers.0.0.conv3.weight' "
-                         "(expected the authors' AggregationNetwork state-dict names)", gc_weights_label(w));
-    m->proj = r->shape[0];
-    m->mid = r->shape[1];
+    if (groups < 1) return gc_errorf(GC_ERR_ARG, "%s: GroupNorm group count %lld", label, (long long)groups);
+    if (mid <= 0 || mid % groups || P % groups)
+        return gc_errorf(GC_ERR_SHAPE, "%s: widths %lld / %lld are not positive multiples of the %lld GroupNorm groups "
+                         "(the group count is not stored in a checkpoint: give it, e.g. num_norm_groups in config.json)",
+                         label, (long long)mid, (long long)P, (long long)groups);
+    m->proj = P;
+    m->mid = mid;
     m->groups = groups;
     m->eps = 1e-5f;
-    if (m->mid % m->groups || m->proj % m->groups || m->mid <= 0)
-        return gc_errorf(GC_ERR_SHAPE, "%s: widths %lld / %lld are not multiples of the %lld GroupNorm groups "
-                         "(the group count is not stored in a checkpoint: give it, e.g. num_norm_groups in config.json)",
-                         gc_weights_label(w), (long long)m->mid, (long long)m->proj, (long long)m->groups);
-    /* the reference's AggregationNetwork has one block per feature group: 4 (SD s3, s4, s5 + DINO), or 1 */
-    m->n_groups = gc_weights_findf(w, "bottleneck_layers.1.0.conv1.weight") ? GC_PP_GROUPS : 1;
-    for (int i = 0; i < m->n_groups; i++) {
-        r = gc_weights_findf(w, "bottleneck_layers.%d.0.conv1.weight", i);
-        if (!r || r->ndim != 4)
-            return gc_errorf(GC_ERR_MISSING, "%s: missing tensor 'bottleneck_layers.%d.0.conv1.weight'",
-                             gc_weights_label(w), i);
-        m->fd[i] = r->shape[1];
-        m->cin += m->fd[i];
-        const int64_t P = m->proj, mid = m->mid, cin = m->fd[i];
+    m->n_groups = n_groups;
+    char name[64];
+    for (int i = 0; i < n_groups; i++) {
+        const int64_t cin = m->fd[i] = fd[i];
+        if (cin <= 0) return gc_errorf(GC_ERR_SHAPE, "%s: block %d has %lld input channels", label, i, (long long)cin);
+        m->cin += cin;
         const int64_t wshape[4][4] = {{mid, cin, 1, 1}, {mid, mid, 3, 3}, {P, mid, 1, 1}, {P, cin, 1, 1}};
         const int64_t nshape[4] = {mid, mid, P, P};
         for (int c = 0; c < 4; c++) {
@@ -104,12 +97,45 @@ gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups)
             add_tensor(m, name, 1, &nshape[c]);
         }
     }
-    add_tensor(m, "mixing_weights", 1, (const int64_t[]){m->n_groups});
+    add_tensor(m, "mixing_weights", 1, (const int64_t[]){n_groups});
     add_tensor(m, "logit_scale", 0, NULL);
     add_tensor(m, "self_logit_scale", 0, NULL);
-    m->data = gc_alloc_array((size_t)m->n_params, sizeof(float));
+    m->data = gc_calloc((size_t)m->n_params, sizeof(float));
     if (!m->data) return gc_error_context(GC_ERR_NOMEM, "post-processor parameters");
-    for (int i = 0; i < m->n_tensors; i++) {
+    gc_postproc_bind(m, m->data, &m->p);
+    return GC_OK;
+}
+
+gc_status gc_postproc_new(gc_postproc *m, int n_groups, const int64_t *fd, int64_t proj, int64_t groups) {
+    if (n_groups != 1 && n_groups != GC_PP_GROUPS)
+        return gc_errorf(GC_ERR_ARG, "post-processor: %d feature groups (expected 4: s3, s4, s5, dino; or 1: dino)",
+                         n_groups);
+    if (proj <= 0 || proj % 4)
+        return gc_errorf(GC_ERR_ARG, "post-processor: projection width %lld is not a positive multiple of 4",
+                         (long long)proj);
+    return build_layout(m, n_groups, fd, proj / 4, proj, groups, "post-processor");
+}
+
+gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups) {
+    memset(m, 0, sizeof *m);
+    gc_weights_detect_prefix(w, "bottleneck_layers.0.0.conv1.weight");
+    const gc_tensor_ref *r = gc_weights_find(w, "bottleneck_layers.0.0.conv3.weight");
+    if (!r || r->ndim != 4)
+        return gc_errorf(GC_ERR_MISSING, "%s: no post-processor tensor 'bottleneck_layers.0.0.conv3.weight' "
+                         "(expected the authors' AggregationNetwork state-dict names)", gc_weights_label(w));
+    const int64_t P = r->shape[0], mid = r->shape[1];
+    /* the reference's AggregationNetwork has one block per feature group: 4 (SD s3, s4, s5 + DINO), or 1 */
+    const int n_groups = gc_weights_findf(w, "bottleneck_layers.1.0.conv1.weight") ? GC_PP_GROUPS : 1;
+    int64_t fd[GC_PP_GROUPS];
+    for (int i = 0; i < n_groups; i++) {
+        r = gc_weights_findf(w, "bottleneck_layers.%d.0.conv1.weight", i);
+        if (!r || r->ndim != 4)
+            return gc_errorf(GC_ERR_MISSING, "%s: missing tensor 'bottleneck_layers.%d.0.conv1.weight'",
+                             gc_weights_label(w), i);
+        fd[i] = r->shape[1];
+    }
+    gc_status s = build_layout(m, n_groups, fd, mid, P, groups, gc_weights_label(w));
+    for (int i = 0; s == GC_OK && i < m->n_tensors; i++) {
         const gc_pp_tensor *t = &m->tensors[i];
         float *dst = m->data + t->offset;
         const float *src;
@@ -118,16 +144,12 @@ gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups)
             *dst = strcmp(t->name, "logit_scale") == 0 ? logf(1.0f / 0.07f) : logf(10.0f);
             continue;
         }
-        gc_status s = gc_weights_f32(w, t->name, t->ndim, t->shape, &src);
+        s = gc_weights_f32(w, t->name, t->ndim, t->shape, &src);
         if (s != GC_OK && t->ndim == 0) s = gc_weights_f32(w, t->name, 1, (const int64_t[]){1}, &src);
-        if (s != GC_OK) {
-            gc_postproc_free(m);
-            return s;
-        }
-        memcpy(dst, src, (size_t)t->numel * sizeof(float));
+        if (s == GC_OK) memcpy(dst, src, (size_t)t->numel * sizeof(float));
     }
-    gc_postproc_bind(m, m->data, &m->p);
-    return GC_OK;
+    if (s != GC_OK) gc_postproc_free(m);
+    return s;
 }
 
 gc_status gc_postproc_open(gc_postproc *m, const char *path) { return gc_postproc_open_groups(m, path, 0); }
@@ -208,10 +230,9 @@ static void relu(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
-/* One bottleneck block on x[cin, HW]; intermediates into b, output b->out. scratch: [P*HW] floats
- * (and col: [mid*9*HW] floats). */
+/* One bottleneck block on x[cin, HW]; intermediates into b, output b->out. scratch: [P*HW] floats. */
 static gc_status block_forward(const gc_postproc *m, int i, const float *x, int64_t H, int64_t W,
-                               gc_pp_block_cache *b, float *scratch, float *col, gc_pp_tap_fn tap,
+                               gc_pp_block_cache *b, float *scratch, gc_pp_tap_fn tap,
                                void *ctx) {
     const gc_pp_block *k = &m->p.blk[i];
     const int64_t HW = H * W, cin = m->fd[i], mid = m->mid, P = m->proj, G = m->groups;
@@ -228,8 +249,7 @@ static gc_status block_forward(const gc_postproc *m, int i, const float *x, int6
     gc_groupnorm_stats(b->a1, b->h1, k->g1, k->b1, mid, HW, G, m->eps, st);
     GC_PP_TAP("conv1", b->a1, mid);
     relu(b->a1, mid * HW);
-    gc_im2col(col, b->a1, mid, H, W, 3);
-    gc_matmul(b->h2, k->w2, col, mid, mid * 9, HW, false, false, 1.0f, 0.0f);
+    GC_TRY(gc_conv2d(b->h2, b->a1, k->w2, NULL, mid, H, W, mid, 3, 1, (gc_pad2d){1, 1, 1, 1}));
     gc_groupnorm_stats(b->a2, b->h2, k->g2, k->b2, mid, HW, G, m->eps, st + 2 * G);
     GC_PP_TAP("conv2", b->a2, mid);
     relu(b->a2, mid * HW);
@@ -281,18 +301,16 @@ gc_status gc_postproc_forward(const gc_postproc *m, const float *x, int64_t H, i
     gc_postproc_mixing(m, mix);
     gc_pp_block_cache b = {0};
     float *scratch = gc_alloc_array((size_t)(P * HW), sizeof(float));
-    float *col = gc_alloc_array((size_t)(m->mid * 9 * HW), sizeof(float));
-    gc_status s = scratch && col ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processor scratch");
+    gc_status s = scratch ? GC_OK : gc_error_context(GC_ERR_NOMEM, "post-processor scratch");
     int64_t off = 0;
     for (int i = 0; s == GC_OK && i < m->n_groups; i++) {
         s = block_cache_alloc(m, i, HW, &b);
-        if (s == GC_OK) s = block_forward(m, i, x + off * HW, H, W, &b, scratch, col, tap, tap_ctx);
+        if (s == GC_OK) s = block_forward(m, i, x + off * HW, H, W, &b, scratch, tap, tap_ctx);
         if (s == GC_OK) mix_accumulate(out, b.out, mix[i], P * HW, i == 0);
         block_cache_release(&b);
         off += m->fd[i];
     }
     gc_free(scratch);
-    gc_free(col);
     if (s == GC_OK && tap) s = tap(tap_ctx, "out", out, P, H, W);
     return s;
 }
@@ -321,8 +339,7 @@ gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const 
     c->norm = gc_alloc_array((size_t)HW, sizeof(float));
     c->desc = gc_alloc_array((size_t)(P * HW), sizeof(float));
     float *scratch = gc_alloc_array((size_t)(P * HW), sizeof(float));
-    float *col = gc_alloc_array((size_t)(m->mid * 9 * HW), sizeof(float));
-    gc_status s = c->x && c->y && c->norm && c->desc && scratch && col
+    gc_status s = c->x && c->y && c->norm && c->desc && scratch
                       ? GC_OK
                       : gc_error_context(GC_ERR_NOMEM, "post-processor training buffers");
     if (s == GC_OK) {
@@ -334,12 +351,11 @@ gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const 
     int64_t off = 0;
     for (int i = 0; s == GC_OK && i < m->n_groups; i++) {
         s = block_cache_alloc(m, i, HW, &c->blk[i]);
-        if (s == GC_OK) s = block_forward(m, i, c->x + off * HW, H, W, &c->blk[i], scratch, col, NULL, NULL);
+        if (s == GC_OK) s = block_forward(m, i, c->x + off * HW, H, W, &c->blk[i], scratch, NULL, NULL);
         if (s == GC_OK) mix_accumulate(c->y, c->blk[i].out, c->mix[i], P * HW, i == 0);
         off += m->fd[i];
     }
     gc_free(scratch);
-    gc_free(col);
     if (s != GC_OK) {
         gc_pp_cache_free(c);
         return s;

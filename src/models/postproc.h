@@ -60,6 +60,10 @@ typedef struct {
 gc_status gc_postproc_load(gc_postproc *m, gc_weights *w);
 /* Same with a GroupNorm group count other than the reference's 32 (checkpoints do not store it). */
 gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups);
+/* An untrained network (all parameters 0) of n_groups (4 or 1) blocks taking fd[i] channels each,
+ * output width proj (bottleneck proj/4, the reference's 768 -> 192), `groups` GroupNorm groups.
+ * gc_postproc_init_reference (train/trainer.h) gives it the reference's initialisation. */
+gc_status gc_postproc_new(gc_postproc *m, int n_groups, const int64_t *fd, int64_t proj, int64_t groups);
 /* Open `path` (a weights file or a folder holding one) and load it; a folder's config.json may give
  * num_norm_groups (default 32). */
 gc_status gc_postproc_open(gc_postproc *m, const char *path);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tensor/conv2d.h"
+#include "tensor/im2col.h"
 
 /* Bands of about GC_CONV_BAND_COLS output positions: a K x 2048 column block stays in the 4 MB L2 for
  * the SD-1.5 VAE (K = 1152) and runs OpenBLAS near peak (~100 GFLOP/s per core here), while one
@@ -21,39 +22,6 @@ static void fill_bias(float *y, const float *b, int64_t Cout, int64_t n) {
         for (int64_t i = 0; i < n; i++) row[i] = v;
     }
 }
-
-/* Rows [r0, r1) of the im2col matrix: col[(c*k + ki)*k + kj, (r - r0)*Wo + ox]. */
-static void im2col_band(float *col, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t k,
-                        int64_t stride, gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
-    int64_t n = (r1 - r0) * Wo, rows = Cin * k * k;
-#pragma omp parallel for schedule(static) if (rows * n > 65536)
-    for (int64_t row = 0; row < rows; row++) {
-        int64_t c = row / (k * k), ki = (row / k) % k, kj = row % k;
-        const float *xc = x + c * H * W;
-        float *dst = col + row * n;
-        for (int64_t r = r0; r < r1; r++) {
-            int64_t iy = r * stride - pad.top + ki;
-            float *d = dst + (r - r0) * Wo;
-            if (iy < 0 || iy >= H) {
-                memset(d, 0, (size_t)Wo * sizeof(float));
-                continue;
-            }
-            const float *xr = xc + iy * W;
-            if (stride == 1) {
-                for (int64_t ox = 0; ox < Wo; ox++) {
-                    int64_t ix = ox - pad.left + kj;
-                    d[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0.0f;
-                }
-            } else {
-                for (int64_t ox = 0; ox < Wo; ox++) {
-                    int64_t ix = ox * stride - pad.left + kj;
-                    d[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0.0f;
-                }
-            }
-        }
-    }
-}
-
 
 /* Winograd F(2x2, 3x3) for the stride-1, pad-1 3x3 convs that dominate SD (2.25x fewer
  * multiplications than im2col + GEMM): per 2x2 output tile, V = B^T d B of its 4x4 input patch,
@@ -220,7 +188,7 @@ gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, in
         for (int64_t bi = 0; bi < nbands; bi++) {
             int64_t r0 = bi * band, r1 = GC_MIN(Ho, r0 + band), n = (r1 - r0) * Wo;
             float *c = col + (int64_t)omp_get_thread_num() * K * band * Wo;
-            im2col_band(c, x, Cin, H, W, k, stride, pad, Wo, r0, r1);
+            gc_im2col_band(c, x, Cin, H, W, k, stride, pad, Wo, r0, r1);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)n, (int)K, 1.0f, w, (int)K, c,
                         (int)n, 1.0f, y + r0 * Wo, (int)HWo);
         }
@@ -228,7 +196,7 @@ gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, in
     } else {
         for (int64_t r0 = 0; r0 < Ho; r0 += band) {
             int64_t r1 = GC_MIN(Ho, r0 + band), n = (r1 - r0) * Wo;
-            im2col_band(col, x, Cin, H, W, k, stride, pad, Wo, r0, r1);
+            gc_im2col_band(col, x, Cin, H, W, k, stride, pad, Wo, r0, r1);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)n, (int)K, 1.0f, w, (int)K, col,
                         (int)n, 1.0f, y + r0 * Wo, (int)HWo);
         }

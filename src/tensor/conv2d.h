@@ -7,12 +7,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
-
-/* Zero padding per side. Symmetric `pad 1` = {1,1,1,1}; the SD VAE downsample pads right and
- * bottom only = {0,0,1,1}. */
-typedef struct {
-    int64_t top, left, bottom, right;
-} gc_pad2d;
+#include "tensor/im2col.h" /* gc_pad2d */
 
 /* Output size along one axis: (n + lo + hi - k) / stride + 1. */
 int64_t gc_conv2d_out(int64_t n, int64_t k, int64_t stride, int64_t pad_lo, int64_t pad_hi);

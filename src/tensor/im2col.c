@@ -2,25 +2,53 @@
 
 #include <string.h>
 
-void gc_im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k) {
-    const int64_t p = k / 2;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < C * k * k; r++) {
-        const int64_t c = r / (k * k), ky = (r / k) % k, kx = r % k;
-        float *dst = col + r * H * W;
-        for (int64_t y = 0; y < H; y++) {
-            const int64_t sy = y + ky - p;
-            float *d = dst + y * W;
-            if (sy < 0 || sy >= H) {
-                memset(d, 0, (size_t)W * sizeof(float));
+void gc_im2col_band(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
+                    gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
+    const int64_t n = (r1 - r0) * Wo, rows = C * k * k;
+    /* a pure copy: threads split the rows, so the bytes never depend on them. Inside gc_conv2d's
+     * parallel bands this region is nested and runs on the calling thread. */
+#pragma omp parallel for schedule(static) if (rows * n > 65536)
+    for (int64_t row = 0; row < rows; row++) {
+        const int64_t c = row / (k * k), ky = (row / k) % k, kx = row % k;
+        const float *xc = x + c * H * W;
+        float *dst = col + row * n;
+        for (int64_t r = r0; r < r1; r++) {
+            const int64_t iy = r * stride - pad.top + ky;
+            float *d = dst + (r - r0) * Wo;
+            if (iy < 0 || iy >= H) {
+                memset(d, 0, (size_t)Wo * sizeof(float));
                 continue;
             }
-            const float *s = x + (c * H + sy) * W;
-            for (int64_t xx = 0; xx < W; xx++) {
-                const int64_t sx = xx + kx - p;
-                d[xx] = (sx >= 0 && sx < W) ? s[sx] : 0.0f;
+            const float *xr = xc + iy * W;
+            if (stride == 1) { /* the common case gets the simpler index (vectorises) */
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    const int64_t ix = ox - pad.left + kx;
+                    d[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0.0f;
+                }
+            } else {
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    const int64_t ix = ox * stride - pad.left + kx;
+                    d[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0.0f;
+                }
             }
         }
+    }
+}
+
+void gc_im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k) {
+    const int64_t p = k / 2;
+    gc_im2col_band(col, x, C, H, W, k, 1, (gc_pad2d){p, p, p, p}, W, 0, H);
+}
+
+void gc_patchify(float *out, const float *img, int64_t C, int64_t H, int64_t W, int64_t p) {
+    const int64_t Wp = W / p, N = (H / p) * Wp, K = C * p * p;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        const int64_t py = n / Wp, px = n % Wp;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t ky = 0; ky < p; ky++)
+                memcpy(out + n * K + (c * p + ky) * p, img + (c * H + py * p + ky) * W + px * p,
+                       (size_t)p * sizeof(float));
     }
 }
 

@@ -68,9 +68,6 @@ gc_status gc_train_data_init(gc_train_data *d, gc_dataset_kind kind, const char 
             }
         }
     }
-    const int64_t HW = (int64_t)GC_CELLS;
-    for (int k = 0; s == GC_OK && k < (flips ? 4 : 2); k++)
-        if (!(d->x[k] = gc_alloc_array((size_t)(m->cin * HW), sizeof(float)))) s = gc_error_context(GC_ERR_NOMEM, "fused maps");
     gc_free(idx);
     if (s != GC_OK) gc_train_data_free(d);
     return s;
@@ -91,6 +88,9 @@ static gc_status data_get(void *ctx, int64_t index, gc_step_inputs *in) {
     gc_train_data *d = ctx;
     const gc_eval_pair *p = &d->set.pairs[index];
     static const int flip_of[4] = {0, 0, 1, 1};
+    for (int k = 0; k < (d->flips ? 4 : 2); k++) /* on first use: d->m may be set after init */
+        if (!d->x[k] && !(d->x[k] = gc_alloc_array((size_t)(d->m->cin * GC_CELLS), sizeof(float))))
+            return gc_error_context(GC_ERR_NOMEM, "fused maps");
     for (int k = 0; k < (d->flips ? 4 : 2); k++) {
         const char *rel = k == GC_DESC_SRC || k == GC_DESC_SRC_FLIP ? p->src : p->trg;
         GC_TRY(load_fused(d->cache, rel, flip_of[k], d->m, d->x[k]));
@@ -104,6 +104,20 @@ static gc_status data_get(void *ctx, int64_t index, gc_step_inputs *in) {
     in->perm = d->flips ? d->perm[index] : NULL;
     in->np = d->flips ? d->np[index] : 0;
     return GC_OK;
+}
+
+gc_status gc_train_data_cache_dims(const gc_train_data *d, int *n_groups, int64_t *fd) {
+    const char *rel = d->set.pairs[0].src;
+    char *path = gc_cache_path(d->cache, rel, 0);
+    if (!path) return gc_error_context(GC_ERR_NOMEM, "cache path");
+    gc_weights *w = NULL;
+    gc_status s = gc_file_exists(path) ? gc_weights_open(path, &w)
+                                       : gc_errorf(GC_ERR_MISSING, "%s: feature cache file missing (image %s; run "
+                                                   "`geocorr extract`)", path, rel);
+    if (s == GC_OK) s = gc_postproc_input_dims(w, n_groups, fd);
+    gc_weights_free(w);
+    free(path);
+    return s;
 }
 
 gc_pair_source gc_train_data_source(gc_train_data *d) {

@@ -23,10 +23,14 @@ typedef struct {
     float *x[4];         /* [cin, 3600] fused maps of the current pair, per slot */
 } gc_train_data;
 
-/* Load the split, compact, look up the flip tables (flip_tables: file, NULL = the shipped one). */
+/* Load the split, compact, look up the flip tables (flip_tables: file, NULL = the shipped one).
+ * m may be NULL here and set (d->m) before the source is used. */
 gc_status gc_train_data_init(gc_train_data *d, gc_dataset_kind kind, const char *root, const char *split,
                              const char *cache, bool flips, const char *flip_tables, const gc_postproc *m);
 void gc_train_data_free(gc_train_data *d);
+/* The block widths of the cache: the map channel counts of the first pair's source image
+ * (gc_postproc_input_dims). */
+gc_status gc_train_data_cache_dims(const gc_train_data *d, int *n_groups, int64_t *fd);
 /* The loop's pair source over d. */
 gc_pair_source gc_train_data_source(gc_train_data *d);
 

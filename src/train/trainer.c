@@ -20,6 +20,27 @@ double gc_rng_normal(uint64_t *state) {
     return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
 }
 
+void gc_postproc_init_reference(gc_postproc *m, uint64_t seed) {
+    uint64_t rng = seed ^ 0x494E4954ull; /* "INIT" */
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gc_pp_tensor *t = &m->tensors[i];
+        float *p = m->data + t->offset;
+        const char *leaf = strrchr(t->name, '.');
+        if (t->ndim == 4) { /* c2_msra_fill: Kaiming normal, fan_out, ReLU gain */
+            const double std = sqrt(2.0 / (double)(t->shape[0] * t->shape[2] * t->shape[3]));
+            for (int64_t j = 0; j < t->numel; j++) p[j] = (float)(std * gc_rng_normal(&rng));
+        } else if (leaf && strcmp(leaf, ".bias") == 0) {
+            memset(p, 0, (size_t)t->numel * sizeof(float));
+        } else if (strcmp(t->name, "logit_scale") == 0) {
+            *p = logf(1.0f / 0.07f);
+        } else if (strcmp(t->name, "self_logit_scale") == 0) {
+            *p = logf(10.0f);
+        } else { /* norm.weight, mixing_weights */
+            for (int64_t j = 0; j < t->numel; j++) p[j] = 1.0f;
+        }
+    }
+}
+
 gc_status gc_trainer_init(gc_trainer *t, gc_postproc *m, const gc_train_cfg *cfg) {
     memset(t, 0, sizeof *t);
     t->m = m;

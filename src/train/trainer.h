@@ -7,7 +7,12 @@
  * seeded with `seed`; uniform u = (z >> 40) * 2^-24 in [0, 1); standard normal by Box-Muller from
  * two uniforms, sqrt(-2 ln(1 - u1)) * cos(2 pi u2). Per step: the dropout masks of the four maps in
  * slot order, element order (keep when u >= p, scale 1/(1-p)), then the jitter draws of the terms in
- * loss order. */
+ * loss order.
+ *
+ * Initialisation without a checkpoint (gc_postproc_init_reference): its own splitmix64 stream seeded
+ * with seed ^ 0x494E4954 ("INIT"), so it does not consume the dropout / jitter stream; the conv
+ * weights in tensor-table order (state-dict order: block 0 conv1, conv2, conv3, shortcut, block 1,
+ * ...), elements in row-major order, each std * (Box-Muller normal above, two uniforms per draw). */
 #ifndef GC_TRAINER_H
 #define GC_TRAINER_H
 
@@ -35,6 +40,11 @@ typedef struct {
     float *drop[4];   /* [cin * side^2] dropout multipliers (when dropout > 0) */
     double best;      /* best validation score so far (-1: none) */
 } gc_trainer;
+
+/* The reference's initialisation (REFERENCE.md §4), deterministic for seed: conv weights Kaiming
+ * normal, mode fan_out, ReLU gain (std = sqrt(2 / (C_out k k)), "c2_msra_fill"); GroupNorm weight 1,
+ * bias 0; mixing_weights 1; logit_scale ln(1/0.07); self_logit_scale ln(10). */
+void gc_postproc_init_reference(gc_postproc *m, uint64_t seed);
 
 gc_status gc_trainer_init(gc_trainer *t, gc_postproc *m, const gc_train_cfg *cfg);
 void gc_trainer_free(gc_trainer *t);
