@@ -12,7 +12,6 @@
 #include "pipeline_models.h"
 
 #include "eval/dataset.h"
-#include "io/prng_weights.h"
 #include "pipeline/feature_cache.h"
 #include "io/safetensors.h"
 
@@ -34,47 +33,6 @@ static void expect_same_maps(const char *a_path, const char *b_path) {
     }
     gc_weights_free(a);
     gc_weights_free(b);
-}
-
-/* A post-processor init (the tiny .PTH's layout: bottleneck 8, output 32, GroupNorm 8) whose four
- * blocks take the channel counts of the cached s3, s4, s5, dino; random convolutions, unit norms. */
-static void write_init(const char *dir, const char *cached) {
-    char p[1400];
-    gc_weights *c = gct_open(cached), *ref = gct_open(gct_fixture("ckpt/postproc_tiny.expected.safetensors"));
-    static const char *const maps[4] = {"s3", "s4", "s5", "dino"};
-    gc_st_writer *wr = gc_st_writer_new();
-    float *buf = malloc((size_t)32 * 8 * 9 * 64 * sizeof(float));
-    for (int b = 0; b < 4; b++) {
-        const int64_t cin = gc_weights_find(c, maps[b])->shape[0];
-        const struct { const char *name; int64_t o, i, k; } convs[4] = {
-            {"conv1", 8, cin, 1}, {"conv2", 8, 8, 3}, {"conv3", 32, 8, 1}, {"shortcut", 32, cin, 1}};
-        for (int j = 0; j < 4; j++) {
-            char name[96];
-            const int64_t n = convs[j].o * convs[j].i * convs[j].k * convs[j].k;
-            snprintf(name, sizeof name, "bottleneck_layers.%d.0.%s.weight", b, convs[j].name);
-            gc_prng_fill(name, 7, 0.0, 0.2, buf, n);
-            assert_int_equal(gc_st_writer_add(wr, name, GC_DT_F32, 4, (const int64_t[]){convs[j].o, convs[j].i, convs[j].k,
-                                              convs[j].k}, buf), GC_OK);
-            for (int nb = 0; nb < 2; nb++) {
-                for (int64_t i = 0; i < convs[j].o; i++) buf[i] = nb ? 0.0f : 1.0f;
-                snprintf(name, sizeof name, "bottleneck_layers.%d.0.%s.norm.%s", b, convs[j].name, nb ? "bias" : "weight");
-                assert_int_equal(gc_st_writer_add(wr, name, GC_DT_F32, 1, (const int64_t[]){convs[j].o}, buf), GC_OK);
-            }
-        }
-    }
-    free(buf);
-    static const char *const scalars[3] = {"logit_scale", "self_logit_scale", "mixing_weights"};
-    for (int k = 0; k < 3; k++) {
-        const gc_tensor_ref *t = gc_weights_find(ref, scalars[k]);
-        assert_int_equal(gc_st_writer_add(wr, t->name, t->dtype, t->ndim, t->shape, t->data), GC_OK);
-    }
-    snprintf(p, sizeof p, "%.1300s/init.safetensors", dir);
-    assert_int_equal(gc_st_writer_save(wr, p), GC_OK);
-    gc_st_writer_free(wr);
-    snprintf(p, sizeof p, "%.1300s/config.json", dir);
-    gct_write_file(p, "{\"num_norm_groups\": 8}\n", 24);
-    gc_weights_free(c);
-    gc_weights_free(ref);
 }
 
 static void test_extract_full_pipeline(void **st) {
@@ -118,12 +76,7 @@ static void test_extract_full_pipeline(void **st) {
     if (gct_geocorr("eval --dataset ap10k --subset cross-species --root '%s' --cache '%s' --json '%s'", root, cache,
                     json) != 0)
         fail_msg("eval --cache: %s", gct_last_stderr());
-    char *text;
-    size_t n;
-    assert_int_equal(gc_read_file(json, &text, &n, 1 << 24), GC_OK);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
+    cJSON *j = gct_load_json(json);
     const cJSON *pi = cJSON_GetObjectItem(j, "per_image");
     assert_int_equal((int)cJSON_GetObjectItem(pi, "n")->valuedouble, 2);
     printf("  eval --cache: 2 pairs, PCK@0.1 per image %.3f\n",
@@ -132,7 +85,7 @@ static void test_extract_full_pipeline(void **st) {
 
     /* geocorr train reads the cache: the AP-10K trn images are not in it (six more pipeline runs), so
      * the four extracted files stand in for them, copied byte for byte under their names; a
-     * post-processor with the cache's channel counts trains on them */
+     * post-processor with the cache's channel counts (taken from the files) trains on them */
     gc_eval_set trn;
     assert_int_equal(gc_eval_set_load(&trn, GC_DS_AP10K, root, "trn", GC_AP10K_INTRA), GC_OK);
     static const char *const extracted[4] = {"Felidae/cat/000000001001", "Felidae/cat/000000001003",
@@ -149,13 +102,10 @@ static void test_extract_full_pipeline(void **st) {
         free(buf), free(dst);
     }
     gc_eval_set_free(&trn);
-    char init[1400], out[1400];
-    snprintf(init, sizeof init, "%s/init", tmp);
+    char out[1400];
     snprintf(out, sizeof out, "%s/train", tmp);
-    mkdir(init, 0755);
-    write_init(init, cached);
-    if (gct_geocorr("train --dataset ap10k --root '%s' --cache '%s' --init '%s' --train-split trn --val-split trn "
-                    "--val-pairs 2 --epochs 1 --threads 1 --out '%s'", root, cache, init, out) != 0)
+    if (gct_geocorr("train --dataset ap10k --root '%s' --cache '%s' --proj-dim 32 --norm-groups 8 --train-split trn "
+                    "--val-split trn --val-pairs 2 --epochs 1 --threads 1 --out '%s'", root, cache, out) != 0)
         fail_msg("train: %s", gct_last_stderr());
     snprintf(out, sizeof out, "%s/train/best.safetensors", tmp);
     assert_true(gc_file_exists(out));
