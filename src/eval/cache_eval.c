@@ -165,12 +165,12 @@ static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *
                                    int nk, float **q, float **sim, int64_t *cap) {
     const gc_desc *dt = jobs[0].dt;
     const int64_t C = dt->c, M = (int64_t)nj * nu;
-    if (M > *cap) {
+    if (M * GC_MAX(C, GC_CELLS) > *cap) { /* grown to the largest target run, reused after */
         gc_free(*q), gc_free(*sim);
-        *q = gc_alloc_array((size_t)(M * C), sizeof(float));
-        *sim = gc_alloc_array((size_t)(M * GC_CELLS), sizeof(float));
-        *cap = *q && *sim ? M : 0;
-        if (!*cap) return gc_errorf(GC_ERR_NOMEM, "out of memory (similarity rows of %lld queries)", (long long)M);
+        *cap = M * GC_MAX(C, GC_CELLS);
+        *q = gc_alloc_array((size_t)*cap, sizeof(float));
+        *sim = gc_alloc_array((size_t)*cap, sizeof(float));
+        if (!*q || !*sim) return *cap = 0, gc_errorf(GC_ERR_NOMEM, "out of memory (similarities of %lld queries)", (long long)M);
     }
     for (int j = 0; j < nj; j++) {
         float sk[GC_EVAL_MAX_KPS][3];
@@ -238,7 +238,7 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
     pair_job *jobs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(pair_job));
     float *m64 = gc_alloc_array((size_t)omp_get_max_threads() * 3 * 4096, sizeof(float));
     if (!cat_pairs || !jobs || !m64) s = GC_ERR_NOMEM;
-    float *q = NULL, *sim = NULL; /* [cap, C] stacked query rows, [cap, 3600] their similarities */
+    float *q = NULL, *sim = NULL; /* stacked query rows [M, C], their similarities [M, 3600]; cap floats each */
     int64_t cap = 0;
     for (int c = 0; s == GC_OK && c < set->n_categories; c++) {
         /* the category's used points over the scored pairs: the index space of the flip table */
