@@ -41,7 +41,7 @@ static void expect_fd(const char *what, double fd, double an, double scale) {
 static double gn_loss(const float *x, const float *g, const float *b, const float *r, int64_t C, int64_t HW,
                       int64_t G) {
     float *y = malloc((size_t)(C * HW) * sizeof(float));
-    gc_groupnorm_stats(y, x, g, b, C, HW, G, 1e-5f, NULL);
+    gc_groupnorm_stats(y, x, g, b, C, HW, G, 1e-5f, NULL, NULL);
     const double l = dotd(y, r, C * HW);
     free(y);
     return l;
@@ -56,7 +56,7 @@ static void test_groupnorm(void **state) {
     fill("g", g, 8, 1, 0.2);
     fill("b", b, 8, 0, 0.1);
     float y[80];
-    gc_groupnorm_stats(y, x, g, b, C, HW, G, 1e-5f, st);
+    gc_groupnorm_stats(y, x, g, b, C, HW, G, 1e-5f, st, NULL);
     gc_groupnorm_backward(dx, dg, db, r, x, st, g, C, HW, G);
     float *params[3] = {x, g, b}, *grads[3] = {dx, dg, db};
     const int64_t sizes[3] = {80, 8, 8};

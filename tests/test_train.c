@@ -27,11 +27,19 @@ static void expect_rows(gc_weights *ref, const char *key, const float *desc, con
 }
 
 /* The gradients of block b's parameters at 1e-4. One known float32 effect is told apart instead of
- * hidden: a block-output ReLU whose input is within float32 rounding of 0 (seen: spair_first, target
- * map, block 0 channel 58 cell 2228: fp64 -1.10e-7, torch fp32 -8.9e-8, ours +) flips its mask, which
+ * hidden: a block-output ReLU whose input is within float32 rounding of 0 flips its mask, which
  * moves that block's gradients by the gradient at one element. Then every OTHER channel of the
  * block's last GroupNorm bias must still match at 1e-4 (the flip sits in one channel) and the block is
- * counted; all remaining tensors of other blocks are held to 1e-4. Returns 1 for such a block. */
+ * counted; all remaining tensors of other blocks are held to 1e-4. Returns 1 for such a block.
+ * The forward recomputes such near-0 outputs in double (postproc.c out_exact), which fixed the worst one
+ * (spair_first, target map, block 0 channel 58 cell 2228: fp64 -1.10e-7, torch fp32 -8.9e-8, float32
+ * +2.1e-7, double -1.26e-7; was 4.1e-3 rel). Still seen, with the flipped element identified from the
+ * gradient difference: spair_cat map 3, block 3 channel 127 cell 1189 (3.3e-4 rel) and ap10k map 1,
+ * block 0 channel 68 cell 413 (1.9e-4 rel). There the fixture's torch blocked the gradient although
+ * the value is positive in float64 (ours +3.2e-7 / +4.7e-7; torch 1.13 float64 on the same block input
+ * +3.1e-7 / +5.1e-7, and torch float32 here +2.4e-7 / +1.8e-7): the authors' float32 run landed on
+ * the other side of 0, which no exact computation reproduces. Such a flip moves the block by at most
+ * 1e-3 rel (observed 3.3e-4; the uncorrected 4.1e-3 one fails this). */
 static int expect_block_grads(const gc_postproc *m, gc_weights *ref, const char *prefix, const float *grad, int b) {
     char key[160];
     double worst = 0;
@@ -44,6 +52,7 @@ static int expect_block_grads(const gc_postproc *m, gc_weights *ref, const char 
         worst = fmax(worst, gct_rel_err(key, grad + t->offset, t->numel, gc_weights_find(ref, key)));
     }
     if (worst <= TOL) return 0;
+    assert_true(worst <= 1e-3);
     snprintf(key, sizeof key, "%sgrad.bottleneck_layers.%d.0.conv3.norm.bias", prefix, b);
     const gc_tensor_ref *r = gc_weights_find(ref, key);
     const float *want;

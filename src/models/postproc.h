@@ -86,6 +86,7 @@ typedef struct {
     float *h3, *hs; /* [P, HW] conv3 / shortcut conv outputs before GN (hs NULL: identity) */
     float *out;     /* [P, HW] block output relu(GN(h3) + shortcut) */
     float *stats;   /* [4, groups, 2] GN (mean, rstd) of conv1, conv2, conv3, shortcut */
+    double *stats_d; /* [4, groups, 2] the same in double (for the exact output recompute) */
 } gc_pp_block_cache;
 
 typedef struct {

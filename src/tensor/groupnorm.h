@@ -13,8 +13,8 @@
  * Statistics are accumulated in double. */
 void gc_groupnorm(float *y, const float *x, const float *w, const float *b, int64_t C, int64_t HW, int64_t G,
                   float eps, bool silu);
-/* The same without SiLU, also writing (mean, rstd) per group into stats[G, 2] (may be NULL). */
+/* The same without SiLU, also writing (mean, rstd) per group into stats[G, 2] and, in double,
+ * stats_d[G, 2] (either may be NULL). */
 void gc_groupnorm_stats(float *y, const float *x, const float *w, const float *b, int64_t C, int64_t HW,
-                        int64_t G, float eps, float *stats);
-
+                        int64_t G, float eps, float *stats, double *stats_d);
 #endif
