@@ -37,10 +37,10 @@ int main(void) {
     gc_set_threads(0);
     printf("bench_match: threads %d\n", gc_get_threads());
     gc_weights *ws = maps("src"), *wf = maps("src_flip"), *wt = maps("trg");
-    gc_desc s, f, t;
+    gc_descriptors s, f, t;
     double t0 = gc_now();
-    if (gc_desc_from_weights(ws, NULL, &s, NULL) || gc_desc_from_weights(wf, NULL, &f, NULL) ||
-        gc_desc_from_weights(wt, NULL, &t, NULL)) {
+    if (gc_desc_from_weights(ws, NULL, NULL, &s, NULL) || gc_desc_from_weights(wf, NULL, NULL, &f, NULL) ||
+        gc_desc_from_weights(wt, NULL, NULL, &t, NULL)) {
         fprintf(stderr, "%s\n", gc_last_error());
         return 1;
     }
@@ -86,9 +86,9 @@ int main(void) {
     printf("  %d points + pose alignment, MNN distance (2 x 3600^2 x 3968): %8.1f ms\n", NPTS, 1e3 * t_mnn);
     printf("  %d points + pose alignment, IMD distance (64x64, masks):    %8.1f ms\n", NPTS, 1e3 * t_imd);
     gc_flip_table_free(&cat);
-    gc_desc_free(&s);
-    gc_desc_free(&f);
-    gc_desc_free(&t);
+    gc_desc_clear(&s);
+    gc_desc_clear(&f);
+    gc_desc_clear(&t);
     gc_weights_free(ws);
     gc_weights_free(wf);
     gc_weights_free(wt);

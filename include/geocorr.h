@@ -6,6 +6,16 @@
  *  - objects are opaque handles with <module>_init/_load and <module>_free pairs;
  *  - tensors are float32, row-major; maps are C x H x W, token matrices N x C;
  *  - coordinates in the public API are original image pixels unless a name says "840".
+ *
+ * Threads. Every function is reentrant: no hidden global state except gc_last_error (thread-local)
+ * and gc_set_threads (process-wide; call it before starting threads). Handles:
+ *  - read-only after loading, shareable by any number of threads at once: gc_descriptors,
+ *    gc_postproc, gc_dinov2 (gc_dinov2_features keeps its position tables in a cache behind a lock);
+ *  - one call at a time per handle (give each thread its own, or serialise): gc_sd, gc_features
+ *    (gc_features_compute accumulates per-stage timings in the handle);
+ *  - gc_image, gc_feature_maps: plain data owned by the caller.
+ * The heavy ops run on the library's own OpenMP / OpenBLAS threads; calling from several threads
+ * multiplies them (set gc_set_threads accordingly).
  */
 #ifndef GEOCORR_H
 #define GEOCORR_H
@@ -254,6 +264,73 @@ void gc_features_free(gc_features *f);
  * reference's flipped features). Release with gc_feature_maps_free. */
 gc_status gc_features_compute(gc_features *f, const gc_image *img, int flip, gc_feature_maps *out);
 void gc_feature_maps_free(gc_feature_maps *m);
+
+/* ---- The in-memory pipeline: descriptors from maps, matching in pixels, pictures ------------------
+ * image -> gc_features_compute (also on the flipped source) -> gc_descriptors_from_maps (zero-shot, or
+ * supervised with a post-processor) -> gc_match_pixels (adaptive pose alignment) -> target pixels. */
+
+/* The authors' post-processor (AggregationNetwork, REFERENCE.md §4). */
+typedef struct gc_postproc gc_postproc;
+/* The authors' post-processor: safetensors or their .PTH; groups = 0 -> config.json beside it, else 32. */
+gc_status gc_postproc_load(const char *path, int groups, gc_postproc **out);
+void gc_postproc_free(gc_postproc *p);
+
+/* Descriptors from in-memory maps: pp NULL = the zero-shot recipe (dino alone = the DINO
+ * descriptor), else fused map -> post-processor -> per-token normalisation. */
+gc_status gc_descriptors_from_maps(const gc_feature_maps *maps, const gc_postproc *pp, gc_descriptors **out);
+/* The supervised descriptor of a feature file (s3, s4, s5, dino; or dino for a DINO-only network). */
+gc_status gc_descriptors_load_postproc(const char *feature_file, const gc_postproc *pp, gc_descriptors **out);
+/* How the descriptor was made: "zeroshot", "dino", "postproc" or "map:<name>". Descriptors match
+ * only descriptors of the same recipe and channel count. */
+const char *gc_descriptors_recipe(const gc_descriptors *d);
+/* sim[3600] = cosine similarity of the source cell the matcher queries for (x840, y840) with every
+ * target cell (60x60 row-major): the similarity heat map of one query (gc_match_extra.query840). */
+gc_status gc_descriptors_similarity(const gc_descriptors *src, const gc_descriptors *trg, float x840, float y840,
+                                    float *sim);
+
+/* An instance mask on the reference's 960 canvas (where its SAM masks live): `mask` is either of the
+ * image size w x h (resampled nearest into the canvas band, the padding 0) or already the 960 x 960
+ * canvas; object where the R value > 127. canvas960[960*960] receives 0 / 255, mirrored left-right
+ * when `mirror` (the flipped source's mask). */
+gc_status gc_mask_to_canvas(const gc_image *mask, int32_t w, int32_t h, int mirror, uint8_t *canvas960);
+
+/* gc_align_match in ORIGINAL pixels: pts[K,2] in the source image (src_w x src_h), out[K,2] in the
+ * target image (trg_w x trg_h). mask_src / mask_trg (may be NULL: the params' 960 masks or MNN) are
+ * images of the source / target size, object where the R value > 127 (a gray PNG decodes to
+ * R = G = B); the mirrored source mask is derived.
+ * score, from_flip, info may be NULL.
+ * src_flip NULL: no pose alignment (every point matched in the original pose, info distances NaN).
+ * Masks of 960 x 960 are taken as canvases already (gc_mask_to_canvas); give both masks or neither. */
+gc_status gc_match_pixels(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
+                          int32_t src_w, int32_t src_h, int32_t trg_w, int32_t trg_h,
+                          const float *pts, const int64_t *ids, int64_t K, const gc_align_params *p,
+                          const gc_image *mask_src, const gc_image *mask_trg,
+                          float *out, float *score, int *from_flip, gc_align_info *info);
+
+/* What gc_match_pixels computes on the way (each array [K,...] may be NULL): */
+typedef struct {
+    float *src840;    /* [K,2] the source points in the 840 annotation frame */
+    float *query840;  /* [K,2] the point whose descriptor was matched: src840, or for a match taken from
+                       * the flipped pose the mirrored position (840 - x, y) of its partner */
+    float *out840;    /* [K,2] the matches in the 840 frame (out = these in target pixels) */
+    int64_t *partner; /* [K] the point whose mirror the flipped source matched for point k: its
+                       * left/right partner under the flip table, k itself otherwise */
+} gc_match_extra;
+/* gc_match_pixels that also fills `extra` (may be NULL). */
+gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
+                             int32_t src_w, int32_t src_h, int32_t trg_w, int32_t trg_h,
+                             const float *pts, const int64_t *ids, int64_t K, const gc_align_params *p,
+                             const gc_image *mask_src, const gc_image *mask_trg,
+                             float *out, float *score, int *from_flip, gc_align_info *info, gc_match_extra *extra);
+
+/* Pictures (RGB images into *out, release with gc_image_free): both images side by side at a height
+ * of 480 pixels with a coloured line from src_xy[k] to trg_xy[k] (original pixels) per point; and the
+ * heat map of one query: the source with query_xy marked, the target with sim[3600]
+ * (gc_descriptors_similarity) blended in jet colours and match_xy marked. */
+gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, const float *src_xy, const float *trg_xy,
+                             int64_t K, gc_image *out);
+gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
+                             const float *sim, gc_image *out);
 
 #ifdef __cplusplus
 }

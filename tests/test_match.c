@@ -149,9 +149,9 @@ static void test_zeroshot(void **state) {
         assert_int_equal(gc_weights_add_owned_f32(w, names[i], 4, dims, p), GC_OK);
     }
     assert_int_equal(gc_weights_finalize(w), GC_OK);
-    gc_desc d;
+    gc_descriptors d;
     float *fused;
-    assert_int_equal(gc_desc_from_weights(w, NULL, &d, &fused), GC_OK);
+    assert_int_equal(gc_desc_from_weights(w, NULL, NULL, &d, &fused), GC_OK);
     assert_string_equal(d.recipe, "zeroshot");
     assert_int_equal(d.c, 3968);
     gct_expect_checksums(ref, "zs.fused", fused, d.n * d.c, 1e-5);
@@ -195,7 +195,7 @@ static void test_zeroshot(void **state) {
     gc_free(ds);
     gc_free(pn);
     gc_free(fused);
-    gc_desc_free(&d);
+    gc_desc_clear(&d);
     gc_weights_free(w);
     cJSON_Delete(js);
     gc_weights_free(ref);

@@ -47,7 +47,7 @@ static void run_steps(const char *variant) {
     const bool spair = strcmp(cJSON_GetObjectItem(args, "TRAIN_DATASET")->valuestring, "spair") == 0;
     gc_weights *ref = gct_open(gct_fixture("geoaware_optim.safetensors"));
     gc_postproc m;
-    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors")), GC_OK);
+    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     const int64_t N = m.n_params + 120; /* post-processor, then g_x, g_y */
     float *p = malloc((size_t)N * sizeof(float)), *grad = malloc((size_t)N * sizeof(float));
     memcpy(p, m.data, (size_t)m.n_params * sizeof(float));
@@ -168,7 +168,7 @@ static void run_steps(const char *variant) {
     free(p);
     free(grad);
     free(skip);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
     gc_weights_free(ref);
     cJSON_Delete(root);
 }

@@ -111,7 +111,7 @@ static gc_status run(gc_args *a) {
     gc_status s = gc_train_data_init(&data, kind, root, train_split, cache, augment, flip_tables, NULL);
     if (s != GC_OK) return s;
     if (init) {
-        s = gc_postproc_open_groups(&m, init, norm_groups);
+        s = gc_postproc_open(&m, init, norm_groups);
     } else {
         if (!n_groups) s = gc_train_data_cache_dims(&data, &n_groups, fd);
         if (s == GC_OK) s = gc_postproc_new(&m, n_groups, fd, proj_dim ? proj_dim : 768, norm_groups ? norm_groups : 32);
@@ -143,7 +143,7 @@ static gc_status run(gc_args *a) {
     gc_trainer_free(&t);
     gc_train_val_free(&val);
     gc_train_data_free(&data);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
     return s;
 }
 

@@ -172,7 +172,7 @@ static gc_status run(gc_args *a) {
         return gc_errorf(GC_ERR_ARG, "trace train-step: --jitter and the flip weights must be >= 0");
     state *st = gc_calloc(1, sizeof *st);
     if (!st) return gc_error_context(GC_ERR_NOMEM, "trace train-step");
-    gc_status s = gc_postproc_open(&st->m, weights);
+    gc_status s = gc_postproc_open(&st->m, weights, 0);
     if (s == GC_OK && st->m.n_groups != GC_PP_GROUPS)
         s = gc_errorf(GC_ERR_ARG, "%s: a DINO-only post-processor; trace train-step takes the four-group network", weights);
     if (s == GC_OK) s = gc_weights_open(inputs, &st->in);
@@ -190,7 +190,7 @@ static gc_status run(gc_args *a) {
     gc_pair_loss_free(&st->loss);
     gc_free(st->grad);
     gc_weights_free(st->in);
-    gc_postproc_free(&st->m);
+    gc_postproc_clear(&st->m);
     gc_free(st);
     return s;
 }

@@ -9,16 +9,16 @@ gc_status gc_eval_ctx_init(gc_eval_ctx *x, const gc_eval_config *cfg) {
     gc_ap10k_subset subset;
     GC_TRY(gc_dataset_kind_parse(cfg->dataset, &kind));
     GC_TRY(gc_ap10k_subset_parse(cfg->subset, &subset));
-    if (cfg->subset && kind != GC_DS_AP10K) return gc_errorf(GC_ERR_ARG, "--subset applies to --dataset ap10k only");
+    if (cfg->subset && kind != GC_DS_AP10K) return gc_errorf(GC_ERR_ARG, "a subset applies to the ap10k dataset only");
     if (cfg->protocol && strcmp(cfg->protocol, "reference") != 0 && strcmp(cfg->protocol, "corrected") != 0)
-        return gc_errorf(GC_ERR_ARG, "--protocol must be reference or corrected (got '%s')", cfg->protocol);
+        return gc_errorf(GC_ERR_ARG, "protocol must be reference or corrected (got '%s')", cfg->protocol);
     if (!cfg->root) return gc_errorf(GC_ERR_ARG, "no dataset root given");
     gc_pck_opts *o = &x->opts;
     if (cfg->n_alpha < 0 || cfg->n_alpha > GC_PCK_MAX_ALPHA)
-        return gc_errorf(GC_ERR_ARG, "--alpha: give 1..%d thresholds", GC_PCK_MAX_ALPHA);
+        return gc_errorf(GC_ERR_ARG, "PCK thresholds: give 1..%d", GC_PCK_MAX_ALPHA);
     for (int a = 0; a < cfg->n_alpha; a++)
         if (!(cfg->alpha[a] > 0 && cfg->alpha[a] < 10))
-            return gc_errorf(GC_ERR_ARG, "--alpha: %g is not a positive fraction", cfg->alpha[a]);
+            return gc_errorf(GC_ERR_ARG, "PCK threshold %g is not a positive fraction", cfg->alpha[a]);
     if (cfg->n_alpha) {
         o->n_alpha = cfg->n_alpha;
         memcpy(o->alpha, cfg->alpha, (size_t)cfg->n_alpha * sizeof(double));

@@ -5,7 +5,6 @@
 
 #include "eval/cache_eval.h"
 #include "io/atomic_file.h"
-#include "match/picture.h"
 #include "pipeline/feature_cache.h"
 #include "tensor/linear.h"
 
@@ -15,7 +14,7 @@
  * images x 11 MB for DINOv2-B). Entries of the pair being matched are never evicted (used > pinned). */
 typedef struct {
     char *key;               /* "<rel>|<flip>" */
-    gc_desc desc;
+    gc_descriptors desc;
     int64_t used;            /* last use tick */
 } desc_entry;
 typedef struct {
@@ -27,20 +26,20 @@ typedef struct {
 } desc_cache;
 
 static void desc_cache_free(desc_cache *c) {
-    for (int i = 0; i < c->n; i++) free(c->e[i]->key), gc_desc_free(&c->e[i]->desc), free(c->e[i]);
+    for (int i = 0; i < c->n; i++) free(c->e[i]->key), gc_desc_clear(&c->e[i]->desc), free(c->e[i]);
     free(c->e);
 }
 
-static int64_t desc_bytes(const gc_desc *d) { return d->n * d->c * (int64_t)sizeof(float); }
+static int64_t desc_bytes(const gc_descriptors *d) { return d->n * d->c * (int64_t)sizeof(float); }
 
 /* Descriptor of one cache file. */
-static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_desc *d) {
+static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_descriptors *d) {
     char *path = gc_cache_path(o->cache_dir, rel, flip);
     if (!path) return GC_ERR_NOMEM;
     gc_weights *w = NULL;
     gc_status s = gc_file_exists(path) ? gc_weights_open(path, &w)
                                         : gc_errorf(GC_ERR_MISSING, "%s: not in the feature cache (run geocorr extract%s)", path,
-                                                    flip ? " --flip" : "");
+                                                    flip ? ", with flipped images" : "");
     if (s == GC_OK) {
         const char *m = gc_weights_meta(w, "model");
         if (!m) s = gc_errorf(GC_ERR_FORMAT, "%s: no 'model' metadata (not written by geocorr extract)", path);
@@ -48,7 +47,7 @@ static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, in
         else if (strcmp(model, m) != 0)
             s = gc_errorf(GC_ERR_FORMAT, "%s: features of model '%s', but other files of the cache are '%s'", path, m, model);
     }
-    if (s == GC_OK) s = gc_desc_from_weights(w, o->map_name, d, NULL);
+    if (s == GC_OK) s = gc_desc_from_weights(w, o->map_name, NULL, d, NULL);
     if (s != GC_OK && s != GC_ERR_MISSING && s != GC_ERR_NOMEM && w) s = gc_error_context(s, "feature cache");
     gc_weights_free(w);
     free(path);
@@ -56,7 +55,7 @@ static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, in
 }
 
 /* Descriptor of (rel, flip), borrowed from the cache until the next pair (desc_cache.pinned). */
-static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const char *rel, int flip, const gc_desc **d) {
+static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const char *rel, int flip, const gc_descriptors **d) {
     char *key = gc_strfmt("%s|%d", rel, flip);
     if (!key) return GC_ERR_NOMEM;
     for (int i = 0; i < c->n; i++)
@@ -75,7 +74,7 @@ static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const cha
         else s = GC_ERR_NOMEM;
     }
     if (s != GC_OK) {
-        if (e) gc_desc_free(&e->desc);
+        if (e) gc_desc_clear(&e->desc);
         return free(e), free(key), s;
     }
     /* evict the least recently used entries not in the current pair until the new one fits */
@@ -85,7 +84,7 @@ static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const cha
             if (c->e[i]->used <= c->pinned && (lru < 0 || c->e[i]->used < c->e[lru]->used)) lru = i;
         if (lru < 0) break; /* a budget below one pair's descriptors: hold them anyway */
         c->bytes -= desc_bytes(&c->e[lru]->desc);
-        free(c->e[lru]->key), gc_desc_free(&c->e[lru]->desc), free(c->e[lru]);
+        free(c->e[lru]->key), gc_desc_clear(&c->e[lru]->desc), free(c->e[lru]);
         c->e[lru] = c->e[--c->n];
     }
     e->key = key, e->used = ++c->tick;
@@ -102,12 +101,15 @@ static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const i
     char *path = gc_strfmt("%.*s_mask%s.png", (int)ls, stem, flip ? "_flip" : "");
     free(stem);
     if (!path) return GC_ERR_NOMEM;
-    uint8_t *canvas = gc_alloc((size_t)960 * 960);
+    uint8_t *canvas = gc_alloc((size_t)GC_CANVAS_SD * GC_CANVAS_SD);
     gc_status s = canvas ? GC_OK : GC_ERR_NOMEM;
     if (s == GC_OK && !gc_file_exists(path))
-        s = gc_errorf(GC_ERR_MISSING, "%s: instance mask missing (--align flip compares masked IMDs; --align mnn needs none)", path);
-    if (s == GC_OK) s = gc_mask_canvas_load(path, wh[0], wh[1], false, canvas);
-    if (s == GC_OK) gc_mask_to64(canvas, 960, 960, m64);
+        s = gc_errorf(GC_ERR_MISSING, "%s: instance mask missing (flip alignment compares masked IMDs; the mask-free MNN alignment needs none)", path);
+    gc_image img = {0};
+    if (s == GC_OK) s = gc_image_load(path, &img);
+    if (s == GC_OK && (s = gc_mask_to_canvas(&img, wh[0], wh[1], 0, canvas)) != GC_OK) s = gc_error_context(s, "%s", path);
+    if (s == GC_OK) gc_mask_to64(canvas, GC_CANVAS_SD, GC_CANVAS_SD, m64);
+    gc_image_free(&img);
     gc_free(canvas);
     free(path);
     return s;
@@ -130,7 +132,7 @@ static int cmp_by_images(const void *a, const void *b) {
  * any thread (the matcher inside is serial there). */
 typedef struct {
     const gc_eval_pair *p;
-    const gc_desc *ds, *dt, *dsf; /* source, target, flipped source (align only) */
+    const gc_descriptors *ds, *dt, *dsf; /* source, target, flipped source (align only) */
     gc_pck_pred *pr;
 } pair_job;
 
@@ -163,7 +165,7 @@ static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, cons
  * every similarity row -> point. Row results do not depend on the stacking or the thread count. */
 static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *jobs, int nj, const int *used, int nu,
                                    int nk, float **q, float **sim, int64_t *cap) {
-    const gc_desc *dt = jobs[0].dt;
+    const gc_descriptors *dt = jobs[0].dt;
     const int64_t C = dt->c, M = (int64_t)nj * nu;
     if (M * GC_MAX(C, GC_CELLS) > *cap) { /* grown to the largest target run, reused after */
         gc_free(*q), gc_free(*sim);

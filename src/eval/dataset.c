@@ -20,7 +20,7 @@ gc_status gc_dataset_kind_parse(const char *s, gc_dataset_kind *out) {
     if (s && strcmp(s, "spair") == 0) *out = GC_DS_SPAIR;
     else if (s && (strcmp(s, "pfpascal") == 0 || strcmp(s, "pascal") == 0)) *out = GC_DS_PFPASCAL;
     else if (s && strcmp(s, "ap10k") == 0) *out = GC_DS_AP10K;
-    else return gc_errorf(GC_ERR_ARG, "--dataset must be spair, pfpascal or ap10k (got '%s')", s ? s : "");
+    else return gc_errorf(GC_ERR_ARG, "dataset must be spair, pfpascal or ap10k (got '%s')", s ? s : "");
     return GC_OK;
 }
 
@@ -28,7 +28,7 @@ gc_status gc_ap10k_subset_parse(const char *s, gc_ap10k_subset *out) {
     if (!s || strcmp(s, "intra-species") == 0) *out = GC_AP10K_INTRA;
     else if (strcmp(s, "cross-species") == 0) *out = GC_AP10K_CROSS_SPECIES;
     else if (strcmp(s, "cross-family") == 0) *out = GC_AP10K_CROSS_FAMILY;
-    else return gc_errorf(GC_ERR_ARG, "--subset must be intra-species, cross-species or cross-family (got '%s')", s);
+    else return gc_errorf(GC_ERR_ARG, "AP-10K subset must be intra-species, cross-species or cross-family (got '%s')", s);
     return GC_OK;
 }
 

@@ -75,7 +75,7 @@ gc_status gc_flip_table_parse(const char *json, const char *label, const char *c
     if (cJSON_IsObject(root)) {
         if (!category) {
             cJSON_Delete(root);
-            return gc_errorf(GC_ERR_ARG, "%s: holds several tables; name one with --category", label);
+            return gc_errorf(GC_ERR_ARG, "%s: holds several tables; name one by its category", label);
         }
         const cJSON *sp = cJSON_GetObjectItemCaseSensitive(root, "spair");
         arr = cJSON_GetObjectItemCaseSensitive(root, category);

@@ -138,7 +138,7 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
                            const gc_cache_opts *o, gc_cache_stats *st) {
     memset(st, 0, sizeof *st);
     if (o->n_shards < 1 || o->shard < 0 || o->shard >= o->n_shards)
-        return gc_errorf(GC_ERR_ARG, "--shard %d/%d: need 0 <= i < N", o->shard, o->n_shards);
+        return gc_errorf(GC_ERR_ARG, "shard %d of %d: need 0 <= shard < shard count", o->shard, o->n_shards);
     if (fn->n_maps < 1 || fn->n_maps > GC_FC_MAX_MAPS) return gc_errorf(GC_ERR_ARG, "feature function has no maps");
     float *maps[GC_FC_MAX_MAPS] = {0};
     gc_status s = GC_OK;
