@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/prng_weights.h"
 #include "models/postproc.h"
@@ -65,6 +66,7 @@ static void expect_same(const cJSON *ex, const char *match_json, const char *rec
 }
 
 static int setup(void **state) {
+    umask(022);
     snprintf(g_dir, sizeof g_dir, "%s", gct_tmpdir("example"));
     /* the tiny DINOv2 as a model folder: config.json + model.safetensors */
     char *text;
@@ -87,6 +89,9 @@ static void test_example_equals_match(void **state) {
     for (int i = 0; i < 3; i++)
         if (gct_geocorr("features %s --image %s %s --out %s", g_models, img[i], i == 1 ? "--flip" : "", feat[i]) != 0)
             fail_msg("features: %s", gct_last_stderr());
+    struct stat fs;
+    assert_int_equal(stat(feat[0], &fs), 0);
+    assert_int_equal(fs.st_mode & 0777, 0644); /* 0666 & ~umask 022: the usual permissions, not mkstemp's 0600 */
     /* a DINO-only post-processor of the tiny model's width (64 -> 128), the reference initialisation */
     gc_postproc pp;
     const int64_t fd[1] = {64};

@@ -54,7 +54,7 @@ gc_status gc_map_file(const char *path, void **map, size_t *len);
 void gc_unmap_file(void *map, size_t len);
 bool gc_file_exists(const char *path);
 bool gc_dir_exists(const char *path);
-/* snprintf into a fresh string. */
+/* snprintf into a fresh string (free()); NULL with a message on failure. */
 char *gc_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -65,7 +65,7 @@ static gc_status mkdirs_for(const char *file) {
     return GC_OK;
 }
 
-/* Remove temporary files a killed writer left beside `path` ("<name>.tmp.XXXXXX"). */
+/* Remove temporary files a killed writer left beside `path` ("<name>.tmp.*"). */
 static void remove_stale_temps(const char *path) {
     char *dir = gc_strdup(path);
     if (!dir) return;
