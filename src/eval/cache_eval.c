@@ -220,12 +220,11 @@ static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, p
     if (o->align == GC_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
     int failed = nj;
     int saved = gc_blas_serial_begin();
-#pragma omp parallel for schedule(dynamic, 1) if (nj > 1)
+    /* (a min reduction, not a named critical section: those export a global lock symbol) */
+#pragma omp parallel for schedule(dynamic, 1) if (nj > 1) reduction(min : failed)
     for (int j = 0; j < nj; j++)
-        if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK) {
-#pragma omp critical(gc_cache_predict_failed)
+        if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK)
             failed = GC_MIN(failed, j);
-        }
     gc_blas_serial_end(saved);
     /* a worker's message is its thread's: redo the first failure here to report it */
     return failed < nj ? match_pair(o, &jobs[failed], used, nu, nk, tused, m64) : GC_OK;
