@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "eval/cache_eval.h"
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "eval/pck.h"
 #include "io/safetensors.h"
 #include "pipeline/feature_cache.h"

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "eval/pck.h"
 
 static char g_dir[256];

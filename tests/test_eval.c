@@ -9,8 +9,8 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
-#include "eval/np_random.h"
+#include "data/dataset.h"
+#include "data/np_random.h"
 #include "io/config.h"
 
 static cJSON *g_exp;

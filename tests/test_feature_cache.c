@@ -14,7 +14,7 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "pipeline/feature_cache.h"
 
 typedef struct {

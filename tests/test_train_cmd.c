@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "io/prng_weights.h"
 #include "pipeline/feature_cache.h"
 #include "train/trainer.h"

@@ -115,18 +115,6 @@ static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const i
     return s;
 }
 
-/* Visiting order inside a category: by target image, then source, so that the pairs of a target run
- * together (results do not depend on the order: every pair is independent). */
-static const gc_eval_set *g_order_set;
-static const int *g_order_sel;
-static int cmp_by_images(const void *a, const void *b) {
-    const gc_eval_pair *p = &g_order_set->pairs[g_order_sel[*(const int *)a]];
-    const gc_eval_pair *q = &g_order_set->pairs[g_order_sel[*(const int *)b]];
-    int c = strcmp(p->trg, q->trg);
-    if (!c) c = strcmp(p->src, q->src);
-    return c ? c : *(const int *)a - *(const int *)b;
-}
-
 /* One pair's alignment (--align flip|mnn) once its descriptors are resident: the used points matched
  * from the source and its mirror, the better kept. m64: scratch [3, 64, 64] for the masks. Runs on
  * any thread (the matcher inside is serial there). */
@@ -148,11 +136,10 @@ static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, cons
     if (imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
     if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
     if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
-    gc_align_opts ao = {.match = o->match, .mnn = !imd};
     gc_align_result r = {0};
     if (s == GC_OK)
         s = gc_align_points(j->ds->rows, j->dsf->rows, j->dt->rows, j->ds->c, &sk[0][0], &tk[0][0], nu, tused,
-                            imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
+                            imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &o->match, false, &r);
     if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
     gc_align_result_free(&r);
     if (s == GC_OK)
@@ -264,9 +251,9 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
             if (s == GC_OK) s = gc_flip_table_for_points(&table, u64, nu, &tused);
             have_table = s == GC_OK;
         }
-        g_order_set = set, g_order_sel = sel;
-        qsort(cat_pairs, (size_t)np, sizeof(int), cmp_by_images);
-        g_order_set = NULL, g_order_sel = NULL;
+        /* visiting order: by target, then source, so that the pairs of a target run together (results
+         * do not depend on the order: every pair is independent) */
+        if (s == GC_OK) s = gc_eval_pairs_sort(set, sel, cat_pairs, np, true);
         for (int q0 = 0; s == GC_OK && q0 < np;) {
             int nj = 0;
             const char *trg = set->pairs[sel[cat_pairs[q0]]].trg;

@@ -12,7 +12,7 @@ typedef enum { GC_ALIGN_OFF, GC_ALIGN_FLIP, GC_ALIGN_MNN } gc_align_mode;
 typedef struct {
     const char *cache_dir;  /* folder written by geocorr extract */
     const char *map_name;   /* NULL: dino alone or the zero-shot recipe (s3, s4, s5, dino) */
-    gc_match_opts match;    /* hard argmax / window soft-argmax */
+    gc_match_params match;    /* hard argmax / window soft-argmax */
     gc_align_mode align;    /* flip: IMD with masks <stem>_mask[_flip].png in the cache; mnn: mask-free */
     int64_t mem_mb;         /* descriptors kept in memory (LRU), in MiB; 0: 2048 */
 } gc_cache_eval_opts;

@@ -34,7 +34,7 @@ typedef struct {
  * or float32 alpha * 840 for the image threshold. */
 static bool correct_ref(const gc_pck_opts *o, int a, float err, double thr) {
     float af = (float)o->alpha[a];
-    if (o->img_threshold) return err < af * (float)GC_ANNO_SIZE;
+    if (o->img_threshold) return err < af * (float)GC_CANVAS_DINO;
     return (double)err < (double)af * thr;
 }
 

@@ -68,12 +68,9 @@ void gc_match_params_default(gc_match_params *p) {
     p->window = 5;
 }
 
-static gc_status to_opts(const gc_match_params *p, gc_match_opts *o) {
+static gc_status check_params(const gc_match_params *p) {
     if (p->window < -GC_GRID || p->window > GC_GRID)
         return gc_errorf(GC_ERR_ARG, "match window %d out of range [-%d, %d]", p->window, GC_GRID, GC_GRID);
-    o->hard = p->hard != 0;
-    o->window = p->window;
-    o->exclude_outside = p->exclude_outside != 0;
     return GC_OK;
 }
 
@@ -90,7 +87,7 @@ static float *kps3(const float *pts, int64_t K) {
 
 static gc_status check_points(const float *pts840, int64_t K) {
     for (int64_t k = 0; k < K; k++)
-        if (!(pts840[2 * k] >= 0 && pts840[2 * k] < GC_ANNO && pts840[2 * k + 1] >= 0 && pts840[2 * k + 1] < GC_ANNO))
+        if (!(pts840[2 * k] >= 0 && pts840[2 * k] < GC_CANVAS_DINO && pts840[2 * k + 1] >= 0 && pts840[2 * k + 1] < GC_CANVAS_DINO))
             return gc_errorf(GC_ERR_ARG, "point %lld (%g, %g) is outside the 840x840 frame", (long long)k, pts840[2 * k],
                              pts840[2 * k + 1]);
     return GC_OK;
@@ -98,7 +95,7 @@ static gc_status check_points(const float *pts840, int64_t K) {
 
 /* Independent matching of visible keypoints k3[K,3] (840 frame) in the original pose. */
 static gc_status match_840(const gc_descriptors *src, const gc_descriptors *trg, const float *k3, int64_t K,
-                           const gc_match_opts *o, float *out840, float *score) {
+                           const gc_match_params *o, float *out840, float *score) {
     int64_t *cells = gc_alloc_array((size_t)K + 1, sizeof(int64_t));
     if (!cells) return GC_ERR_NOMEM;
     gc_kps_to_cells(k3, K, cells);
@@ -109,12 +106,11 @@ static gc_status match_840(const gc_descriptors *src, const gc_descriptors *trg,
 
 gc_status gc_match_points(const gc_descriptors *src, const gc_descriptors *trg, const float *pts840, int64_t K,
                           const gc_match_params *p, float *out840, float *score) {
-    gc_match_opts o;
-    GC_TRY(to_opts(p, &o));
+    GC_TRY(check_params(p));
     GC_TRY(gc_desc_check_pair(src, "source", trg, "target"));
     GC_TRY(check_points(pts840, K));
     float *k3 = kps3(pts840, K);
-    gc_status st = k3 ? match_840(src, trg, k3, K, &o, out840, score) : GC_ERR_NOMEM;
+    gc_status st = k3 ? match_840(src, trg, k3, K, p, out840, score) : GC_ERR_NOMEM;
     gc_free(k3);
     return st;
 }
@@ -124,8 +120,7 @@ gc_status gc_match_points(const gc_descriptors *src, const gc_descriptors *trg, 
 static gc_status align_840(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
                            const float *k3, const int64_t *ids, int64_t K, const gc_align_params *p, float *out840,
                            float *score, int *from_flip, gc_align_info *info, int64_t *partner, float *query840) {
-    gc_align_opts o = {.force_flip = p->force_flip != 0};
-    GC_TRY(to_opts(&p->match, &o.match));
+    GC_TRY(check_params(&p->match));
     GC_TRY(gc_desc_check_pair(src, "source", src_flip, "flipped source"));
     gc_flip_table table = {0};
     const bool have_table = p->flip_table || p->category;
@@ -133,7 +128,7 @@ static gc_status align_840(const gc_descriptors *src, const gc_descriptors *src_
         GC_TRY(p->flip_table ? gc_flip_table_load(p->flip_table, p->category, &table) : gc_flip_table_builtin(p->category, &table));
     gc_align_result r = {0};
     gc_status st = gc_align_user_points(src->rows, src_flip->rows, trg->rows, src->c, k3, ids, K, have_table ? &table : NULL,
-                                        p->mask_src, p->mask_src_flip, p->mask_trg, &o, &r);
+                                        p->mask_src, p->mask_src_flip, p->mask_trg, &p->match, p->force_flip != 0, &r);
     if (st == GC_OK) {
         memcpy(out840, r.merged, (size_t)K * 2 * sizeof(float));
         for (int64_t k = 0; k < K; k++) {
@@ -173,7 +168,7 @@ gc_status gc_descriptors_similarity(const gc_descriptors *src, const gc_descript
                                     float *sim) {
     GC_TRY(gc_desc_check_pair(src, "source", trg, "target"));
     /* 840 itself is the mirror of column 0 (the flipped pose queries it): the matcher's cell arithmetic decides */
-    if (!(x840 >= 0 && x840 <= GC_ANNO && y840 >= 0 && y840 <= GC_ANNO))
+    if (!(x840 >= 0 && x840 <= GC_CANVAS_DINO && y840 >= 0 && y840 <= GC_CANVAS_DINO))
         return gc_errorf(GC_ERR_ARG, "query point (%g, %g) is outside the 840x840 frame", x840, y840);
     const float k3[3] = {x840, y840, 1.0f};
     int64_t cell;
@@ -211,8 +206,8 @@ gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *sr
     if ((mask_src != NULL) != (mask_trg != NULL))
         return gc_errorf(GC_ERR_ARG, "match: give the instance masks of both images (source and target) or neither");
     gc_canvas_geom g;
-    GC_TRY(gc_canvas_geometry(src_w, src_h, GC_ANNO, &g));
-    GC_TRY(gc_canvas_geometry(trg_w, trg_h, GC_ANNO, &g));
+    GC_TRY(gc_canvas_geometry(src_w, src_h, GC_CANVAS_DINO, &g));
+    GC_TRY(gc_canvas_geometry(trg_w, trg_h, GC_CANVAS_DINO, &g));
     for (int64_t k = 0; k < K; k++) {
         const float x = pts[2 * k], y = pts[2 * k + 1];
         if (!(x >= 0 && y >= 0 && x < src_w && y < src_h))
@@ -226,7 +221,7 @@ gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *sr
     gc_status st = k3 && o840 && (q840 || !(extra && extra->query840)) && (canvases || !(src_flip && mask_src))
                        ? GC_OK
                        : GC_ERR_NOMEM;
-    if (st == GC_OK) st = gc_kps_to_canvas(k3, K, src_w, src_h, GC_ANNO, k3);
+    if (st == GC_OK) st = gc_kps_to_canvas(k3, K, src_w, src_h, GC_CANVAS_DINO, k3);
     if (st == GC_OK && src_flip) {
         gc_align_params q = *p;
         if (canvases) {
@@ -238,9 +233,8 @@ gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *sr
             st = align_840(src, src_flip, trg, k3, ids, K, &q, o840, score, from_flip, info,
                            extra ? extra->partner : NULL, q840);
     } else if (st == GC_OK) {
-        gc_match_opts o;
-        st = to_opts(&p->match, &o);
-        if (st == GC_OK) st = match_840(src, trg, k3, K, &o, o840, score);
+        st = check_params(&p->match);
+        if (st == GC_OK) st = match_840(src, trg, k3, K, &p->match, o840, score);
         for (int64_t k = 0; st == GC_OK && k < K; k++) {
             if (from_flip) from_flip[k] = 0;
             if (extra && extra->partner) extra->partner[k] = k;
@@ -261,7 +255,7 @@ gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *sr
             const float x = o840[2 * k], y = o840[2 * k + 1];
             o840[3 * k] = x, o840[3 * k + 1] = y, o840[3 * k + 2] = 1.0f;
         }
-        st = gc_kps_from_canvas(o840, K, trg_w, trg_h, GC_ANNO, o840);
+        st = gc_kps_from_canvas(o840, K, trg_w, trg_h, GC_CANVAS_DINO, o840);
         for (int64_t k = 0; st == GC_OK && k < K; k++) out[2 * k] = o840[3 * k], out[2 * k + 1] = o840[3 * k + 1];
     }
     gc_free(k3);

@@ -6,38 +6,6 @@
 
 #include "models/dinov2.h"
 #include "models/postproc.h"
-#include "tensor/resample.h"
-
-void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols) {
-    const int64_t B = 32;
-#pragma omp parallel for schedule(static)
-    for (int64_t j0 = 0; j0 < cols; j0 += B)
-        for (int64_t i0 = 0; i0 < rows; i0 += B)
-            for (int64_t j = j0; j < GC_MIN(j0 + B, cols); j++)
-                for (int64_t i = i0; i < GC_MIN(i0 + B, rows); i++) dst[j * ldd + i] = src[i * cols + j];
-}
-
-gc_status gc_desc_fuse(float *fused, const gc_map_view *maps, int n_maps, int64_t G) {
-    int64_t ctot = 0, T = G * G;
-    for (int i = 0; i < n_maps; i++) ctot += maps[i].c;
-    int64_t off = 0;
-    for (int i = 0; i < n_maps; i++) {
-        const gc_map_view *m = &maps[i];
-        if (m->h == G && m->w == G) {
-            gc_transpose_f32(fused + off, ctot, m->data, m->c, T); /* channel-first -> token-major */
-        } else {
-            /* coarser map: to tokens at its own size, then bilinear straight into the fused rows */
-            float *tok = gc_alloc_array((size_t)(m->c * m->h * m->w), sizeof(float));
-            if (!tok) return GC_ERR_NOMEM;
-            gc_transpose_f32(tok, m->c, m->data, m->c, m->h * m->w);
-            gc_status s = gc_resize_bilinear_tokens(fused + off, ctot, tok, m->c, m->h, m->w, G, G, NULL, T);
-            gc_free(tok);
-            GC_TRY(s);
-        }
-        off += m->c;
-    }
-    return GC_OK;
-}
 
 void gc_normalize_rows(float *x, int64_t n, int64_t c, int64_t ld, float eps) {
 #pragma omp parallel for schedule(static)
@@ -171,7 +139,7 @@ gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, c
     for (int i = 0; i < n_maps; i++) c += maps[i].c;
     float *rows = gc_alloc_array((size_t)GC_CELLS * (size_t)c, sizeof(float));
     if (!rows) return GC_ERR_NOMEM;
-    gc_status s = gc_desc_fuse(rows, maps, n_maps, GC_GRID);
+    gc_status s = gc_fuse_maps(rows, maps, n_maps, GC_GRID, true);
     if (s != GC_OK) {
         gc_free(rows);
         return s;
@@ -241,9 +209,7 @@ gc_status gc_postproc_input(const gc_postproc *pp, const gc_map_view v[GC_N_MAPS
         return GC_OK;
     }
     GC_TRY(check_grid(label, "s3", &v[GC_MAP_S3]));
-    const gc_map_view *s3 = &v[GC_MAP_S3], *s4 = &v[GC_MAP_S4], *s5 = &v[GC_MAP_S5], *d = &v[GC_MAP_DINO];
-    gc_status s = gc_postproc_fuse(x, s3->data, s3->c, s4->data, s4->c, s4->h, s4->w, s5->data, s5->c, s5->h, s5->w,
-                                   d->data, d->c, GC_GRID, GC_GRID);
+    gc_status s = gc_fuse_maps(x, v, GC_N_MAPS, GC_GRID, false);
     return s == GC_OK ? s : gc_error_context(s, "%s", label);
 }
 
@@ -305,13 +271,13 @@ gc_status gc_desc_from_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_de
     gc_dinov2_info info;
     gc_dinov2_info_get(m, &info);
     gc_image canvas = {0};
-    float *px = gc_alloc_array(3 * GC_ANNO * GC_ANNO, sizeof(float));
+    float *px = gc_alloc_array(3 * GC_CANVAS_DINO * GC_CANVAS_DINO, sizeof(float));
     float *feat = gc_alloc_array((size_t)(info.dim * GC_CELLS), sizeof(float));
     gc_status st = px && feat ? GC_OK : GC_ERR_NOMEM;
-    if (st == GC_OK) st = gc_image_to_canvas(img, GC_ANNO, flip, &canvas, NULL);
+    if (st == GC_OK) st = gc_image_to_canvas(img, GC_CANVAS_DINO, flip, &canvas, NULL);
     if (st == GC_OK) {
-        gc_dinov2_normalize_u8(px, canvas.rgb, GC_ANNO, GC_ANNO);
-        st = gc_dinov2_features(m, px, GC_ANNO, GC_ANNO, feat);
+        gc_dinov2_normalize_u8(px, canvas.rgb, GC_CANVAS_DINO, GC_CANVAS_DINO);
+        st = gc_dinov2_features(m, px, GC_CANVAS_DINO, GC_CANVAS_DINO, feat);
     }
     if (st == GC_OK) {
         gc_map_view v = {feat, info.dim, GC_GRID, GC_GRID};

@@ -6,16 +6,10 @@
 
 #include "io/weights.h"
 #include "models/postproc.h"
+#include "pipeline/fuse.h"
 
 #define GC_GRID 60                      /* feature grid side (NUM_PATCHES) */
 #define GC_CELLS (GC_GRID * GC_GRID)    /* tokens per image */
-#define GC_ANNO 840                     /* annotation frame side (ANNO_SIZE) */
-
-/* A channel-first map view: data [c, h, w]. */
-typedef struct {
-    const float *data; /* [c, h, w]; NULL: the map is absent */
-    int64_t c, h, w;
-} gc_map_view;
 
 /* The maps the recipes read, in concatenation order (the reference's cat(s3, up(s4), up(s5), dino)). */
 enum { GC_MAP_S3, GC_MAP_S4, GC_MAP_S5, GC_MAP_DINO, GC_N_MAPS };
@@ -28,11 +22,6 @@ struct gc_descriptors {
     char recipe[64];    /* "zeroshot" (s3,s4,s5,dino), "dino", "postproc" or "map:<name>" */
 };
 
-/* dst[j * ldd + i] = src[i * cols + j] for a rows x cols src (cache-blocked). */
-void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols);
-/* fused[G*G, sum c_i] = concat over maps (in order) of the map bilinearly upsampled to G x G
- * (align_corners=False), token-major. Maps already G x G are copied. */
-gc_status gc_desc_fuse(float *fused, const gc_map_view *maps, int n_maps, int64_t G);
 /* Per row of x[n, c] (row stride ld): v / (||v|| + eps). */
 void gc_normalize_rows(float *x, int64_t n, int64_t c, int64_t ld, float eps);
 /* The zero-shot descriptor in place on fused[n, c_sd + c_dino]: normalise the SD part and the DINO

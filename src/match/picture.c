@@ -6,20 +6,18 @@
 
 #include "match/descriptor.h"
 
-typedef gc_image canvas_t;
-
-static void put(canvas_t *c, int x, int y, const uint8_t col[3]) {
+static void put(gc_image *c, int x, int y, const uint8_t col[3]) {
     if (x < 0 || y < 0 || x >= c->w || y >= c->h) return;
     memcpy(c->rgb + ((size_t)y * c->w + x) * 3, col, 3);
 }
 
-static void disc(canvas_t *c, double cx, double cy, int r, const uint8_t col[3]) {
+static void disc(gc_image *c, double cx, double cy, int r, const uint8_t col[3]) {
     for (int dy = -r; dy <= r; dy++)
         for (int dx = -r; dx <= r; dx++)
             if (dx * dx + dy * dy <= r * r) put(c, (int)lround(cx) + dx, (int)lround(cy) + dy, col);
 }
 
-static void line(canvas_t *c, double x0, double y0, double x1, double y1, const uint8_t col[3]) {
+static void line(gc_image *c, double x0, double y0, double x1, double y1, const uint8_t col[3]) {
     int n = (int)ceil(fmax(fabs(x1 - x0), fabs(y1 - y0))) + 1;
     for (int i = 0; i <= n; i++) {
         double t = (double)i / n;
@@ -30,7 +28,7 @@ static void line(canvas_t *c, double x0, double y0, double x1, double y1, const 
 }
 
 /* Bilinear blit of img scaled by s to (ox, 0). */
-static void blit(canvas_t *c, const gc_image *img, double s, int ox) {
+static void blit(gc_image *c, const gc_image *img, double s, int ox) {
     int w = (int)lround(img->w * s), h = (int)lround(img->h * s);
     for (int y = 0; y < h && y < c->h; y++)
         for (int x = 0; x < w; x++) {
@@ -66,7 +64,7 @@ static void jet(double v, uint8_t col[3]) {
 
 #define GC_PIC_HEIGHT 480
 
-static gc_status pair_canvas(canvas_t *c, const gc_image *src, const gc_image *trg, double *s0, double *s1, int *ox) {
+static gc_status pair_canvas(gc_image *c, const gc_image *src, const gc_image *trg, double *s0, double *s1, int *ox) {
     *s0 = (double)GC_PIC_HEIGHT / src->h;
     *s1 = (double)GC_PIC_HEIGHT / trg->h;
     *ox = (int)lround(src->w * *s0) + 8;
@@ -80,7 +78,7 @@ static gc_status pair_canvas(canvas_t *c, const gc_image *src, const gc_image *t
 gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, const float *src_xy, const float *trg_xy,
                              int64_t K, gc_image *out) {
     memset(out, 0, sizeof *out);
-    canvas_t c;
+    gc_image c;
     double s0, s1;
     int ox;
     GC_TRY(pair_canvas(&c, src, trg, &s0, &s1, &ox));
@@ -101,8 +99,8 @@ gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const flo
                              const float *sim, gc_image *out) {
     memset(out, 0, sizeof *out);
     gc_canvas_geom g;
-    GC_TRY(gc_canvas_geometry(trg->w, trg->h, GC_ANNO, &g));
-    canvas_t c;
+    GC_TRY(gc_canvas_geometry(trg->w, trg->h, GC_CANVAS_DINO, &g));
+    gc_image c;
     double s0, s1;
     int ox;
     GC_TRY(pair_canvas(&c, src, trg, &s0, &s1, &ox));
@@ -115,7 +113,7 @@ gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const flo
     for (int y = 0; y < c.h; y++)
         for (int x = 0; x < w; x++) {
             double cx = (x + 0.5) / s1 * g.scale + g.off_x, cy = (y + 0.5) / s1 * g.scale + g.off_y;
-            int col = GC_MIN((int)(cx * GC_GRID / GC_ANNO), GC_GRID - 1), row = GC_MIN((int)(cy * GC_GRID / GC_ANNO), GC_GRID - 1);
+            int col = GC_MIN((int)(cx * GC_GRID / GC_CANVAS_DINO), GC_GRID - 1), row = GC_MIN((int)(cy * GC_GRID / GC_CANVAS_DINO), GC_GRID - 1);
             double v = hi > lo ? (sim[row * GC_GRID + col] - lo) / (hi - lo) : 0;
             uint8_t hc[3];
             jet(v, hc);

@@ -442,14 +442,3 @@ gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const 
     gc_postproc_descriptors(c->desc, c->norm, c->y, P, HW);
     return GC_OK;
 }
-
-gc_status gc_postproc_fuse(float *x, const float *s3, int64_t c3, const float *s4, int64_t c4, int64_t h4,
-                           int64_t w4, const float *s5, int64_t c5, int64_t h5, int64_t w5, const float *dino,
-                           int64_t cd, int64_t H, int64_t W) {
-    const int64_t HW = H * W;
-    memcpy(x, s3, (size_t)(c3 * HW) * sizeof(float));
-    GC_TRY(gc_resize_bilinear(x + c3 * HW, s4, c4, h4, w4, H, W));
-    GC_TRY(gc_resize_bilinear(x + (c3 + c4) * HW, s5, c5, h5, w5, H, W));
-    memcpy(x + (c3 + c4 + c5) * HW, dino, (size_t)(cd * HW) * sizeof(float));
-    return GC_OK;
-}

@@ -119,10 +119,4 @@ void gc_postproc_mixing(const gc_postproc *m, float *mix);
 /* Unit descriptors of inference: desc[HW, P] = tokens of out[P, HW] / (|.| + 1e-10) (§3.5). */
 void gc_postproc_descriptors(float *desc, float *norm, const float *out, int64_t P, int64_t HW);
 
-/* The post-processor input (§3.3): cat(s3, bilinear(s4 -> 60), bilinear(s5 -> 60), dino) as
- * x[c3+c4+c5+cd, H*W] with H, W those of s3 (and dino). */
-gc_status gc_postproc_fuse(float *x, const float *s3, int64_t c3, const float *s4, int64_t c4, int64_t h4,
-                           int64_t w4, const float *s5, int64_t c5, int64_t h5, int64_t w5, const float *dino,
-                           int64_t cd, int64_t H, int64_t W);
-
 #endif

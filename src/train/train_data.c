@@ -7,7 +7,7 @@
 #include "eval/pck.h"
 #include "match/match.h"
 #include "pipeline/feature_cache.h"
-#include "train/flip_tables.h"
+#include "match/flip_table.h"
 
 /* x[cin, 3600] = the fused post-processor input of one cached image. */
 static gc_status load_fused(const char *cache, const char *rel, int flip, const gc_postproc *m, float *x) {
@@ -62,7 +62,7 @@ gc_status gc_train_data_init(gc_train_data *d, gc_dataset_kind kind, const char 
         if (flips && k > 0) {
             /* SPair: the table of the source's category (its parent folder); AP-10K: one table */
             const bool spair = kind == GC_DS_SPAIR;
-            s = gc_flip_table_perm(flip_tables ? flip_tables : gc_flip_tables_default_path(), spair ? "spair" : "ap10k",
+            s = gc_flip_table_perm(flip_tables, spair ? "spair" : "ap10k",
                                    spair ? d->set.pairs[idx[0]].src_category : NULL, &d->perm[n + c], &d->np[n + c]);
             for (int j = 0; s == GC_OK && j < k; j++) {
                 d->perm[idx[j]] = d->perm[n + c];
@@ -173,7 +173,7 @@ static gc_status val_pair(const gc_train_val *v, const gc_postproc *m, int pair,
     }
     if (s == GC_OK && K > 0) {
         gc_kps_to_cells(&kps[0][0], K, cells);
-        const gc_match_opts mo = {.hard = false, .window = v->window, .exclude_outside = false};
+        const gc_match_params mo = {.hard = false, .window = v->window, .exclude_outside = false};
         s = gc_match_cells(ds.rows, dt.rows, ds.c, cells, K, &mo, &xy[0][0], NULL, NULL);
         for (int k = 0; s == GC_OK && k < K; k++) memcpy(pred->pred[ids[k]], xy[k], sizeof xy[k]);
     }
