@@ -344,6 +344,48 @@ GC_API gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, co
 GC_API gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
                              const float *sim, gc_image *out);
 
+/* ---- Training the post-processor on the feature cache (src/train; docs/train.md) ----------------- */
+typedef enum { GC_SCHEDULE_DEFAULT, GC_SCHEDULE_ONE_CYCLE, GC_SCHEDULE_CONSTANT } gc_schedule;
+
+typedef struct {
+    const char *dataset;   /* "spair" | "ap10k" | "pfpascal" */
+    const char *root;      /* the dataset folder */
+    const char *cache_dir; /* geocorr extract's folder: s3, s4, s5, dino per image (_flip with pair_augment) */
+    const char *out_dir;   /* created if absent: best / last checkpoints, their .state, train.log */
+    const char *train_split, *val_split; /* NULL: "trn", "val" */
+    const char *init;      /* checkpoint to start from (safetensors, .PTH, folder); NULL: the reference's
+                            * initialisation drawn with the seed, widths from feature_dims or the cache */
+    int n_feature_dims;    /* 0: from the cache; 4 (s3, s4, s5, dino) or 1 (dino alone) */
+    int64_t feature_dims[4];
+    int64_t proj_dim;      /* output width (0: 768); not with init */
+    int64_t norm_groups;   /* GroupNorm groups (0: init's config.json, else 32) */
+    int64_t epochs;        /* 2 */
+    double lr, weight_decay, dropout, jitter; /* 1.25e-3, 1e-3, 0.2, 0.1 */
+    uint64_t seed;         /* 42 */
+    gc_schedule schedule;  /* GC_SCHEDULE_DEFAULT: one-cycle for SPair, constant elsewhere (the reference's configs) */
+    int steps_per_epoch_dataset; /* one-cycle over the true pair count instead of the reference's 53,339 */
+    int pair_augment;      /* the flipped-pair losses (needs the cache's flipped features) */
+    const char *flip_tables; /* training flip tables file; NULL: the shipped one */
+    int64_t val_every;     /* steps between validations (0: epoch ends only) */
+    int64_t val_pairs;     /* validate on the first N pairs of the split (0: all) */
+    int64_t max_steps;     /* stop early with a resumable checkpoint (0: no limit) */
+    int resume;            /* continue from out_dir/last */
+    /* called after every step (may be NULL): steps done of total, the step's loss, seconds so far */
+    void (*progress)(void *ctx, int64_t step, int64_t total, double loss, double seconds);
+    void *progress_ctx;
+} gc_train_config;
+
+typedef struct {
+    int64_t steps;  /* optimiser steps taken in total */
+    double best;    /* best validation PCK */
+    double alpha;   /* its threshold (0.1; PF-Pascal 0.05) */
+} gc_train_result;
+
+/* The defaults above (every pointer NULL). */
+GC_API void gc_train_config_default(gc_train_config *c);
+/* Train (REFERENCE.md §5): errors name the option or file at fault. */
+GC_API gc_status gc_train(const gc_train_config *c, gc_train_result *result);
+
 #ifdef __cplusplus
 }
 #endif

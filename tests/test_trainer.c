@@ -39,8 +39,8 @@ static void free_pair(pair_setup *ps) {
     gc_postproc_clear(&ps->m);
 }
 
-static gc_train_cfg cfg_default(void) {
-    gc_train_cfg c = {.loss = gc_loss_cfg_default(), .sched = gc_schedule_one_cycle(1.25e-3, 5, 2), .lr = 1.25e-3,
+static gc_trainer_cfg cfg_default(void) {
+    gc_trainer_cfg c = {.loss = gc_loss_cfg_default(), .sched = gc_schedule_one_cycle(1.25e-3, 5, 2), .lr = 1.25e-3,
                       .weight_decay = 1e-3, .dropout = 0.2, .seed = 42};
     return c;
 }
@@ -50,7 +50,7 @@ static float *run(pair_setup *ps, int steps, const char *save_dir) {
     gc_postproc_clear(&ps->m);
     assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     gc_trainer t;
-    gc_train_cfg cfg = cfg_default();
+    gc_trainer_cfg cfg = cfg_default();
     assert_int_equal(gc_trainer_init(&t, &ps->m, &cfg), GC_OK);
     if (save_dir && steps < 0) assert_int_equal(gc_trainer_resume(&t, save_dir, "last"), GC_OK);
     for (int s = 0; s < (steps < 0 ? -steps : steps); s++) {
@@ -96,7 +96,7 @@ static void test_resume(void **state) {
     snprintf(path, sizeof path, "%s/last.state.safetensors", dir);
     remove(path);
     gc_trainer t;
-    gc_train_cfg cfg = cfg_default();
+    gc_trainer_cfg cfg = cfg_default();
     assert_int_equal(gc_trainer_init(&t, &ps.m, &cfg), GC_OK);
     assert_int_not_equal(gc_trainer_resume(&t, dir, "last"), GC_OK);
     assert_non_null(strstr(gc_last_error(), "last.state.safetensors"));
@@ -166,10 +166,10 @@ static float *run_loop(pair_setup *ps, const char *dir, int64_t max_steps, bool 
     gc_postproc_clear(&ps->m);
     assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     gc_trainer t;
-    gc_train_cfg cfg = cfg_default();
+    gc_trainer_cfg cfg = cfg_default();
     assert_int_equal(gc_trainer_init(&t, &ps->m, &cfg), GC_OK);
     gc_pair_source src = {3, same_pair, ps};
-    gc_loop_cfg lc = {.epochs = 1, .val_every = 1, .max_steps = max_steps, .out_dir = dir, .resume = resume};
+    gc_train_config lc = {.epochs = 1, .val_every = 1, .max_steps = max_steps, .out_dir = dir, .resume = resume};
     assert_int_equal(gc_train_loop(&t, &src, scripted_val, val_calls, &lc), GC_OK);
     float *p = malloc((size_t)t.n * sizeof(float));
     memcpy(p, t.p, (size_t)t.n * sizeof(float));
