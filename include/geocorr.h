@@ -344,6 +344,31 @@ GC_API gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, co
 GC_API gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
                              const float *sim, gc_image *out);
 
+/* ---- The feature cache of a benchmark split (src/pipeline/feature_cache.c; docs/eval.md) -----------
+ * One safetensors file per image and orientation, <cache>/<image without extension>[_flip].safetensors,
+ * holding the maps of gc_features_compute and the model's identity; written atomically, resumable
+ * (valid files are skipped, invalid ones redone) and shardable. */
+typedef struct {
+    int64_t total;    /* files this shard owns */
+    int64_t computed; /* written by this run (absent before) */
+    int64_t redone;   /* present but invalid, rewritten */
+    int64_t skipped;  /* present and valid */
+} gc_extract_stats;
+
+typedef struct {
+    const char *dataset, *root, *split, *subset; /* the split, as in gc_eval_config (split NULL: "test") */
+    const char *cache_dir;
+    int flip;             /* also the mirrored images */
+    int f16;              /* store float16 (round to nearest even) instead of float32 */
+    int shard, n_shards;  /* this run's share: image k of the sorted list when k % n_shards == shard (0: 0/1) */
+    /* called after every file (may be NULL): the counts so far, seconds since the start */
+    void (*progress)(void *ctx, const gc_extract_stats *st, double seconds);
+    void *progress_ctx;
+} gc_extract_config;
+
+/* The features of every image of the split, with the models of `models` (loaded once). */
+GC_API gc_status gc_extract(const gc_features_config *models, const gc_extract_config *cfg, gc_extract_stats *st);
+
 /* ---- Training the post-processor on the feature cache (src/train; docs/train.md) ----------------- */
 typedef enum { GC_SCHEDULE_DEFAULT, GC_SCHEDULE_ONE_CYCLE, GC_SCHEDULE_CONSTANT } gc_schedule;
 

@@ -89,16 +89,22 @@ static int count_lines(const char *path, const char *line) {
     return n;
 }
 
+/* The progress callback of the killed run: SIGKILL right after the 10th written file (as
+ * GEOCORR_EXTRACT_CRASH_AFTER does in geocorr extract). */
+static void kill_after_10(void *ctx, const gc_extract_stats *s, double seconds) {
+    if (s->computed + s->redone >= 10) raise(SIGKILL);
+}
+
 static void test_resume_after_kill(void **st) {
     (void)st;
     const char *cache = gct_tmpdir("fcache_kill");
-    gc_cache_opts o = {.cache_dir = cache, .flip = true, .n_shards = 1, .crash_after = 10};
+    gc_extract_config o = {.cache_dir = cache, .flip = true, .n_shards = 1, .progress = kill_after_10};
     unlink(g_ctx.log);
     pid_t pid = fork();
     if (pid == 0) {
-        gc_cache_stats s;
+        gc_extract_stats s;
         gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s);
-        _exit(0); /* not reached: the hook kills the child after 10 files */
+        _exit(0); /* not reached: the callback kills the child after 10 files */
     }
     int status;
     waitpid(pid, &status, 0);
@@ -124,8 +130,8 @@ static void test_resume_after_kill(void **st) {
     snprintf(stale, sizeof stale, "%s.tmp.AbC123", torn);
     gct_write_file(stale, "junk", 4);
     printf("  killed after 10 files; tore %s\n", gc_basename(torn));
-    gc_cache_stats s;
-    o.crash_after = -1;
+    gc_extract_stats s;
+    o.progress = NULL;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK);
     printf("  rerun: %lld files, %lld computed, %lld redone, %lld skipped\n", (long long)s.total, (long long)s.computed,
            (long long)s.redone, (long long)s.skipped);
@@ -159,8 +165,8 @@ static char *slurp(const char *p, size_t *n) {
 static void test_shards(void **st) {
     (void)st;
     const char *full = gct_tmpdir("fcache_full");
-    gc_cache_opts o = {.cache_dir = full, .flip = false, .n_shards = 1, .crash_after = -1, .f16 = true};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = full, .flip = false, .n_shards = 1, .f16 = true};
+    gc_extract_stats s;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK);
     int owners[64] = {0};
     int sum = 0;
@@ -168,7 +174,7 @@ static void test_shards(void **st) {
         char tag[32];
         snprintf(tag, sizeof tag, "fcache_shard%d", k);
         const char *dir = gct_tmpdir(tag);
-        gc_cache_opts so = {.cache_dir = dir, .n_shards = 3, .shard = k, .crash_after = -1, .f16 = true};
+        gc_extract_config so = {.cache_dir = dir, .n_shards = 3, .shard = k, .f16 = true};
         assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &so, &s), GC_OK);
         sum += (int)s.total;
         for (int i = 0; i < g_n; i++) {
@@ -192,8 +198,8 @@ static void test_shards(void **st) {
 static void test_foreign_files(void **st) {
     (void)st;
     const char *dir = gct_tmpdir("fcache_foreign");
-    gc_cache_opts o = {.cache_dir = dir, .n_shards = 1, .crash_after = -1};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = dir, .n_shards = 1};
+    gc_extract_stats s;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, 1, &o, &s), GC_OK);
     char *p = gc_cache_path(dir, g_images[0], 0);
     gc_feature_fn other = g_fn;

@@ -1,7 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,25 +116,8 @@ static gc_status write_one(const gc_feature_fn *fn, const gc_image *img, int fli
     return s;
 }
 
-static void progress(const gc_cache_opts *o, int64_t done, int64_t total, double t0, bool final) {
-    if (!o->progress) return;
-    static int64_t last_decile = -1;
-    bool tty = isatty(2);
-    int64_t decile = total ? done * 10 / total : 10;
-    if (!tty && !final && decile == last_decile) return;
-    last_decile = decile;
-    double dt = gc_now() - t0, rate = dt > 0 ? done / dt : 0, eta = rate > 0 ? (total - done) / rate : 0;
-    int width = 30, fill = total ? (int)(width * done / total) : width;
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-    bar[width] = 0;
-    fprintf(stderr, "%sextract [%s] %lld/%lld  %.2f files/s  ETA %dm%02ds%s", tty ? "\r" : "", bar, (long long)done,
-            (long long)total, rate, (int)eta / 60, (int)eta % 60, tty && !final ? "" : "\n");
-    fflush(stderr);
-}
-
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
-                           const gc_cache_opts *o, gc_cache_stats *st) {
+                           const gc_extract_config *o, gc_extract_stats *st) {
     memset(st, 0, sizeof *st);
     if (o->n_shards < 1 || o->shard < 0 || o->shard >= o->n_shards)
         return gc_errorf(GC_ERR_ARG, "shard %d of %d: need 0 <= shard < shard count", o->shard, o->n_shards);
@@ -148,12 +130,11 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
     int nori = o->flip ? 2 : 1;
     for (int i = 0; i < n; i++) st->total += (i % o->n_shards == o->shard) * nori;
     double t0 = gc_now();
-    int64_t done = 0, written = 0;
     for (int i = 0; s == GC_OK && i < n; i++) {
         if (i % o->n_shards != o->shard) continue;
         gc_image img = {0};
         bool loaded = false;
-        for (int flip = 0; s == GC_OK && flip < nori; flip++, done++) {
+        for (int flip = 0; s == GC_OK && flip < nori; flip++) {
             char *path = gc_cache_path(o->cache_dir, rel_images[i], flip);
             if (!path) {
                 s = GC_ERR_NOMEM;
@@ -163,6 +144,7 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
             if (exists && gc_cache_open(path, fn, flip, NULL) == GC_OK) {
                 st->skipped++;
                 free(path);
+                if (o->progress) o->progress(o->progress_ctx, st, gc_now() - t0);
                 continue;
             }
             gc_error_clear();
@@ -177,15 +159,12 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
             if (s == GC_OK) {
                 if (exists) st->redone++;
                 else st->computed++;
-                written++;
-                if (o->crash_after >= 0 && written >= o->crash_after) raise(SIGKILL);
             }
             free(path);
-            progress(o, done + 1, st->total, t0, false);
+            if (s == GC_OK && o->progress) o->progress(o->progress_ctx, st, gc_now() - t0);
         }
         gc_image_free(&img);
     }
-    progress(o, done, st->total, t0, true);
     for (int k = 0; k < GC_FC_MAX_MAPS; k++) gc_free(maps[k]);
     return s;
 }
