@@ -243,6 +243,30 @@ typedef struct {
  * "pred": [[x, y] | null, ...]}]}). *report_json receives the JSON report (release with free()). */
 GC_API gc_status gc_eval_predictions(const gc_eval_config *cfg, const char *predictions_path, char **report_json);
 
+typedef enum { GC_EVAL_ALIGN_OFF, GC_EVAL_ALIGN_FLIP, GC_EVAL_ALIGN_MNN } gc_eval_align;
+
+/* Matching the split's pairs on the feature cache of gc_extract. */
+typedef struct {
+    const char *cache_dir;
+    const char *map_name;    /* NULL: the zero-shot (s3, s4, s5, dino) or DINO descriptor; else one named map */
+    gc_match_params match;   /* the eval configs use window 7 (zero-shot: 5) */
+    gc_eval_align align;     /* FLIP: IMD with the cache's masks <image>_mask[_flip].png; MNN: mask-free */
+    int64_t mem_mb;          /* descriptors kept in memory (least recently used evicted), MiB; 0: 2048 */
+    int sample;              /* per category the reference's sampling of this many pairs; 0: every pair */
+    const char *predictions_out; /* NULL, or a P.json receiving the predictions (frame anno840) */
+} gc_eval_cache_config;
+
+typedef struct gc_eval_report gc_eval_report;
+/* Score the predictions file (cache NULL) or matches on the feature cache (predictions_path NULL). */
+GC_API gc_status gc_eval_run(const gc_eval_config *cfg, const char *predictions_path, const gc_eval_cache_config *cache,
+                             gc_eval_report **out);
+/* The JSON report (TRACE.md §4; release with free()). */
+GC_API gc_status gc_eval_report_json(const gc_eval_report *r, char **json);
+/* The report as `geocorr eval` prints it: a summary line and the tables, per image (per_keypoint: per
+ * keypoint) with the geometry-aware subset of the configured protocol (release with free()). */
+GC_API gc_status gc_eval_report_text(const gc_eval_report *r, int per_keypoint, char **text);
+GC_API void gc_eval_report_free(gc_eval_report *r);
+
 /* ---- The GeoAware feature pipeline (src/pipeline/features.c) ------------------------------------
  * One image -> the reference's cached feature maps: s5 [1280,15,15], s4 [1280,30,30], s3 [640,60,60]
  * (SD-1.5 UNet decoder with FreeU, ODISE implicit captioner, 2x2 sliding window over the 960 canvas)

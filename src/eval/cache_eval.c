@@ -33,7 +33,7 @@ static void desc_cache_free(desc_cache *c) {
 static int64_t desc_bytes(const gc_descriptors *d) { return d->n * d->c * (int64_t)sizeof(float); }
 
 /* Descriptor of one cache file. */
-static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_descriptors *d) {
+static gc_status load_desc_file(const gc_eval_cache_config *o, const char *rel, int flip, char *model, gc_descriptors *d) {
     char *path = gc_cache_path(o->cache_dir, rel, flip);
     if (!path) return GC_ERR_NOMEM;
     gc_weights *w = NULL;
@@ -55,7 +55,7 @@ static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, in
 }
 
 /* Descriptor of (rel, flip), borrowed from the cache until the next pair (desc_cache.pinned). */
-static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const char *rel, int flip, const gc_descriptors **d) {
+static gc_status load_desc(const gc_eval_cache_config *o, desc_cache *c, const char *rel, int flip, const gc_descriptors **d) {
     char *key = gc_strfmt("%s|%d", rel, flip);
     if (!key) return GC_ERR_NOMEM;
     for (int i = 0; i < c->n; i++)
@@ -94,7 +94,7 @@ static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const cha
     return GC_OK;
 }
 
-static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const int wh[2], int flip, float *m64) {
+static gc_status load_mask(const gc_eval_cache_config *o, const char *rel, const int wh[2], int flip, float *m64) {
     char *stem = gc_cache_path(o->cache_dir, rel, 0);
     if (!stem) return GC_ERR_NOMEM;
     size_t ls = strlen(stem) - strlen(".safetensors");
@@ -124,7 +124,7 @@ typedef struct {
     gc_pck_pred *pr;
 } pair_job;
 
-static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, const int *used, int nu, int nk,
+static gc_status match_pair(const gc_eval_cache_config *o, const pair_job *j, const int *used, int nu, int nk,
                             const gc_flip_table *tused, float *m64) {
     const gc_eval_pair *p = j->p;
     gc_pck_pred *pr = j->pr;
@@ -132,7 +132,7 @@ static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, cons
     float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
     for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
     gc_status s = GC_OK;
-    bool imd = o->align == GC_ALIGN_FLIP;
+    bool imd = o->align == GC_EVAL_ALIGN_FLIP;
     if (imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
     if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
     if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
@@ -150,7 +150,7 @@ static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, cons
 /* Without alignment the pairs of one target share one GEMM: the query rows of every pair stacked
  * [sum K, C] against the target's grid [3600, C] (the target is packed once, not once per pair), then
  * every similarity row -> point. Row results do not depend on the stacking or the thread count. */
-static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *jobs, int nj, const int *used, int nu,
+static gc_status match_target_gemm(const gc_eval_cache_config *o, const pair_job *jobs, int nj, const int *used, int nu,
                                    int nk, float **q, float **sim, int64_t *cap) {
     const gc_descriptors *dt = jobs[0].dt;
     const int64_t C = dt->c, M = (int64_t)nj * nu;
@@ -191,7 +191,7 @@ static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *
 /* Pairs of one target are matched together: their descriptors are loaded (and pinned) first. Without
  * alignment they share one GEMM; with it the pairs run in parallel, one pair per thread with serial
  * BLAS inside (each pair computed whole by one thread: results do not depend on the thread count). */
-static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
+static gc_status match_target_run(const gc_eval_cache_config *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
                                   int nu, int nk, const gc_flip_table *tused, float *m64, float **q, float **sim,
                                   int64_t *cap) {
     dc->pinned = dc->tick;
@@ -201,10 +201,10 @@ static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, p
         s = load_desc(o, dc, p->src, 0, &jobs[j].ds);
         if (s == GC_OK) s = load_desc(o, dc, p->trg, 0, &jobs[j].dt);
         if (s == GC_OK) s = gc_desc_check_pair(jobs[j].ds, p->src, jobs[j].dt, p->trg);
-        if (s == GC_OK && o->align != GC_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[j].dsf);
+        if (s == GC_OK && o->align != GC_EVAL_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[j].dsf);
     }
     if (s != GC_OK) return s;
-    if (o->align == GC_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
+    if (o->align == GC_EVAL_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
     int failed = nj;
     int saved = gc_blas_serial_begin();
     /* (a min reduction, not a named critical section: those export a global lock symbol) */
@@ -217,7 +217,7 @@ static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, p
     return failed < nj ? match_pair(o, &jobs[failed], used, nu, nk, tused, m64) : GC_OK;
 }
 
-gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
+gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_eval_cache_config *o,
                            gc_pck_pred *preds) {
     desc_cache dc = {.budget = (o->mem_mb > 0 ? o->mem_mb : 2048) << 20};
     int nk = set->n_kps;
@@ -244,7 +244,7 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
         gc_free(pidx);
         gc_flip_table table = {0}, tused = {0};
         bool have_table = false;
-        if (o->align != GC_ALIGN_OFF && set->kind != GC_DS_PFPASCAL) {
+        if (o->align != GC_EVAL_ALIGN_OFF && set->kind != GC_DS_PFPASCAL) {
             s = gc_flip_table_builtin(set->kind == GC_DS_AP10K ? "ap10k" : set->categories[c], &table);
             int64_t u64[GC_EVAL_MAX_KPS];
             for (int u = 0; u < nu; u++) u64[u] = used[u];
