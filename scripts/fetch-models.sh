@@ -20,7 +20,8 @@ Downloads into DEST (default models/), verifying each file against data/models.m
   postproc-spair  postproc/spair_best_856.PTH              the authors' SPair post-processor (85.6)
   postproc-ap10k  postproc/ap10k_last.PTH                  the authors' AP-10K pre-trained post-processor
   sam             sam_vit_h_4b8939.pth                     Segment Anything ViT-H (instance masks)
-(about 11 GB in all). --only dinov2,sd,... fetches those names only. --manifest FILE and --base-url URL
+(about 9 GB, and the ODISE checkpoint, whose size is not published). --only dinov2,sd,... fetches those
+names only. --manifest FILE and --base-url URL
 (every file from URL/<path under DEST>, e.g. a mirror laid out like DEST) replace the defaults.
 Files without a published SHA-256 (the manifest says which) are refused unless --trust-first-download,
 which records their sum in DEST/.fetch/recorded.sha256 for later runs.

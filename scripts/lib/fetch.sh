@@ -72,7 +72,8 @@ fetch_verify() {
                 echo "$FETCH_PROG: $path: SHA-256 mismatch: the published prefix is $want, got $got" >&2
                 return 1
             fi
-            rec=$(awk -v p="$path" '$2 == p { print $1 }' "$FETCH_RECORD" 2>/dev/null | tail -n 1)
+            rec=""
+            [ ! -f "$FETCH_RECORD" ] || rec=$(awk -v p="$path" '$2 == p { r = $1 } END { print r }' "$FETCH_RECORD")
             if [ -n "$rec" ]; then
                 [ "$got" = "$rec" ] || { echo "$FETCH_PROG: $path: SHA-256 mismatch: expected $rec (recorded in $FETCH_RECORD at the first download), got $got" >&2; return 1; }
             elif [ "$FETCH_TRUST" = 1 ]; then

@@ -42,9 +42,13 @@ static gc_claim_state owner_line_state(int fd) {
 /* State of the lock file `lock`; for GC_CLAIM_STALE, *held (when not NULL) receives a descriptor that
  * holds its fcntl lock, so that the caller can remove it while no one else can judge it. */
 static gc_claim_state probe_lock(const char *lock, int *held) {
+    /* A write lock excludes other probers while the file is judged and removed. Another user's lock
+     * file (0644) can only be read: a read lock still shows whether its owner lives. */
+    short type = F_WRLCK;
     int fd = open(lock, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == EACCES) type = F_RDLCK, fd = open(lock, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? GC_CLAIM_NONE : GC_CLAIM_LIVE; /* unreadable: leave it alone */
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET};
     gc_claim_state st;
     if (fcntl(fd, F_SETLK, &fl) == 0) /* nobody holds it: dead owner, or a creator not yet locked */
         st = owner_line_complete(fd) || unwritten_too_long(fd) ? GC_CLAIM_STALE : GC_CLAIM_LIVE;
