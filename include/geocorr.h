@@ -373,11 +373,18 @@ GC_API gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, co
  * holding the maps of gc_features_compute and the model's identity; written atomically, resumable
  * (valid files are skipped, invalid ones redone) and shardable. */
 typedef struct {
-    int64_t total;    /* files this shard owns */
-    int64_t computed; /* written by this run (absent before) */
-    int64_t redone;   /* present but invalid, rewritten */
-    int64_t skipped;  /* present and valid */
+    int64_t total;     /* files this shard owns */
+    int64_t computed;  /* written by this run (absent before) */
+    int64_t redone;    /* present but invalid, rewritten */
+    int64_t skipped;   /* present and valid */
+    int64_t by_others; /* computed meanwhile by concurrent runs on the same folder */
 } gc_extract_stats;
+
+typedef enum {
+    GC_EXTRACT_FILE_STARTED, /* this run claimed a file and computes it (the claim is held until it is done) */
+    GC_EXTRACT_FILE_DONE,    /* a file of the shard is settled (computed, redone, skipped, or by another run) */
+    GC_EXTRACT_WAITING       /* the rest of the shard is being computed by concurrent runs: waiting for them */
+} gc_extract_event;
 
 typedef struct {
     const char *dataset, *root, *split, *subset; /* the split, as in gc_eval_config (split NULL: "test") */
@@ -385,13 +392,38 @@ typedef struct {
     int flip;             /* also the mirrored images */
     int f16;              /* store float16 (round to nearest even) instead of float32 */
     int shard, n_shards;  /* this run's share: image k of the sorted list when k % n_shards == shard (0: 0/1) */
-    /* called after every file (may be NULL): the counts so far, seconds since the start */
-    void (*progress)(void *ctx, const gc_extract_stats *st, double seconds);
+    /* called at each event (may be NULL) with the counts so far and the seconds since the start */
+    void (*progress)(void *ctx, gc_extract_event ev, const gc_extract_stats *st, double seconds);
     void *progress_ctx;
 } gc_extract_config;
 
-/* The features of every image of the split, with the models of `models` (loaded once). */
+/* The features of every image of the split, with the models of `models` (loaded once). Several runs
+ * may write one folder at once (files are claimed before they are computed, so each is computed once;
+ * claims of dead runs are taken over); a run returns when its whole shard is valid. */
 GC_API gc_status gc_extract(const gc_features_config *models, const gc_extract_config *cfg, gc_extract_stats *st);
+
+/* What a cache folder holds for one shard, read without any model: "done" files parse as safetensors
+ * and carry `model` metadata and the right `flip`; which model made them is counted separately. */
+typedef struct {
+    int64_t total;   /* files the shard owns */
+    int64_t done;    /* present and readable */
+    int64_t invalid; /* present but torn or foreign (a rerun redoes them) */
+    int64_t running; /* claimed by a live run */
+    int64_t stale;   /* claimed by a run that died (the next run takes them over) */
+} gc_extract_shard_status;
+
+#define GC_EXTRACT_MAX_MODELS 8
+typedef struct {
+    int n;           /* distinct model ids among done files (at most GC_EXTRACT_MAX_MODELS) */
+    char id[GC_EXTRACT_MAX_MODELS][128];
+    int64_t count[GC_EXTRACT_MAX_MODELS];
+    int64_t other;   /* done files of further models */
+} gc_extract_models;
+
+/* The status of every shard k < cfg->n_shards (shards[k]) of cfg's split in cfg->cache_dir (n_images,
+ * may be NULL: the split's distinct images); no model is loaded. */
+GC_API gc_status gc_extract_status(const gc_extract_config *cfg, gc_extract_shard_status *shards, gc_extract_models *models,
+                                   int *n_images);
 
 /* ---- Training the post-processor on the feature cache (src/train; docs/train.md) ----------------- */
 typedef enum { GC_SCHEDULE_DEFAULT, GC_SCHEDULE_ONE_CYCLE, GC_SCHEDULE_CONSTANT } gc_schedule;

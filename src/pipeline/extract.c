@@ -22,25 +22,47 @@ static gc_status split_images(const gc_eval_set *set, char ***out, int *n) {
     return GC_OK;
 }
 
-gc_status gc_extract(const gc_features_config *models, const gc_extract_config *cfg, gc_extract_stats *st) {
-    memset(st, 0, sizeof *st);
+/* The split of cfg and its distinct images. */
+static gc_status load_split(const gc_extract_config *cfg, gc_eval_set *set, char ***images, int *n) {
+    *images = NULL;
+    *n = 0;
     if (!cfg->dataset || !cfg->root || !cfg->cache_dir)
         return gc_errorf(GC_ERR_ARG, "extract: the dataset, its folder and the cache folder are required");
-    if (!models->dinov2 && !models->models_dir)
-        return gc_errorf(GC_ERR_ARG, "extract: no models given (a models folder or at least the DINOv2 path; docs/models.md)");
-    gc_extract_config o = *cfg;
-    if (o.n_shards == 0) o.n_shards = 1;
     gc_dataset_kind kind;
     gc_ap10k_subset subset;
     GC_TRY(gc_dataset_kind_parse(cfg->dataset, &kind));
     GC_TRY(gc_ap10k_subset_parse(cfg->subset, &subset));
+    GC_TRY(gc_eval_set_load(set, kind, cfg->root, cfg->split ? cfg->split : "test", subset));
+    gc_status s = split_images(set, images, n);
+    if (s != GC_OK) gc_eval_set_free(set);
+    return s;
+}
+
+gc_status gc_extract_status(const gc_extract_config *cfg, gc_extract_shard_status *shards, gc_extract_models *models,
+                            int *n_images) {
     gc_eval_set set;
-    GC_TRY(gc_eval_set_load(&set, kind, cfg->root, cfg->split ? cfg->split : "test", subset));
-    char **images = NULL, *img_root = NULL;
-    int n = 0;
+    char **images;
+    int n;
+    GC_TRY(load_split(cfg, &set, &images, &n));
+    gc_status s = gc_cache_status(cfg->cache_dir, images, n, cfg->flip != 0, cfg->n_shards ? cfg->n_shards : 1, shards, models);
+    if (n_images) *n_images = n;
+    gc_free(images);
+    gc_eval_set_free(&set);
+    return s;
+}
+
+gc_status gc_extract(const gc_features_config *models, const gc_extract_config *cfg, gc_extract_stats *st) {
+    memset(st, 0, sizeof *st);
+    if (!models->dinov2 && !models->models_dir)
+        return gc_errorf(GC_ERR_ARG, "extract: no models given (a models folder or at least the DINOv2 path; docs/models.md)");
+    gc_extract_config o = *cfg;
+    if (o.n_shards == 0) o.n_shards = 1;
+    gc_eval_set set;
+    char **images, *img_root = NULL;
+    int n;
+    GC_TRY(load_split(cfg, &set, &images, &n));
     gc_feature_fn fn;
-    gc_status s = split_images(&set, &images, &n);
-    if (s == GC_OK && !(img_root = gc_strfmt("%s/JPEGImages", cfg->root))) s = GC_ERR_NOMEM;
+    gc_status s = (img_root = gc_strfmt("%s/JPEGImages", cfg->root)) ? GC_OK : GC_ERR_NOMEM;
     if (s == GC_OK && (s = gc_feature_fn_pipeline(models, &fn)) == GC_OK) {
         s = gc_cache_extract(&fn, img_root, images, n, &o, st);
         gc_feature_fn_pipeline_free(&fn);
