@@ -21,6 +21,9 @@ nm -D --defined-only "$lib" | awk '{print $3}' | sort > "$tmp/exported"
 grep -oE '^GC_API [^(]*[ *]gc_[a-z0-9_]+\(' "$src/include/geocorr.h" | grep -oE 'gc_[a-z0-9_]+\($' | tr -d '(' | sort > "$tmp/declared"
 echo "$(wc -l < "$tmp/exported") symbols exported, $(wc -l < "$tmp/declared") declared GC_API"
 if grep -v '^gc_' "$tmp/exported"; then echo "FAIL: exported without the gc_ prefix (above)"; exit 1; fi
+if grep -nE '^(const |void|int|gc_status|double|int64_t|float|char)[^;(]*[ *]gc_[a-z0-9_]+\(' "$src/include/geocorr.h"; then
+  echo "FAIL: public declarations without GC_API (above): they would not be exported"; exit 1
+fi
 diff "$tmp/declared" "$tmp/exported" || { echo "FAIL: exports differ from the GC_API declarations (< declared, > exported)"; exit 1; }
 
 flags=$(pkg-config --cflags --libs geocorr)
