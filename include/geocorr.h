@@ -15,7 +15,9 @@
  *    (gc_features_compute accumulates per-stage timings in the handle);
  *  - gc_image, gc_feature_maps: plain data owned by the caller.
  * The heavy ops run on the library's own OpenMP / OpenBLAS threads; calling from several threads
- * multiplies them (set gc_set_threads accordingly).
+ * multiplies them (set gc_set_threads accordingly). Some ops switch OpenBLAS to one thread for their
+ * duration (a process-wide setting); results never depend on thread counts, so concurrent calls stay
+ * correct and only their speed is affected.
  */
 #ifndef GEOCORR_H
 #define GEOCORR_H
