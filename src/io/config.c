@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,8 @@ gc_status gc_json_int(const cJSON *root, const char *file, const char *path, int
         *out = def;
         return GC_OK;
     }
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble)
+    /* range first: converting a double outside int64 is undefined */
+    if (!cJSON_IsNumber(j) || !(fabs(j->valuedouble) < 9.2e18) || j->valuedouble != floor(j->valuedouble))
         return gc_errorf(GC_ERR_FORMAT, "%s: '%s' must be an integer", file, path);
     *out = (int64_t)j->valuedouble;
     return GC_OK;

@@ -259,9 +259,10 @@ gc_status gc_sam_hparams_config(gc_sam_hparams *hp, const cJSON *cfg, const char
     }
     double ratio;
     GC_TRY(gc_json_double(cfg, file, "image_encoder.mlp_ratio", -1, &ratio));
-    if (ratio != -1 && (int64_t)((double)hp->dim * ratio) != hp->mlp)
-        return gc_errorf(GC_ERR_SHAPE, "%s: image_encoder.mlp_ratio %g gives an MLP of %lld but the weights have %lld", file,
-                         ratio, (long long)(int64_t)((double)hp->dim * ratio), (long long)hp->mlp);
+    /* upstream: int(embed_dim * mlp_ratio) */
+    if (ratio != -1 && !(ratio > 0 && (double)hp->dim * ratio < 1e15 && (int64_t)((double)hp->dim * ratio) == hp->mlp))
+        return gc_errorf(GC_ERR_SHAPE, "%s: image_encoder.mlp_ratio %g does not give the weights' MLP width %lld", file,
+                         ratio, (long long)hp->mlp);
     GC_TRY(cfg_windows(hp, cfg, file));
     GC_TRY(cfg_eps(cfg, file, "image_encoder.layer_norm_eps", 1e-6, &hp->enc_eps));
     GC_TRY(cfg_eps(cfg, file, "image_encoder.neck_layer_norm_eps", 1e-6, &hp->neck_eps));
