@@ -7,36 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
+#include "bench_util.h"
 #include "io/config.h"
 #include "io/prng_weights.h"
 #include "models/sam.h"
 
 char *openblas_get_corename(void);
-
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / 1024.0;
-}
-
-static const char *fixture(const char *name) {
-    static char buf[4][1024];
-    static int k;
-    const char *d = getenv("GEOCORR_FIXTURES");
-    if (!d) d = getenv("GEOCORR_FIXTURES_DEFAULT");
-    if (!d) d = "../shared/fixtures";
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", d, name);
-    return buf[k];
-}
 
 /* A generated tensor (the fixtures' generator, keyed by name) added to w. */
 static gc_status gen(gc_weights *w, const char *name, double offset, double scale, int ndim, const int64_t *shape) {
@@ -89,7 +66,7 @@ static gc_status vit_h_encoder(gc_weights *w) {
 static gc_status load(const char *which, gc_sam **out, gc_weights **keep) {
     gc_weights *b;
     *keep = NULL;
-    GC_TRY(gc_prng_weights_from_manifest(fixture("sam/sam_vit_b.weights_manifest.json"), NULL, &b));
+    GC_TRY(gc_prng_weights_from_manifest(bench_fixture("sam/sam_vit_b.weights_manifest.json"), NULL, &b));
     if (!strcmp(which, "b")) return gc_sam_from_weights(b, NULL, NULL, out);
     gc_weights *h = gc_weights_new("generated SAM ViT-H");
     gc_status s = h ? vit_h_encoder(h) : GC_ERR_NOMEM;
@@ -126,19 +103,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_sam: %s\n", gc_last_error());
         return 1;
     }
-    const double t_load = gc_now() - t0, rss_weights = peak_rss_mib();
+    const double t_load = gc_now() - t0, rss_weights = bench_peak_rss_mib();
     const gc_sam_hparams *hp = &m->hp;
     const int64_t S = hp->img_size, g = hp->grid, T = g * g, D = hp->dim, C = hp->out_chans;
     float *img = gc_alloc_array((size_t)(3 * S * S), sizeof(float)), *emb = gc_alloc_array((size_t)(T * C), sizeof(float));
     for (int64_t i = 0; i < 3 * S * S; i++) img[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     double best = 1e30, best_cpu = 1e30;
     for (int r = 0; r < runs; r++) {
-        double w0 = gc_now(), c0 = cpu_seconds();
+        double w0 = gc_now(), c0 = bench_cpu_seconds();
         if (gc_sam_encode(m, img, emb, NULL) != GC_OK) {
             fprintf(stderr, "bench_sam: %s\n", gc_last_error());
             return 1;
         }
-        double t = gc_now() - w0, c = cpu_seconds() - c0;
+        double t = gc_now() - w0, c = bench_cpu_seconds() - c0;
         best = t < best ? t : best;
         best_cpu = c < best_cpu ? c : best_cpu;
     }
@@ -154,7 +131,7 @@ int main(int argc, char **argv) {
     printf("geocorr %s threads %d (OpenBLAS %s): SAM ViT-%s image encoder %lldx%lld (%lld tokens, D %lld, %lld blocks) "
            "forward %.2f s  cpu %.2f s  peak RSS %.0f MiB (weights %.0f MiB, generated in %.1f s)\n",
            gc_version(), threads, openblas_get_corename(), !strcmp(which, "b") ? "B" : "H", (long long)S, (long long)S,
-           (long long)T, (long long)D, (long long)hp->depth, best, best_cpu, peak_rss_mib(), rss_weights, t_load);
+           (long long)T, (long long)D, (long long)hp->depth, best, best_cpu, bench_peak_rss_mib(), rss_weights, t_load);
     printf("  whole pass: %.0f GFLOP (%.0f linear, %.0f attention) -> %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n",
            total * 1e-9, lin * 1e-9, att * 1e-9, total / best * 1e-9, total / best_cpu * 1e-9);
     gc_free(img), gc_free(emb);

@@ -260,9 +260,11 @@ void gc_feature_maps_free(gc_feature_maps *m);
  * i.e. upstream SamPredictor: gc_sam_set_image runs the image encoder once per image (resize the
  * long side to the encoder size with Pillow BILINEAR, normalise, pad), then gc_sam_predict decodes
  * any number of prompts (milliseconds each) into masks of the image's size (logits > 0).
- * Thread safety: a loaded gc_sam and a gc_sam_image are read-only; set_image, predict and
- * box_mask may run concurrently on the same model and image from several threads (each call
- * parallelises internally over gc_set_threads threads, so concurrent calls share the cores). */
+ * Thread safety: a loaded gc_sam and a gc_sam_image are never modified after creation, so several
+ * threads may share them. Each call parallelises internally (gc_set_threads threads) and, like
+ * every geocorr call, sets OpenBLAS's process-wide thread count around its GEMMs: to call
+ * set_image / predict / box_mask from several threads at once, use gc_set_threads(1) (one thread
+ * per call); the results are the same bytes as serial calls. */
 typedef struct gc_sam gc_sam;
 typedef struct gc_sam_image gc_sam_image;
 

@@ -8,6 +8,7 @@
  * Also: `geocorr mask` (PNG format, mode, the photo mask rule, multimask), bad weights / config /
  * prompts, and the relative-position attention and transposed convolution against direct sums. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -545,6 +546,58 @@ static void test_bad_input(void **state) {
     gc_sam_free(m);
 }
 
+/* Two threads predicting on one model and one encoded image (read-only after creation) give the
+ * bytes of the serial calls (gc_set_threads(1): one thread per call, as geocorr.h asks). */
+typedef struct {
+    const gc_sam *m;
+    const gc_sam_image *im;
+    const gc_sam_prompt *p;
+    gc_sam_masks r;
+    gc_status s;
+} predict_job;
+
+static void *predict_thread(void *arg) {
+    predict_job *j = arg;
+    for (int i = 0; i < 3 && j->s == GC_OK; i++) {
+        gc_sam_masks_free(&j->r);
+        j->s = gc_sam_predict(j->m, j->im, j->p, &j->r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_predict(void **state) {
+    gc_sam *m;
+    assert_int_equal(gc_sam_load(gct_fixture("sam/sam_tiny.model.safetensors"), NULL, &m), GC_OK);
+    gc_image img;
+    assert_int_equal(gc_image_load(gct_fixture("sam/antelope_320x240.png"), &img), GC_OK);
+    const int saved = gc_get_threads();
+    gc_set_threads(1);
+    gc_sam_image *im;
+    assert_int_equal(gc_sam_set_image(m, &img, &im), GC_OK);
+    const float box[4] = {66, 19, 216, 226}, pts[4] = {150, 120, 290, 200};
+    const int32_t labels[2] = {1, 0};
+    gc_sam_prompt pb = {.box = box}, pp = {.points = pts, .labels = labels, .n_points = 2, .multimask = 1};
+    gc_sam_masks want[2];
+    assert_int_equal(gc_sam_predict(m, im, &pb, &want[0]), GC_OK);
+    assert_int_equal(gc_sam_predict(m, im, &pp, &want[1]), GC_OK);
+    predict_job jobs[2] = {{m, im, &pb, {0}, GC_OK}, {m, im, &pp, {0}, GC_OK}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, predict_thread, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(jobs[i].s, GC_OK);
+        assert_int_equal(jobs[i].r.k, want[i].k);
+        assert_memory_equal(jobs[i].r.masks, want[i].masks, (size_t)want[i].k * 320 * 240);
+        assert_memory_equal(jobs[i].r.scores, want[i].scores, (size_t)want[i].k * sizeof(float));
+        gc_sam_masks_free(&jobs[i].r);
+        gc_sam_masks_free(&want[i]);
+    }
+    gc_set_threads(saved);
+    gc_sam_image_free(im);
+    gc_image_free(&img);
+    gc_sam_free(m);
+}
+
 /* gc_attention_relpos against the direct double-precision sum, on a grid whose tokens span several
  * query and key tiles (20 x 17 = 340 > 256, key tiles cut grid rows). */
 static void test_relpos_attention(void **state) {
@@ -622,6 +675,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_relpos_attention), cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_tiny_safetensors), cmocka_unit_test(test_tiny_pth),
         cmocka_unit_test(test_mask_command),     cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_concurrent_predict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

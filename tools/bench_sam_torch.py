@@ -11,11 +11,12 @@ import importlib
 import os
 import resource
 import sys
-import time
 import types
 from functools import partial
 
 import torch
+
+from bench_timing import timed
 
 
 def image_encoder_class(repo):
@@ -41,14 +42,7 @@ def main():
             window_size=14, out_chans=256).eval()
     rss_weights = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     img = torch.randn(1, 3, 1024, 1024)
-    best = best_cpu = float("inf")
-    with torch.no_grad():
-        for _ in range(a.runs):
-            t0, c0 = time.perf_counter(), time.process_time()
-            m(img)
-            best = min(best, time.perf_counter() - t0)
-            best_cpu = min(best_cpu, time.process_time() - c0)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    best, best_cpu, rss = timed(lambda: m(img), a.runs)
     print(f"torch {torch.__version__} threads {a.threads}: segment_anything ImageEncoderViT-{a.model.upper()} 1024x1024 "
           f"forward {best:.2f} s  cpu {best_cpu:.2f} s  peak RSS {rss:.0f} MiB (after building the model {rss_weights:.0f} MiB)")
 

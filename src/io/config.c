@@ -138,3 +138,24 @@ gc_status gc_resolve_model_path(const char *path, const char *what, const char *
     *weights_out = found;
     return GC_OK;
 }
+
+gc_status gc_model_open(const char *path, const char *what, const char *const *preferred, const char *hint,
+                        const char *config, gc_weights **w, cJSON **cfg, char **cfg_path) {
+    char *wpath = NULL;
+    *w = NULL, *cfg = NULL, *cfg_path = NULL;
+    GC_TRY(gc_resolve_model_path(path, what, preferred, hint, cfg_path, &wpath));
+    if (config) {
+        free(*cfg_path);
+        *cfg_path = gc_strdup(config);
+    }
+    gc_status s = config && !*cfg_path ? GC_ERR_NOMEM : GC_OK;
+    if (s == GC_OK && *cfg_path) s = gc_json_load(*cfg_path, cfg);
+    if (s == GC_OK) s = gc_weights_open(wpath, w);
+    free(wpath);
+    if (s != GC_OK) {
+        cJSON_Delete(*cfg);
+        free(*cfg_path);
+        *cfg = NULL, *cfg_path = NULL;
+    }
+    return s;
+}

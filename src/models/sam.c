@@ -349,20 +349,13 @@ gc_status gc_sam_from_weights(gc_weights *w, const cJSON *config, const char *co
 gc_status gc_sam_load(const char *path, const char *config, gc_sam **out) {
     *out = NULL;
     static const char *const preferred[] = {"model.safetensors", NULL};
-    char *cfg_path = NULL, *wpath = NULL;
-    GC_TRY(gc_resolve_model_path(path, "SAM", preferred, GC_SAM_HINT, &cfg_path, &wpath));
-    if (config) {
-        free(cfg_path);
-        cfg_path = gc_strdup(config);
-    }
-    cJSON *cfg = NULL;
-    gc_weights *w = NULL;
-    gc_status s = cfg_path ? gc_json_load(cfg_path, &cfg) : GC_OK;
-    if (s == GC_OK) s = gc_weights_open(wpath, &w);
-    if (s == GC_OK) s = gc_sam_from_weights(w, cfg, cfg_path, out);
+    gc_weights *w;
+    cJSON *cfg;
+    char *cfg_path;
+    GC_TRY(gc_model_open(path, "SAM", preferred, GC_SAM_HINT, config, &w, &cfg, &cfg_path));
+    gc_status s = gc_sam_from_weights(w, cfg, cfg_path, out);
     cJSON_Delete(cfg);
     free(cfg_path);
-    free(wpath);
     return s;
 }
 
