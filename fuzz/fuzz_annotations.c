@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gc_pck_pred *p;
         int np;
         if (gc_pck_preds_load(pp, &s, &p, &np) == GC_OK) {
-            gc_pck_opts o = {.n_alpha = 1, .alpha = {0.1}};
+            gc_pck_opts o = {.n_alpha = 1, .alpha = {0.1}, .errors = true};
             gc_pck_report r;
             if (gc_pck_score(&s, p, np, &o, &r) == GC_OK) gc_pck_report_free(&r);
             gc_free(p);
