@@ -10,18 +10,12 @@
 #include <unistd.h>
 
 #include "eval/dataset.h"
+#include "fuzz_util.h"
 #include "eval/pck.h"
 
 static char g_dir[256];
 
-static void put(const char *rel, const void *buf, size_t n) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", g_dir, rel);
-    FILE *f = fopen(p, "wb");
-    if (!f) return;
-    fwrite(buf, 1, n, f);
-    fclose(f);
-}
+static void put(const char *rel, const void *buf, size_t n) { gc_fuzz_put(g_dir, rel, buf, n); }
 
 static void mk(const char *rel) {
     char p[512];
