@@ -16,13 +16,13 @@
 #include "eval/py_random.h"
 #include "io/json_raw.h"
 
-/* Known outputs of CPython 3.11 (random.Random(); Debian's /usr/bin/python3, 3.11.7), which agree with
- * the algorithm of TRACE.md §9 worked by hand for the first draws (e.g. seed(42) -> random() =
- * 0.6394267984578837, the value every Python tutorial shows): seed(42) then random() x3;
+/* Known outputs of CPython (random.Random(), printed by Debian's python3 3.11.7; the C code follows
+ * the algorithm text of TRACE.md §9, and the fixture tree below checks it on the notebook's own use):
+ * seed(42) then random() x3 (0.6394267984578837 first, the value every Python tutorial shows);
  * getrandbits(1, 7, 32, 33, 64); _randbelow(1, 10, 1000, 2**32 + 5, 3); shuffle(range(10));
  * sample(range(100), 10) (set path: n > 21 + 4**3); sample(range(50), 10) and sample(range(20), 3)
  * (pool path); sample(range(10**6), 5); sample(range(7), 7), sample(range(5), 0), random();
- * seed(2**40 + 3) and seed(0), random(). */
+ * seed(2**40 + 3) (a two-word key) and seed(0), random(). */
 static void test_py_random(void **st) {
     (void)st;
     gc_py_random r;
