@@ -34,8 +34,8 @@ typedef struct {
     int64_t id;       /* the image id (the record's "id") */
     int sp;           /* species index; -1 when the family or species name is empty (no file written) */
     char *file;       /* "<id:012d>.json" */
-    bool crowd, kept;
-    double vis[N_KPS]; /* keypoint v values (kept records) */
+    bool crowd;        /* on the crowd list (written with "is_crowd": 1, left out of the lists) */
+    double vis[N_KPS]; /* keypoint v values (records in the lists) */
 } record;
 
 typedef struct {
@@ -576,7 +576,7 @@ static gc_status write_lists(builder *b) {
                                   m ? d->label : b->path[0], (long long)r->id);
                     break;
                 }
-                if ((r->kept = gc_jr_num(d, m->node) >= 3)) {
+                if (gc_jr_num(d, m->node) >= 3) {
                     s = read_vis(b, r);
                     kept[L++] = sp->recs[i];
                 } else {
