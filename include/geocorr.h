@@ -204,7 +204,8 @@ gc_status gc_align_match(const gc_descriptors *src, const gc_descriptors *src_fl
 /* ---- Benchmark evaluation (src/eval; docs/eval.md) ------------------------------------------------
  * PCK of predicted keypoints on SPair-71k, PF-Pascal or the AP-10K benchmark in every convention the
  * reference reports (per image / per keypoint, geometry-aware subset three ways, occurrence ratios,
- * SPair azimuth bins), with the reference's arithmetic so that its numbers reproduce. */
+ * SPair azimuth bins, the error breakdown), with the reference's arithmetic so that its numbers
+ * reproduce. Every category of the split is reported; one without scored pairs has n = 0. */
 typedef struct {
     const char *dataset;  /* "spair" | "pfpascal" | "ap10k" */
     const char *root;     /* the dataset folder (.../SPair-71k, .../PF-dataset-PASCAL, .../ap-10k) */
@@ -215,6 +216,7 @@ typedef struct {
     int img_threshold;    /* image max side (840) instead of the target bbox max side */
     int geo;              /* geometry-aware metrics (SPair, AP-10K) */
     const char *protocol; /* NULL = "reference", or "corrected" (recorded in the report) */
+    int errors;           /* the Jitter / Miss / Swap / Swap^LR / PCK-dagger breakdown (paper Tab. 9) */
 } gc_eval_config;
 
 /* Score a predictions file (docs/eval.md: {"frame": "pixels"|"anno840", "pairs": [{"src", "trg",

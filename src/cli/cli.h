@@ -38,6 +38,7 @@ typedef struct {
 } gc_command;
 
 /* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
+extern const gc_command gc_cmd_ap10k_build;
 extern const gc_command gc_cmd_convert;
 extern const gc_command gc_cmd_eval;
 extern const gc_command gc_cmd_extract;

@@ -15,6 +15,7 @@ static const gc_command *const k_commands[] = {
     &gc_cmd_eval,
     &gc_cmd_extract,
     &gc_cmd_train,
+    &gc_cmd_ap10k_build,
 };
 
 static void usage(FILE *f) {
