@@ -34,7 +34,7 @@ gc_status gc_geo_groups_load(gc_geo_groups *g, const char *path) {
     memset(g, 0, sizeof *g);
     char *own = NULL;
     if (!path) {
-        GC_TRY(gc_data_path("geo_aware_groups.json", &own));
+        if (!(own = gc_data_path("geo_aware_groups.json"))) return GC_ERR_MISSING;
         path = own;
     }
     cJSON *j;

@@ -97,8 +97,8 @@ gc_status gc_flip_table_load(const char *path, const char *category, gc_flip_tab
 
 gc_status gc_flip_table_builtin(const char *category, gc_flip_table *t) {
     memset(t, 0, sizeof *t);
-    char *path;
-    GC_TRY(gc_data_path("flip_tables.json", &path));
+    char *path = gc_data_path("flip_tables.json");
+    if (!path) return GC_ERR_MISSING;
     gc_status s = gc_flip_table_load(path, category, t);
     free(path);
     return s;
@@ -168,7 +168,7 @@ gc_status gc_flip_table_perm(const char *path, const char *dataset, const char *
     if (spair && !category) return gc_errorf(GC_ERR_ARG, "the SPair-71k training flip table needs a category");
     char *own = NULL;
     if (!path) {
-        GC_TRY(gc_data_path("flip_tables_train.json", &own));
+        if (!(own = gc_data_path("flip_tables_train.json"))) return GC_ERR_MISSING;
         path = own;
     }
     gc_flip_table t;

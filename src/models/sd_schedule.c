@@ -55,7 +55,7 @@ gc_status sd_noise_load(float **out) {
     if (env && *env) {
         if (!(path = gc_strdup(env))) return GC_ERR_NOMEM;
     } else {
-        GC_TRY(gc_data_path("sd_noise_seed42.safetensors", &path));
+        if (!(path = gc_data_path("sd_noise_seed42.safetensors"))) return GC_ERR_MISSING;
     }
     gc_weights *w;
     gc_status st = gc_weights_open(path, &w);

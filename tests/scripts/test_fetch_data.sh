@@ -5,7 +5,7 @@
 # unpacked into exactly the layout the readers use (geocorr extract --status reads them); macOS litter
 # dropped, pair lists put in place, archives removed, a rerun downloads nothing, a killed run's
 # unpacking leftovers removed, a foreign folder under the final name left alone; AP-10K through
-# `geocorr ap10k-build` (skipped, exit 77, while this build has no ap10k-build).
+# `geocorr ap10k-build`.
 . "$(dirname "$0")/testlib.sh"
 FD="$REPO/scripts/fetch-data.sh"
 export FETCH_RETRY_DELAY=0
@@ -89,17 +89,6 @@ check "the SPair record is kept next to PF-Pascal's" [ "$(wc -l <"$D/.fetch/reco
 mkdir -p "$T/ap"
 cp -r "$FIXTURES/ap10k_build/raw" "$T/ap/ap-10k"
 zipdir "$SRV/archives/ap-10k.zip" "$T/ap" ap-10k
-if [[ $("$GEOCORR" ap10k-build 2>&1 || true) == *"unknown command 'ap10k-build'"* ]]; then
-    rc=0
-    bash "$FD" --base-url "$URL" --trust-first-download ap10k "$D" >"$T/o7" 2>&1 || rc=$?
-    cat "$T/o7"
-    check "without ap10k-build the run fails" [ $rc = 1 ]
-    contains "$T/o7" "geocorr ap10k-build failed (see above); the raw release stays in $D/ap-10k-raw"
-    check "the raw release is unpacked whole" diff -r -x .fetch-data "$FIXTURES/ap10k_build/raw" "$D/ap-10k-raw"
-    check "no ap-10k folder" [ ! -e "$D/ap-10k" ]
-    echo "SKIP: this geocorr has no ap10k-build yet (branch analysis); the rest passed"
-    exit 77
-fi
 bash "$FD" --base-url "$URL" --trust-first-download ap10k "$D" >"$T/o7" 2>&1 || fail "ap10k: $(cat "$T/o7")"
 cat "$T/o7"
 for sub in ImageAnnotation JPEGImages PairAnnotation; do check "ap-10k/$sub built" [ -d "$D/ap-10k/$sub" ]; done
