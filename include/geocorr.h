@@ -258,6 +258,13 @@ typedef struct {
     int64_t mem_mb;          /* descriptors kept in memory (least recently used evicted), MiB; 0: 2048 */
     int sample;              /* per category the reference's sampling of this many pairs; 0: every pair */
     const char *predictions_out; /* NULL, or a P.json receiving the predictions (frame anno840) */
+    /* the supervised recipe (NULL: off; not with map_name): each cached image's s3, s4, s5, dino (or dino
+     * alone) fused -> this post-processor (gc_postproc_load) -> per-token normalisation, as
+     * gc_descriptors_from_maps; computed once per image and kept within mem_mb */
+    const struct gc_postproc *postproc;
+    /* called after each batch of pairs (may be NULL): pairs matched of the total, seconds since the start */
+    void (*progress)(void *ctx, int64_t done, int64_t total, double seconds);
+    void *progress_ctx;
 } gc_eval_cache_config;
 
 typedef struct gc_eval_report gc_eval_report;

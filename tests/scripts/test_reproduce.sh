@@ -59,7 +59,7 @@ for n in spair-zeroshot spair-supervised ap10k pfpascal; do
     grep "^$G " "$T/$n.got" | while read -r line; do
         out=$(cd "$T" && eval "$line" 2>&1 || true)
         case $out in
-            *"unexpected argument '--masks'"*|*"unexpected argument '--postproc'"*)
+            *"unexpected argument '--masks'"*)
                 echo "pending ($n): $(echo "$out" | head -1) — the step's flag comes from another branch" ;;
             *"unexpected argument"*|*"unknown command"*|*"needs a value"*|*"must be"*) fail "$n: geocorr rejects the options of: $line: $out" ;;
             *"D/"*|*"missing"*) echo "ok: $n: options accepted: ${line#"$G "}" ;;
@@ -69,11 +69,11 @@ for n in spair-zeroshot spair-supervised ap10k pfpascal; do
 done
 
 # A real run stops before fetching when geocorr lacks a step of the chain.
-if [[ $("$G" eval --postproc x --dataset spair --root /nonexistent --cache /nonexistent 2>&1 || true) == *"unexpected argument '--postproc'"* ]]; then
+if [[ $("$G" extract --masks --dataset spair --root /nonexistent --cache /nonexistent --sam x 2>&1 || true) == *"unexpected argument '--masks'"* ]]; then
     rc=0
-    bash "$R" spair-supervised --models "$T/m" --data "$T/d" --out "$T/o" >"$T/run.out" 2>&1 || rc=$?
-    check "the run refuses to start without eval --postproc" [ $rc = 1 ]
-    contains "$T/run.out" "this geocorr has no 'eval --cache ... --postproc CKPT'"
+    bash "$R" spair-zeroshot --models "$T/m" --data "$T/d" --out "$T/o" >"$T/run.out" 2>&1 || rc=$?
+    check "the run refuses to start without extract --masks" [ $rc = 1 ]
+    contains "$T/run.out" "this geocorr has no 'extract --masks --sam W'"
     check "... before fetching anything" [ ! -e "$T/m" ] && [ ! -e "$T/d" ]
 fi
 rc=0
