@@ -376,6 +376,11 @@ GC_API gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descript
  * (gc_descriptors_similarity) blended in jet colours and match_xy marked. */
 GC_API gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, const float *src_xy, const float *trg_xy,
                              int64_t K, gc_image *out);
+/* gc_picture_matches with the outlines of instance masks (as gc_match_pixels takes them: the image's
+ * size or the 960 canvas, object where R > 127) drawn on their images; either mask may be NULL. */
+GC_API gc_status gc_picture_matches_masked(const gc_image *src, const gc_image *trg, const float *src_xy,
+                                           const float *trg_xy, int64_t K, const gc_image *mask_src,
+                                           const gc_image *mask_trg, gc_image *out);
 GC_API gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
                              const float *sim, gc_image *out);
 

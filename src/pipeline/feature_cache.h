@@ -45,6 +45,12 @@ gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int flip, gc_
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
                            const gc_extract_config *o, gc_extract_stats *st);
 
+/* Make <cache_dir>/<key>[_flip].safetensors valid for fn (compute set), computing it from the image in
+ * memory unless it is valid already or a concurrent run finishes it (waited for): the claims of
+ * gc_cache_extract. *computed: this call wrote the file. (geocorr match --cache, keyed by content.) */
+gc_status gc_cache_ensure(const gc_feature_fn *fn, const char *cache_dir, const char *key, const gc_image *img, int flip,
+                          bool *computed);
+
 /* Status of every shard k < n_shards (shards[k]) of the cache of rel_images[0..n), read without any
  * model (gc_extract_status). */
 gc_status gc_cache_status(const char *cache_dir, char *const *rel_images, int n, bool flip, int n_shards,
