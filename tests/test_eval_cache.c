@@ -139,7 +139,7 @@ static void test_threads_and_budget(void **st) {
                 free(path);
             }
     free(m);
-    const char *runs[3] = {"--threads 1", "--threads 2", "--threads 2 --cache-mem 1"};
+    const char *runs[3] = {"--threads 1", "--threads 2", "--threads 2 --cache-mem 1 --no-progress"};
     const char *modes[2] = {"--window 5", "--window 5 --align mnn"}; /* stacked GEMM per target; pairs in parallel */
     for (int md = 0; md < 2; md++) {
         char *first = NULL;
@@ -150,6 +150,8 @@ static void test_threads_and_budget(void **st) {
             int rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' %s %s --predictions-out '%s'", g_root, cache,
                                  modes[md], runs[r], out);
             if (rc) fail_msg("%s", gct_last_stderr());
+            /* progress lines unless --no-progress */
+            assert_true((strstr(gct_last_stderr(), " pairs (") == NULL) == (r == 2));
             size_t n;
             char *b = slurp(out, &n);
             if (!first) first = b, n0 = n;
@@ -209,6 +211,8 @@ static void test_postproc_equals_match(void **st) {
     if (gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --postproc '%s' --geo --predictions-out '%s' --json '%s'",
                     g_root, cache, pp, p_eval, r_eval) != 0)
         fail_msg("eval --postproc: %s", gct_last_stderr());
+    /* the progress display: plain lines when stderr is not a terminal */
+    assert_non_null(strstr(gct_last_stderr(), "eval 12/12 pairs (100%)"));
     cJSON *pe = gct_load_json(p_eval), *preds = cJSON_CreateObject(), *pairs = cJSON_AddArrayToObject(preds, "pairs");
     cJSON_AddStringToObject(preds, "frame", "anno840");
     int compared = 0;

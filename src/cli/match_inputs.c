@@ -97,6 +97,7 @@ gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char 
     } else {
         snprintf(label, sizeof label, "%s%s", path, flip ? " (mirrored)" : "");
         s = compute(m, img, flip, out);
+        if (s != GC_OK) s = gc_error_context(s, "%s", label);
     }
     if (s == GC_OK) s = check_fit(m, *out, label);
     if (s != GC_OK) gc_descriptors_free(*out), *out = NULL;
