@@ -20,41 +20,28 @@
 #include <unistd.h>
 
 #include "io/safetensors.h"
-#include "models/postproc.h"
-#include "testutil.h"
-#include "train/trainer.h"
+#include "pipeline_models.h"
 
 #define PTS "120,200;700,180;400,500;900,700"
 
-static char g_dir[1024], g_models[1100], g_sam[1100], g_pp[1100];
+static char g_dir[1024], g_models[1100], g_sam[1100], g_pp[1100], g_err[1100];
 static char g_src[600], g_tgt[600], g_tgt2[600];
 
-/* Run geocorr with printf-style arguments; fail the test when it fails. */
-static void run_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void run_ok(const char *fmt, ...) {
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    if (gct_geocorr("%s", args) != 0) fail_msg("geocorr %s\n%s", args, gct_last_stderr());
-}
+/* Run geocorr (gct_geocorr's printf-style arguments); fail the test when it fails. */
+#define run_ok(...)                                                                    \
+    do {                                                                               \
+        if (gct_geocorr(__VA_ARGS__) != 0) fail_msg("geocorr: %s", gct_last_stderr()); \
+    } while (0)
 
-/* The same, expected to fail with `needle` in the message and without writing err.json. */
-static void run_fails(const char *needle, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void run_fails(const char *needle, const char *fmt, ...) {
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    const char *err = gct_path(g_dir, "err.json");
-    remove(err);
-    const int rc = strstr(args, "--out ") ? gct_geocorr("%s", args) : gct_geocorr("%s --out %s", args, err);
+/* The same with " --out <err.json>" appended, expected to fail with `needle` in the message and without
+ * writing err.json (fmt: a string literal). */
+#define run_fails(needle, fmt, ...) expect_failure(needle, (remove(g_err), gct_geocorr(fmt " --out %s", __VA_ARGS__, g_err)))
+
+static void expect_failure(const char *needle, int rc) {
     printf("  rc %d: %s", rc, gct_last_stderr());
     assert_true(rc > 0 && rc < 128);
     if (!strstr(gct_last_stderr(), needle)) fail_msg("message lacks '%s'", needle);
-    assert_false(gc_file_exists(err));
+    assert_false(gc_file_exists(g_err));
 }
 
 static char *slurp(const char *path) {
@@ -94,48 +81,34 @@ static void expect_same_but_computed(const char *a, int features_a, int masks_a,
     cJSON_Delete(ja), cJSON_Delete(jb);
 }
 
-/* A models folder entry: <dir>/<name>/ with config.json and model.safetensors -> the fixture weights. */
-static void model_dir(const char *dir, const char *name, const char *config, const char *weights) {
-    char d[1400], p[1500], *text;
-    size_t len;
+/* <dir>/<name> as a model folder (pipeline_models.h). */
+static void model_dir_in(const char *dir, const char *name, const char *config, const char *weights) {
+    char d[1400];
     snprintf(d, sizeof d, "%s/%s", dir, name);
-    assert_int_equal(mkdir(d, 0755), 0);
-    assert_int_equal(gc_read_file(gct_fixture(config), &text, &len, 1 << 20), GC_OK);
-    snprintf(p, sizeof p, "%s/config.json", d);
-    gct_write_file(p, text, len);
-    free(text);
-    snprintf(p, sizeof p, "%s/model.safetensors", d);
-    assert_int_equal(symlink(gct_fixture(weights), p), 0);
+    model_folder(d, config, weights);
 }
 
 static int setup(void **state) {
     (void)state;
     umask(022);
     snprintf(g_dir, sizeof g_dir, "%s", gct_tmpdir("match_oneshot"));
+    snprintf(g_err, sizeof g_err, "%s/err.json", g_dir);
     snprintf(g_src, sizeof g_src, "%s", gct_fixture("images/antelope.jpg"));
     snprintf(g_tgt, sizeof g_tgt, "%s", gct_fixture("images/unicorn.jpg"));
     snprintf(g_tgt2, sizeof g_tgt2, "%s", gct_fixture("sam/antelope_320x240.png"));
     /* models/: the tiny DINOv2 as dinov2-base/, the tiny SAM .pth under the ViT-H file's name */
     snprintf(g_models, sizeof g_models, "%s/models", g_dir);
     assert_int_equal(mkdir(g_models, 0755), 0);
-    model_dir(g_models, "dinov2-base", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors");
+    model_dir_in(g_models, "dinov2-base", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors");
     char p[1400];
     snprintf(p, sizeof p, "%s/sam_vit_h_4b8939.pth", g_models);
     assert_int_equal(symlink(gct_fixture("sam/sam_tiny.pth"), p), 0);
     /* sam/: the tiny SAM with its config (decoder heads) */
-    model_dir(g_dir, "sam", "sam/sam_tiny.config.json", "sam/sam_tiny.model.safetensors");
+    model_dir_in(g_dir, "sam", "sam/sam_tiny.config.json", "sam/sam_tiny.model.safetensors");
     snprintf(g_sam, sizeof g_sam, "%s/sam", g_dir);
-    /* a DINO-only post-processor of the tiny model's width (64 -> 128), the reference initialisation */
-    gc_postproc pp;
-    const int64_t fd[1] = {64};
-    assert_int_equal(gc_postproc_new(&pp, 1, fd, 128, 32), GC_OK);
-    gc_postproc_init_reference(&pp, 7);
-    gc_st_writer *wr = gc_st_writer_new();
-    assert_int_equal(gc_postproc_add_to_writer(&pp, pp.data, "", wr), GC_OK);
+    /* a DINO-only post-processor of the tiny model's width, the reference initialisation */
     snprintf(g_pp, sizeof g_pp, "%s/pp.safetensors", g_dir);
-    assert_int_equal(gc_st_writer_save(wr, g_pp), GC_OK);
-    gc_st_writer_free(wr);
-    gc_postproc_clear(&pp);
+    write_dino_postproc(g_pp, 7);
     /* the three steps' feature files: source, mirrored source, targets */
     run_ok("features --models %s --dino-only --image %s --out %s", g_models, g_src, at("src.st"));
     run_ok("features --models %s --dino-only --image %s --flip --out %s", g_models, g_src, at("src_flip.st"));
@@ -217,7 +190,7 @@ static void test_cache_robustness(void **state) {
     char models2[1400], p[1500];
     snprintf(models2, sizeof models2, "%s/models_touched", g_dir);
     assert_int_equal(mkdir(models2, 0755), 0);
-    model_dir(models2, "dinov2-base", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors");
+    model_dir_in(models2, "dinov2-base", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors");
     run_ok(fmt, g_src, g_tgt, PTS, models2, cache, at("r3.json"));
     expect_same_bytes(at("r3.json"), at("r1.json"));
     snprintf(p, sizeof p, "%s/models", cache);
@@ -226,7 +199,7 @@ static void test_cache_robustness(void **state) {
     char models3[1400];
     snprintf(models3, sizeof models3, "%s/models_reg", g_dir);
     assert_int_equal(mkdir(models3, 0755), 0);
-    model_dir(models3, "dinov2-base", "dinov2_tiny_reg.config.json", "dinov2_tiny_reg.model.safetensors");
+    model_dir_in(models3, "dinov2-base", "dinov2_tiny_reg.config.json", "dinov2_tiny_reg.model.safetensors");
     run_ok(fmt, g_src, g_tgt, PTS, models3, cache, at("r4.json"));
     cJSON *j = gct_load_json(at("r4.json"));
     assert_int_equal(computed(j, "features"), 3);
@@ -495,7 +468,9 @@ static void test_bad_input(void **state) {
               at("src.st"), at("tgt.st"));
     run_fails("--heatmap shows one target", "match %s %s %s --points 1,1 --models %s --dino-only --heatmap 0 --heatmap-out %s", g_src,
               g_tgt, g_tgt2, g_models, at("h.png"));
-    run_fails("safetensors is the dense mode's array output", "%s --models %s --dino-only --out %s", b, g_models, at("x.safetensors"));
+    expect_failure("safetensors is the dense mode's array output",
+                   gct_geocorr("%s --models %s --dino-only --out %s", b, g_models, at("x.safetensors")));
+    assert_false(gc_file_exists(at("x.safetensors")));
     run_fails("give --features-src F --features-tgt F, or --models DIR", "%s", b);
     run_fails("nowhere: no such models folder", "%s --models %s --dino-only", b, at("nowhere"));
     run_fails("--groups N goes with --postproc", "%s --models %s --dino-only --groups 8", b, g_models);
@@ -521,9 +496,9 @@ static void test_full_pipeline(void **state) {
     snprintf(sd, sizeof sd, "%s/stable-diffusion-v1-5", m);
     assert_int_equal(mkdir(m, 0755), 0);
     assert_int_equal(mkdir(sd, 0755), 0);
-    model_dir(m, "dinov2-base", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors");
-    model_dir(m, "clip-vit-large-patch14-336", "clip_vit_tiny.config.json", "clip_vit_tiny.openai.safetensors");
-    model_dir(sd, "text_encoder", "clip_text_tiny.config.json", "clip_text_tiny.hf.safetensors");
+    model_dir_in(m, "dinov2-base", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors");
+    model_dir_in(m, "clip-vit-large-patch14-336", "clip_vit_tiny.config.json", "clip_vit_tiny.openai.safetensors");
+    model_dir_in(sd, "text_encoder", "clip_text_tiny.config.json", "clip_text_tiny.hf.safetensors");
     snprintf(w, sizeof w, "%s/sd_tiny.safetensors", g_dir);
     run_ok("synth-weights --manifest %s --naming diffusers --out %s", gct_fixture("sd_tiny.weights_manifest.json"), w);
     static const char *const parts[2][2] = {{"unet", "sd_tiny.unet.config.json"}, {"vae", "sd_tiny.vae.config.json"}};
