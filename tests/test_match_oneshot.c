@@ -187,7 +187,7 @@ static void test_cache_robustness(void **state) {
     run_ok(fmt, g_src, g_tgt, PTS, g_models, cache, at("r2.json"));
     expect_same_but_computed(at("r2.json"), 1, 0, at("r1.json"));
     /* the same model in another folder (another fingerprint): its identity is computed again, the same */
-    char models2[1400], p[1500];
+    char models2[1400], p[1600];
     snprintf(models2, sizeof models2, "%s/models_touched", g_dir);
     assert_int_equal(mkdir(models2, 0755), 0);
     model_dir_in(models2, "dinov2-base", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors");
@@ -195,6 +195,14 @@ static void test_cache_robustness(void **state) {
     expect_same_bytes(at("r3.json"), at("r1.json"));
     snprintf(p, sizeof p, "%s/models", cache);
     assert_int_equal(count_files(p), 2); /* two fingerprints, one identity */
+    /* a cache inside the models folder is not part of the models' fingerprint: the rerun loads nothing */
+    char inner[1450];
+    snprintf(inner, sizeof inner, "%s/cache", models2);
+    run_ok(fmt, g_src, g_tgt, PTS, models2, inner, at("r5.json"));
+    run_ok(fmt, g_src, g_tgt, PTS, models2, inner, at("r6.json"));
+    expect_same_bytes(at("r6.json"), at("r1.json"));
+    snprintf(p, sizeof p, "%s/models", inner);
+    assert_int_equal(count_files(p), 1);
     /* another model (the tiny DINOv2 with registers): its own files beside the first model's */
     char models3[1400];
     snprintf(models3, sizeof models3, "%s/models_reg", g_dir);

@@ -243,11 +243,18 @@ static gc_status match_target(const match_args *r, match_state *s, int i, int64_
     return st;
 }
 
-/* OUT.json: one pair's object, or {"src", "targets": [one object per target]}, with "computed" (what the
- * models ran); the picture, or the contact sheet of several targets. */
+/* The picture, or the contact sheet of several targets; then OUT.json (last: a failure before leaves no
+ * result file): one pair's object, or {"src", "targets": [one object per target]}, with "computed" (what
+ * the models ran). */
 static gc_status write_outputs(const match_args *r, match_state *s) {
     gc_status st = GC_OK;
-    if (cJSON_GetArraySize(s->results) > 0) {
+    if (r->picture && r->n_trg == 1) {
+        st = gc_image_save_png(r->picture, &s->rows[0]);
+    } else if (r->picture) {
+        gc_image sheet = {0};
+        st = save_png(r->picture, gc_match_sheet(s->rows, r->n_trg, &sheet), &sheet);
+    }
+    if (st == GC_OK && cJSON_GetArraySize(s->results) > 0) {
         cJSON *doc;
         if (r->n_trg == 1) {
             doc = cJSON_DetachItemFromArray(s->results, 0);
@@ -263,12 +270,6 @@ static gc_status write_outputs(const match_args *r, match_state *s) {
         if (st == GC_OK) st = gc_write_file_atomic(r->out, text, strlen(text));
         free(text);
         cJSON_Delete(doc);
-    }
-    if (st == GC_OK && r->picture && r->n_trg == 1) {
-        st = gc_image_save_png(r->picture, &s->rows[0]);
-    } else if (st == GC_OK && r->picture) {
-        gc_image sheet = {0};
-        st = save_png(r->picture, gc_match_sheet(s->rows, r->n_trg, &sheet), &sheet);
     }
     const gc_match_counts *c = gc_match_inputs_counts(s->in);
     if (st == GC_OK && r->sources.cache_dir)

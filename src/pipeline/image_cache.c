@@ -18,6 +18,7 @@
 
 struct gc_image_cache {
     char *dir;
+    char real_dir[PATH_MAX]; /* its real path (left out of the model fingerprints) */
     const gc_features_config *models;
     gc_feature_fn spec;  /* the feature models' identity (from the memo, or the loaded pipeline's) */
     bool have_spec;
@@ -47,9 +48,11 @@ gc_status gc_image_key(const char *path, char key[GC_IMAGE_KEY_LEN + 1]) {
 
 typedef gc_status (*walk_fn)(void *ctx, const char *path, const char *rel, const struct stat *st);
 
-/* Every regular file under path (path itself when it is a file), folders in name order, links followed. */
-static gc_status walk(const char *path, const char *rel, int depth, int *budget, walk_fn fn, void *ctx) {
+/* Every regular file under path (path itself when it is a file), folders in name order, links followed;
+ * the folder `skip` is left out (the cache itself, when it lies in the models folder). */
+static gc_status walk(const char *path, const char *rel, int depth, int *budget, const char *skip, walk_fn fn, void *ctx) {
     struct stat st;
+    if (skip && strcmp(path, skip) == 0) return GC_OK;
     if (stat(path, &st) != 0) return gc_errorf(GC_ERR_MISSING, "%s: no such file or folder", path);
     if (--*budget < 0) return GC_OK;
     if (S_ISREG(st.st_mode)) return fn(ctx, path, rel, &st);
@@ -62,7 +65,7 @@ static gc_status walk(const char *path, const char *rel, int depth, int *budget,
         const char *name = list[i]->d_name;
         if (s == GC_OK && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
             char *p = gc_strfmt("%s/%s", path, name), *r = gc_strfmt("%s/%s", rel, name);
-            s = p && r ? walk(p, r, depth + 1, budget, fn, ctx) : GC_ERR_NOMEM;
+            s = p && r ? walk(p, r, depth + 1, budget, skip, fn, ctx) : GC_ERR_NOMEM;
             free(p), free(r);
         }
         free(list[i]);
@@ -78,14 +81,15 @@ static gc_status stat_line(void *ctx, const char *path, const char *rel, const s
     return GC_OK;
 }
 
-/* Adds "label path" and the stat line of every file under path to the fingerprint text (NULL: "label -"). */
-static gc_status fingerprint_path(FILE *f, const char *label, const char *path) {
+/* Adds "label path" and the stat line of every file under path but skip to the fingerprint text (NULL:
+ * "label -"). */
+static gc_status fingerprint_path(FILE *f, const char *label, const char *path, const char *skip) {
     if (!path) return fprintf(f, "%s -\n", label), GC_OK;
     char real[PATH_MAX];
     if (!realpath(path, real)) return gc_errorf(GC_ERR_MISSING, "%s: no such file or folder (%s)", path, label);
     fprintf(f, "%s %s\n", label, real);
     int budget = WALK_MAX_ENTRIES;
-    return walk(real, ".", 0, &budget, stat_line, f);
+    return walk(real, ".", 0, &budget, skip, stat_line, f);
 }
 
 typedef struct {
@@ -93,15 +97,15 @@ typedef struct {
     const char *path;
 } fp_item;
 
-/* Hex SHA-256 of "kind", the flags and every item's files (fingerprint_path). */
-static gc_status fingerprint(const char *kind, const fp_item *items, int n, int flags, char out[65]) {
+/* Hex SHA-256 of "kind", the flags and every item's files (fingerprint_path) but the cache's. */
+static gc_status fingerprint(const gc_image_cache *c, const char *kind, const fp_item *items, int n, int flags, char out[65]) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return gc_errorf(GC_ERR_NOMEM, "out of memory (model fingerprint)");
     fprintf(f, "%s flags %d\n", kind, flags);
     gc_status s = GC_OK;
-    for (int i = 0; s == GC_OK && i < n; i++) s = fingerprint_path(f, items[i].label, items[i].path);
+    for (int i = 0; s == GC_OK && i < n; i++) s = fingerprint_path(f, items[i].label, items[i].path, c->real_dir);
     if (fclose(f) != 0 || !text) {
         free(text);
         return s != GC_OK ? s : gc_errorf(GC_ERR_NOMEM, "out of memory (model fingerprint)");
@@ -189,7 +193,7 @@ static gc_status features_fingerprint(const gc_image_cache *c, char fp[65]) {
     const fp_item items[] = {{"models", m->models_dir}, {"dinov2", m->dinov2},         {"sd", m->sd},
                              {"sd_config", m->sd_config}, {"clip_vision", m->clip_vision}, {"text_encoder", m->text_encoder},
                              {"captioner", m->captioner}};
-    return fingerprint("geoaware features", items, (int)GC_COUNTOF(items), m->dino_only, fp);
+    return fingerprint(c, "geoaware features", items, (int)GC_COUNTOF(items), m->dino_only, fp);
 }
 
 static gc_status set_spec(gc_image_cache *c, const gc_feature_fn *spec) {
@@ -262,12 +266,12 @@ static gc_status digest_one(void *ctx, const char *path, const char *rel, const 
 static gc_status sam_identity(gc_image_cache *c) {
     char fp[65];
     const fp_item item = {"sam", c->sam_path};
-    GC_TRY(fingerprint("sam", &item, 1, 0, fp));
+    GC_TRY(fingerprint(c, "sam", &item, 1, 0, fp));
     gc_feature_fn spec;
     if (!memo_read(c, fp, &spec) || strncmp(spec.model_id, "sam:", 4) != 0) {
         digests ds = {0};
         int budget = WALK_MAX_ENTRIES;
-        gc_status s = walk(c->sam_path, ".", 0, &budget, digest_one, &ds);
+        gc_status s = walk(c->sam_path, ".", 0, &budget, NULL, digest_one, &ds);
         uint8_t d[32];
         if (s == GC_OK) gc_sha256(ds.d, (size_t)ds.n * 32, d);
         free(ds.d);
@@ -326,6 +330,7 @@ gc_status gc_image_cache_open(const char *dir, const gc_features_config *models,
     GC_TRY(gc_mkdir_p(dir));
     gc_image_cache *c = gc_calloc(1, sizeof *c);
     if (!c || !(c->dir = gc_strdup(dir))) return gc_free(c), GC_ERR_NOMEM;
+    if (!realpath(dir, c->real_dir)) c->real_dir[0] = 0;
     c->models = models, c->sam_path = sam;
     *out = c;
     return GC_OK;
