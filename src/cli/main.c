@@ -14,6 +14,7 @@ static const gc_command *const k_commands[] = {
     &gc_cmd_eval,
     &gc_cmd_extract,
     &gc_cmd_train,
+    &gc_cmd_pose_test,
 };
 
 static void usage(FILE *f) {
