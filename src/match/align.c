@@ -274,10 +274,10 @@ static inline double scan_d2(const scan_row *r, int64_t j) {
     return d2 == d2 ? d2 : INFINITY; /* a NaN never wins */
 }
 
-/* The first j of the smallest d2, or -1. Vectorised: the minimum of each block of 256, then the first
- * block reaching the overall minimum is searched again with the same arithmetic (bit-identical, so
- * the equality finds it). */
-static int64_t scan_argmin(const scan_row *r, int64_t n) {
+/* The first j of the smallest d2 (into *min), or -1. Vectorised: the minimum of each block of 256, then
+ * the first block reaching the overall minimum is searched again with the same arithmetic
+ * (bit-identical, so the equality finds it). */
+static int64_t scan_argmin(const scan_row *r, int64_t n, double *min) {
     const int64_t B = 256;
     double best = INFINITY;
     int64_t at = -1;
@@ -291,6 +291,7 @@ static int64_t scan_argmin(const scan_row *r, int64_t n) {
             at = j0;
         }
     }
+    *min = best;
     if (at < 0) return -1;
     for (int64_t j = at;; j++)
         if (scan_d2(r, j) == best) return j;
@@ -307,13 +308,16 @@ gc_status gc_imd_at(const float *src, const float *trg, int64_t C, int64_t res, 
     }
     bool has_out = T.n < res * res; /* masked-out target pixels: all -1e5 */
     bool any_rep = S.rep || T.rep;
-    const int64_t CH = 256;
-    float *g1 = gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float));
-    float *g2 = any_rep ? gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float)) : NULL;
-    float *g3 = any_rep ? gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float)) : NULL;
+    /* blocks of CH source x CT target rows: the products of a block stay in cache while they are scanned */
+    const int64_t CH = 256, CT = 2048;
+    float *g1 = gc_alloc_array((size_t)(CH * CT), sizeof(float));
+    float *g2 = any_rep ? gc_alloc_array((size_t)(CH * CT), sizeof(float)) : NULL;
+    float *g3 = any_rep ? gc_alloc_array((size_t)(CH * CT), sizeof(float)) : NULL;
     float *zeros = any_rep ? gc_calloc((size_t)(GC_MAX(S.n, T.n) * C) + 1, sizeof(float)) : NULL;
     float *mins = gc_alloc_array((size_t)S.n + 1, sizeof(float));
-    if (!g1 || !mins || (any_rep && (!g2 || !g3 || !zeros))) {
+    double *best = gc_alloc_array((size_t)CH, sizeof(double));
+    int64_t *bj = gc_alloc_array((size_t)CH, sizeof(int64_t));
+    if (!g1 || !mins || !best || !bj || (any_rep && (!g2 || !g3 || !zeros))) {
         st = GC_ERR_NOMEM;
         goto done;
     }
@@ -321,25 +325,32 @@ gc_status gc_imd_at(const float *src, const float *trg, int64_t C, int64_t res, 
     const float *srep = S.rep ? S.rep : zeros, *trep = T.rep ? T.rep : zeros;
     for (int64_t i0 = 0; i0 < S.n; i0 += CH) {
         int64_t m = GC_MIN(CH, S.n - i0);
-        if (T.n > 0) {
-            gc_matmul(g1, S.clean + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 0.0f);
+        for (int64_t ii = 0; ii < m; ii++) best[ii] = INFINITY, bj[ii] = -1;
+        for (int64_t j0 = 0; j0 < T.n; j0 += CT) {
+            int64_t nt = GC_MIN(CT, T.n - j0);
+            const float *tc = T.clean + j0 * C, *tr = trep + j0 * C;
+            gc_matmul(g1, S.clean + i0 * C, tc, m, C, nt, false, true, 1.0f, 0.0f);
             if (any_rep) {
                 /* d2 = |s'-t'|^2 - 2R (s'.n + m.t') + R^2 (|m| + |n| - 2 m.n): every product is of
                  * O(1) numbers, so the 1e10 terms never swamp the small ones */
-                gc_matmul(g2, S.clean + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
-                gc_matmul(g2, srep + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 1.0f);
-                gc_matmul(g3, srep + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
+                gc_matmul(g2, S.clean + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
+                gc_matmul(g2, srep + i0 * C, tc, m, C, nt, false, true, 1.0f, 1.0f);
+                gc_matmul(g3, srep + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
+            }
+#pragma omp parallel for schedule(static)
+            for (int64_t ii = 0; ii < m; ii++) {
+                const scan_row row = {T.norm2 + j0, T.nrep + j0, g1 + ii * nt, any_rep ? g2 + ii * nt : NULL,
+                                      any_rep ? g3 + ii * nt : NULL, S.norm2[i0 + ii], S.nrep[i0 + ii]};
+                double v;
+                int64_t j = scan_argmin(&row, nt, &v);
+                if (j >= 0 && v < best[ii]) best[ii] = v, bj[ii] = j0 + j; /* strict: the first j on ties */
             }
         }
 #pragma omp parallel for schedule(static)
         for (int64_t ii = 0; ii < m; ii++) {
-            int64_t i = i0 + ii;
-            const scan_row row = {T.norm2, T.nrep, g1 + ii * T.n, any_rep ? g2 + ii * T.n : NULL,
-                                  any_rep ? g3 + ii * T.n : NULL, S.norm2[i], S.nrep[i]};
-            int64_t bj = scan_argmin(&row, T.n);
+            int64_t i = i0 + ii, b = bj[ii];
             const float *sr = S.rep ? S.rep + i * C : NULL;
-            double d2 = bj >= 0 ? exact_d2(S.clean + i * C, sr, T.clean + bj * C, T.rep ? T.rep + bj * C : NULL, C)
-                                : INFINITY;
+            double d2 = b >= 0 ? exact_d2(S.clean + i * C, sr, T.clean + b * C, T.rep ? T.rep + b * C : NULL, C) : INFINITY;
             if (has_out) {
                 double d2o = exact_d2(S.clean + i * C, sr, NULL, NULL, C);
                 if (d2o < d2) d2 = d2o;
@@ -358,6 +369,8 @@ done:
     gc_free(g3);
     gc_free(zeros);
     gc_free(mins);
+    gc_free(best);
+    gc_free(bj);
     imd_set_free(&S);
     imd_set_free(&T);
     return st;
