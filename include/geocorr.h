@@ -204,7 +204,8 @@ gc_status gc_align_match(const gc_descriptors *src, const gc_descriptors *src_fl
 /* ---- Benchmark evaluation (src/eval; docs/eval.md) ------------------------------------------------
  * PCK of predicted keypoints on SPair-71k, PF-Pascal or the AP-10K benchmark in every convention the
  * reference reports (per image / per keypoint, geometry-aware subset three ways, occurrence ratios,
- * SPair azimuth bins), with the reference's arithmetic so that its numbers reproduce. */
+ * SPair azimuth bins, the error breakdown), with the reference's arithmetic so that its numbers
+ * reproduce. Every category of the split is reported; one without scored pairs has n = 0. */
 typedef struct {
     const char *dataset;  /* "spair" | "pfpascal" | "ap10k" */
     const char *root;     /* the dataset folder (.../SPair-71k, .../PF-dataset-PASCAL, .../ap-10k) */
@@ -215,6 +216,7 @@ typedef struct {
     int img_threshold;    /* image max side (840) instead of the target bbox max side */
     int geo;              /* geometry-aware metrics (SPair, AP-10K) */
     const char *protocol; /* NULL = "reference", or "corrected" (recorded in the report) */
+    int errors;           /* the Jitter / Miss / Swap / Swap^LR / PCK-dagger breakdown (paper Tab. 9) */
 } gc_eval_config;
 
 /* Score a predictions file (docs/eval.md: {"frame": "pixels"|"anno840", "pairs": [{"src", "trg",
@@ -254,6 +256,70 @@ void gc_features_free(gc_features *f);
  * reference's flipped features). Release with gc_feature_maps_free. */
 gc_status gc_features_compute(gc_features *f, const gc_image *img, int flip, gc_feature_maps *out);
 void gc_feature_maps_free(gc_feature_maps *m);
+
+/* ---- Segment Anything: instance masks (src/models/sam*.c) --------------------------------------
+ * SAM (ViT-B / L / H, any size the weights give) as the reference's preprocess_mask_sam.py runs it,
+ * i.e. upstream SamPredictor: gc_sam_set_image runs the image encoder once per image (resize the
+ * long side to the encoder size with Pillow BILINEAR, normalise, pad), then gc_sam_predict decodes
+ * any number of prompts (milliseconds each) into masks of the image's size (logits > 0).
+ * Thread safety: a loaded gc_sam and a gc_sam_image are never modified after creation, so several
+ * threads may share them. Each call parallelises internally (gc_set_threads threads) and, like
+ * every geocorr call, sets OpenBLAS's process-wide thread count around its GEMMs: to call
+ * set_image / predict / box_mask from several threads at once, use gc_set_threads(1) (one thread
+ * per call); the results are the same bytes as serial calls. */
+typedef struct gc_sam gc_sam;
+typedef struct gc_sam_image gc_sam_image;
+
+typedef struct {
+    int64_t img_size;  /* S: square encoder input (1024 for the released models) */
+    int64_t dim;       /* encoder width: 768 ViT-B, 1024 ViT-L, 1280 ViT-H */
+    int64_t depth;     /* encoder blocks: 12, 24, 32 */
+    int64_t heads;     /* encoder heads: 12, 16, 16 */
+    int64_t window;    /* window size of the windowed blocks (14; 0 if every block is global) */
+    int64_t n_global;  /* global-attention blocks (4) */
+    int64_t out_chans; /* embedding width C (256) */
+    int64_t multimask; /* masks of a multimask prediction (3) */
+} gc_sam_info;
+
+/* path: a folder with config.json + one weights file (model.safetensors or the official
+ * sam_vit_{b,l,h}_*.pth), or a weights file (safetensors or a torch.save state dict, SAM's own names
+ * image_encoder.* / prompt_encoder.* / mask_decoder.*, optionally behind a prefix). config: a
+ * config.json (sam/README.md layout) that overrides the folder's, or NULL. Sizes come from the
+ * weight shapes; the config must agree with them and gives what no shape holds (decoder heads,
+ * pixel mean/std, mask threshold, LayerNorm eps); without one, SAM's values apply. */
+gc_status gc_sam_load(const char *path, const char *config, gc_sam **out);
+void gc_sam_free(gc_sam *m);
+void gc_sam_info_get(const gc_sam *m, gc_sam_info *info);
+
+/* Encode an RGB image (any size). Release with gc_sam_image_free. */
+gc_status gc_sam_set_image(const gc_sam *m, const gc_image *img, gc_sam_image **out);
+void gc_sam_image_free(gc_sam_image *im);
+
+/* A prompt in the image's pixels: a box, points, or both. */
+typedef struct {
+    const float *box;      /* [4] x1, y1, x2, y2 inside [0, w] x [0, h], x1 <= x2, y1 <= y2; or NULL */
+    const float *points;   /* [n_points, 2] (x, y) inside the image, or NULL */
+    const int32_t *labels; /* [n_points]: 1 foreground, 0 background */
+    int64_t n_points;
+    int multimask;         /* 0: one mask (SAM's single-mask output); 1: the multimask outputs */
+} gc_sam_prompt;
+
+typedef struct {
+    int32_t w, h;   /* the image's size */
+    int32_t k;      /* masks: 1, or the model's multimask count (3) */
+    uint8_t *masks; /* [k, h, w]: 1 inside the object, 0 outside */
+    float *scores;  /* [k] predicted IoU of each mask */
+    int32_t best;   /* index of the highest score */
+} gc_sam_masks;
+
+/* Masks of one prompt. A box outside the image or inverted, a point outside the image, a label
+ * other than 0/1 or an empty prompt fail with GC_ERR_ARG. Release with gc_sam_masks_free. */
+gc_status gc_sam_predict(const gc_sam *m, const gc_sam_image *im, const gc_sam_prompt *p, gc_sam_masks *out);
+void gc_sam_masks_free(gc_sam_masks *r);
+
+/* The reference's instance mask: image + box -> mask[h * w] (255 inside, 0 outside), multimask off
+ * (set_image + predict in one call). */
+gc_status gc_sam_box_mask(const gc_sam *m, const gc_image *img, const float box[4], uint8_t *mask);
 
 #ifdef __cplusplus
 }

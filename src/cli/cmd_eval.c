@@ -1,9 +1,9 @@
 /* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test]
  *  (--from-predictions P.json | --cache DIR [--map NAME] [--hard | --window W] [--align off|flip|mnn]
  *   [--sample N] [--predictions-out P.json] [--cache-mem MB] [--threads N])
- *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--subset S]
+ *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--errors] [--subset S]
  *  [--protocol reference|corrected] [--json OUT]`: PCK in every convention the reference reports
- * (TRACE.md §4, docs/eval.md), of given predictions or of matches on the feature cache. */
+ * (TRACE.md §4, §8, docs/eval.md), of given predictions or of matches on the feature cache. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +37,7 @@ static gc_status run(gc_args *a) {
     bool per_kpt = gc_arg_flag(a, "--per-keypoint"), per_img = gc_arg_flag(a, "--per-image");
     c.img_threshold = gc_arg_flag(a, "--img-threshold");
     c.geo = gc_arg_flag(a, "--geo");
+    c.errors = gc_arg_flag(a, "--errors");
     gc_cache_eval_opts co = {0};
     int64_t window, sample, mem_mb;
     co.cache_dir = gc_arg_str(a, "--cache", NULL);

@@ -28,6 +28,7 @@ gc_status gc_eval_ctx_init(gc_eval_ctx *x, const gc_eval_config *cfg) {
     }
     o->img_threshold = cfg->img_threshold || kind == GC_DS_PFPASCAL;
     o->geo = cfg->geo && kind != GC_DS_PFPASCAL;
+    o->errors = cfg->errors;
     if (o->geo) GC_TRY(gc_geo_groups_load(&x->groups, NULL));
     o->groups = o->geo ? &x->groups : NULL;
     gc_status s = gc_eval_set_load(&x->set, kind, cfg->root, cfg->split ? cfg->split : "test", subset);

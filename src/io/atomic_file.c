@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/atomic_file.h"
@@ -18,6 +19,16 @@ gc_status gc_atomic_open(gc_atomic_file *af, const char *path) {
     if (fd < 0) {
         gc_status s = gc_errorf(GC_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
                                 strerror(errno));
+        free(af->path);
+        free(af->tmp);
+        return s;
+    }
+    /* mkstemp creates the file 0600; outputs are meant to be shared like any written file: 0644 (fixed,
+     * because reading the umask means setting it, which races with other threads creating files) */
+    if (fchmod(fd, 0644) != 0) {
+        gc_status s = gc_errorf(GC_ERR_IO, "%s: cannot set the file mode: %s", path, strerror(errno));
+        close(fd);
+        unlink(af->tmp);
         free(af->path);
         free(af->tmp);
         return s;

@@ -168,16 +168,19 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
     return GC_OK;
 }
 
-/* Linear taps of one axis (PyTorch compute_indices_weights_linear, align_corners=False). */
+/* Linear taps of one axis (PyTorch 1.13 compute_indices_weights_linear, align_corners=False): the
+ * ratio is a float, the source index and the weight's difference are computed in double (its
+ * accscalar_t) and the weight stored as float. Rounding the index to float first moves 1024 -> 960
+ * SAM mask logits by ~3e-6 of their max (sam/README.md step 6). */
 static void linear_axis(int64_t n_in, int64_t n_out, int64_t *i0, int64_t *i1, float *l0, float *l1) {
     float scale = (float)n_in / (float)n_out;
     for (int64_t i = 0; i < n_out; i++) {
-        float real = (float)source_index(scale, i);
-        real = real < 0.0f ? 0.0f : real;
+        double real = source_index(scale, i);
+        real = real < 0.0 ? 0.0 : real;
         int64_t a = (int64_t)real;
         i0[i] = a;
         i1[i] = a + (a < n_in - 1 ? 1 : 0);
-        l1[i] = real - (float)a;
+        l1[i] = (float)(real - (double)a);
         l0[i] = 1.0f - l1[i];
     }
 }

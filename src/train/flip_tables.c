@@ -7,9 +7,11 @@
 #include "io/config.h"
 
 const char *gc_flip_tables_default_path(void) {
-    const char *e = getenv("GEOCORR_DATA");
     static char buf[1024];
-    snprintf(buf, sizeof buf, "%s/flip_tables_train.json", e ? e : GEOCORR_DATA_DIR);
+    char *p = gc_data_path("flip_tables_train.json");
+    /* not found: the source tree's path, so that opening it reports the missing file */
+    snprintf(buf, sizeof buf, "%s", p ? p : GEOCORR_DATA_DIR "/flip_tables_train.json");
+    free(p);
     return buf;
 }
 

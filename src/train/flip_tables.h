@@ -5,7 +5,7 @@
 
 #include "base/base.h"
 
-/* Default path of the shipped table file (GEOCORR_DATA_DIR/flip_tables_train.json). */
+/* Path of the shipped table file (data/flip_tables_train.json, found by gc_data_path). */
 const char *gc_flip_tables_default_path(void);
 
 /* permute_indices of the table for `dataset` ("spair": per `category`; "ap10k": one table): perm[i] =
