@@ -5,10 +5,10 @@
  *    independent float64 DFT of the Fourier filter, both to the project's 1e-4 of max|ref| (no fixture
  *    records the concatenation itself; observed <= ~1e-6).
  * 2. The command with the tiny DINOv2 (--features dino) on the 12 template photos and generated targets
- *    with masks (image-size PNG, 960 canvas, empty -> all ones; the last left out under the sanitizers):
- *    the same distances, bit for bit, as `trace pose-test` on the maps `geocorr features` writes for
- *    those images and the masks on the 960 canvas; a well-formed report. Bad arguments fail before any
- *    model runs.
+ *    with masks (image-size PNG, 960 canvas, empty -> all ones): a well-formed report and the same
+ *    distances, bit for bit, as `trace pose-test` on the maps `geocorr features` writes for those images
+ *    and the masks on the 960 canvas (under the sanitizers: the report of the first two targets only).
+ *    Bad arguments fail before any model runs.
  * 3. The fused test with every tiny model (SD at t = 100 after the skip concatenation): runs, well-formed
  *    report. Skipped under GEOCORR_SANITIZED (13 SD passes of the 960 canvas; ~10 s each in Release). */
 #include <complex.h>
@@ -221,6 +221,10 @@ static void test_cmd_dino(void **state) {
     assert_string_equal(cJSON_GetObjectItem(run, "features")->valuestring, "dino");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(run, "templates")), 12);
 
+    if (getenv("GEOCORR_SANITIZED")) { /* the comparison below is 14 more DINOv2 passes: Release only */
+        cJSON_Delete(got);
+        return;
+    }
     /* the same maps through `features` and the trace */
     gc_st_writer *wr = gc_st_writer_new();
     char img[1400], feat[1400], name[64];

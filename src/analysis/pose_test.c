@@ -76,10 +76,10 @@ static gc_status sd_descriptor(const gc_pose_maps *m, float *const y[3], const i
 }
 
 /* Checksums of T, S [n, D] (row stride ld), in float64. */
-static void desc_sums(const float *T, const float *S, int64_t n, int64_t D, int64_t ld, gc_pose_desc_sums *o) {
+static gc_status desc_sums(const float *T, const float *S, int64_t n, int64_t D, int64_t ld, gc_pose_desc_sums *o) {
     memset(o, 0, sizeof *o);
     double *ct = gc_calloc((size_t)(2 * D + 2 * D * D), sizeof(double));
-    if (!ct) return; /* diagnostics only: left at zero */
+    if (!ct) return GC_ERR_NOMEM;
     double *cs = ct + D, *gt = cs + D, *gs = gt + D * D;
     for (int64_t p = 0; p < n; p++)
         for (int64_t i = 0; i < D; i++) {
@@ -101,6 +101,7 @@ static void desc_sums(const float *T, const float *S, int64_t n, int64_t D, int6
     }
     o->cross_fro = sqrt(GC_MAX(fro, 0.0));
     gc_free(ct);
+    return GC_OK;
 }
 
 /* Work space of one target against the templates. */
@@ -174,8 +175,8 @@ static gc_status pair_distance(pose_work *w, const gc_pose_maps *t, const gc_pos
     GC_TRY(image_rows(w, s, 1, f));
     if (pair && f == GC_POSE_FUSED) {
         pair->has_desc = true;
-        desc_sums(w->rows[0], w->rows[1], GC_CELLS, w->dsd, w->D, &pair->sd);
-        desc_sums(w->rows[0], w->rows[1], GC_CELLS, w->D, w->D, &pair->fused);
+        GC_TRY(desc_sums(w->rows[0], w->rows[1], GC_CELLS, w->dsd, w->D, &pair->sd));
+        GC_TRY(desc_sums(w->rows[0], w->rows[1], GC_CELLS, w->D, w->D, &pair->fused));
     }
     /* the target photo is the IMD's source (masked), the template its target (not masked) */
     double d;
