@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "fuzz_util.h"
 #include "eval/pck.h"
 

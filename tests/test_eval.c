@@ -11,9 +11,9 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
+#include "data/np_random.h"
 #include "eval/errors.h"
-#include "eval/np_random.h"
 #include "io/config.h"
 
 static cJSON *g_exp;
@@ -383,6 +383,22 @@ static void test_public_api(void **st) {
     assert_string_equal(get(o, "threshold")->valuestring, "image");
     cJSON_Delete(w3);
     cJSON_Delete(o);
+    /* gc_eval_run: the same JSON, the text `geocorr eval` prints, and its argument checks */
+    gc_eval_report *r;
+    assert_int_equal(gc_eval_run(&cfg, ppath, NULL, &r), GC_OK);
+    char *json, *table, *again;
+    assert_int_equal(gc_eval_report_json(r, &json), GC_OK);
+    assert_int_equal(gc_eval_predictions(&cfg, ppath, &again), GC_OK);
+    assert_string_equal(json, again);
+    assert_int_equal(gc_eval_report_text(r, 0, &table), GC_OK);
+    assert_true(strncmp(table, "pfpascal test: ", 15) == 0);
+    assert_non_null(strstr(table, " pairs scored (image threshold, protocol reference)\nPCK per image"));
+    free(json), free(again), free(table);
+    gc_eval_report_free(r);
+    const gc_eval_cache_config cache = {.cache_dir = "nowhere"};
+    assert_int_equal(gc_eval_run(&cfg, ppath, &cache, &r), GC_ERR_ARG); /* both sources */
+    assert_null(r);
+    assert_int_equal(gc_eval_run(&cfg, NULL, NULL, &r), GC_ERR_ARG);  /* neither */
     cfg.dataset = "pascal2";
     assert_int_equal(gc_eval_predictions(&cfg, ppath, &text), GC_ERR_ARG);
     assert_null(text);

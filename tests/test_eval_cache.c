@@ -12,7 +12,7 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "io/config.h"
 #include "io/prng_weights.h"
 #include "io/safetensors.h"

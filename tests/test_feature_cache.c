@@ -18,7 +18,7 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "io/file_claim.h"
 #include "pipeline/feature_cache.h"
 
@@ -124,16 +124,22 @@ static void expect_complete(const char *cache) {
     assert_int_equal(count_named(cache, ".tmp."), 0);
 }
 
+/* The progress callback of the killed run: SIGKILL when the run has claimed the file after its 10th
+ * written one (as GEOCORR_EXTRACT_CRASH_AFTER does in geocorr extract): it dies holding that claim. */
+static void kill_after_10(void *ctx, gc_extract_event ev, const gc_extract_stats *s, double seconds) {
+    if (ev == GC_EXTRACT_FILE_STARTED && s->computed + s->redone >= 10) raise(SIGKILL);
+}
+
 static void test_resume_after_kill(void **st) {
     (void)st;
     const char *cache = gct_tmpdir("fcache_kill");
-    gc_cache_opts o = {.cache_dir = cache, .flip = true, .n_shards = 1, .crash_after = 10};
+    gc_extract_config o = {.cache_dir = cache, .flip = true, .n_shards = 1, .progress = kill_after_10};
     unlink(g_ctx.log);
     pid_t pid = fork();
     if (pid == 0) {
-        gc_cache_stats s;
+        gc_extract_stats s;
         gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s);
-        _exit(0); /* not reached: the hook kills the child after 10 files */
+        _exit(0); /* not reached: the callback kills the child after 10 files */
     }
     int status;
     waitpid(pid, &status, 0);
@@ -155,8 +161,8 @@ static void test_resume_after_kill(void **st) {
     assert_int_equal(count_lines(g_ctx.log, NULL), 10);
     /* the run died holding the claim of its 11th file: a stale claim the rerun must take over */
     assert_int_equal(count_named(cache, ".lock"), 1);
-    gc_cache_shard_status sh;
-    gc_cache_models models;
+    gc_extract_shard_status sh;
+    gc_extract_models models;
     assert_int_equal(gc_cache_status(cache, g_images, g_n, true, 1, &sh, &models), GC_OK);
     assert_true(sh.total == total && sh.done == 10 && sh.invalid == 0 && sh.stale == 1 && sh.running == 0);
     /* a torn write (as a non-atomic copy would leave) and a stale temporary of a killed writer */
@@ -165,8 +171,8 @@ static void test_resume_after_kill(void **st) {
     snprintf(stale, sizeof stale, "%s.tmp.AbC123", torn);
     gct_write_file(stale, "junk", 4);
     printf("  killed after 10 files; tore %s\n", gc_basename(torn));
-    gc_cache_stats s;
-    o.crash_after = -1;
+    gc_extract_stats s;
+    o.progress = NULL;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK);
     printf("  rerun: %lld files, %lld computed, %lld redone, %lld skipped\n", (long long)s.total, (long long)s.computed,
            (long long)s.redone, (long long)s.skipped);
@@ -203,8 +209,8 @@ static void test_concurrent_runs(void **st) {
     for (int k = 0; k < 3; k++) {
         pid[k] = fork();
         if (pid[k] == 0) {
-            gc_cache_opts o = {.cache_dir = cache, .flip = true, .n_shards = 1, .crash_after = -1};
-            gc_cache_stats s;
+            gc_extract_config o = {.cache_dir = cache, .flip = true, .n_shards = 1};
+            gc_extract_stats s;
             gc_status rc = gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s);
             FILE *f = fopen(gct_path(tmp, k == 0 ? "0" : k == 1 ? "1" : "2"), "w");
             if (f) fprintf(f, "%d %lld %lld %lld %lld %lld\n", (int)rc, (long long)s.total, (long long)s.computed,
@@ -281,15 +287,15 @@ static void test_claims(void **st) {
     bool taken;
     assert_int_equal(gc_claim_try(&c, live, &taken), GC_OK);
     assert_false(taken); /* held by a live process */
-    gc_cache_shard_status sh[2];
-    gc_cache_models models;
+    gc_extract_shard_status sh[2];
+    gc_extract_models models;
     assert_int_equal(gc_cache_status(cache, g_images, 2, false, 2, sh, &models), GC_OK);
     assert_true(sh[0].total == 1 && sh[0].running == 1 && sh[0].stale == 0 && sh[0].done == 0);
     assert_true(sh[1].total == 1 && sh[1].running == 0 && sh[1].stale == 1 && sh[1].done == 0);
     /* the run computes `dead` (taking over the stale claim), waits for `live`, then computes it */
     unlink(g_ctx.log);
-    gc_cache_opts o = {.cache_dir = cache, .n_shards = 1, .crash_after = -1};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = cache, .n_shards = 1};
+    gc_extract_stats s;
     double t0 = gc_now();
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, 2, &o, &s), GC_OK);
     double waited = gc_now() - t0;
@@ -318,8 +324,8 @@ __attribute__((noinline)) static char *slurp(const char *p, size_t *n) {
 static void test_shards(void **st) {
     (void)st;
     const char *full = gct_tmpdir("fcache_full");
-    gc_cache_opts o = {.cache_dir = full, .flip = false, .n_shards = 1, .crash_after = -1, .f16 = true};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = full, .flip = false, .n_shards = 1, .f16 = true};
+    gc_extract_stats s;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK);
     int owners[64] = {0};
     int sum = 0;
@@ -327,7 +333,7 @@ static void test_shards(void **st) {
         char tag[32];
         snprintf(tag, sizeof tag, "fcache_shard%d", k);
         const char *dir = gct_tmpdir(tag);
-        gc_cache_opts so = {.cache_dir = dir, .n_shards = 3, .shard = k, .crash_after = -1, .f16 = true};
+        gc_extract_config so = {.cache_dir = dir, .n_shards = 3, .shard = k, .f16 = true};
         assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &so, &s), GC_OK);
         sum += (int)s.total;
         for (int i = 0; i < g_n; i++) {
@@ -351,8 +357,8 @@ static void test_shards(void **st) {
 static void test_foreign_files(void **st) {
     (void)st;
     const char *dir = gct_tmpdir("fcache_foreign");
-    gc_cache_opts o = {.cache_dir = dir, .n_shards = 1, .crash_after = -1};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = dir, .n_shards = 1};
+    gc_extract_stats s;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, 1, &o, &s), GC_OK);
     char *p = gc_cache_path(dir, g_images[0], 0);
     gc_feature_fn other = g_fn;
@@ -509,8 +515,8 @@ static void test_cli_concurrent(void **st) {
 static void test_cli_status(void **st) {
     (void)st;
     const char *cache = gct_tmpdir("fcache_cli_status"), *out = gct_tmpdir("fcache_cli_status_out");
-    gc_cache_opts o = {.cache_dir = cache, .n_shards = 2, .shard = 0, .crash_after = -1};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = cache, .n_shards = 2, .shard = 0};
+    gc_extract_stats s;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK); /* shard 0 of 2, originals */
     char *torn = gc_cache_path(cache, g_images[0], 0);
     assert_int_equal(truncate(torn, 50), 0);

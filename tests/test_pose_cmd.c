@@ -23,7 +23,6 @@
 #include "testutil.h"
 
 #include "io/prng_weights.h"
-#include "match/picture.h"
 #include "models/sd.h"
 #include "pipeline_models.h"
 #include "sd_testutil.h"
@@ -246,7 +245,10 @@ static void test_cmd_dino(void **state) {
         assert_int_equal(gc_image_load(img, &im), GC_OK);
         uint8_t *canvas = malloc(960 * 960);
         snprintf(feat, sizeof feat, "%s/t%d.png", t.masks, i - 12);
-        assert_int_equal(gc_mask_canvas_load(feat, im.w, im.h, false, canvas), GC_OK);
+        gc_image mi;
+        assert_int_equal(gc_image_load(feat, &mi), GC_OK);
+        assert_int_equal(gc_mask_to_canvas(&mi, im.w, im.h, 0, canvas), GC_OK);
+        gc_image_free(&mi);
         snprintf(name, sizeof name, "target.%d.mask", i - 12);
         assert_int_equal(gc_st_writer_add(wr, name, GC_DT_U8, 2, (const int64_t[]){960, 960}, canvas), GC_OK);
         free(canvas);

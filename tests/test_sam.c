@@ -667,6 +667,7 @@ static void test_conv_transpose(void **state) {
 }
 
 int main(int argc, char **argv) {
+    umask(022); /* outputs are 0666 & ~umask: 0644 expected below */
     if (argc > 1 && !strcmp(argv[1], "vit_b")) {
         const struct CMUnitTest big[] = {cmocka_unit_test(test_vit_b)};
         return cmocka_run_group_tests(big, NULL, NULL);

@@ -54,11 +54,11 @@ gc_status gc_map_file(const char *path, void **map, size_t *len);
 void gc_unmap_file(void *map, size_t len);
 bool gc_file_exists(const char *path);
 bool gc_dir_exists(const char *path);
-/* snprintf into a fresh string. */
+/* snprintf into a fresh string (free()); NULL with a message on failure. */
 char *gc_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Path of a shipped data file (data/<name>): the first that exists of $GEOCORR_DATA_DIR, $GEOCORR_DATA,
- * the source tree's data/ and the install prefix's share/geocorr. NULL (message set) when none has it;
- * the caller frees the path. */
+/* Path of a shipped data file (data/<name>): the first that exists of $GEOCORR_DATA_DIR (the one
+ * environment variable), the source tree's data/ and the install prefix's share/geocorr. NULL (message
+ * set) when none has it; the caller frees the path. */
 char *gc_data_path(const char *name);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "io/image.h"
-#include "match/match_run.h" /* gc_points_parse */
+#include "cli/match_output.h" /* gc_points_parse */
 
 static const char k_usage[] =
     "usage: geocorr mask --sam W --image IMG (--box x1,y1,x2,y2 | --points \"x,y;x,y\" --labels 1,0) --out MASK.png\n"

@@ -10,7 +10,6 @@
 
 #include "analysis/pose_report.h"
 #include "cli/cli.h"
-#include "match/picture.h"
 #include "pipeline/features.h"
 
 #define POSE_SD_T 100 /* pose_awareness_test.py: TIMESTEP */
@@ -22,7 +21,7 @@ static const char *const k_usage =
     "  data/images/pose_template/cat_{black,orange,white}_*.png), taken in sorted order.\n"
     "--labels: {\"targets\": [{\"name\", \"pose\": l|r|f|b}, ...]}; target images are <targets>/<name>[.jpg|.jpeg|.png]\n"
     "  (data/pose_labels_spair_cat.json: the reference's 100 SPair-71k cat labels for JPEGImages/cat).\n"
-    "--masks: <masks>/<name>.png per target (0 = background; the image's size or the 960 canvas, as\n"
+    "--masks: <masks>/<name>.png per target (object where > 127; the image's size or the 960 canvas, as\n"
     "  `geocorr mask` writes them); without it every mask is all ones (the reference's fallback).\n"
     "--features: fused (default; SD + DINO, L2 per part), dino (raw DINO tokens), sd (raw SD co-PCA tokens).\n"
     "--pca-dims: co-PCA dims of s5, s4, s3 (256). Model flags as for `geocorr features` (docs/models.md);\n"
@@ -167,8 +166,12 @@ static gc_status run(gc_args *a) {
         s = image_maps(f, path, &fm, &pm, &img);
         if (s == GC_OK && files.mask[i]) {
             /* the mask on the 960 canvas: the same picture as the reference's 840 one, scaled */
+            gc_image mi = {0};
             if (!(mask = gc_alloc((size_t)GC_CANVAS_SD * GC_CANVAS_SD))) s = GC_ERR_NOMEM;
-            if (s == GC_OK) s = gc_mask_canvas_load(files.mask[i], img.w, img.h, false, mask);
+            if (s == GC_OK) s = gc_image_load(files.mask[i], &mi);
+            if (s == GC_OK && (s = gc_mask_to_canvas(&mi, img.w, img.h, 0, mask)) != GC_OK)
+                gc_error_context(s, "%s", files.mask[i]);
+            gc_image_free(&mi);
         }
         if (s == GC_OK &&
             (s = gc_pose_target(tm, &pm, mask, GC_CANVAS_SD, GC_CANVAS_SD, &o, &res[i], NULL)) != GC_OK)

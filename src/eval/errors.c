@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "eval/errors.h"
-#include "train/flip_tables.h"
+#include "match/flip_table.h"
 
 static const char *const k_names[GC_BD_COUNT] = {"jitter", "miss", "swap", "swap_lr", "pck_dagger"};
 
@@ -87,7 +87,7 @@ gc_status gc_errors_score(const gc_eval_set *set, const gc_pck_pred *preds, int 
     r->n_alpha = na;
     memcpy(r->alpha, o->alpha, sizeof r->alpha);
     r->has_lr = set->kind != GC_DS_PFPASCAL; /* PF-Pascal has no left/right table */
-    const char *path = lr_tables ? lr_tables : gc_flip_tables_default_path();
+    const char *path = lr_tables; /* NULL: the shipped training tables */
     r->names = gc_calloc((size_t)nc + 1, sizeof(char *));
     r->cats = gc_calloc((size_t)nc + 1, sizeof(gc_bd_cell));
     int **partner = gc_calloc((size_t)nc + 1, sizeof(int *));
@@ -115,7 +115,7 @@ gc_status gc_errors_score(const gc_eval_set *set, const gc_pck_pred *preds, int 
             ids[n++] = j;
         }
         /* the pair's PCK threshold T (float64 bbox value, or the image's 840) as torch: float32(T) * alpha */
-        double T = o->img_threshold ? GC_ANNO_SIZE : p->thr;
+        double T = o->img_threshold ? GC_CANVAS_DINO : p->thr;
         for (int a = 0; a < na; a++) {
             int64_t cnt[GC_BD_COUNT];
             float t = (float)T * (float)o->alpha[a];

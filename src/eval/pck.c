@@ -35,7 +35,7 @@ typedef struct {
  * or float32 alpha * 840 for the image threshold. */
 static bool correct_ref(const gc_pck_opts *o, int a, float err, double thr) {
     float af = (float)o->alpha[a];
-    if (o->img_threshold) return err < af * (float)GC_ANNO_SIZE;
+    if (o->img_threshold) return err < af * (float)GC_CANVAS_DINO;
     return (double)err < (double)af * thr;
 }
 
@@ -224,7 +224,7 @@ gc_status gc_pck_score(const gc_eval_set *set, const gc_pck_pred *preds, int n_p
     memset(r, 0, sizeof *r);
     r->opts = *o;
     if (o->n_alpha < 1 || o->n_alpha > GC_PCK_MAX_ALPHA)
-        return gc_errorf(GC_ERR_ARG, "--alpha: give 1..%d thresholds", GC_PCK_MAX_ALPHA);
+        return gc_errorf(GC_ERR_ARG, "PCK thresholds: give 1..%d", GC_PCK_MAX_ALPHA);
     if (o->geo && !o->groups) return gc_errorf(GC_ERR_ARG, "geo-aware metrics need the group tables");
     if (n_preds <= 0) return gc_errorf(GC_ERR_ARG, "no pairs to score");
     int na = o->n_alpha, nc = 0;

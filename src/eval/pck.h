@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "eval/groups.h"
 
 #define GC_PCK_MAX_ALPHA 8

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
-#include "eval/np_random.h"
+#include "data/np_random.h"
 
 typedef gc_np_random gc_py_random;
 

@@ -22,7 +22,7 @@ static gc_status transformer_load(const sd_source *s, const char *name, int64_t 
     char nm[200];
     if (heads < 1 || C % heads)
         return gc_errorf(GC_ERR_ARG, "%s: %lld attention heads do not divide the %lld channels of %s (set the head "
-                         "count with --sd-config / config.json)", gc_weights_label(s->w), (long long)heads,
+                         "count in the LDM config / config.json)", gc_weights_label(s->w), (long long)heads,
                          (long long)C, name);
     t->C = C;
     t->heads = heads;
@@ -338,11 +338,12 @@ gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w
         snprintf(nm, sizeof nm, "feat%d", k);
         if (feat && !after) st = emit_map(run, nm, hcur, C, H, W);
         if (st != GC_OK || (k > last && !after)) break;
-        float *skip = hs[--top];
-        int64_t Cs = hsC[top];
-        if (hsH[top] != H || hsW[top] != W) {
-            st = gc_errorf(GC_ERR_INTERNAL, "UNet skip %d is %lldx%lld, backbone %lldx%lld", top, (long long)hsH[top],
-                           (long long)hsW[top], (long long)H, (long long)W);
+        /* the skip stays on the stack (freed with it on an error) until it is consumed */
+        float *skip = hs[top - 1];
+        int64_t Cs = hsC[top - 1];
+        if (hsH[top - 1] != H || hsW[top - 1] != W) {
+            st = gc_errorf(GC_ERR_INTERNAL, "UNet skip %d is %lldx%lld, backbone %lldx%lld", top - 1, (long long)hsH[top - 1],
+                           (long long)hsW[top - 1], (long long)H, (long long)W);
             break;
         }
         if (s != 1.0f) st = gc_fourier_lowfreq_scale(skip, Cs, H, W, s);
@@ -352,7 +353,7 @@ gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w
         memcpy(cat, hcur, (size_t)(C * H * W) * sizeof(float));
         memcpy(cat + C * H * W, skip, (size_t)(Cs * H * W) * sizeof(float));
         gc_free(skip);
-        hs[top] = NULL;
+        hs[--top] = NULL;
         gc_free(hcur);
         hcur = NULL;
         if (after) st = emit_map(run, nm, cat, C + Cs, H, W);

@@ -1,7 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,33 +118,21 @@ static gc_status write_one(const gc_feature_fn *fn, const gc_image *img, int fli
     return s;
 }
 
-static void progress(const gc_cache_opts *o, int64_t done, int64_t total, double t0, bool final) {
-    if (!o->progress) return;
-    static int64_t last_decile = -1;
-    bool tty = isatty(2);
-    int64_t decile = total ? done * 10 / total : 10;
-    if (!tty && !final && decile == last_decile) return;
-    last_decile = decile;
-    double dt = gc_now() - t0, rate = dt > 0 ? done / dt : 0, eta = rate > 0 ? (total - done) / rate : 0;
-    int width = 30, fill = total ? (int)(width * done / total) : width;
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-    bar[width] = 0;
-    fprintf(stderr, "%sextract [%s] %lld/%lld  %.2f files/s  ETA %dm%02ds%s", tty ? "\r" : "", bar, (long long)done,
-            (long long)total, rate, (int)eta / 60, (int)eta % 60, tty && !final ? "" : "\n");
-    fflush(stderr);
-}
-
 /* What became of one (image, orientation) of the shard. */
 typedef enum { FILE_VALID, FILE_BY_OTHER, FILE_COMPUTED, FILE_REDONE, FILE_BUSY } file_outcome;
 
 typedef struct {
     const gc_feature_fn *fn;
     const char *image_root;
-    const gc_cache_opts *o;
+    const gc_extract_config *o;
     float *maps[GC_FC_MAX_MAPS];
-    int64_t written;
+    gc_extract_stats *st; /* the counts so far (for the progress callback) */
+    double t0;
 } extract_run;
+
+static void report(const extract_run *x, gc_extract_event ev) {
+    if (x->o->progress) x->o->progress(x->o->progress_ctx, ev, x->st, gc_now() - x->t0);
+}
 
 static bool file_valid(const char *path, const gc_feature_fn *fn, int flip, bool *exists) {
     *exists = gc_file_exists(path);
@@ -175,7 +162,7 @@ static gc_status extract_file(extract_run *x, const char *rel, int flip, bool fi
         free(path);
         return s;
     }
-    if (x->o->crash_after >= 0 && x->written >= x->o->crash_after) raise(SIGKILL); /* test hook: die holding a claim */
+    report(x, GC_EXTRACT_FILE_STARTED); /* (the claim is held: a callback that kills the run leaves it stale) */
     if (file_valid(path, x->fn, flip, &exists)) {
         *out = FILE_BY_OTHER; /* finished by a concurrent run between the look and the claim */
     } else {
@@ -187,27 +174,30 @@ static gc_status extract_file(extract_run *x, const char *rel, int flip, bool fi
             *loaded = s == GC_OK;
         }
         if (s == GC_OK) s = write_one(x->fn, img, flip, rel, path, x->o->f16, x->maps);
-        if (s == GC_OK) *out = exists ? FILE_REDONE : FILE_COMPUTED, x->written++;
+        if (s == GC_OK) *out = exists ? FILE_REDONE : FILE_COMPUTED;
     }
     gc_claim_release(&cl);
     free(path);
     return s;
 }
 
-static void tally(gc_cache_stats *st, file_outcome r) {
+/* Count a settled file and report it. */
+static void tally(const extract_run *x, file_outcome r) {
+    gc_extract_stats *st = x->st;
     if (r == FILE_VALID) st->skipped++;
     else if (r == FILE_BY_OTHER) st->by_others++;
     else if (r == FILE_COMPUTED) st->computed++;
     else if (r == FILE_REDONE) st->redone++;
+    report(x, GC_EXTRACT_FILE_DONE);
 }
 
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
-                           const gc_cache_opts *o, gc_cache_stats *st) {
+                           const gc_extract_config *o, gc_extract_stats *st) {
     memset(st, 0, sizeof *st);
     if (o->n_shards < 1 || o->shard < 0 || o->shard >= o->n_shards)
-        return gc_errorf(GC_ERR_ARG, "--shard %d/%d: need 0 <= i < N", o->shard, o->n_shards);
+        return gc_errorf(GC_ERR_ARG, "shard %d of %d: need 0 <= shard < shard count", o->shard, o->n_shards);
     if (fn->n_maps < 1 || fn->n_maps > GC_FC_MAX_MAPS) return gc_errorf(GC_ERR_ARG, "feature function has no maps");
-    extract_run x = {.fn = fn, .image_root = image_root, .o = o};
+    extract_run x = {.fn = fn, .image_root = image_root, .o = o, .st = st, .t0 = gc_now()};
     gc_status s = GC_OK;
     for (int k = 0; s == GC_OK && k < fn->n_maps; k++)
         if (!(x.maps[k] = gc_alloc_array((size_t)(fn->shape[k][0] * fn->shape[k][1]), (size_t)fn->shape[k][2] * sizeof(float))))
@@ -217,8 +207,7 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
     /* files claimed by concurrent runs, as i * 2 + flip: revisited until they are valid */
     int64_t *busy = s == GC_OK ? gc_alloc_array((size_t)GC_MAX(st->total, 1), sizeof(int64_t)) : NULL;
     if (s == GC_OK && !busy) s = GC_ERR_NOMEM;
-    double t0 = gc_now();
-    int64_t done = 0, nbusy = 0;
+    int64_t nbusy = 0;
     for (int i = 0; s == GC_OK && i < n; i++) {
         if (i % o->n_shards != o->shard) continue;
         gc_image img = {0};
@@ -228,14 +217,13 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
             s = extract_file(&x, rel_images[i], flip, true, &img, &loaded, &r);
             if (s != GC_OK) break;
             if (r == FILE_BUSY) busy[nbusy++] = (int64_t)i * 2 + flip;
-            else tally(st, r), progress(o, ++done, st->total, t0, false);
+            else tally(&x, r);
         }
         gc_image_free(&img);
     }
     /* The shard is complete only when the files other runs are computing are valid too: wait for them,
      * and take over those whose run died (its claim turns stale). */
-    if (s == GC_OK && nbusy && o->progress)
-        fprintf(stderr, "extract: waiting for %lld file(s) being computed by concurrent runs\n", (long long)nbusy);
+    if (s == GC_OK && nbusy) report(&x, GC_EXTRACT_WAITING);
     while (s == GC_OK && nbusy) {
         struct timespec pause = {0, 200 * 1000 * 1000};
         nanosleep(&pause, NULL);
@@ -247,23 +235,22 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
             s = extract_file(&x, rel_images[busy[k] / 2], (int)(busy[k] % 2), false, &img, &loaded, &r);
             gc_image_free(&img);
             if (s == GC_OK && r == FILE_BUSY) busy[keep++] = busy[k];
-            else if (s == GC_OK) tally(st, r), progress(o, ++done, st->total, t0, false);
+            else if (s == GC_OK) tally(&x, r);
         }
         nbusy = keep;
     }
-    progress(o, done, st->total, t0, true);
     gc_free(busy);
     for (int k = 0; k < GC_FC_MAX_MAPS; k++) gc_free(x.maps[k]);
     return s;
 }
 
-static void count_model(gc_cache_models *m, const char *id) {
+static void count_model(gc_extract_models *m, const char *id) {
     for (int k = 0; k < m->n; k++)
         if (strcmp(m->id[k], id) == 0) {
             m->count[k]++;
             return;
         }
-    if (m->n == GC_FC_MAX_MODELS) {
+    if (m->n == GC_EXTRACT_MAX_MODELS) {
         m->other++;
         return;
     }
@@ -272,13 +259,13 @@ static void count_model(gc_cache_models *m, const char *id) {
 }
 
 gc_status gc_cache_status(const char *cache_dir, char *const *rel_images, int n, bool flip, int n_shards,
-                          gc_cache_shard_status *shards, gc_cache_models *models) {
+                          gc_extract_shard_status *shards, gc_extract_models *models) {
     if (n_shards < 1) return gc_errorf(GC_ERR_ARG, "need at least one shard (got %d)", n_shards);
     memset(shards, 0, (size_t)n_shards * sizeof *shards);
     memset(models, 0, sizeof *models);
     for (int i = 0; i < n; i++)
         for (int f = 0; f < (flip ? 2 : 1); f++) {
-            gc_cache_shard_status *sh = &shards[i % n_shards];
+            gc_extract_shard_status *sh = &shards[i % n_shards];
             char *path = gc_cache_path(cache_dir, rel_images[i], f);
             if (!path) return GC_ERR_NOMEM;
             sh->total++;

@@ -29,23 +29,8 @@ typedef struct {
     void *ctx;
 } gc_feature_fn;
 
-typedef struct {
-    const char *cache_dir;
-    bool flip;         /* also the flipped orientation */
-    bool f16;          /* store F16 (round to nearest even) instead of F32 */
-    int shard, n_shards; /* this run's share: images k with k % n_shards == shard */
-    bool progress;     /* progress bar with rate and ETA on stderr */
-    int64_t crash_after; /* test hook: after this many files were written, SIGKILL self while holding the
-                          * claim of the next one (< 0: off) */
-} gc_cache_opts;
-
-typedef struct {
-    int64_t total;     /* files this shard owns */
-    int64_t computed;  /* written by this run (absent before) */
-    int64_t redone;    /* present but invalid, rewritten */
-    int64_t skipped;   /* present and valid */
-    int64_t by_others; /* computed meanwhile by concurrent runs on the same folder */
-} gc_cache_stats;
+/* The options and counts of an extraction, and the status of a cache folder, are the gc_extract_*
+ * types of geocorr.h. */
 
 /* <cache_dir>/<rel_image without extension>[_flip].safetensors */
 char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip);
@@ -54,32 +39,16 @@ char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip);
  * open set in *out (may be NULL to only check), else a message naming the file and the mismatch. */
 gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int flip, gc_weights **out);
 
-/* Extract the features of rel_images[0..n) (paths relative to image_root), as the options say. Returns
- * when every file of the shard is valid: files that concurrent runs are computing are waited for. */
+/* Extract the features of rel_images[0..n) (paths relative to image_root) into o->cache_dir, as o's
+ * flip, f16, shard / n_shards and progress say (its dataset fields are not read). Returns when every
+ * file of the shard is valid: files that concurrent runs are computing are waited for. */
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
-                           const gc_cache_opts *o, gc_cache_stats *st);
+                           const gc_extract_config *o, gc_extract_stats *st);
 
-/* What a cache folder holds for one shard, read without any model: "done" files parse as safetensors
- * and carry `model` metadata and the right `flip`; which model made them is counted separately. */
-typedef struct {
-    int64_t total;   /* files the shard owns */
-    int64_t done;    /* present and readable */
-    int64_t invalid; /* present but torn or foreign (a rerun redoes them) */
-    int64_t running; /* claimed by a live run */
-    int64_t stale;   /* claimed by a run that died (the next run takes them over) */
-} gc_cache_shard_status;
-
-#define GC_FC_MAX_MODELS 8
-typedef struct {
-    int n;                                /* distinct model ids among done files (at most GC_FC_MAX_MODELS) */
-    char id[GC_FC_MAX_MODELS][128];
-    int64_t count[GC_FC_MAX_MODELS];
-    int64_t other;                        /* done files of further models */
-} gc_cache_models;
-
-/* Status of every shard k < n_shards (shards[k]) of the cache of rel_images[0..n). */
+/* Status of every shard k < n_shards (shards[k]) of the cache of rel_images[0..n), read without any
+ * model (gc_extract_status). */
 gc_status gc_cache_status(const char *cache_dir, char *const *rel_images, int n, bool flip, int n_shards,
-                          gc_cache_shard_status *shards, gc_cache_models *models);
+                          gc_extract_shard_status *shards, gc_extract_models *models);
 
 /* The GeoAware feature pipeline (gc_features_load: models loaded once): maps s5 [c5,15,15], s4 [c4,30,30],
  * s3 [c3,60,60], dino [Cd,60,60] as `geocorr features` writes them, or dino alone with cfg->dino_only.
