@@ -482,6 +482,10 @@ static void test_bad_input(void **state) {
     run_fails("give --features-src F --features-tgt F, or --models DIR", "%s", b);
     run_fails("nowhere: no such models folder", "%s --models %s --dino-only", b, at("nowhere"));
     run_fails("--groups N goes with --postproc", "%s --models %s --dino-only --groups 8", b, g_models);
+    /* a keypoint id beyond any table (found by fuzz_match_json: the conversion to int64 overflowed) */
+    gct_write_file(at("huge_id.json"), "[{\"x\": 10, \"y\": 10, \"id\": 1e30}]", 32);
+    run_fails("huge_id.json: point 0 is not", "match %s %s --points-file %s --models %s --dino-only", g_src, g_tgt, at("huge_id.json"),
+              g_models);
     /* a post-processor for the four maps on DINOv2 features names the image and the missing map */
     run_fails("antelope.jpg: feature maps: no feature map 's3' (the post-processor takes s3, s4, s5 and dino)",
               "%s --models %s --dino-only --postproc %s", b, g_models, gct_fixture("geoaware_postproc_tiny.model.safetensors"));

@@ -78,7 +78,8 @@ gc_status gc_points_load(const char *path, float **xy, int64_t **ids, int64_t *K
             y = cJSON_GetObjectItemCaseSensitive(it, "y");
             i = cJSON_GetObjectItemCaseSensitive(it, "id");
         }
-        if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y) || (i && (!cJSON_IsNumber(i) || i->valuedouble < 0 ||
+        /* ids are keypoint indices: non-negative integers (bounded before the conversion to int64) */
+        if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y) || (i && (!cJSON_IsNumber(i) || i->valuedouble < 0 || i->valuedouble > 1e9 ||
                                                                i->valuedouble != floor(i->valuedouble)))) {
             free(v);
             free(id);
