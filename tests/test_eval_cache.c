@@ -238,6 +238,7 @@ static void test_postproc_equals_match(void **st) {
             cJSON_AddItemToArray(pts, p);
         }
         char *txt = cJSON_Print(pts), pfile[1300], out[1300];
+        cJSON_Delete(pts);
         snprintf(pfile, sizeof pfile, "%s/points.json", cache);
         snprintf(out, sizeof out, "%s/match.json", cache);
         gct_write_file(pfile, txt, strlen(txt));
