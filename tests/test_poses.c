@@ -1,0 +1,325 @@
+/* The rotated poses of the adaptive alignment (beyond the released code's flip; paper Supp. C): names
+ * and sets (auto = the rotations for bottle), the pose of an image, of keypoints and of a mask canvas
+ * agreeing with each other; a target that is a rotated copy of the source (an image made here, the tiny
+ * DINOv2 fixture model) picks that rotation and maps the points back onto the rotated positions, through
+ * `geocorr match --poses` (MNN) and through gc_match_pixels (IMD with masks); without rotations the
+ * results are the bytes of the flip-only alignment. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "match/poses.h"
+#include "testutil.h"
+
+#define IW 100
+#define IH 73 /* 840 * 73 / 100 = 613.2: the padding (227) is odd, so the rotated canvas is one pixel off */
+
+static char g_dir[1024];
+static gc_image g_src;
+
+/* A smooth, non-symmetric pattern (every pose looks different). */
+static void make_source(gc_image *img) {
+    assert_int_equal(gc_image_alloc(img, IW, IH), GC_OK);
+    for (int y = 0; y < IH; y++)
+        for (int x = 0; x < IW; x++) {
+            uint8_t *p = img->rgb + 3 * (y * IW + x);
+            p[0] = (uint8_t)((x * 7 + y * 3) % 256);
+            p[1] = (uint8_t)((x * x / 13 + y * 5) % 256);
+            p[2] = (uint8_t)(((x / 10) * 40 + (y / 9) * 60) % 256);
+        }
+}
+
+/* (x, y) of a w x h image (continuous pixel coordinates) in the image turned by `pose`, written out
+ * here independently of the library: a quarter turn counter-clockwise sends the right edge to the top. */
+static void turn_point(int pose, double x, double y, double w, double h, double *ox, double *oy) {
+    if (pose == GC_POSE_ROT90) *ox = y, *oy = w - x;
+    else if (pose == GC_POSE_ROT180) *ox = w - x, *oy = h - y;
+    else *ox = h - y, *oy = x; /* rot270 */
+}
+
+static int setup(void **st) {
+    (void)st;
+    snprintf(g_dir, sizeof g_dir, "%s", gct_tmpdir("poses"));
+    make_source(&g_src);
+    assert_int_equal(gc_image_save_png(gct_path(g_dir, "src.png"), &g_src), GC_OK);
+    /* the tiny DINOv2 as a model folder */
+    char p[1200];
+    snprintf(p, sizeof p, "%s/dino", g_dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(symlink(gct_fixture("dinov2_tiny.config.json"), gct_path(p, "config.json")), 0);
+    assert_int_equal(symlink(gct_fixture("dinov2_tiny.model.safetensors"), gct_path(p, "model.safetensors")), 0);
+    return 0;
+}
+
+static int teardown(void **st) {
+    (void)st;
+    gc_image_free(&g_src);
+    return 0;
+}
+
+static void test_names_and_sets(void **st) {
+    (void)st;
+    unsigned s;
+    assert_int_equal(gc_poses_parse("flip", &s), GC_OK);
+    assert_int_equal(s, 1u << GC_POSE_FLIP);
+    assert_int_equal(gc_poses_parse("rot270,flip,rot90", &s), GC_OK);
+    assert_int_equal(s, (1u << GC_POSE_FLIP) | (1u << GC_POSE_ROT90) | (1u << GC_POSE_ROT270));
+    assert_int_equal(gc_poses_parse("auto", &s), GC_OK);
+    assert_int_equal(gc_poses_resolve(s, "bottle"), (1u << GC_POSE_FLIP) | GC_POSES_ROTATIONS);
+    assert_int_equal(gc_poses_resolve(s, "cat"), 1u << GC_POSE_FLIP);
+    assert_int_equal(gc_poses_resolve(s, NULL), 1u << GC_POSE_FLIP);
+    assert_int_equal(gc_poses_resolve(1u << GC_POSE_FLIP | 1u << GC_POSE_ROT180, "cat"), 1u << GC_POSE_FLIP | 1u << GC_POSE_ROT180);
+    const char *bad[] = {"rot90", "flip,rot45", "flip,", "", "flip,,rot90"};
+    const char *why[] = {"flip is always", "unknown pose 'rot45'", "empty entry", "empty list", "unknown pose ''"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(gc_poses_parse(bad[i], &s), GC_ERR_ARG);
+        printf("  '%s': %s\n", bad[i], gc_last_error());
+        assert_non_null(strstr(gc_last_error(), why[i]));
+    }
+    assert_string_equal(gc_pose_name(GC_POSE_ROT180), "rot180");
+    assert_string_equal(gc_pose_suffix(GC_POSE_ROT270), "_rot270");
+}
+
+/* The image, the keypoints and the canvas turn the same way: pixel (x, y) of the source lands where
+ * turn_point sends its centre; a square image is its own canvas, so gc_pose_canvas moves its pixels as
+ * gc_image_pose does, and a keypoint at a pixel centre follows its pixel; quarter turns compose. */
+static void test_geometry(void **st) {
+    (void)st;
+    for (int pose = GC_POSE_ROT90; pose <= GC_POSE_ROT270; pose++) {
+        gc_image t;
+        assert_int_equal(gc_image_pose(&g_src, pose, &t), GC_OK);
+        const bool quarter = pose != GC_POSE_ROT180;
+        assert_int_equal(t.w, quarter ? IH : IW);
+        assert_int_equal(t.h, quarter ? IW : IH);
+        for (int y = 0; y < IH; y++)
+            for (int x = 0; x < IW; x++) {
+                double ox, oy;
+                turn_point(pose, x + 0.5, y + 0.5, IW, IH, &ox, &oy);
+                assert_memory_equal(t.rgb + 3 * ((int)oy * t.w + (int)ox), g_src.rgb + 3 * (y * IW + x), 3);
+            }
+        gc_image_free(&t);
+        /* a 7 x 7 canvas: pixels and keypoints at their centres */
+        const int S = 7;
+        uint8_t in[49], out[49];
+        for (int i = 0; i < 49; i++) in[i] = (uint8_t)i;
+        gc_pose_canvas(pose, in, S, out);
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                float k[3] = {x + 0.5f, y + 0.5f, 1}, o[3];
+                gc_pose_rotate_kps(pose, k, 1, (float)S, o);
+                assert_int_equal(out[(int)o[1] * S + (int)o[0]], in[y * S + x]);
+                assert_true(o[2] == 1.0f);
+            }
+    }
+    /* three quarter turns are rot270, four the identity */
+    gc_image a, b, c, d;
+    assert_int_equal(gc_image_pose(&g_src, GC_POSE_ROT90, &a), GC_OK);
+    assert_int_equal(gc_image_pose(&a, GC_POSE_ROT90, &b), GC_OK);
+    assert_int_equal(gc_image_pose(&b, GC_POSE_ROT90, &c), GC_OK);
+    assert_int_equal(gc_image_pose(&c, GC_POSE_ROT90, &d), GC_OK);
+    gc_image r270;
+    assert_int_equal(gc_image_pose(&g_src, GC_POSE_ROT270, &r270), GC_OK);
+    assert_memory_equal(c.rgb, r270.rgb, (size_t)IW * IH * 3);
+    assert_memory_equal(d.rgb, g_src.rgb, (size_t)IW * IH * 3);
+    gc_image_free(&a), gc_image_free(&b), gc_image_free(&c), gc_image_free(&d), gc_image_free(&r270);
+    /* the near border lands just inside the far one (an invisible (0, 0) keeps a grid cell) */
+    float z[3] = {0, 0, 0}, o[3];
+    gc_pose_rotate_kps(GC_POSE_ROT90, z, 1, 840.0f, o);
+    assert_true(o[0] == 0.0f && o[1] < 840.0f && o[1] > 839.99f && o[2] == 0.0f);
+}
+
+static const float k_pts[4][2] = {{20, 10}, {50, 40}, {90, 60}, {7.5f, 66}};
+
+/* `geocorr match --poses` with a target that is the source turned by `pose`: that pose wins, every point's
+ * match is the cell centre of its turned 840-frame position (the rotated source's descriptors are the
+ * target's: each query finds its own cell), i.e. within half a cell + the centring pixel of where the
+ * pixel went. */
+static void test_match_rotated_targets(void **st) {
+    (void)st;
+    const char *pts = "20,10;50,40;90,60;7.5,66";
+    for (int pose = GC_POSE_ROT90; pose <= GC_POSE_ROT270; pose++) {
+        gc_image t;
+        assert_int_equal(gc_image_pose(&g_src, pose, &t), GC_OK);
+        char tgt[64], out[64];
+        snprintf(tgt, sizeof tgt, "%s.png", gc_pose_name(pose));
+        snprintf(out, sizeof out, "%s.json", gc_pose_name(pose));
+        assert_int_equal(gc_image_save_png(gct_path(g_dir, tgt), &t), GC_OK);
+        int rc = gct_geocorr("match '%s' '%s' --points '%s' --dinov2 '%s/dino' --hard --category bottle --poses auto "
+                             "--out '%s' --heatmap 1 --heatmap-out '%s/heat.png'",
+                             gct_path(g_dir, "src.png"), gct_path(g_dir, tgt), pts, g_dir, gct_path(g_dir, out), g_dir);
+        if (rc) fail_msg("%s", gct_last_stderr());
+        cJSON *j = gct_load_json(gct_path(g_dir, out));
+        const cJSON *a = cJSON_GetObjectItem(j, "align");
+        assert_string_equal(cJSON_GetObjectItem(a, "pose_chosen")->valuestring, gc_pose_name(pose));
+        char key[32];
+        snprintf(key, sizeof key, "dist_%s", gc_pose_name(pose));
+        const double dw = cJSON_GetObjectItem(a, key)->valuedouble;
+        char others[4][32] = {"dist_orig", "dist_flip"};
+        for (int q = GC_POSE_ROT90, n = 2; q <= GC_POSE_ROT270; q++)
+            if (q != pose) snprintf(others[n++], sizeof others[0], "dist_%s", gc_pose_name(q));
+        printf("  target = source %s: MNN %.3g, others", gc_pose_name(pose), dw);
+        for (int i = 0; i < 4; i++) {
+            double d = cJSON_GetObjectItem(a, others[i])->valuedouble;
+            printf(" %s %.3g", others[i] + 5, d);
+            assert_true(dw < d);
+        }
+        printf("\n");
+        const cJSON *p;
+        int k = 0;
+        double worst = 0;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(j, "points")) {
+            assert_string_equal(cJSON_GetObjectItem(p, "pose")->valuestring, gc_pose_name(pose));
+            /* exact: the centre of the cell the turned 840-frame point falls in */
+            const cJSON *s840 = cJSON_GetObjectItem(p, "src_840"), *m840 = cJSON_GetObjectItem(p, "match_840");
+            double sx = cJSON_GetArrayItem(s840, 0)->valuedouble, sy = cJSON_GetArrayItem(s840, 1)->valuedouble, qx, qy;
+            turn_point(pose, sx, sy, 840, 840, &qx, &qy);
+            const float f = (float)(60.0 / 840);
+            assert_true(cJSON_GetArrayItem(m840, 0)->valuedouble == 14.0 * (int)((float)qx * f) + 7);
+            assert_true(cJSON_GetArrayItem(m840, 1)->valuedouble == 14.0 * (int)((float)qy * f) + 7);
+            /* back in target pixels: the turned source pixel, within half a cell and the centring pixel
+             * (8 of the 840 frame = 8 / 8.4 target pixels) */
+            double ex, ey;
+            turn_point(pose, k_pts[k][0], k_pts[k][1], IW, IH, &ex, &ey);
+            const cJSON *m = cJSON_GetObjectItem(p, "match");
+            double dx = fabs(cJSON_GetArrayItem(m, 0)->valuedouble - ex), dy = fabs(cJSON_GetArrayItem(m, 1)->valuedouble - ey);
+            worst = fmax(worst, fmax(dx, dy));
+            assert_true(dx <= 8 / 8.4 + 1e-4 && dy <= 8 / 8.4 + 1e-4);
+            k++;
+        }
+        assert_int_equal(k, 4);
+        printf("  points mapped back: worst axis error %.3f target pixels (bound 8/8.4 = 0.952)\n", worst);
+        cJSON_Delete(j);
+        gc_image_free(&t);
+    }
+}
+
+/* Without rotations the command writes the bytes of the flip-only alignment: --poses flip, and auto for
+ * a category other than bottle, equal no --poses at all. */
+static void test_default_unchanged(void **st) {
+    (void)st;
+    const char *cases[3] = {"", "--poses flip", "--poses auto"};
+    char *first = NULL;
+    size_t n0 = 0;
+    for (int c = 0; c < 3; c++) {
+        int rc = gct_geocorr("match '%s' '%s' --points '20,10;50,40' --dinov2 '%s/dino' --category cat %s --out '%s'",
+                             gct_path(g_dir, "src.png"), gct_path(g_dir, "rot90.png"), g_dir, cases[c],
+                             gct_path(g_dir, "flip_only.json"));
+        if (rc) fail_msg("%s", gct_last_stderr());
+        char *b;
+        size_t n;
+        assert_int_equal(gc_read_file(gct_path(g_dir, "flip_only.json"), &b, &n, 1 << 20), GC_OK);
+        assert_null(strstr(b, "pose_chosen"));
+        if (!first) first = b, n0 = n;
+        else assert_true(n == n0 && memcmp(first, b, n) == 0), free(b);
+    }
+    free(first);
+    /* bad combinations, named */
+    const char *bad[][2] = {
+        {"--poses flip,rot90 --align off", "--align auto"},
+        {"--poses rot90", "flip is always"},
+        {"--poses flip,rot90 --features-src x --features-tgt y", "--features-src-rot90"},
+        {"--poses flip --features-src x --features-tgt y --features-src-rot180 z", "do not include rot180"},
+    };
+    for (int i = 0; i < 4; i++) {
+        int rc = gct_geocorr("match '%s' '%s' --points '20,10' %s %s --out '%s/x.json'", gct_path(g_dir, "src.png"),
+                             gct_path(g_dir, "src.png"), strstr(bad[i][0], "--features") ? "" : "--dinov2 nowhere", bad[i][0], g_dir);
+        printf("  %s: %s", bad[i][0], gct_last_stderr());
+        assert_true(rc != 0);
+        assert_non_null(strstr(gct_last_stderr(), bad[i][1]));
+    }
+}
+
+/* The library: gc_match_pixels with the rotated source's descriptors and instance masks (IMD; the
+ * rotated masks are the source's turned with the canvas): the rotation wins; with a poses struct that
+ * holds no rotation every output is the flip-only one, byte for byte. */
+static void test_library_imd(void **st) {
+    (void)st;
+    gc_dinov2 *m;
+    char p[1200];
+    snprintf(p, sizeof p, "%s/dino", g_dir);
+    assert_int_equal(gc_dinov2_load(p, &m), GC_OK);
+    gc_image t, mask, mask_t;
+    assert_int_equal(gc_image_pose(&g_src, GC_POSE_ROT180, &t), GC_OK);
+    /* a mask of the object's box, and the same mask turned with the target */
+    assert_int_equal(gc_image_alloc(&mask, IW, IH), GC_OK);
+    for (int y = 10; y < 60; y++)
+        for (int x = 15; x < 80; x++) memset(mask.rgb + 3 * (y * IW + x), 255, 3);
+    assert_int_equal(gc_image_pose(&mask, GC_POSE_ROT180, &mask_t), GC_OK);
+    gc_descriptors *src, *flip, *trg, *rot[3] = {0};
+    assert_int_equal(gc_descriptors_dinov2(m, &g_src, 0, &src), GC_OK);
+    assert_int_equal(gc_descriptors_dinov2(m, &g_src, 1, &flip), GC_OK);
+    assert_int_equal(gc_descriptors_dinov2(m, &t, 0, &trg), GC_OK);
+    for (int q = 0; q < 3; q++) {
+        gc_image r;
+        assert_int_equal(gc_image_pose(&g_src, GC_POSE_ROT90 + q, &r), GC_OK);
+        assert_int_equal(gc_descriptors_dinov2(m, &r, 0, &rot[q]), GC_OK);
+        gc_image_free(&r);
+    }
+    const float pts[4] = {20, 10, 50, 40};
+    float out[2][4], score[2][2];
+    int from_flip[2][2];
+    gc_align_info info[2];
+    gc_align_poses none = {{NULL, NULL, NULL}}, all = {{rot[0], rot[1], rot[2]}};
+    gc_align_params ap = {.category = "bottle"};
+    gc_match_params_default(&ap.match);
+    ap.match.hard = 1;
+    /* flip only: NULL poses and a struct without rotations give the same bytes */
+    for (int i = 0; i < 2; i++) {
+        ap.poses = i ? &none : NULL;
+        assert_int_equal(gc_match_pixels(src, flip, trg, IW, IH, IW, IH, pts, NULL, 2, &ap, &mask, &mask_t, out[i], score[i],
+                                         from_flip[i], &info[i]),
+                         GC_OK);
+        assert_true(info[i].pose == GC_POSE_ORIGINAL || info[i].pose == GC_POSE_FLIP);
+        assert_true(isnan(info[i].dist_rot[0]) && isnan(info[i].dist_rot[1]) && isnan(info[i].dist_rot[2]));
+    }
+    assert_memory_equal(out[0], out[1], sizeof out[0]);
+    assert_memory_equal(score[0], score[1], sizeof score[0]);
+    assert_memory_equal(from_flip[0], from_flip[1], sizeof from_flip[0]);
+    assert_true(info[0].dist_orig == info[1].dist_orig && info[0].dist_flip == info[1].dist_flip);
+    /* with the rotations: rot180 wins by IMD and the points land on their turned positions */
+    ap.poses = &all;
+    gc_match_extra ex = {0};
+    float q840[4];
+    ex.query840 = q840;
+    assert_int_equal(gc_match_pixels_ex(src, flip, trg, IW, IH, IW, IH, pts, NULL, 2, &ap, &mask, &mask_t, out[0], score[0],
+                                        from_flip[0], &info[0], &ex),
+                     GC_OK);
+    printf("  IMD: original %.4g, flip %.4g, rot90 %.4g, rot180 %.4g, rot270 %.4g -> %s\n", info[0].dist_orig,
+           info[0].dist_flip, info[0].dist_rot[0], info[0].dist_rot[1], info[0].dist_rot[2], gc_pose_name(info[0].pose));
+    assert_int_equal(info[0].pose, GC_POSE_ROT180);
+    assert_false(info[0].flip_chosen);
+    for (int k = 0; k < 2; k++) {
+        double ex_x, ex_y;
+        turn_point(GC_POSE_ROT180, pts[2 * k], pts[2 * k + 1], IW, IH, &ex_x, &ex_y);
+        assert_int_equal(from_flip[0][k], 0);
+        assert_true(fabs(out[0][2 * k] - ex_x) <= 8 / 8.4 + 1e-4 && fabs(out[0][2 * k + 1] - ex_y) <= 8 / 8.4 + 1e-4);
+        assert_true(score[0][k] > 0.999f); /* the query cell against itself */
+    }
+    /* force_flip and rotations exclude each other; rotations need the flipped source */
+    ap.force_flip = 1;
+    assert_int_equal(gc_match_pixels(src, flip, trg, IW, IH, IW, IH, pts, NULL, 2, &ap, NULL, NULL, out[0], NULL, NULL, NULL),
+                     GC_ERR_ARG);
+    ap.force_flip = 0;
+    assert_int_equal(gc_match_pixels(src, NULL, trg, IW, IH, IW, IH, pts, NULL, 2, &ap, NULL, NULL, out[0], NULL, NULL, NULL),
+                     GC_ERR_ARG);
+    assert_non_null(strstr(gc_last_error(), "flipped source"));
+    gc_descriptors_free(src), gc_descriptors_free(flip), gc_descriptors_free(trg);
+    for (int q = 0; q < 3; q++) gc_descriptors_free(rot[q]);
+    gc_image_free(&t), gc_image_free(&mask), gc_image_free(&mask_t);
+    gc_dinov2_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_and_sets),
+        cmocka_unit_test(test_geometry),
+        cmocka_unit_test(test_match_rotated_targets),
+        cmocka_unit_test(test_default_unchanged),
+        cmocka_unit_test(test_library_imd),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
