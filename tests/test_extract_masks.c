@@ -386,11 +386,12 @@ static void test_other_datasets(void **st) {
     snprintf(root, sizeof root, "%s/minidata/data/ap-10k", gct_fixtures());
     snprintf(cache, sizeof cache, "%s/cache_ap10k", g_tmp);
     snprintf(images, sizeof images, "%s/JPEGImages", root);
-    if (gct_geocorr("extract --dataset ap10k --subset cross-species --root '%s' --cache '%s' --masks --sam '%s' --no-progress",
-                    root, cache, g_sam))
+    /* (shard 0 of 4: the first of the four sorted images, Felidae/cat/000000001001) */
+    if (gct_geocorr("extract --dataset ap10k --subset cross-species --root '%s' --cache '%s' --masks --sam '%s' --shard 0/4 "
+                    "--no-progress", root, cache, g_sam))
         fail_msg("%s", gct_last_stderr());
     printf("  %s", summary_line());
-    assert_non_null(strstr(gct_last_stderr(), "4 files: 4 computed"));
+    assert_non_null(strstr(gct_last_stderr(), "1 files: 1 computed"));
     char jp[1400];
     snprintf(jp, sizeof jp, "%s/ImageAnnotation/Felidae/cat/000000001001.json", root);
     cJSON *j = gct_load_json(jp);
@@ -404,10 +405,12 @@ static void test_other_datasets(void **st) {
     snprintf(root, sizeof root, "%s/minidata/data/PF-dataset-PASCAL", gct_fixtures());
     snprintf(cache, sizeof cache, "%s/cache_pf", g_tmp);
     snprintf(images, sizeof images, "%s/JPEGImages", root);
-    if (gct_geocorr("extract --dataset pfpascal --root '%s' --cache '%s' --masks --sam '%s' --flip --no-progress", root, cache,
-                    g_sam))
+    /* (shard 0 of 5: 2097_000001 and 2097_000006 of the ten) */
+    if (gct_geocorr("extract --dataset pfpascal --root '%s' --cache '%s' --masks --sam '%s' --flip --shard 0/5 --no-progress",
+                    root, cache, g_sam))
         fail_msg("%s", gct_last_stderr());
     printf("  %s", summary_line());
+    assert_non_null(strstr(gct_last_stderr(), "4 files: 4 computed"));
     char *csv;
     size_t len;
     snprintf(jp, sizeof jp, "%s/test_pairs_pf_pascal.csv", root);
