@@ -150,6 +150,17 @@ static void test_one_call_equals_three_steps(void **state) {
                computed(j, "features"), cJSON_GetObjectItem(cJSON_GetObjectItem(j, "descriptor"), "recipe")->valuestring);
         cJSON_Delete(j);
     }
+    /* rotated poses (--poses): the turned source's features go into the cache beside the others */
+    run_ok("features --models %s --dino-only --image %s --pose rot90 --out %s", g_models, g_src, at("src_rot90.st"));
+    run_ok("match %s %s --points \"%s\" --features-src %s --features-src-flip %s --features-src-rot90 %s --features-tgt %s "
+           "--poses flip,rot90 --out %s", g_src, g_tgt, PTS, at("src.st"), at("src_flip.st"), at("src_rot90.st"), at("tgt.st"),
+           at("three_rot.json"));
+    run_ok("match %s %s --points \"%s\" --models %s --dino-only --cache %s --poses flip,rot90 --out %s", g_src, g_tgt, PTS,
+           g_models, cache, at("one_rot.json"));
+    expect_same_but_computed(at("one_rot.json"), 1, 0, at("three_rot.json"));
+    run_ok("match %s %s --points \"%s\" --models %s --dino-only --cache %s --poses flip,rot90 --out %s", g_src, g_tgt, PTS,
+           g_models, cache, at("one_rot2.json"));
+    expect_same_bytes(at("one_rot2.json"), at("three_rot.json"));
     /* --dinov2 PATH alone (DINOv2 only) is the same model: the same results */
     char dino[1400];
     snprintf(dino, sizeof dino, "%s/dinov2-base", g_models);

@@ -19,6 +19,7 @@ static const char k_usage[] =
     "         (--features-src F --features-tgt F [--features-tgt F ...] [--features-src-flip F] [--feature-map NAME]\n"
     "          | --models DIR [model flags] [--dino-only] [--cache DIR] | --dinov2 PATH [--cache DIR])\n"
     "         [--postproc CKPT [--groups N]] [--window W] [--hard] [--exclude-outside] [--align auto|off|flip]\n"
+    "         [--poses auto|flip,rot90,rot180,rot270 [--features-src-rot90 F ...]]\n"
     "         [--category NAME | --flip-table T.json] [--mnn]\n"
     "         [--mask-src M.png --mask-tgt M.png ... | --box-src x1,y1,x2,y2 --box-tgt x1,y1,x2,y2 ... [--sam W]]\n"
     "         --out OUT.json|OUT.safetensors [--picture OUT.png] [--heatmap IDX --heatmap-out H.png] [--no-progress]\n\n"
@@ -39,6 +40,8 @@ static const char k_usage[] =
     "source: IMD with instance masks (--mask-src/--mask-tgt PNGs, or --box-src/--box-tgt boxes made into masks by\n"
     "SAM: --sam W, or sam_vit_h_4b8939.pth in --models), else mutual nearest neighbours; --category (SPair-71k\n"
     "class or ap10k) or --flip-table names the left/right keypoint pairs (points may carry ids in P.json).\n"
+    "--poses also compares the source turned by +90, 180, -90 degrees (counter-clockwise; auto: for --category\n"
+    "bottle, as the paper does); feature files: --features-src-rot90/-rot180/-rot270 (geocorr features --pose).\n"
     "--mask-tgt, --box-tgt and --features-tgt are given once per target, in the targets' order.\n";
 
 #define MAX_TARGETS 4096
@@ -58,6 +61,7 @@ typedef struct {
     int window;        /* INT_MIN: by descriptor (5 zero-shot, 7 map / postproc) */
     bool hard, exclude_outside, mnn, dense, progress;
     const char *align; /* auto | off | flip */
+    unsigned poses;    /* gc_poses_resolve'd: the rotations compared */
     const char *category, *flip_table;
     const char *out, *picture, *heatmap_out;
     int64_t heatmap_idx; /* -1: none */
@@ -84,11 +88,24 @@ static gc_status check_args(match_args *r, int64_t K) {
     if (r->dense && (r->category || r->flip_table || r->heatmap_out))
         return gc_errorf(GC_ERR_ARG, "match: the dense mode matches cells, not keypoints: --category, --flip-table and --heatmap need --points");
     if (r->n_trg > 1 && r->heatmap_out) return gc_errorf(GC_ERR_ARG, "match: --heatmap shows one target; it takes a single TGT");
+    for (int q = 0; q < 3; q++) {
+        const int pose = GC_POSE_ROT90 + q;
+        const bool want = r->poses >> pose & 1;
+        if (want && strcmp(r->align, "auto"))
+            return gc_errorf(GC_ERR_ARG, "--poses: the poses are compared by --align auto, not '%s'", r->align);
+        if (want && !r->compute && !so->features_src_rot[q])
+            return gc_errorf(GC_ERR_ARG, "--poses asks for %s: give --features-src-%s F (geocorr features --pose %s)",
+                             gc_pose_name(pose), gc_pose_name(pose), gc_pose_name(pose));
+        if (!want && so->features_src_rot[q])
+            return gc_errorf(GC_ERR_ARG, "--features-src-%s given, but the poses compared do not include %s (--poses)",
+                             gc_pose_name(pose), gc_pose_name(pose));
+    }
     if (!r->dense && ends_with(r->out, ".safetensors"))
         return gc_errorf(GC_ERR_ARG, "match: --out %s: safetensors is the dense mode's array output (without --points)", r->out);
     /* features */
     if (r->compute) {
-        if (so->features_src || r->n_features_trg || so->features_src_flip || so->feature_map)
+        if (so->features_src || r->n_features_trg || so->features_src_flip || so->feature_map || so->features_src_rot[0] ||
+            so->features_src_rot[1] || so->features_src_rot[2])
             return gc_errorf(GC_ERR_ARG, "match: the models compute the features; do not combine --models / --dinov2 with --features-* / --feature-map");
     } else {
         if (!so->features_src || !r->n_features_trg)
@@ -133,6 +150,8 @@ static gc_status check_args(match_args *r, int64_t K) {
 typedef struct {
     gc_image si, ms;                      /* the source and its mask */
     gc_descriptors *src, *src_flip;       /* src_flip NULL: no alignment */
+    gc_descriptors *src_rot[3];           /* the rotations of args.poses */
+    gc_align_poses poses;
     float *xy;                            /* [K,2] the points */
     int64_t *ids, *cells;                 /* [K] keypoint ids or NULL; dense: each point's cell */
     gc_match_inputs *in;
@@ -146,6 +165,7 @@ static void state_free(match_state *s, int n_trg) {
     gc_image_free(&s->ms);
     gc_descriptors_free(s->src);
     gc_descriptors_free(s->src_flip);
+    for (int q = 0; q < 3; q++) gc_descriptors_free(s->src_rot[q]);
     free(s->xy), free(s->ids), free(s->cells);
     gc_match_inputs_free(s->in);
     cJSON_Delete(s->results);
@@ -202,7 +222,7 @@ static gc_status match_target(const match_args *r, match_state *s, int i, int64_
     gc_match_result res = {.src_name = r->src_image, .tgt_name = path, .src = &s->si, .tgt = &ti, .align_mode = r->align,
                            .distance = "none", .points = s->xy, .ids = s->ids};
     gc_status st = gc_image_load(path, &ti);
-    if (st == GC_OK) st = gc_match_inputs_descriptors(s->in, i, path, &ti, 0, &trg);
+    if (st == GC_OK) st = gc_match_inputs_descriptors(s->in, i, path, &ti, GC_POSE_ORIGINAL, &trg);
     if (st == GC_OK && imd) st = gc_match_inputs_mask(s->in, i, path, &ti, &mt);
     if (st == GC_OK) st = gc_match_result_init(&res, K);
     if (st == GC_OK) {
@@ -218,8 +238,9 @@ static gc_status match_target(const match_args *r, match_state *s, int i, int64_
             res.flip_table = r->flip_table ? r->flip_table : r->category;
         }
         if (imd) res.mask_src = &s->ms, res.mask_tgt = &mt;
+        if (r->poses & GC_POSES_ROTATIONS) res.poses = &s->poses;
         const gc_align_params ap = {.match = res.match, .category = r->category, .flip_table = r->flip_table,
-                                    .force_flip = !strcmp(r->align, "flip")};
+                                    .force_flip = !strcmp(r->align, "flip"), .poses = res.poses};
         st = gc_match_pixels_ex(s->src, s->src_flip, trg, s->si.w, s->si.h, ti.w, ti.h, s->xy, s->ids, K, &ap,
                                 imd ? &s->ms : NULL, imd ? &mt : NULL, res.out, res.score, res.from_flip, &res.info,
                                 &res.extra);
@@ -291,8 +312,14 @@ static gc_status run_match(const match_args *r, match_state *s, int64_t K) {
     GC_TRY(gc_match_inputs_open(&r->sources, &s->in));
     if (!(s->results = cJSON_CreateArray()) || !(s->rows = calloc((size_t)r->n_trg, sizeof *s->rows)))
         return gc_errorf(GC_ERR_NOMEM, "out of memory");
-    GC_TRY(gc_match_inputs_descriptors(s->in, -1, r->src_image, &s->si, 0, &s->src));
-    if (strcmp(r->align, "off") != 0) GC_TRY(gc_match_inputs_descriptors(s->in, -1, r->src_image, &s->si, 1, &s->src_flip));
+    GC_TRY(gc_match_inputs_descriptors(s->in, -1, r->src_image, &s->si, GC_POSE_ORIGINAL, &s->src));
+    if (strcmp(r->align, "off") != 0)
+        GC_TRY(gc_match_inputs_descriptors(s->in, -1, r->src_image, &s->si, GC_POSE_FLIP, &s->src_flip));
+    for (int q = 0; q < 3; q++) {
+        if (r->poses >> (GC_POSE_ROT90 + q) & 1)
+            GC_TRY(gc_match_inputs_descriptors(s->in, -1, r->src_image, &s->si, GC_POSE_ROT90 + q, &s->src_rot[q]));
+        s->poses.src_rot[q] = s->src_rot[q];
+    }
     if (strcmp(r->align, "off") != 0 && !s->src_flip) {
         if (!strcmp(r->align, "flip"))
             return gc_errorf(GC_ERR_ARG, "--align flip needs --features-src-flip (features of the mirrored source)");
@@ -348,6 +375,10 @@ static gc_status parse(gc_args *a, match_args *r, const char **pts, const char *
     r->mnn = gc_arg_flag(a, "--mnn");
     r->progress = !gc_arg_flag(a, "--no-progress");
     r->align = gc_arg_str(a, "--align", "auto");
+    const char *poses = gc_arg_str(a, "--poses", NULL);
+    so->features_src_rot[0] = gc_arg_str(a, "--features-src-rot90", NULL);
+    so->features_src_rot[1] = gc_arg_str(a, "--features-src-rot180", NULL);
+    so->features_src_rot[2] = gc_arg_str(a, "--features-src-rot270", NULL);
     r->category = gc_arg_str(a, "--category", NULL);
     r->flip_table = gc_arg_str(a, "--flip-table", NULL);
     so->mask_src = gc_arg_str(a, "--mask-src", NULL);
@@ -371,6 +402,10 @@ static gc_status parse(gc_args *a, match_args *r, const char **pts, const char *
     if (r->heatmap_idx < -1) return gc_errorf(GC_ERR_ARG, "match: --heatmap %lld is not a point index", (long long)r->heatmap_idx);
     if (*pts && *pts_file) return gc_errorf(GC_ERR_ARG, "match: give one of --points and --points-file");
     r->dense = !*pts && !*pts_file;
+    if (poses) {
+        GC_TRY(gc_poses_parse(poses, &r->poses));
+        r->poses = gc_poses_resolve(r->poses, r->category);
+    }
     r->src_image = pos[0];
     r->n_trg = np - 1;
     for (int i = 0; i < r->n_trg; i++) r->trg_images[i] = pos[i + 1];

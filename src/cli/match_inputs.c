@@ -47,13 +47,17 @@ static gc_status load_file(const gc_match_inputs *m, const char *file, const cha
     return m->pp ? gc_descriptors_load_postproc(file, m->pp, out) : gc_descriptors_load(file, map, out);
 }
 
-/* Run the models on the image (loaded at the first call). */
-static gc_status compute(gc_match_inputs *m, const gc_image *img, int flip, gc_descriptors **out) {
+/* Run the models on the image in the pose (loaded at the first call). */
+static gc_status compute(gc_match_inputs *m, const gc_image *img, int pose, gc_descriptors **out) {
     if (!m->features) GC_TRY(gc_features_load(m->src->models, &m->features));
+    gc_image turned = {0};
+    gc_status s = pose >= GC_POSE_ROT90 ? gc_image_pose(img, pose, &turned) : GC_OK;
     gc_feature_maps maps;
-    GC_TRY(gc_features_compute(m->features, img, flip, &maps));
+    if (s == GC_OK) s = gc_features_compute(m->features, turned.rgb ? &turned : img, pose == GC_POSE_FLIP, &maps);
+    gc_image_free(&turned);
+    GC_TRY(s);
     m->counts.features++;
-    gc_status s = gc_descriptors_from_maps(&maps, m->pp, out);
+    s = gc_descriptors_from_maps(&maps, m->pp, out);
     gc_feature_maps_free(&maps);
     return s;
 }
@@ -72,14 +76,17 @@ static gc_status check_fit(gc_match_inputs *m, const gc_descriptors *d, const ch
                      m->first_label, m->first_recipe, (long long)m->first_channels, label, recipe, (long long)c);
 }
 
-gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char *path, const gc_image *img, int flip,
+gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char *path, const gc_image *img, int pose,
                                       gc_descriptors **out) {
     *out = NULL;
     const gc_match_sources *src = m->src;
     char label[1200];
     gc_status s;
     if (!src->models) {
-        const char *file = which < 0 ? (flip ? src->features_src_flip : src->features_src) : src->features_trg[which];
+        const char *file = which >= 0                 ? src->features_trg[which]
+                           : pose == GC_POSE_ORIGINAL ? src->features_src
+                           : pose == GC_POSE_FLIP     ? src->features_src_flip
+                                                      : src->features_src_rot[pose - GC_POSE_ROT90];
         if (!file) return GC_OK;
         snprintf(label, sizeof label, "%s", file);
         s = load_file(m, file, src->feature_map, out);
@@ -87,7 +94,7 @@ gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char 
         char key[GC_IMAGE_KEY_LEN + 1], *file = NULL;
         bool computed;
         s = gc_image_key(path, key);
-        if (s == GC_OK) s = gc_image_cache_features(m->cache, key, img, flip, &file, &computed);
+        if (s == GC_OK) s = gc_image_cache_features(m->cache, key, img, pose, &file, &computed);
         if (s == GC_OK) {
             *(computed ? &m->counts.features : &m->counts.cached_features) += 1;
             snprintf(label, sizeof label, "%s", file);
@@ -95,8 +102,8 @@ gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char 
         }
         free(file);
     } else {
-        snprintf(label, sizeof label, "%s%s", path, flip ? " (mirrored)" : "");
-        s = compute(m, img, flip, out);
+        snprintf(label, sizeof label, "%s%s%s%s", path, pose ? " (" : "", pose ? gc_pose_name(pose) : "", pose ? ")" : "");
+        s = compute(m, img, pose, out);
         if (s != GC_OK) s = gc_error_context(s, "%s", label);
     }
     if (s == GC_OK) s = check_fit(m, *out, label);

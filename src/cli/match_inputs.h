@@ -9,8 +9,9 @@
 #include "base/base.h"
 
 typedef struct {
-    /* feature files (models NULL): the source, its mirror (may be NULL), one per target */
-    const char *features_src, *features_src_flip;
+    /* feature files (models NULL): the source, its mirror (may be NULL), its rotations ([pose - GC_POSE_ROT90],
+     * may be NULL), one per target */
+    const char *features_src, *features_src_flip, *features_src_rot[3];
     const char *const *features_trg;
     const char *feature_map;          /* one named map of the files instead of the recipe (may be NULL) */
     const gc_features_config *models; /* or: the models that compute the features */
@@ -35,10 +36,10 @@ typedef struct gc_match_inputs gc_match_inputs;
 /* src is borrowed for the object's life. */
 gc_status gc_match_inputs_open(const gc_match_sources *src, gc_match_inputs **out);
 void gc_match_inputs_free(gc_match_inputs *m);
-/* The descriptors of image `which` (-1 the source, i >= 0 target i) at `path` with pixels img, mirrored
- * when flip (the source only). From files: NULL in *out when the mirrored source has no file. Descriptors
- * of every image must share the source's recipe and channel count (checked, naming both). */
-gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char *path, const gc_image *img, int flip,
+/* The descriptors of image `which` (-1 the source, i >= 0 target i) at `path` with pixels img in a gc_pose
+ * (mirrored or turned: the source only). From files: NULL in *out when the mirrored source has no file.
+ * Descriptors of every image must share the source's recipe and channel count (checked, naming both). */
+gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char *path, const gc_image *img, int pose,
                                       gc_descriptors **out);
 /* The instance mask of image `which` (the image's size or the 960 canvas, object where R > 127);
  * mask->rgb NULL when the run has no masks. */

@@ -61,6 +61,10 @@ gc_status gc_eval_ctx_score_cache(gc_eval_ctx *x, const gc_eval_cache_config *co
     if (co->postproc && co->map_name)
         return gc_errorf(GC_ERR_ARG, "eval: a post-processor makes the descriptor from s3, s4, s5 and dino; it does not combine with the map '%s'",
                          co->map_name);
+    if (co->poses && co->align == GC_EVAL_ALIGN_OFF)
+        return gc_errorf(GC_ERR_ARG, "eval: poses are compared by the pose alignment: use it (align flip or mnn)");
+    if (co->poses & ~(GC_POSES_AUTO | GC_POSES_ROTATIONS | (1u << GC_POSE_FLIP)))
+        return gc_errorf(GC_ERR_ARG, "eval: pose set 0x%x has bits that are no pose (gc_poses_parse)", co->poses);
     int *sel = NULL, n = 0;
     GC_TRY(gc_eval_set_sample(&x->set, co->sample, &sel, &n));
     gc_pck_pred *preds = gc_calloc((size_t)GC_MAX(n, 1), sizeof(gc_pck_pred));

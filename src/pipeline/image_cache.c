@@ -213,7 +213,7 @@ static gc_status load_features(gc_image_cache *c, const char *fp) {
     return memo_write(c, fp, &fn);
 }
 
-gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_image *img, int flip, char **path,
+gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_image *img, int pose, char **path,
                                   bool *computed) {
     *path = NULL;
     *computed = false;
@@ -225,17 +225,17 @@ gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_i
         if (memo_read(c, fp, &spec) && spec.n_maps > 0) GC_TRY(set_spec(c, &spec));
         else GC_TRY(load_features(c, fp));
     }
-    char *p = gc_cache_path(c->feat_dir, key, flip);
+    char *p = gc_cache_path(c->feat_dir, key, pose);
     if (!p) return GC_ERR_NOMEM;
-    if (gc_file_exists(p) && gc_cache_open(p, &c->spec, flip, NULL) == GC_OK) return *path = p, GC_OK;
+    if (gc_file_exists(p) && gc_cache_open(p, &c->spec, pose, NULL) == GC_OK) return *path = p, GC_OK;
     gc_error_clear();
     free(p);
     if (!c->loaded) {
         if (!fp[0]) GC_TRY(features_fingerprint(c, fp));
         GC_TRY(load_features(c, fp));
     }
-    GC_TRY(gc_cache_ensure(&c->spec, c->feat_dir, key, img, flip, computed));
-    return (*path = gc_cache_path(c->feat_dir, key, flip)) ? GC_OK : GC_ERR_NOMEM;
+    GC_TRY(gc_cache_ensure(&c->spec, c->feat_dir, key, img, pose, computed));
+    return (*path = gc_cache_path(c->feat_dir, key, pose)) ? GC_OK : GC_ERR_NOMEM;
 }
 
 /* ---- SAM masks ---------------------------------------------------------------------------------- */

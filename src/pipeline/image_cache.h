@@ -1,6 +1,6 @@
 /* Features and instance masks of users' images kept in a folder by image content (geocorr match --cache),
  * so that a second run on the same images loads no model:
- *   <dir>/features/<model id>/<image key>[_flip].safetensors   the extract cache's files (feature_cache.h)
+ *   <dir>/features/<model id>/<image key>[_flip|_rot90|...].safetensors   the extract cache's files (feature_cache.h)
  *   <dir>/masks/<SAM id>/<image key>_<box key>.png               SAM box masks (0/255, the image's size)
  *   <dir>/models/<fingerprint>.json                              a model set's identity, see below
  * The image key is the SHA-256 of the image file's bytes. A model id hashes the weights (feature_cache.c,
@@ -28,9 +28,9 @@ void gc_image_cache_free(gc_image_cache *c);
 /* The content key of an image file. */
 gc_status gc_image_key(const char *path, char key[GC_IMAGE_KEY_LEN + 1]);
 
-/* The feature file of the image with this key (img: its pixels) and orientation, computed when the
- * cache lacks it; *path (free()) is a `geocorr features`-compatible file; *computed: the models ran. */
-gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_image *img, int flip, char **path,
+/* The feature file of the image with this key (img: its pixels) in a gc_pose (mirrored or turned), computed
+ * when the cache lacks it; *path (free()) is a `geocorr features`-compatible file; *computed: the models ran. */
+gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_image *img, int pose, char **path,
                                   bool *computed);
 
 /* The SAM mask PNG of the image with this key for the box (x1, y1, x2, y2 in its pixels), computed when
