@@ -86,9 +86,20 @@ static void remove_stale_temps(const char *path) {
     free(dir);
 }
 
-static gc_status write_one(const gc_feature_fn *fn, const gc_image *img, int flip, const char *rel, const char *path,
-                           bool f16, float *const *maps) {
-    GC_TRY(fn->compute(fn->ctx, img, flip, maps));
+gc_status gc_cache_load(const char *path, const gc_feature_fn *fn, int flip, float *const *maps) {
+    gc_weights *w;
+    GC_TRY(gc_cache_open(path, fn, flip, &w));
+    gc_status s = GC_OK;
+    for (int k = 0; s == GC_OK && k < fn->n_maps; k++) {
+        const float *p;
+        s = gc_weights_f32(w, fn->names[k], 3, fn->shape[k], &p);
+        if (s == GC_OK) memcpy(maps[k], p, (size_t)(fn->shape[k][0] * fn->shape[k][1] * fn->shape[k][2]) * sizeof(float));
+    }
+    gc_weights_free(w);
+    return s;
+}
+
+gc_status gc_cache_write(const gc_feature_fn *fn, int flip, const char *rel, const char *path, bool f16, float *const *maps) {
     GC_TRY(mkdirs_for(path));
     gc_st_writer *wr = gc_st_writer_new();
     if (!wr) return gc_errorf(GC_ERR_NOMEM, "out of memory");
@@ -173,7 +184,8 @@ static gc_status extract_file(extract_run *x, const char *rel, int flip, bool fi
             free(ip);
             *loaded = s == GC_OK;
         }
-        if (s == GC_OK) s = write_one(x->fn, img, flip, rel, path, x->o->f16, x->maps);
+        if (s == GC_OK) s = x->fn->compute(x->fn->ctx, img, flip, x->maps);
+        if (s == GC_OK) s = gc_cache_write(x->fn, flip, rel, path, x->o->f16, x->maps);
         if (s == GC_OK) *out = exists ? FILE_REDONE : FILE_COMPUTED;
     }
     gc_claim_release(&cl);

@@ -39,6 +39,12 @@ char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip);
  * open set in *out (may be NULL to only check), else a message naming the file and the mismatch. */
 gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int flip, gc_weights **out);
 
+/* A valid cache file (gc_cache_open) read into maps[k] (fn's C*H*W floats each; F16 files converted). */
+gc_status gc_cache_load(const char *path, const gc_feature_fn *fn, int flip, float *const *maps);
+/* Write maps[k] (fn's names and shapes) as the cache file `path` of image `rel` (metadata) and orientation,
+ * atomically, creating its folders; f16: stored as float16. */
+gc_status gc_cache_write(const gc_feature_fn *fn, int flip, const char *rel, const char *path, bool f16, float *const *maps);
+
 /* Extract the features of rel_images[0..n) (paths relative to image_root) into o->cache_dir, as o's
  * flip, f16, shard / n_shards and progress say (its dataset fields are not read). Returns when every
  * file of the shard is valid: files that concurrent runs are computing are waited for. */
