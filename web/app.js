@@ -290,6 +290,7 @@ async function init() {
   } finally {
     setBusy(false);
   }
+  $('controls').addEventListener('submit', (e) => e.preventDefault()); // Enter in a field must not reload the page
   $('src-img').addEventListener('click', onSourceClick);
   $('src-select').addEventListener('change', () => loadImage('src'));
   $('tgt-select').addEventListener('change', () => loadImage('tgt'));

@@ -21,7 +21,8 @@
 #define MATCH_BODY_MAX (1u << 20) /* a /api/match body: SERVE_MAX_POINTS points take ~50 KB */
 #define STOP_WAIT_S 4.0            /* SIGTERM: requests in progress get this long before the process exits */
 
-typedef enum { R_PAGE, R_STATIC, R_INFO, R_IMAGES, R_IMAGE, R_UPLOAD, R_MATCH, R_HEATMAP, R_NONE } route_id;
+typedef enum { R_PAGE, R_STATIC, R_INFO, R_IMAGES, R_IMAGE, R_UPLOAD, R_MATCH, R_HEATMAP } route_id;
+#define N_ROUTES (R_HEATMAP + 1)
 
 static const struct {
     const char *path;
@@ -45,14 +46,16 @@ typedef struct {
     bool too_big;
 } request;
 
-static route_id route_of(const char *url) {
+/* The route of a URL path, or -1. */
+static int route_of(const char *url) {
     if (!strncmp(url, "/static/", 8)) return R_STATIC;
-    for (int i = 0; i < R_NONE; i++)
-        if (i != R_STATIC && !strcmp(url, k_routes[i].path)) return (route_id)i;
-    return R_NONE;
+    for (int i = 0; i < N_ROUTES; i++)
+        if (i != R_STATIC && !strcmp(url, k_routes[i].path)) return i;
+    return -1;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, serve_reply *r) {
+/* allow: the methods of the route, for a 405 (NULL otherwise). */
+static enum MHD_Result send_reply(struct MHD_Connection *conn, serve_reply *r, const char *allow) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(r->body);
@@ -63,17 +66,17 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, serve_reply *r) {
     /* the page may use what this server gives and nothing else (no CDN, no other origin) */
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; object-src 'none'");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
+    if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *msg) {
+static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *msg, const char *allow) {
     serve_reply r;
     serve_reply_error(&r, status, "%s", msg);
     if (!r.body) return MHD_NO;
-    return send_reply(conn, &r);
+    return send_reply(conn, &r, allow);
 }
 
 static void asset_reply(const char *name, serve_reply *r) {
@@ -99,7 +102,7 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *conn, const c
     if (rq->too_big) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body larger than %zu bytes", rq->limit);
-        return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
     }
     switch (rq->route) {
     case R_PAGE: asset_reply("index.html", &r); break;
@@ -125,10 +128,9 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *conn, const c
         serve_match_req_free(&mr);
         break;
     }
-    case R_NONE: serve_reply_error(&r, 404, "no such page: %.200s", url); break;
     }
     if (!r.body) return MHD_NO;
-    return send_reply(conn, &r);
+    return send_reply(conn, &r, NULL);
 }
 
 /* Gather a body chunk (beyond the limit: dropped, and the answer is 413). */
@@ -159,23 +161,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq) { /* first call: the headers are in, no body byte has been read */
         const bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
         const bool post = !strcmp(method, MHD_HTTP_METHOD_POST);
-        route_id route = route_of(url);
-        if (route == R_NONE) return send_error(conn, MHD_HTTP_NOT_FOUND, "no such page");
+        const int route = route_of(url);
+        if (route < 0) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "no such page: %.200s", url);
+            return send_error(conn, MHD_HTTP_NOT_FOUND, msg, NULL);
+        }
         if (!(k_routes[route].post ? post : get)) {
             char msg[128];
             snprintf(msg, sizeof msg, "%s %s: method not allowed (use %s)", method, k_routes[route].path,
                      k_routes[route].post ? "POST" : "GET");
-            return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg);
+            return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, k_routes[route].post ? "POST" : "GET, HEAD");
         }
-        const size_t limit = route == R_UPLOAD ? (size_t)sv->api.cfg->max_upload_mb << 20 : post ? MATCH_BODY_MAX : 0;
+        const size_t limit = route == R_UPLOAD ? (size_t)sv->api.cfg->max_upload_mb << 20 : route == R_MATCH ? MATCH_BODY_MAX : 0;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (post && cl && strtoull(cl, NULL, 10) > limit) {
             char msg[96];
             snprintf(msg, sizeof msg, "request body of %.20s bytes: the limit is %zu bytes", cl, limit);
-            return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+            return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
         }
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
-        rq->route = route;
+        rq->route = (route_id)route;
         rq->limit = limit;
         *con_cls = rq;
         atomic_fetch_add(&sv->active, 1);
@@ -227,7 +233,8 @@ gc_status gc_serve_run(const gc_serve_config *cfg) {
     if (cfg->port < 0 || cfg->port > 65535) return gc_errorf(GC_ERR_ARG, "--port %d: expected 0 to 65535", cfg->port);
     if (cfg->max_upload_mb < 1 || cfg->max_upload_mb > 1024)
         return gc_errorf(GC_ERR_ARG, "--max-upload-mb %lld: expected 1 to 1024", (long long)cfg->max_upload_mb);
-    if (cfg->memory_mb < 1) return gc_errorf(GC_ERR_ARG, "--memory-mb %lld: expected at least 1", (long long)cfg->memory_mb);
+    if (cfg->memory_mb < 1 || cfg->memory_mb > (1ll << 30))
+        return gc_errorf(GC_ERR_ARG, "--memory-mb %lld: expected 1 to 2^30", (long long)cfg->memory_mb);
     struct sockaddr_storage addr;
     socklen_t alen;
     GC_TRY(resolve(cfg->host, cfg->port, &addr, &alen));
