@@ -250,6 +250,11 @@ static gc_status block_forward(const sd_unet_block *b, const float *x, int64_t *
     return GC_OK;
 }
 
+int64_t sd_unet_skip_channels(const sd_unet *u, int k) {
+    int i = u->n_in - k; /* hs[0] is conv_in's output, hs[i] input block i's */
+    return i == 0 ? u->mc : u->in[i - 1].cout;
+}
+
 gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w, float t, const float *context,
                           int64_t n_ctx, int64_t ctx_dim, const sd_unet_run *run, float *out) {
     int64_t f = (int64_t)1 << (u->levels - 1);
@@ -329,11 +334,10 @@ gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w
             s = C == 4 * u->mc ? run->s1 : run->s2;
             for (int64_t i = 0; i < (C / 2) * H * W; i++) hcur[i] *= bk;
         }
-        if (k % (u->nr + 1) == u->nr) {
-            snprintf(nm, sizeof nm, "feat%d", k);
-            st = emit_map(run, nm, hcur, C, H, W);
-        }
-        if (st != GC_OK || k > last) break;
+        bool feat = k % (u->nr + 1) == u->nr, after = feat && run && run->feat_after_skip;
+        snprintf(nm, sizeof nm, "feat%d", k);
+        if (feat && !after) st = emit_map(run, nm, hcur, C, H, W);
+        if (st != GC_OK || (k > last && !after)) break;
         /* the skip stays on the stack (freed with it on an error) until it is consumed */
         float *skip = hs[top - 1];
         int64_t Cs = hsC[top - 1];
@@ -352,6 +356,11 @@ gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w
         hs[--top] = NULL;
         gc_free(hcur);
         hcur = NULL;
+        if (after) st = emit_map(run, nm, cat, C + Cs, H, W);
+        if (st != GC_OK || k > last) {
+            gc_free(cat);
+            break;
+        }
         char pre[64];
         snprintf(pre, sizeof pre, "output_blocks.%d.pre_upsample", k);
         st = block_forward(&u->out[k], cat, &H, &W, emb_silu, context, n_ctx, run, pre, &hcur);
