@@ -19,7 +19,7 @@
 #include "serve/serve.h"
 
 #define MATCH_BODY_MAX (1u << 20) /* a /api/match body: SERVE_MAX_POINTS points take ~50 KB */
-#define STOP_WAIT_S 4.0            /* SIGTERM: requests in progress get this long before the process exits */
+#define STOP_WAIT_S 3.0            /* SIGTERM: requests in progress get this long before the process exits (5 s in all) */
 
 typedef enum { R_PAGE, R_STATIC, R_INFO, R_IMAGES, R_IMAGE, R_UPLOAD, R_MATCH, R_HEATMAP } route_id;
 #define N_ROUTES (R_HEATMAP + 1)
