@@ -211,6 +211,17 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     vfprintf(stderr, fmt, ap);
 }
 
+/* The write end receives the number of a stop signal (write() is async-signal-safe). */
+static int g_stop_pipe[2] = {-1, -1};
+
+static void on_stop_signal(int sig) {
+    const int saved = errno;
+    if (write(g_stop_pipe[1], &sig, sizeof sig) < 0) {
+        /* the pipe holds 64 KiB of signals: a write can only fail once the server is stopping anyway */
+    }
+    errno = saved;
+}
+
 static bool is_loopback(const struct sockaddr *a) {
     if (a->sa_family == AF_INET) return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
     const struct in6_addr *v6 = &((const struct sockaddr_in6 *)a)->sin6_addr;
@@ -241,19 +252,22 @@ gc_status gc_serve_run(const gc_serve_config *cfg) {
     if (!is_loopback((struct sockaddr *)&addr))
         fprintf(stderr, "geocorr serve: WARNING: --host %s is not a loopback address: anyone who can reach it can use this "
                         "server and read every image under --images\n", cfg->host);
-    /* SIGINT / SIGTERM are taken by sigwait below, in this thread only: every other thread (libmicrohttpd's,
-     * OpenMP's) inherits the blocked mask. A client that goes away must not kill the process (SIGPIPE). */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     server sv = {.api = {.cfg = cfg}};
     atomic_init(&sv.active, 0);
     gc_status s = serve_images_scan(cfg->images_dir, (size_t)cfg->max_upload_mb << 20, &sv.api.images);
     if (s == GC_OK) s = serve_store_init(cfg, &sv.api.store);
+    /* SIGINT / SIGTERM from now on (while loading, their default action is the right one): a handler writes
+     * the signal to a pipe this thread waits on. Blocking them for sigwait would not do: OpenBLAS starts its
+     * threads before main, with the signals open, and the kernel may hand a process signal to any thread. A
+     * client that goes away must not kill the process (SIGPIPE). */
+    if (s == GC_OK && pipe(g_stop_pipe) != 0) s = gc_errorf(GC_ERR_IO, "serve: pipe: %s", strerror(errno));
+    if (s == GC_OK) {
+        struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+    }
     struct MHD_Daemon *d = NULL;
     if (s == GC_OK) {
         const unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
@@ -271,7 +285,7 @@ gc_status gc_serve_run(const gc_serve_config *cfg) {
         printf("geocorr serve: %s\n", url);
         fflush(stdout);
         int sig = 0;
-        while (sigwait(&stop, &sig) != 0) {
+        while (read(g_stop_pipe[0], &sig, sizeof sig) != (ssize_t)sizeof sig && errno == EINTR) {
         }
         fprintf(stderr, "geocorr serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
         const MHD_socket lfd = MHD_quiesce_daemon(d); /* no new connections (the socket is ours to close) */
@@ -289,5 +303,12 @@ gc_status gc_serve_run(const gc_serve_config *cfg) {
     if (d) MHD_stop_daemon(d);
     serve_store_free(sv.api.store);
     serve_images_free(sv.api.images);
+    if (g_stop_pipe[0] >= 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        close(g_stop_pipe[0]);
+        close(g_stop_pipe[1]);
+        g_stop_pipe[0] = g_stop_pipe[1] = -1;
+    }
     return s;
 }
