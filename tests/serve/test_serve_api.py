@@ -158,10 +158,31 @@ class ServeApi(unittest.TestCase):
 
     # ---- /api/match against geocorr match ----
 
-    def cli_match(self, src, tgt, pts, opts, cwd=None, features=None):
+    feature_files = {}
+
+    def features(self, name, flip, cwd=None):
+        """`geocorr features --dinov2` of an image (once per test run)."""
+        key = (cwd, name, flip)
+        if key not in self.feature_files:
+            out = os.path.join(self.root, f"feat{len(self.feature_files)}.st")
+            su.geocorr("features", "--dinov2", self.dino, "--image", name, "--out", out, *(["--flip"] if flip else []),
+                       cwd=cwd or self.images)
+            self.feature_files[key] = out
+        return self.feature_files[key]
+
+    def cli_match(self, src, tgt, pts, opts, cwd=None, dinov2=False, postproc=None):
+        """`geocorr match` run in the images folder: with --dinov2 (the models as serve takes them), or on feature
+        files of the same model (fewer computations: the sanitizer build is slow), optionally with --postproc."""
         out = os.path.join(self.root, "cli.json")
         args = ["match", src, tgt, "--points", ";".join(f"{x:g},{y:g}" for x, y in pts), "--out", out]
-        args += features if features else ["--dinov2", self.dino]
+        if dinov2:
+            args += ["--dinov2", self.dino]
+        else:
+            args += ["--features-src", self.features(src, False, cwd), "--features-tgt", self.features(tgt, False, cwd)]
+            if opts.get("align") != "off":
+                args += ["--features-src-flip", self.features(src, True, cwd)]
+        if postproc:
+            args += ["--postproc", postproc]
         if opts.get("category"):
             args += ["--category", opts["category"]]
         for k in ("align", "window"):
@@ -186,7 +207,7 @@ class ServeApi(unittest.TestCase):
             st, ct, body = self.sv.post_json("/api/match", dict({"src": src, "tgt": tgt, "points": pts}, **opts))
             self.assertEqual(st, 200, body)
             self.assertEqual(ct, "application/json")
-            want = self.cli_match(src, tgt, pts, opts)
+            want = self.cli_match(src, tgt, pts, opts, dinov2=(src, tgt) == ("a.png", "b.png"))
             self.assertEqual(body, want, f"{src} -> {tgt} {opts}: /api/match differs from geocorr match")
         # the features of an image are computed once per orientation (the first case computed a.png, b.png, a.png mirrored)
         log = self.sv.stderr()
@@ -194,21 +215,13 @@ class ServeApi(unittest.TestCase):
         self.assertEqual(log.count("features of a.png (mirrored): computed"), 1, log)
 
     def test_postproc_equals_cli(self):
-        feats = {}
-        for name, flip in (("a.png", False), ("a.png", True), ("b.png", False)):
-            out = os.path.join(self.root, f"{name}{'_flip' if flip else ''}.st")
-            su.geocorr("features", "--dinov2", self.dino, "--image", name, "--out", out, *(["--flip"] if flip else []),
-                       cwd=self.images)
-            feats[(name, flip)] = out
         pts = [[12, 40], [60, 10]]
         for opts in ({"category": "cat"}, {"align": "off", "window": 4}):
             st, _, body = self.sv.post_json("/api/match", dict({"src": "a.png", "tgt": "b.png", "points": pts, "postproc": True},
                                                                **opts))
             self.assertEqual(st, 200, body)
             self.assertEqual(json.loads(body)["descriptor"]["recipe"], "postproc")
-            features = ["--features-src", feats[("a.png", False)], "--features-tgt", feats[("b.png", False)],
-                        "--features-src-flip", feats[("a.png", True)], "--postproc", self.pp]
-            self.assertEqual(body, self.cli_match("a.png", "b.png", pts, opts, features=features), opts)
+            self.assertEqual(body, self.cli_match("a.png", "b.png", pts, opts, postproc=self.pp), opts)
 
     def test_heatmap(self):
         q = "/api/heatmap?src=a.png&tgt=b.png&x=10&y=20"
