@@ -296,6 +296,7 @@ void gc_align_result_free(gc_align_result *r) {
     gc_free(r->kps_flip);
     gc_free(r->imd_min_orig);
     gc_free(r->imd_min_flip);
+    gc_free(r->kps_rot);
     memset(r, 0, sizeof *r);
 }
 
@@ -358,6 +359,8 @@ gc_status gc_align_points(const float *src, const float *src_flip, const float *
         }
         r->flip_chosen = r->dist_flip < r->dist_orig; /* NaN (empty mask): keep the original */
     }
+    r->pose = r->flip_chosen ? GC_POSE_FLIP : GC_POSE_ORIGINAL;
+    for (int q = 0; q < GC_N_ROT; q++) r->dist_rot[q] = NAN;
     /* optimized_kps_1_to_2: replace where the point and its unconditional flip partner are mutually visible */
     memcpy(r->merged, r->pred, (size_t)K * 2 * sizeof(float));
     for (int64_t i = 0; i < K && r->flip_chosen; i++) {

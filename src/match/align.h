@@ -12,6 +12,7 @@
 
 #define GC_IMD_RES 64            /* IMD feature/mask resolution */
 #define GC_IMD_REPLACE -100000.0f /* reference: every exact 0 of the masked features becomes this */
+#define GC_N_ROT 3                /* the rotated poses rot90, rot180, rot270 (index pose - GC_POSE_ROT90) */
 
 /* mask [H,W] u8 (> thresh = object) -> m[res, res] of 0/1 by PyTorch 'nearest' (source row
  * min(floor(i * (float)H/res), H - 1), products in float32). */
@@ -45,6 +46,10 @@ typedef struct {
     bool flip_chosen;
     float *imd_min_orig, *imd_min_flip; /* [n_min_*] with IMD */
     int64_t n_min_orig, n_min_flip;
+    /* the rotations (match/poses.h: gc_align_rotations; without it the pose is original or flip) */
+    int pose;                   /* the chosen gc_pose */
+    double dist_rot[GC_N_ROT];  /* NaN: not tried */
+    float *kps_rot;             /* [K,3] the source points of the chosen rotation (NULL otherwise) */
 } gc_align_result;
 
 /* The whole of §6.4. src/src_flip/trg: token rows [3600, C]; src_kps, trg_kps [K,3] (trg_kps NULL:
