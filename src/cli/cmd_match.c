@@ -219,31 +219,16 @@ static gc_status match_target(const match_args *r, match_state *s, int i, int64_
     const char *path = r->trg_images[i];
     gc_image ti = {0}, mt = {0};
     gc_descriptors *trg = NULL;
-    gc_match_result res = {.src_name = r->src_image, .tgt_name = path, .src = &s->si, .tgt = &ti, .align_mode = r->align,
-                           .distance = "none", .points = s->xy, .ids = s->ids};
+    gc_match_result res = {.src_name = r->src_image, .tgt_name = path, .src = &s->si, .tgt = &ti, .points = s->xy, .ids = s->ids};
     gc_status st = gc_image_load(path, &ti);
     if (st == GC_OK) st = gc_match_inputs_descriptors(s->in, i, path, &ti, GC_POSE_ORIGINAL, &trg);
     if (st == GC_OK && imd) st = gc_match_inputs_mask(s->in, i, path, &ti, &mt);
-    if (st == GC_OK) st = gc_match_result_init(&res, K);
     if (st == GC_OK) {
-        res.recipe = gc_descriptors_recipe(s->src);
-        res.channels = gc_descriptors_channels(s->src);
-        const bool supervised = strncmp(res.recipe, "map:", 4) == 0 || strcmp(res.recipe, "postproc") == 0;
-        res.match = (gc_match_params){.window = r->window != INT_MIN ? r->window : supervised ? 7 : 5, .hard = r->hard,
-                                      .exclude_outside = r->exclude_outside};
-        res.aligned = s->src_flip != NULL;
-        if (strcmp(r->align, "off") != 0 && !s->src_flip) res.align_mode = "off (no flipped source features)";
-        if (res.aligned) {
-            res.distance = imd ? "imd" : "mnn";
-            res.flip_table = r->flip_table ? r->flip_table : r->category;
-        }
-        if (imd) res.mask_src = &s->ms, res.mask_tgt = &mt;
-        if (r->poses & GC_POSES_ROTATIONS) res.poses = &s->poses;
-        const gc_align_params ap = {.match = res.match, .category = r->category, .flip_table = r->flip_table,
-                                    .force_flip = !strcmp(r->align, "flip"), .poses = res.poses};
-        st = gc_match_pixels_ex(s->src, s->src_flip, trg, s->si.w, s->si.h, ti.w, ti.h, s->xy, s->ids, K, &ap,
-                                imd ? &s->ms : NULL, imd ? &mt : NULL, res.out, res.score, res.from_flip, &res.info,
-                                &res.extra);
+        const gc_match_options mo = {.window = r->window, .hard = r->hard, .exclude_outside = r->exclude_outside,
+                                     .align = r->align, .category = r->category, .flip_table = r->flip_table,
+                                     .mask_src = imd ? &s->ms : NULL, .mask_trg = imd ? &mt : NULL,
+                                     .poses = r->poses & GC_POSES_ROTATIONS ? &s->poses : NULL};
+        st = gc_match_run(&res, K, s->src, s->src_flip, trg, &mo);
     }
     if (st == GC_OK && r->dense && ends_with(r->out, ".safetensors")) {
         st = save_dense(r, s, &res);
@@ -255,7 +240,7 @@ static gc_status match_target(const match_args *r, match_state *s, int i, int64_
     if (st == GC_OK && r->picture) st = r->dense ? dense_picture(&res, s->cells, &s->rows[i]) : gc_match_picture(&res, &s->rows[i]);
     if (st == GC_OK && r->heatmap_out) {
         gc_image pic = {0};
-        st = save_png(r->heatmap_out, gc_match_heatmap(&res, r->heatmap_idx, s->src, s->src_flip, trg, &pic), &pic);
+        st = save_png(r->heatmap_out, gc_match_heatmap(&res, r->heatmap_idx, s->src, s->src_flip, trg, false, &pic), &pic);
     }
     gc_match_result_free(&res);
     gc_descriptors_free(trg);

@@ -94,7 +94,7 @@ gc_status gc_match_inputs_descriptors(gc_match_inputs *m, int which, const char 
         char key[GC_IMAGE_KEY_LEN + 1], *file = NULL;
         bool computed;
         s = gc_image_key(path, key);
-        if (s == GC_OK) s = gc_image_cache_features(m->cache, key, img, pose, &file, &computed);
+        if (s == GC_OK) s = gc_image_cache_features(m->cache, key, path, img, pose, &file, &computed);
         if (s == GC_OK) {
             *(computed ? &m->counts.features : &m->counts.cached_features) += 1;
             snprintf(label, sizeof label, "%s", file);

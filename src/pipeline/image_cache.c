@@ -213,8 +213,8 @@ static gc_status load_features(gc_image_cache *c, const char *fp) {
     return memo_write(c, fp, &fn);
 }
 
-gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_image *img, int pose, char **path,
-                                  bool *computed) {
+gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const char *name, const gc_image *img, int pose,
+                                  char **path, bool *computed) {
     *path = NULL;
     *computed = false;
     if (!c->models) return gc_errorf(GC_ERR_ARG, "image cache %s: opened without feature models", c->dir);
@@ -234,7 +234,7 @@ gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_i
         if (!fp[0]) GC_TRY(features_fingerprint(c, fp));
         GC_TRY(load_features(c, fp));
     }
-    GC_TRY(gc_cache_ensure(&c->spec, c->feat_dir, key, img, pose, computed));
+    GC_TRY(gc_cache_ensure(&c->spec, c->feat_dir, key, name, img, pose, computed));
     return (*path = gc_cache_path(c->feat_dir, key, pose)) ? GC_OK : GC_ERR_NOMEM;
 }
 

@@ -28,10 +28,11 @@ void gc_image_cache_free(gc_image_cache *c);
 /* The content key of an image file. */
 gc_status gc_image_key(const char *path, char key[GC_IMAGE_KEY_LEN + 1]);
 
-/* The feature file of the image with this key (img: its pixels) in a gc_pose (mirrored or turned), computed
- * when the cache lacks it; *path (free()) is a `geocorr features`-compatible file; *computed: the models ran. */
-gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const gc_image *img, int pose, char **path,
-                                  bool *computed);
+/* The feature file of the image with this key (img: its pixels, name: its name in a new file's metadata) in
+ * a gc_pose (mirrored or turned), computed when the cache lacks it (gc_cache_ensure); *path (free()) is a
+ * `geocorr features`-compatible file; *computed: the models ran. */
+gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const char *name, const gc_image *img, int pose,
+                                  char **path, bool *computed);
 
 /* The SAM mask PNG of the image with this key for the box (x1, y1, x2, y2 in its pixels), computed when
  * absent (gc_sam_box_mask); *path (free()); *computed: SAM ran. */
