@@ -3,7 +3,8 @@
 an uploaded image and with the post-processor); the page and its assets; the listing (links out of --images,
 hidden and broken files left out); hostile requests (traversal names, absolute paths, huge / truncated bodies,
 invalid JSON, wrong types, points out of range, non-images) each answered 4xx with a message, the server
-healthy after; 400 requests from 8 threads with the RSS bounded; clean exits on SIGINT and SIGTERM."""
+healthy after; one --cache folder shared with `geocorr match`; 400 requests from 8 threads with the RSS bounded;
+clean exits on SIGINT and SIGTERM."""
 import concurrent.futures
 import http.client
 import json
@@ -358,6 +359,44 @@ class ServeApi(unittest.TestCase):
             c.close()
         self.expect_error(*self.sv.get("/api/nothing"), 404)
         self.expect_error(*self.sv.get("/index.html"), 404)
+
+    # ---- one --cache folder for geocorr match and serve ----
+
+    def test_cache_shared_with_match(self):
+        """What `geocorr match --cache` computed, serve --cache reads (no computation, the same JSON); what serve
+        computed, `geocorr match --cache` reads ("computed": no features)."""
+        cache = os.path.join(self.root, "shared_cache")
+        out = os.path.join(self.root, "cache_cli.json")
+
+        def cli(src, tgt, points):
+            su.geocorr("match", src, tgt, "--points", points, "--dinov2", self.dino, "--cache", cache, "--out", out,
+                       cwd=self.images)
+            with open(out, "rb") as f:
+                text = f.read()
+            return su.match_result(text), json.loads(text)["computed"]
+
+        first, computed = cli("a.png", "b.png", "10,20;50,30")
+        self.assertEqual(computed["features"], 3)  # a.png, its mirror, b.png
+        sv = su.Server(["--dinov2", self.dino, "--images", self.images, "--cache", cache], env=server_env())
+        try:
+            st, _, body = sv.post_json("/api/match", {"src": "a.png", "tgt": "b.png", "points": [[10, 20], [50, 30]]})
+            self.assertEqual(st, 200, body)
+            self.assertEqual(body, first, "serve --cache on match's files differs from geocorr match")
+            log = sv.stderr()
+            self.assertEqual(log.count("read from the cache"), 3, log)
+            self.assertNotIn(": computed", log)
+            st, _, body = sv.post_json("/api/match", {"src": "cat/c.png", "tgt": "a.png", "points": [[32, 32]]})
+            self.assertEqual(st, 200, body)
+            log = sv.stderr()
+            self.assertEqual(log.count(": computed"), 2, log)  # cat/c.png and its mirror
+        finally:
+            sv.kill()
+        again, computed = cli("cat/c.png", "a.png", "32,32")
+        self.assertEqual(computed["features"], 0, "geocorr match --cache recomputed what serve had cached")
+        self.assertEqual(again, body)
+        feat = os.path.join(cache, "features")
+        self.assertEqual(len(os.listdir(feat)), 1, os.listdir(feat))  # one model, one folder
+        self.assertEqual(len(os.listdir(os.path.join(feat, os.listdir(feat)[0]))), 5)  # a, a_flip, b, c, c_flip
 
     # ---- load ----
 
