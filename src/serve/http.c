@@ -257,8 +257,9 @@ gc_status gc_serve_run(const gc_serve_config *cfg) {
      * mmap threshold rises to the size of the largest mmapped block freed (up to 32 MiB): from then on a
      * match's or a heat map's large buffers come from the arenas, and each arena keeps up to twice that at
      * its top, untrimmed. The resident size then follows how many threads happened to overlap (how loaded
-     * the machine is), not what the server holds: +57 MiB over 200 requests with the tiny DINOv2, then
-     * flat (tests/serve/test_serve_api.py test_load). A fixed threshold (glibc's initial 128 KiB; setting
+     * the machine is), not what the server holds: with the tiny DINOv2, 145-220 MiB, up to 57 MiB more
+     * after 200 requests that followed a warm-up (tests/serve/test_serve_api.py test_load), one arena of
+     * ~15 MiB resident per thread that ever overlapped. A fixed threshold (glibc's initial 128 KiB; setting
      * it turns the dynamic one off) maps every large buffer on its own and unmaps it when freed. (Under
      * ASan, whose allocator is its own, this is a no-op.) */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
