@@ -1,11 +1,10 @@
 /* The models, loaded once, and what they computed, kept per image content. Entries are keyed by the
  * SHA-256 of the image file, its orientation and what they hold: the feature maps (what --cache stores:
  * the cache folder of `geocorr match --cache`, pipeline/image_cache.h), the zero-shot descriptor or the
- * post-processed one. They are
- * reference counted: a request holds the descriptors it matches, so eviction (least recently used, beyond
- * the memory budget) only unlinks an entry in use and the last holder frees it. One computation runs at a
- * time (`compute` lock): the feature pipeline is one call at a time per handle, and a second request for
- * the same image then finds the first one's result instead of computing it again. */
+ * post-processed one. They are reference counted: a request holds the descriptors it matches, so eviction
+ * (least recently used, beyond the memory budget) only unlinks an entry in use and the last holder frees it.
+ * One computation runs at a time (`compute` lock): the feature pipeline is one call at a time per handle,
+ * and a second request for the same image then finds the first one's result instead of computing it again. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
