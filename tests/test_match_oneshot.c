@@ -7,9 +7,10 @@
  * single runs, a contact sheet and a progress display (plain lines, a bar on a terminal, nothing with
  * --no-progress); the dense mode gives every source cell's match as single points give it, in JSON and
  * safetensors; --box-src/--box-tgt make the masks `geocorr mask` makes and match as those PNGs through
- * --mask-src/--mask-tgt do; bad input. Then the full tiny pipeline (SD branch: ~12 s of CPU per image)
- * once: one call == three steps; skipped under GEOCORR_SANITIZED (minutes there; the pipeline runs
- * under ASan in test_pipeline). Every comparison is exact: the same computation on the same numbers.
+ * --mask-src/--mask-tgt do; bad input. Then the full tiny pipeline (SD branch: ~10 s of CPU per image)
+ * once, without the flipped source (--align off: the flip path of the one call is the DINO-only runs'
+ * above, the pipeline's flipped maps are test_features'): one call == two steps; skipped under
+ * GEOCORR_SANITIZED (minutes there; the pipeline runs under ASan in test_pipeline). Every comparison is exact: the same computation on the same numbers.
  * The tests run in order: later ones reuse the first one's cache (fewer model runs under the sanitizers). */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -516,7 +517,7 @@ static void test_full_pipeline(void **state) {
     (void)state;
     const char *san = getenv("GEOCORR_SANITIZED");
     if (san && *san && strcmp(san, "0") != 0) {
-        printf("  skipped under GEOCORR_SANITIZED (six tiny-pipeline runs take minutes there)\n");
+        printf("  skipped under GEOCORR_SANITIZED (four tiny-pipeline runs take minutes there)\n");
         return;
     }
     /* models_sd/: dinov2-base/, stable-diffusion-v1-5/ (diffusers: unet/, vae/, text_encoder/ of the tiny
@@ -546,21 +547,21 @@ static void test_full_pipeline(void **state) {
     }
     char flags[3000];
     snprintf(flags, sizeof flags, "--models %s --captioner %s", m, gct_fixture("captioner_tiny.safetensors"));
+    /* --align off: no flipped source, 4 pipeline runs instead of 6 (each ~10 s of CPU) */
     run_ok("features %s --image %s --out %s", flags, g_src, at("sd_src.st"));
-    run_ok("features %s --image %s --flip --out %s", flags, g_src, at("sd_src_flip.st"));
     run_ok("features %s --image %s --out %s", flags, g_tgt, at("sd_tgt.st"));
-    run_ok("match %s %s --points \"%s\" --features-src %s --features-src-flip %s --features-tgt %s --category cat --out %s", g_src,
-           g_tgt, PTS, at("sd_src.st"), at("sd_src_flip.st"), at("sd_tgt.st"), at("sd_three.json"));
+    run_ok("match %s %s --points \"%s\" --features-src %s --features-tgt %s --align off --out %s", g_src, g_tgt, PTS,
+           at("sd_src.st"), at("sd_tgt.st"), at("sd_two.json"));
     char cache[1300];
     snprintf(cache, sizeof cache, "%s", at("cache_sd"));
-    run_ok("match %s %s --points \"%s\" %s --cache %s --category cat --out %s", g_src, g_tgt, PTS, flags, cache, at("sd_one.json"));
-    expect_same_but_computed(at("sd_one.json"), 3, 0, at("sd_three.json"));
-    run_ok("match %s %s --points \"%s\" %s --cache %s --category cat --out %s", g_src, g_tgt, PTS, flags, cache, at("sd_again.json"));
-    expect_same_bytes(at("sd_again.json"), at("sd_three.json"));
-    cJSON *j = gct_load_json(at("sd_three.json"));
+    run_ok("match %s %s --points \"%s\" %s --cache %s --align off --out %s", g_src, g_tgt, PTS, flags, cache, at("sd_one.json"));
+    expect_same_but_computed(at("sd_one.json"), 2, 0, at("sd_two.json"));
+    run_ok("match %s %s --points \"%s\" %s --cache %s --align off --out %s", g_src, g_tgt, PTS, flags, cache, at("sd_again.json"));
+    expect_same_bytes(at("sd_again.json"), at("sd_two.json"));
+    cJSON *j = gct_load_json(at("sd_two.json"));
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "descriptor"), "recipe")->valuestring, "zeroshot");
     cJSON_Delete(j);
-    printf("  full pipeline (s3, s4, s5, dino: zero-shot descriptor): one call == three steps; rerun computed nothing\n");
+    printf("  full pipeline (s3, s4, s5, dino: zero-shot descriptor): one call == two steps; rerun computed nothing\n");
 }
 
 int main(void) {
