@@ -36,8 +36,11 @@ const char *gc_last_error(void);
 const char *gc_status_str(gc_status s);
 /* Library version string, e.g. "0.1.0". */
 const char *gc_version(void);
+/* The compute kernels in use on this machine: GEMM library and instruction set, the version of
+ * geocorr's own loops the loader picked, the attention kernel (`geocorr --version --verbose`). */
+const char *gc_kernels(void);
 
-/* Thread count for GEMM (OpenBLAS) and the OpenMP loops. n <= 0 selects GEOCORR_THREADS from
+/* Thread count of geocorr's OpenMP loops (GEMM tiles included). n <= 0 selects GEOCORR_THREADS from
  * the environment or else all cores. Results are identical for every thread count. */
 void gc_set_threads(int n);
 int gc_get_threads(void);

@@ -184,7 +184,7 @@ static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *
             memcpy(*q + ((int64_t)j * nu + u) * C, jobs[j].ds->rows + cells[u] * C, (size_t)C * sizeof(float));
         }
     }
-    gc_matmul(*sim, *q, dt->rows, M, C, GC_CELLS, false, true, 1.0f, 0.0f);
+    GC_TRY(gc_matmul(*sim, *q, dt->rows, M, C, GC_CELLS, false, true, 1.0f, 0.0f));
     /* all rows at once: enough of them for the matcher's threads (rows are independent) */
     float *xy = gc_alloc_array((size_t)M * 2, sizeof(float));
     if (!xy) return gc_errorf(GC_ERR_NOMEM, "out of memory");
@@ -201,7 +201,7 @@ static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *
 
 /* Pairs of one target are matched together: their descriptors are loaded (and pinned) first. Without
  * alignment they share one GEMM; with it the pairs run in parallel, one pair per thread with serial
- * BLAS inside (each pair computed whole by one thread: results do not depend on the thread count). */
+ * GEMMs inside (each pair computed whole by one thread: results do not depend on the thread count). */
 static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
                                   int nu, int nk, const gc_flip_table *tused, float *m64, float **q, float **sim,
                                   int64_t *cap) {
@@ -217,14 +217,12 @@ static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, p
     if (s != GC_OK) return s;
     if (o->align == GC_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
     int failed = nj;
-    int saved = gc_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (nj > 1)
     for (int j = 0; j < nj; j++)
         if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK) {
 #pragma omp critical(gc_cache_predict_failed)
             failed = GC_MIN(failed, j);
         }
-    gc_blas_serial_end(saved);
     /* a worker's message is its thread's: redo the first failure here to report it */
     return failed < nj ? match_pair(o, &jobs[failed], used, nu, nk, tused, m64) : GC_OK;
 }

@@ -282,14 +282,15 @@ gc_status gc_imd(const float *src, const float *trg, int64_t C, const float *msr
     for (int64_t i0 = 0; i0 < S.n; i0 += CH) {
         int64_t m = GC_MIN(CH, S.n - i0);
         if (T.n > 0) {
-            gc_matmul(g1, S.clean + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 0.0f);
-            if (any_rep) {
+            st = gc_matmul(g1, S.clean + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 0.0f);
+            if (any_rep && st == GC_OK) {
                 /* d2 = |s'-t'|^2 - 2R (s'.n + m.t') + R^2 (|m| + |n| - 2 m.n): every product is of
                  * O(1) numbers, so the 1e10 terms never swamp the small ones */
-                gc_matmul(g2, S.clean + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
-                gc_matmul(g2, srep + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 1.0f);
-                gc_matmul(g3, srep + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
+                st = gc_matmul(g2, S.clean + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
+                if (st == GC_OK) st = gc_matmul(g2, srep + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 1.0f);
+                if (st == GC_OK) st = gc_matmul(g3, srep + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
             }
+            if (st != GC_OK) goto done;
         }
 #pragma omp parallel for schedule(static)
         for (int64_t ii = 0; ii < m; ii++) {
@@ -358,7 +359,7 @@ gc_status gc_mnn_distance(const float *src, const float *trg, int64_t n, int64_t
     for (int64_t i0 = 0; i0 < n; i0 += CH) {
         int64_t m = GC_MIN(CH, n - i0);
         /* torch.cdist's matrix-product path: |a|^2 + |b|^2 - 2 a.b, clamped at 1e-30, sqrt */
-        gc_matmul(d, src + i0 * C, trg, m, C, n, false, true, -2.0f, 0.0f);
+        if ((st = gc_matmul(d, src + i0 * C, trg, m, C, n, false, true, -2.0f, 0.0f)) != GC_OK) goto done;
 #pragma omp parallel for schedule(static)
         for (int64_t ii = 0; ii < m; ii++) {
             float *row = d + ii * n;

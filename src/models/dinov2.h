@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "backend/backend.h"
 #include "io/weights.h"
 
 typedef struct {
@@ -44,6 +45,7 @@ struct gc_dinov2 {
     const float *norm_w, *norm_b; /* [D] final LayerNorm */
     gc_dinov2_block *blocks;     /* [depth] */
     gc_weights *weights;         /* owned */
+    gc_exec *ex;                 /* backend + scratch arena (owned) */
     /* cached interpolated position table for the last patch grid */
     int64_t pe_hp, pe_wp;        /* grid of pe_cache (0 when empty) */
     float *pe_cache;             /* [1 + hp*wp, D] */

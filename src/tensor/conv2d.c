@@ -1,9 +1,9 @@
-#include <cblas.h>
 #include <omp.h>
 #include <string.h>
 
 #include "tensor/conv2d.h"
 #include "tensor/im2col.h"
+#include "tensor/linear.h"
 
 /* Bands of about GC_CONV_BAND_COLS output positions: a K x 2048 column block stays in the 4 MB L2 for
  * the SD-1.5 VAE (K = 1152) and runs OpenBLAS near peak (~100 GFLOP/s per core here), while one
@@ -30,7 +30,7 @@ static void fill_bias(float *y, const float *b, int64_t Cout, int64_t n) {
 #define GC_WINO_BAND_TILES 1024
 #define GC_WINO_MIN_TILES 256 /* narrower GEMMs (N < 256) lose more than the extra band gains */
 
-static void wino_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
+GC_CLONES static void wino_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
 #pragma omp parallel for schedule(static) if (Cout * Cin > 4096)
     for (int64_t oc = 0; oc < Cout * Cin; oc++) {
         const float *g = w + oc * 9;
@@ -53,7 +53,7 @@ static void wino_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
 
 /* V[xi, c, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
  * 8 * (2*tw + 2) floats. */
-static void wino_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
+GC_CLONES static void wino_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
                        int64_t nr, float *rows) {
     int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = Cin * nt;
     float *d = rows, *t = rows + 4 * Wp; /* 4 padded input rows, then B^T applied down the columns */
@@ -92,7 +92,7 @@ static void wino_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t
 }
 
 /* y (bias already there) += A^T M A for each tile of the rows ti0 .. ti0+nr-1. */
-static void wino_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw, int64_t ti0,
+GC_CLONES static void wino_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw, int64_t ti0,
                         int64_t nr) {
     int64_t nt = nr * tw, stride = Cout * nt, full = W / 2; /* tiles whose 2 columns both exist */
     for (int64_t o = 0; o < Cout; o++) {
@@ -119,88 +119,101 @@ static void wino_output(float *y, const float *M, int64_t Cout, int64_t H, int64
     }
 }
 
-static gc_status conv3x3_winograd(float *y, const float *x, const float *w, int64_t Cin, int64_t H, int64_t W,
-                                  int64_t Cout) {
-    int64_t th = (H + 1) / 2, tw = (W + 1) / 2;
-    int nthr = omp_get_max_threads();
-    /* whole tile rows per band, 256..1024 tiles, and 4 bands where the map allows
-     * (work for up to 4 threads). Never from the thread count: the GEMM width must not change with
-     * it, or the bytes would. */
-    int64_t rows = GC_MAX(1, GC_MIN(GC_WINO_BAND_TILES / tw, GC_MAX((th + 3) / 4, (GC_WINO_MIN_TILES + tw - 1) / tw)));
-    int64_t nbands = (th + rows - 1) / rows, band = rows * tw, Wp = 2 * tw + 2;
-    int nt = (int)GC_MIN((int64_t)nthr, nbands);
-    int64_t per = 16 * (Cin + Cout) * band + 8 * Wp;
-    float *U = gc_alloc_array((size_t)(16 * Cout * Cin), sizeof(float));
-    float *buf = gc_alloc_array((size_t)(nt * per), sizeof(float));
-    if (!U || !buf) {
-        gc_free(U);
-        gc_free(buf);
-        return gc_error_context(GC_ERR_NOMEM, "conv2d Winograd buffers");
-    }
-    wino_filter(U, w, Cout, Cin);
-    int blas_threads = openblas_get_num_threads();
-    if (nt > 1) openblas_set_num_threads(1);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t bi = 0; bi < nbands; bi++) {
-        int64_t ti0 = bi * rows, nr = GC_MIN(rows, th - ti0), n = nr * tw;
-        float *V = buf + (int64_t)omp_get_thread_num() * per, *M = V + 16 * Cin * band, *scratch = M + 16 * Cout * band;
-        wino_input(V, x, Cin, H, W, tw, ti0, nr, scratch);
-        for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)n, (int)Cin, 1.0f,
-                        U + (int64_t)xi * Cout * Cin, (int)Cin, V + (int64_t)xi * Cin * n, (int)n, 0.0f,
-                        M + (int64_t)xi * Cout * n, (int)n);
-        wino_output(y, M, Cout, H, W, tw, ti0, nr);
-    }
-    if (nt > 1) openblas_set_num_threads(blas_threads);
-    gc_free(U);
-    gc_free(buf);
+/* Band bi of the Winograd conv: tile rows bi*rows .. (at most `rows` of them). buf: V, M and the
+ * input-transform rows of one thread. */
+static gc_status wino_band(float *y, const float *x, const float *U, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                           int64_t rows, int64_t bi, float *buf) {
+    int64_t th = (H + 1) / 2, tw = (W + 1) / 2, band = rows * tw;
+    int64_t ti0 = bi * rows, nr = GC_MIN(rows, th - ti0), n = nr * tw;
+    float *V = buf, *M = V + 16 * Cin * band, *scratch = M + 16 * Cout * band;
+    wino_input(V, x, Cin, H, W, tw, ti0, nr, scratch);
+    for (int xi = 0; xi < 16; xi++)
+        GC_TRY(gc_sgemm(false, false, Cout, n, Cin, 1.0f, U + (int64_t)xi * Cout * Cin, Cin, V + (int64_t)xi * Cin * n,
+                        n, 0.0f, M + (int64_t)xi * Cout * n, n));
+    wino_output(y, M, Cout, H, W, tw, ti0, nr);
     return GC_OK;
 }
 
-gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, int64_t Cin, int64_t H,
-                    int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad) {
+static gc_status conv3x3_winograd(gc_arena *scratch, float *y, const float *x, const float *w, int64_t Cin, int64_t H,
+                                  int64_t W, int64_t Cout) {
+    int64_t th = (H + 1) / 2, tw = (W + 1) / 2;
+    /* whole tile rows per band, 256..1024 tiles, and 4 bands where the map allows. Never from the
+     * thread count: the GEMM width must not change with it, or the bytes would. */
+    int64_t rows = GC_MAX(1, GC_MIN(GC_WINO_BAND_TILES / tw, GC_MAX((th + 3) / 4, (GC_WINO_MIN_TILES + tw - 1) / tw)));
+    int64_t nbands = (th + rows - 1) / rows, band = rows * tw, Wp = 2 * tw + 2;
+    int nt = (int)GC_MIN((int64_t)omp_get_max_threads(), nbands);
+    int64_t per = 16 * (Cin + Cout) * band + 8 * Wp;
+    size_t mark = gc_arena_mark(scratch);
+    float *U = gc_arena_floats(scratch, 16 * Cout * Cin);
+    float *buf = U ? gc_arena_floats(scratch, nt * per) : NULL;
+    if (!buf) {
+        gc_arena_rewind(scratch, mark);
+        return gc_error_context(GC_ERR_NOMEM, "conv2d Winograd buffers");
+    }
+    wino_filter(U, w, Cout, Cin);
+    int64_t failed = nbands;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t bi = 0; bi < nbands; bi++)
+        if (wino_band(y, x, U, Cin, H, W, Cout, rows, bi, buf + (int64_t)omp_get_thread_num() * per) != GC_OK) {
+#pragma omp critical(gc_conv_failed)
+            failed = GC_MIN(failed, bi);
+        }
+    /* a worker's message is its thread's: redo the failing band here to report it */
+    gc_status st = failed < nbands ? wino_band(y, x, U, Cin, H, W, Cout, rows, failed, buf) : GC_OK;
+    gc_arena_rewind(scratch, mark);
+    return st;
+}
+
+/* Output rows [r0, r1) of an im2col + GEMM conv; col holds K x (r1 - r0) * Wo floats. */
+static gc_status im2col_band(float *y, const float *x, const float *w, int64_t Cin, int64_t H, int64_t W,
+                             int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad, int64_t Wo, int64_t HWo, int64_t r0,
+                             int64_t r1, float *col) {
+    int64_t K = Cin * k * k, n = (r1 - r0) * Wo;
+    gc_im2col_band(col, x, Cin, H, W, k, stride, pad, Wo, r0, r1);
+    return gc_sgemm(false, false, Cout, n, K, 1.0f, w, K, col, n, 1.0f, y + r0 * Wo, HWo);
+}
+
+gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const float *w, const float *b, int64_t Cin,
+                            int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad) {
     int64_t Ho = gc_conv2d_out(H, k, stride, pad.top, pad.bottom);
     int64_t Wo = gc_conv2d_out(W, k, stride, pad.left, pad.right);
     int64_t HWo = Ho * Wo, K = Cin * k * k;
     fill_bias(y, b, Cout, HWo);
-    if (k == 1 && stride == 1 && !pad.top && !pad.left && !pad.bottom && !pad.right) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)HWo, (int)Cin, 1.0f, w,
-                    (int)Cin, x, (int)HWo, 1.0f, y, (int)HWo);
-        return GC_OK;
-    }
+    if (k == 1 && stride == 1 && !pad.top && !pad.left && !pad.bottom && !pad.right)
+        return gc_matmul(y, w, x, Cout, Cin, HWo, false, false, 1.0f, 1.0f);
     /* Winograd pays off once the GEMMs have some width (not on the UNet's 8x8 maps) */
     if (k == 3 && stride == 1 && pad.top == 1 && pad.left == 1 && pad.bottom == 1 && pad.right == 1 && Cin >= 32 &&
         HWo >= 1024)
-        return conv3x3_winograd(y, x, w, Cin, H, W, Cout);
+        return conv3x3_winograd(scratch, y, x, w, Cin, H, W, Cout);
     int64_t band = GC_MIN((GC_CONV_BAND_COLS + Wo - 1) / Wo, GC_CONV_BAND_FLOATS / (K * Wo));
     band = GC_MAX(1, GC_MIN(band, Ho));
     int64_t nbands = (Ho + band - 1) / band;
+    /* Bands in parallel, one single-threaded GEMM each: a barrier per conv instead of one per GEMM.
+     * Each band is computed by one thread in the same order: thread-count independent. */
     int nt = (int)GC_MIN((int64_t)omp_get_max_threads(), nbands);
-    float *col = gc_alloc_array((size_t)(nt * K * band * Wo), sizeof(float));
+    size_t mark = gc_arena_mark(scratch);
+    float *col = gc_arena_floats(scratch, nt * K * band * Wo);
     if (!col) return gc_error_context(GC_ERR_NOMEM, "conv2d column buffer");
-    if (nt > 1) {
-        /* Bands in parallel, one single-threaded GEMM each: a barrier per conv instead of one per
-         * GEMM (with 2 cores shared by many processes, per-GEMM thread hand-offs cost more than the
-         * GEMMs). Each band is computed by one thread in the same order: thread-count independent. */
-        int blas_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t bi = 0; bi < nbands; bi++) {
-            int64_t r0 = bi * band, r1 = GC_MIN(Ho, r0 + band), n = (r1 - r0) * Wo;
-            float *c = col + (int64_t)omp_get_thread_num() * K * band * Wo;
-            gc_im2col_band(c, x, Cin, H, W, k, stride, pad, Wo, r0, r1);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)n, (int)K, 1.0f, w, (int)K, c,
-                        (int)n, 1.0f, y + r0 * Wo, (int)HWo);
+    int64_t failed = nbands;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t bi = 0; bi < nbands; bi++)
+        if (im2col_band(y, x, w, Cin, H, W, Cout, k, stride, pad, Wo, HWo, bi * band, GC_MIN(Ho, bi * band + band),
+                        col + (int64_t)omp_get_thread_num() * K * band * Wo) != GC_OK) {
+#pragma omp critical(gc_conv_failed)
+            failed = GC_MIN(failed, bi);
         }
-        openblas_set_num_threads(blas_threads);
-    } else {
-        for (int64_t r0 = 0; r0 < Ho; r0 += band) {
-            int64_t r1 = GC_MIN(Ho, r0 + band), n = (r1 - r0) * Wo;
-            gc_im2col_band(col, x, Cin, H, W, k, stride, pad, Wo, r0, r1);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)n, (int)K, 1.0f, w, (int)K, col,
-                        (int)n, 1.0f, y + r0 * Wo, (int)HWo);
-        }
-    }
-    gc_free(col);
-    return GC_OK;
+    gc_status st = failed < nbands ? im2col_band(y, x, w, Cin, H, W, Cout, k, stride, pad, Wo, HWo, failed * band,
+                                                 GC_MIN(Ho, failed * band + band), col)
+                                   : GC_OK;
+    gc_arena_rewind(scratch, mark);
+    return st;
+}
+
+gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, int64_t Cin, int64_t H, int64_t W,
+                    int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad) {
+    gc_arena a;
+    gc_arena_init(&a, gc_alloc, gc_free);
+    gc_status st = gc_conv2d_scratch(&a, y, x, w, b, Cin, H, W, Cout, k, stride, pad);
+    gc_arena_free(&a);
+    return st;
 }

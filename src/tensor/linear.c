@@ -1,59 +1,108 @@
-/* Dense products through CBLAS (OpenBLAS). OpenBLAS's own threading is not bit-stable: its threaded
- * driver blocks K differently from the serial one when K exceeds its block size (the 3600x588x64
- * patch embedding differs between 1 and 2 threads). So geocorr tiles C into fixed blocks and runs
- * serial SGEMMs on them in an OpenMP loop: every element is computed by the serial driver on a
- * tile that does not depend on the thread count. */
+/* Dense products through oneDNN's dnnl_sgemm. Why oneDNN and not the system BLAS: Debian's
+ * OpenBLAS 0.3.21 picks its kernels from a table of CPU models and falls back to SSE3 on any CPU it
+ * does not know (48 instead of 258 GFLOP/s on a family 6 model 207 Xeon), while oneDNN generates
+ * its kernels at run time from the cpuid feature bits (measurements: docs/architecture.md).
+ *
+ * Determinism: a library's own threading is not bit-stable (a threaded driver may split K
+ * differently from the serial one), so geocorr tiles C into fixed blocks and runs one
+ * single-threaded SGEMM per tile in an OpenMP loop: every element is computed by the same serial
+ * kernel call on a tile that does not depend on the thread count. */
 #include "tensor/linear.h"
 
-#include <cblas.h>
+#include <omp.h>
+#include <pthread.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/base.h"
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-
 /* C tiles: rows x cols (large enough for near-peak serial SGEMM, small enough to spread a
- * 3601 x 768 product over the cores). */
+ * 3601 x 768 product over 30 threads). */
 enum { GC_GEMM_TILE_M = 256, GC_GEMM_TILE_N = 512 };
 
-int gc_blas_serial_begin(void) {
-    int n = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    return n;
+gc_status gc_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return GC_OK;
+    /* oneDNN threads a call made outside an active parallel region with omp_get_max_threads()
+     * threads: pin this call to the calling thread (the ICV is per thread, so this is cheap and
+     * does not affect other threads). */
+    int saved = omp_get_max_threads();
+    if (saved != 1) omp_set_num_threads(1);
+    dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta,
+                                  C, ldc);
+    if (saved != 1) omp_set_num_threads(saved);
+    if (st == dnnl_success) return GC_OK;
+    return gc_errorf(st == dnnl_out_of_memory ? GC_ERR_NOMEM : GC_ERR_INTERNAL,
+                     "SGEMM %lldx%lldx%lld failed in oneDNN (status %d%s)", (long long)M, (long long)N, (long long)K,
+                     (int)st, st == dnnl_out_of_memory ? ": out of memory for its packing buffers" : "");
 }
 
-void gc_blas_serial_end(int n) { openblas_set_num_threads(n); }
-
-/* C[M,N] = alpha op(A) op(B) + beta C over fixed tiles, in parallel. lda/ldb as CBLAS row-major. */
-static void gemm_tiled(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
-                       bool trans_b, float alpha, float beta) {
+/* Tile t of C[M,N] = alpha op(A) op(B) + beta C (tn tiles per tile row). lda/ldb as CBLAS row-major. */
+static gc_status gemm_tile(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
+                           bool trans_b, float alpha, float beta, int64_t tn, int64_t t) {
     int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
-    int64_t tm = (M + GC_GEMM_TILE_M - 1) / GC_GEMM_TILE_M, tn = (N + GC_GEMM_TILE_N - 1) / GC_GEMM_TILE_N;
-    int saved = gc_blas_serial_begin();
-#pragma omp parallel for schedule(dynamic, 1) if (tm * tn > 1)
-    for (int64_t t = 0; t < tm * tn; t++) {
-        int64_t i0 = (t / tn) * GC_GEMM_TILE_M, j0 = (t % tn) * GC_GEMM_TILE_N;
-        int64_t mi = GC_MIN(GC_GEMM_TILE_M, M - i0), nj = GC_MIN(GC_GEMM_TILE_N, N - j0);
-        const float *a = trans_a ? A + i0 : A + i0 * lda;
-        const float *b = trans_b ? B + j0 * ldb : B + j0;
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                    (blasint)mi, (blasint)nj, (blasint)K, alpha, a, (blasint)lda, b, (blasint)ldb, beta,
-                    C + i0 * N + j0, (blasint)N);
-    }
-    gc_blas_serial_end(saved);
+    int64_t i0 = (t / tn) * GC_GEMM_TILE_M, j0 = (t % tn) * GC_GEMM_TILE_N;
+    int64_t mi = GC_MIN(GC_GEMM_TILE_M, M - i0), nj = GC_MIN(GC_GEMM_TILE_N, N - j0);
+    const float *a = trans_a ? A + i0 : A + i0 * lda;
+    const float *b = trans_b ? B + j0 * ldb : B + j0;
+    return gc_sgemm(trans_a, trans_b, mi, nj, K, alpha, a, lda, b, ldb, beta, C + i0 * N + j0, N);
 }
 
-void gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O) {
-    if (N <= 0 || O <= 0) return;
+/* All tiles, in parallel. */
+static gc_status gemm_tiled(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
+                            bool trans_b, float alpha, float beta) {
+    int64_t tm = (M + GC_GEMM_TILE_M - 1) / GC_GEMM_TILE_M, tn = (N + GC_GEMM_TILE_N - 1) / GC_GEMM_TILE_N;
+    int64_t failed = tm * tn;
+#pragma omp parallel for schedule(dynamic, 1) if (tm * tn > 1)
+    for (int64_t t = 0; t < tm * tn; t++)
+        if (gemm_tile(C, A, B, M, K, N, trans_a, trans_b, alpha, beta, tn, t) != GC_OK) {
+#pragma omp critical(gc_gemm_failed)
+            failed = GC_MIN(failed, t);
+        }
+    /* a worker's message is its thread's: redo the first failing tile here to report it */
+    return failed < tm * tn ? gemm_tile(C, A, B, M, K, N, trans_a, trans_b, alpha, beta, tn, failed) : GC_OK;
+}
+
+gc_status gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O) {
+    if (N <= 0 || O <= 0) return GC_OK;
     if (b) {
         for (int64_t n = 0; n < N; n++) memcpy(y + n * O, b, (size_t)O * sizeof(float));
     }
-    gemm_tiled(y, x, W, N, K, O, false, true, 1.0f, b ? 1.0f : 0.0f);
+    return gemm_tiled(y, x, W, N, K, O, false, true, 1.0f, b ? 1.0f : 0.0f);
 }
 
-void gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
-               bool trans_b, float alpha, float beta) {
-    if (M <= 0 || N <= 0) return;
-    gemm_tiled(C, A, B, M, K, N, trans_a, trans_b, alpha, beta);
+gc_status gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
+                    bool trans_b, float alpha, float beta) {
+    if (M <= 0 || N <= 0) return GC_OK;
+    return gemm_tiled(C, A, B, M, K, N, trans_a, trans_b, alpha, beta);
+}
+
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "generic";
+    }
+}
+
+static char g_kernel[96];
+static void kernel_name(void) {
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(g_kernel, sizeof g_kernel, "oneDNN %d.%d.%d sgemm (%s)", v->major, v->minor, v->patch,
+             isa_name(dnnl_get_effective_cpu_isa()));
+}
+
+const char *gc_gemm_kernel(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, kernel_name);
+    return g_kernel;
 }

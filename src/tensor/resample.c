@@ -40,7 +40,7 @@ static void bicubic_axis(int64_t n_in, int64_t n_out, double src_scale, int64_t 
     }
 }
 
-gc_status gc_resize_bicubic(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+GC_CLONES gc_status gc_resize_bicubic(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                             int64_t Wo, double src_scale_h, double src_scale_w) {
     GC_TRY(check_sizes("bicubic", H, W, Ho, Wo));
     int64_t *iy = gc_alloc_array((size_t)(4 * (Ho + Wo)), sizeof(int64_t));
@@ -113,7 +113,7 @@ static void aa_axis(int64_t n_in, int64_t n_out, double src_scale, int64_t maxw,
     }
 }
 
-gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+GC_CLONES gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                                int64_t Wo, double src_scale_h, double src_scale_w) {
     GC_TRY(check_sizes("bicubic antialias", H, W, Ho, Wo));
     if (!(src_scale_h > 0 && src_scale_w > 0 && src_scale_h < 1e6 && src_scale_w < 1e6))
@@ -210,7 +210,7 @@ static gc_status bilinear_tables_init(bilinear_tables *t, int64_t H, int64_t W, 
     return GC_OK;
 }
 
-gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+GC_CLONES gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                              int64_t Wo) {
     bilinear_tables t;
     GC_TRY(bilinear_tables_init(&t, H, W, Ho, Wo));
@@ -232,7 +232,7 @@ gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, 
     return GC_OK;
 }
 
-gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
+GC_CLONES gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
                                     int64_t Ho, int64_t Wo, const int64_t *pix, int64_t n) {
     bilinear_tables t;
     GC_TRY(bilinear_tables_init(&t, H, W, Ho, Wo));

@@ -1,6 +1,8 @@
 #include "tensor/upsample.h"
 
-void gc_upsample_nearest2x(float *y, const float *x, int64_t C, int64_t H, int64_t W) {
+#include "base/base.h"
+
+GC_CLONES void gc_upsample_nearest2x(float *y, const float *x, int64_t C, int64_t H, int64_t W) {
 #pragma omp parallel for schedule(static) if (C * H * W > 65536)
     for (int64_t c = 0; c < C; c++) {
         for (int64_t r = 0; r < H; r++) {
