@@ -69,14 +69,19 @@ const gc_backend_i *gc_backend_cpu(void);
 
 /* What a model runs on: a backend and the model's scratch arena on that backend's memory. A forward
  * pass takes the arena with gc_arena_acquire(&ex->arena, &local) and gives it back with
- * gc_arena_release (a concurrent pass on the same model gets a private arena). */
+ * gc_arena_release (a concurrent pass on the same model gets a private arena). Models that always
+ * run one after another (the feature pipeline) share one, so the memory held between passes is the
+ * largest model's, not the sum. */
 typedef struct {
     const gc_backend_i *be;
     gc_arena arena;
+    atomic_int refs;
 } gc_exec;
 
-/* NULL (message set) when out of memory. gc_exec_free(NULL) is a no-op. */
+/* One reference; NULL (message set) when out of memory. gc_exec_free drops a reference (NULL: no-op). */
 gc_exec *gc_exec_new(const gc_backend_i *be);
 void gc_exec_free(gc_exec *ex);
+/* Make *slot (a model's context) a new reference to `shared`, dropping the one it held. */
+void gc_exec_share(gc_exec **slot, gc_exec *shared);
 
 #endif

@@ -56,7 +56,7 @@ typedef struct {
 gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names, int64_t cin, int64_t cout,
                            int64_t emb_dim, float eps, sd_resblock *r);
 /* y[cout, H, W] = skip(x) + conv2(silu(gn2(conv1(silu(gn1(x))) + Linear(emb_silu)))).
- * emb_silu = SiLU(emb) [emb_dim] (NULL when emb_dim == 0). */
+ * emb_silu = SiLU(emb) [emb_dim] (NULL when emb_dim == 0). y must not overlap x. */
 gc_status sd_resblock_forward(const sd_ctx *cx, const sd_resblock *r, const float *x, int64_t H, int64_t W,
                               const float *emb_silu, float *y);
 
