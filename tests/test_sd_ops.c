@@ -77,8 +77,14 @@ static void test_conv2d(void **state) {
     check_conv(7, 5, 6, 3, 1, 1, (gc_pad2d){0, 0, 0, 0});  /* 1x1 */
     check_conv(32, 33, 35, 5, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd F(2x2,3x3), odd sizes: partial tiles */
     check_conv(40, 32, 48, 7, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd, even sizes */
-    /* Winograd over many bands of tile rows */
-    if (!getenv("GEOCORR_SANITIZED")) check_conv(64, 128, 128, 2, 3, 1, (gc_pad2d){1, 1, 1, 1});
+    /* maps of fewer than 8 bands run the bands in turn with tiled parallel GEMMs (above); larger ones
+     * run bands in parallel: Winograd over 4 bands of tile rows (tiled GEMMs), then 16 (parallel
+     * bands), and im2col over 32 parallel bands */
+    if (!getenv("GEOCORR_SANITIZED")) {
+        check_conv(64, 128, 128, 2, 3, 1, (gc_pad2d){1, 1, 1, 1});
+        check_conv(32, 256, 256, 2, 3, 1, (gc_pad2d){1, 1, 1, 1});
+        check_conv(3, 256, 256, 4, 3, 1, (gc_pad2d){1, 1, 1, 1});
+    }
 }
 
 static void test_groupnorm(void **state) {

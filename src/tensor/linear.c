@@ -38,30 +38,31 @@ gc_status gc_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                      (int)st, st == dnnl_out_of_memory ? ": out of memory for its packing buffers" : "");
 }
 
-/* Tile t of C[M,N] = alpha op(A) op(B) + beta C (tn tiles per tile row). lda/ldb as CBLAS row-major. */
-static gc_status gemm_tile(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
-                           bool trans_b, float alpha, float beta, int64_t tn, int64_t t) {
-    int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+/* Tile t of C (tn tiles per tile row). */
+static gc_status gemm_tile(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                           int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, int64_t tn,
+                           int64_t t) {
     int64_t i0 = (t / tn) * GC_GEMM_TILE_M, j0 = (t % tn) * GC_GEMM_TILE_N;
     int64_t mi = GC_MIN(GC_GEMM_TILE_M, M - i0), nj = GC_MIN(GC_GEMM_TILE_N, N - j0);
     const float *a = trans_a ? A + i0 : A + i0 * lda;
     const float *b = trans_b ? B + j0 * ldb : B + j0;
-    return gc_sgemm(trans_a, trans_b, mi, nj, K, alpha, a, lda, b, ldb, beta, C + i0 * N + j0, N);
+    return gc_sgemm(trans_a, trans_b, mi, nj, K, alpha, a, lda, b, ldb, beta, C + i0 * ldc + j0, ldc);
 }
 
-/* All tiles, in parallel. */
-static gc_status gemm_tiled(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
-                            bool trans_b, float alpha, float beta) {
+gc_status gc_sgemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return GC_OK;
     int64_t tm = (M + GC_GEMM_TILE_M - 1) / GC_GEMM_TILE_M, tn = (N + GC_GEMM_TILE_N - 1) / GC_GEMM_TILE_N;
     int64_t failed = tm * tn;
 #pragma omp parallel for schedule(dynamic, 1) if (tm * tn > 1)
     for (int64_t t = 0; t < tm * tn; t++)
-        if (gemm_tile(C, A, B, M, K, N, trans_a, trans_b, alpha, beta, tn, t) != GC_OK) {
+        if (gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tn, t) != GC_OK) {
 #pragma omp critical(gc_gemm_failed)
             failed = GC_MIN(failed, t);
         }
     /* a worker's message is its thread's: redo the first failing tile here to report it */
-    return failed < tm * tn ? gemm_tile(C, A, B, M, K, N, trans_a, trans_b, alpha, beta, tn, failed) : GC_OK;
+    return failed < tm * tn ? gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tn, failed)
+                            : GC_OK;
 }
 
 gc_status gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O) {
@@ -69,13 +70,12 @@ gc_status gc_linear(float *y, const float *x, const float *W, const float *b, in
     if (b) {
         for (int64_t n = 0; n < N; n++) memcpy(y + n * O, b, (size_t)O * sizeof(float));
     }
-    return gemm_tiled(y, x, W, N, K, O, false, true, 1.0f, b ? 1.0f : 0.0f);
+    return gc_sgemm_tiled(false, true, N, O, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, O);
 }
 
 gc_status gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
                     bool trans_b, float alpha, float beta) {
-    if (M <= 0 || N <= 0) return GC_OK;
-    return gemm_tiled(C, A, B, M, K, N, trans_a, trans_b, alpha, beta);
+    return gc_sgemm_tiled(trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
 }
 
 static const char *isa_name(dnnl_cpu_isa_t isa) {

@@ -20,6 +20,9 @@ gc_status gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t
  * tiled products above, attention and convolution. Same arguments as cblas_sgemm. */
 gc_status gc_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The same with C cut into fixed tiles computed in parallel (gc_linear and gc_matmul are this). */
+gc_status gc_sgemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* The GEMM library and the instruction set its kernels use, e.g. "oneDNN 2.6.3 sgemm (avx512_core)". */
 const char *gc_gemm_kernel(void);
 
