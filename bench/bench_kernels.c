@@ -111,5 +111,7 @@ int main(int argc, char **argv) {
     conv(512, 128, 512);
     conv(512, 64, 512);
     conv(320, 64, 320);
+    conv(640, 32, 640);
+    conv(1280, 16, 1280);
     return 0;
 }
