@@ -147,12 +147,26 @@ void sd_unet_free(sd_unet *u) {
     memset(u, 0, sizeof *u);
 }
 
+/* tok[HW, C] += o(attention(q(LN(tok)), k(src), v(src))) with src = LN(tok) (self-attention, ctx
+ * NULL) or the context [n_ctx, ctx_dim]. a, q, o: [HW, C], k, v: [max(HW, n_ctx), C] scratch. */
+static gc_status attend(const sd_ctx *cx, const sd_transformer *t, const sd_norm *ln, const sd_linear *wq,
+                        const sd_linear *wk, const sd_linear *wv, const sd_linear *wo, const float *ctx, int64_t n_ctx,
+                        float *tok, int64_t HW, float *a, float *q, float *k, float *v, float *o) {
+    int64_t C = t->C, hd = C / t->heads, nk = ctx ? n_ctx : HW;
+    const float *src = ctx ? ctx : a;
+    cx->be->layernorm(a, tok, ln->w, ln->b, HW, C, UNET_LN_EPS);
+    GC_TRY(sd_linear_forward(cx, wq, a, HW, q, false));
+    GC_TRY(sd_linear_forward(cx, wk, src, nk, k, false));
+    GC_TRY(sd_linear_forward(cx, wv, src, nk, v, false));
+    GC_TRY(cx->be->attention(cx->a, o, C, q, C, k, C, v, C, HW, nk, t->heads, hd, (float)pow((double)hd, -0.5), false));
+    return sd_linear_forward(cx, wo, o, HW, tok, true);
+}
+
 /* x[C, HW] += proj_out(BasicTransformerBlock(proj_in(GN(x)), context)). */
 static gc_status transformer_forward(const sd_ctx *cx, const sd_transformer *t, float *x, int64_t HW, const float *ctx,
                                      int64_t n_ctx) {
     const gc_backend_i *be = cx->be;
-    int64_t C = t->C, hd = C / t->heads, nkv = GC_MAX(HW, n_ctx), n = HW * C;
-    float scale = (float)pow((double)hd, -0.5);
+    int64_t C = t->C, nkv = GC_MAX(HW, n_ctx), n = HW * C;
     size_t mark = gc_arena_mark(cx->a);
     /* tok, a, q, o: [HW, C]; k, v: [max(HW, n_ctx), C]; f: [HW, 8C]; g: [HW, 4C] */
     float *tok = gc_arena_floats(cx->a, 4 * n + 2 * nkv * C + 12 * n);
@@ -160,24 +174,10 @@ static gc_status transformer_forward(const sd_ctx *cx, const sd_transformer *t, 
     float *a = tok + n, *q = a + n, *o = q + n, *k = o + n, *v = k + nkv * C, *f = v + nkv * C, *g = f + 8 * n;
     be->groupnorm(a, x, t->norm.w, t->norm.b, C, HW, SD_GN_GROUPS, UNET_ST_EPS, false);
     gc_status st = sd_linear_map_to_tokens(cx, &t->proj_in, a, HW, tok);
-    /* self-attention */
-    if (st == GC_OK) {
-        be->layernorm(a, tok, t->ln1.w, t->ln1.b, HW, C, UNET_LN_EPS);
-        st = sd_linear_forward(cx, &t->q1, a, HW, q, false);
-    }
-    if (st == GC_OK) st = sd_linear_forward(cx, &t->k1, a, HW, k, false);
-    if (st == GC_OK) st = sd_linear_forward(cx, &t->v1, a, HW, v, false);
-    if (st == GC_OK) st = be->attention(cx->a, o, C, q, C, k, C, v, C, HW, HW, t->heads, hd, scale, false);
-    if (st == GC_OK) st = sd_linear_forward(cx, &t->o1, o, HW, tok, true);
-    /* cross-attention on the context */
-    if (st == GC_OK) {
-        be->layernorm(a, tok, t->ln2.w, t->ln2.b, HW, C, UNET_LN_EPS);
-        st = sd_linear_forward(cx, &t->q2, a, HW, q, false);
-    }
-    if (st == GC_OK) st = sd_linear_forward(cx, &t->k2, ctx, n_ctx, k, false);
-    if (st == GC_OK) st = sd_linear_forward(cx, &t->v2, ctx, n_ctx, v, false);
-    if (st == GC_OK) st = be->attention(cx->a, o, C, q, C, k, C, v, C, HW, n_ctx, t->heads, hd, scale, false);
-    if (st == GC_OK) st = sd_linear_forward(cx, &t->o2, o, HW, tok, true);
+    if (st == GC_OK) /* self-attention */
+        st = attend(cx, t, &t->ln1, &t->q1, &t->k1, &t->v1, &t->o1, NULL, 0, tok, HW, a, q, k, v, o);
+    if (st == GC_OK) /* cross-attention on the context */
+        st = attend(cx, t, &t->ln2, &t->q2, &t->k2, &t->v2, &t->o2, ctx, n_ctx, tok, HW, a, q, k, v, o);
     /* GEGLU feed-forward */
     if (st == GC_OK) {
         be->layernorm(a, tok, t->ln3.w, t->ln3.b, HW, C, UNET_LN_EPS);

@@ -18,6 +18,19 @@
 #define GC_WINO_MIN_TILES 256         /* narrower GEMMs (N < 256) lose more than the extra band gains */
 #define GC_WINO_BAND_FLOATS (8 << 20) /* V + M of one band: 32 MB (the 512-channel levels of the VAE) */
 
+/* Rows iy0 .. iy0+n-1 of channel xc[H, W] into d[n, Wp] with one zero column on the left and zeros
+ * past W (rows outside the map: zeros). */
+static inline void wino_rows(float *d, const float *xc, int64_t H, int64_t W, int64_t Wp, int64_t iy0, int n) {
+    for (int r = 0; r < n; r++) {
+        const int64_t iy = iy0 + r;
+        float *dr = d + r * Wp;
+        dr[0] = 0.0f;
+        for (int64_t i = W + 1; i < Wp; i++) dr[i] = 0.0f;
+        if (iy >= 0 && iy < H) memcpy(dr + 1, xc + iy * W, (size_t)W * sizeof(float));
+        else memset(dr + 1, 0, (size_t)W * sizeof(float));
+    }
+}
+
 /* ---- F(2x2, 3x3) ---------------------------------------------------------------------------- */
 
 GC_CLONES static void wino2_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
@@ -52,14 +65,7 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
                                                                                   * B^T down the columns */
         const float *xc = x + c * H * W;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            for (int r = 0; r < 4; r++) {
-                int64_t iy = 2 * ti - 1 + r;
-                float *dr = d + r * Wp;
-                dr[0] = 0.0f;
-                for (int64_t i = W + 1; i < Wp; i++) dr[i] = 0.0f;
-                if (iy >= 0 && iy < H) memcpy(dr + 1, xc + iy * W, (size_t)W * sizeof(float));
-                else memset(dr + 1, 0, (size_t)W * sizeof(float));
-            }
+            wino_rows(d, xc, H, W, Wp, 2 * ti - 1, 4);
             for (int64_t i = 0; i < Wp; i++) {
                 float d0 = d[i], d1 = d[Wp + i], d2 = d[2 * Wp + i], d3 = d[3 * Wp + i];
                 t[i] = d0 - d2;
@@ -167,14 +173,7 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
         float *d = rows + (int64_t)omp_get_thread_num() * 12 * Wp, *t = d + 6 * Wp;
         const float *xc = x + c * H * W;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            for (int r = 0; r < 6; r++) {
-                int64_t iy = 4 * ti - 1 + r;
-                float *dr = d + r * Wp;
-                dr[0] = 0.0f;
-                for (int64_t i = W + 1; i < Wp; i++) dr[i] = 0.0f;
-                if (iy >= 0 && iy < H) memcpy(dr + 1, xc + iy * W, (size_t)W * sizeof(float));
-                else memset(dr + 1, 0, (size_t)W * sizeof(float));
-            }
+            wino_rows(d, xc, H, W, Wp, 4 * ti - 1, 6);
             for (int64_t i = 0; i < Wp; i++) WINO_BT(t + i, Wp, d + i, Wp);
             float *v = V + c * nt + (ti - ti0) * tw;
             for (int r = 0; r < 6; r++) { /* (B^T d) B along each row */
