@@ -5,32 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "bench_util.h"
 #include "io/config.h"
 #include "io/prng_weights.h"
 #include "models/dinov2.h"
 #include "tensor/linear.h"
-
-/* Process CPU seconds (user + system): on a shared machine wall time also counts other people's work. */
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-static const char *fixture(const char *name) {
-    static char buf[4][1024];
-    static int k;
-    const char *d = getenv("GEOCORR_FIXTURES");
-    if (!d) d = getenv("GEOCORR_FIXTURES_DEFAULT");
-    if (!d) d = "../shared/fixtures";
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", d, name);
-    return buf[k];
-}
 
 /* GFLOP per wall second of y[N,O] = x[N,K] W^T, best of `reps`; *per_cpu: per CPU second. raw: one
  * dnnl_sgemm call with oneDNN's own threading (the library's SGEMM peak; bench_sgemm compares it
@@ -43,13 +25,13 @@ static double gemm_gflops(int64_t N, int64_t K, int64_t O, int reps, bool raw, d
     for (int64_t i = 0; i < O; i++) b[i] = 0.1f;
     double best = 1e30, best_cpu = 1e30;
     for (int r = 0; r <= reps; r++) { /* r = 0: warm-up */
-        double t0 = gc_now(), c0 = cpu_seconds();
+        double t0 = gc_now(), c0 = bench_cpu_seconds();
         if (raw)
             dnnl_sgemm('N', 'T', N, O, K, 1.0f, x, K, w, K, 0.0f, y, O);
         else
             gc_linear(y, x, w, b, N, K, O);
         if (r == 0) continue;
-        double t = gc_now() - t0, c = cpu_seconds() - c0;
+        double t = gc_now() - t0, c = bench_cpu_seconds() - c0;
         best = t < best ? t : best;
         best_cpu = c < best_cpu ? c : best_cpu;
     }
@@ -69,9 +51,9 @@ int main(int argc, char **argv) {
     cJSON *cfg;
     gc_weights *w;
     gc_dinov2 *m;
-    const char *cfg_path = fixture("dinov2_vitb14.config.json");
+    const char *cfg_path = bench_fixture("dinov2_vitb14.config.json");
     if (gc_json_load(cfg_path, &cfg) != GC_OK ||
-        gc_prng_weights_from_manifest(fixture("dinov2_vitb14.weights_manifest.json"), NULL, &w) != GC_OK ||
+        gc_prng_weights_from_manifest(bench_fixture("dinov2_vitb14.weights_manifest.json"), NULL, &w) != GC_OK ||
         gc_dinov2_from_weights(w, cfg, cfg_path, &m) != GC_OK) {
         fprintf(stderr, "bench_dinov2: %s\n", gc_last_error());
         return 1;
@@ -82,22 +64,20 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < 3 * S * S; i++) px[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     double best = 1e30, best_cpu = 1e30;
     for (int r = 0; r < runs; r++) {
-        double t0 = gc_now(), c0 = cpu_seconds();
+        double t0 = gc_now(), c0 = bench_cpu_seconds();
         if (gc_dinov2_features(m, px, S, S, feat) != GC_OK) {
             fprintf(stderr, "bench_dinov2: %s\n", gc_last_error());
             return 1;
         }
-        double t = gc_now() - t0, c = cpu_seconds() - c0;
+        double t = gc_now() - t0, c = bench_cpu_seconds() - c0;
         best = t < best ? t : best;
         best_cpu = c < best_cpu ? c : best_cpu;
     }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     /* FLOPs: linear layers 2*T*D*(3D + D + 2F) per block, attention 4*T*T*D per block, patch embed */
     double lin = 2.0 * T * D * (4.0 * D + 2.0 * F) * m->depth, att = 4.0 * T * T * D * m->depth;
     double total = lin + att + 2.0 * (T - 1) * D * 588;
     printf("geocorr %s threads %d: DINOv2 ViT-B/14 %dx%d (%lld tokens) forward %.2f s  cpu %.2f s  peak RSS %.0f MiB\n",
-           gc_version(), threads, size, size, (long long)T, best, best_cpu, ru.ru_maxrss / 1024.0);
+           gc_version(), threads, size, size, (long long)T, best, best_cpu, bench_peak_rss_mib());
     printf("  whole pass: %.0f GFLOP (%.0f linear, %.0f attention) -> %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n",
            total * 1e-9, lin * 1e-9, att * 1e-9, total / best * 1e-9, total / best_cpu * 1e-9);
     double pc, qc, f1c, f2c;

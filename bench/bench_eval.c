@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "eval/cache_eval.h"
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "eval/pck.h"
 #include "io/safetensors.h"
 #include "pipeline/feature_cache.h"
@@ -127,7 +127,7 @@ int main(void) {
     double t6 = gc_now();
     int *sel, n;
     gc_eval_set_sample(&set, 0, &sel, &n);
-    gc_cache_eval_opts co = {.cache_dir = root, .match = {.window = 7}};
+    gc_eval_cache_config co = {.cache_dir = root, .match = {.window = 7}};
     if (gc_cache_predict(&set, sel, n, &co, preds) != GC_OK) return fprintf(stderr, "%s\n", gc_last_error()), 1;
     double t7 = gc_now();
     if (gc_pck_score(&set, preds, n, &o, &r) != GC_OK) return fprintf(stderr, "%s\n", gc_last_error()), 1;

@@ -37,10 +37,10 @@ int main(void) {
     gc_set_threads(0);
     printf("bench_match: threads %d\n", gc_get_threads());
     gc_weights *ws = maps("src"), *wf = maps("src_flip"), *wt = maps("trg");
-    gc_desc s, f, t;
+    gc_descriptors s, f, t;
     double t0 = gc_now();
-    if (gc_desc_from_weights(ws, NULL, &s, NULL) || gc_desc_from_weights(wf, NULL, &f, NULL) ||
-        gc_desc_from_weights(wt, NULL, &t, NULL)) {
+    if (gc_desc_from_weights(ws, NULL, NULL, &s, NULL) || gc_desc_from_weights(wf, NULL, NULL, &f, NULL) ||
+        gc_desc_from_weights(wt, NULL, NULL, &t, NULL)) {
         fprintf(stderr, "%s\n", gc_last_error());
         return 1;
     }
@@ -51,7 +51,7 @@ int main(void) {
         kps[3 * k + 1] = 300.0f + 7.0f * (k % 9);
         kps[3 * k + 2] = 1;
     }
-    gc_match_opts mo = {.window = 5};
+    gc_match_params mo = {.window = 5};
     int64_t cells[NPTS];
     float xy[NPTS * 2];
     gc_kps_to_cells(kps, NPTS, cells);
@@ -63,21 +63,19 @@ int main(void) {
     }
     gc_flip_table cat;
     if (gc_flip_table_builtin("cat", &cat)) return 1;
-    static uint8_t ms[960 * 960], msf[960 * 960], mt[960 * 960];
+    static uint8_t ms[GC_CANVAS_SD * GC_CANVAS_SD], msf[GC_CANVAS_SD * GC_CANVAS_SD], mt[GC_CANVAS_SD * GC_CANVAS_SD];
     ellipse(ms, 420, 480, 300, 200);
     ellipse(msf, 540, 480, 300, 200);
     ellipse(mt, 480, 450, 250, 250);
     int64_t ids[NPTS];
     for (int k = 0; k < NPTS; k++) ids[k] = k % 15;
     gc_align_result r;
-    gc_align_opts ao = {.match = mo, .mnn = true};
     t0 = gc_now();
-    gc_align_user_points(s.rows, f.rows, t.rows, s.c, kps, ids, NPTS, &cat, NULL, NULL, NULL, &ao, &r);
+    gc_align_user_points(s.rows, f.rows, t.rows, s.c, kps, ids, NPTS, &cat, NULL, NULL, NULL, &mo, false, &r);
     double t_mnn = gc_now() - t0;
     gc_align_result_free(&r);
-    ao.mnn = false;
     t0 = gc_now();
-    gc_align_user_points(s.rows, f.rows, t.rows, s.c, kps, ids, NPTS, &cat, ms, msf, mt, &ao, &r);
+    gc_align_user_points(s.rows, f.rows, t.rows, s.c, kps, ids, NPTS, &cat, ms, msf, mt, &mo, false, &r);
     double t_imd = gc_now() - t0;
     printf("  masked 64x64 pixels: src %lld, src_flip %lld\n", (long long)r.n_min_orig, (long long)r.n_min_flip);
     gc_align_result_free(&r);
@@ -86,9 +84,9 @@ int main(void) {
     printf("  %d points + pose alignment, MNN distance (2 x 3600^2 x 3968): %8.1f ms\n", NPTS, 1e3 * t_mnn);
     printf("  %d points + pose alignment, IMD distance (64x64, masks):    %8.1f ms\n", NPTS, 1e3 * t_imd);
     gc_flip_table_free(&cat);
-    gc_desc_free(&s);
-    gc_desc_free(&f);
-    gc_desc_free(&t);
+    gc_desc_clear(&s);
+    gc_desc_clear(&f);
+    gc_desc_clear(&t);
     gc_weights_free(ws);
     gc_weights_free(wf);
     gc_weights_free(wt);

@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
     gc_weights *w;
     gc_postproc m;
     if (gc_prng_weights_from_manifest(fixture("geoaware_postproc_real.weights_manifest.json"), NULL, &w) != GC_OK ||
-        gc_postproc_load(&m, w) != GC_OK) {
+        gc_postproc_from_weights(&m, w, 32) != GC_OK) {
         fprintf(stderr, "bench_train_step: %s\n", gc_last_error());
         return 1;
     }

@@ -9,19 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
+#include "fuzz_util.h"
 #include "eval/pck.h"
 
 static char g_dir[256];
 
-static void put(const char *rel, const void *buf, size_t n) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", g_dir, rel);
-    FILE *f = fopen(p, "wb");
-    if (!f) return;
-    fwrite(buf, 1, n, f);
-    fclose(f);
-}
+static void put(const char *rel, const void *buf, size_t n) { gc_fuzz_put(g_dir, rel, buf, n); }
 
 static void mk(const char *rel) {
     char p[512];
@@ -72,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gc_pck_pred *p;
         int np;
         if (gc_pck_preds_load(pp, &s, &p, &np) == GC_OK) {
-            gc_pck_opts o = {.n_alpha = 1, .alpha = {0.1}};
+            gc_pck_opts o = {.n_alpha = 1, .alpha = {0.1}, .errors = true};
             gc_pck_report r;
             if (gc_pck_score(&s, p, np, &o, &r) == GC_OK) gc_pck_report_free(&r);
             gc_free(p);

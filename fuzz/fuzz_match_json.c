@@ -1,5 +1,6 @@
 /* libFuzzer target: the user JSON files of `geocorr match` (points files and flip tables), and the
- * flip-table machinery applied to whatever parses (renumbering, permutations). */
+ * flip-table machinery applied to whatever parses (renumbering, permutations). The points parsers are
+ * the command line's (src/cli/points.c, compiled into this target). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +8,7 @@
 #include <unistd.h>
 
 #include "match/align.h"
-#include "match/match_run.h"
+#include "cli/match_output.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);

@@ -3,7 +3,7 @@
 # job — match points between two images, told left from right — writing out/demo.json and
 # out/demo.png.
 #
-# Weights: the real DINOv2 ViT-B/14 is used when models/dinov2-base/ holds it (scripts/fetch-models.sh
+# Weights: the real DINOv2 ViT-B/14 is used when models/dinov2-base/ holds it (scripts/fetch-models.sh --only dinov2
 # models downloads it where a network is reachable). Without it the job runs with the reference
 # fixtures' tiny random-weight DINOv2 (../shared/fixtures), which exercises the whole path but gives
 # meaningless matches. Override the pair with GEOCORR_SRC / GEOCORR_TGT and the points with
@@ -20,10 +20,10 @@ geocorr --version
 fixtures=${GEOCORR_FIXTURES:-../shared/fixtures}
 models=${GEOCORR_MODELS:-models}
 mkdir -p out
-if [ -f "$models/dinov2-base/config.json" ]; then
+if [ -f "$models/dinov2-base/model.safetensors" ]; then
   dinov2="$models/dinov2-base"
 else
-  echo "setup: no $models/dinov2-base (run scripts/fetch-models.sh $models with a network);" \
+  echo "setup: no $models/dinov2-base/model.safetensors (run scripts/fetch-models.sh --only dinov2 $models with a network);" \
        "running the main job with the fixtures' tiny random-weight DINOv2" >&2
   dinov2=out/dinov2-tiny
   mkdir -p "$dinov2"

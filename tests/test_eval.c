@@ -1,16 +1,19 @@
 /* geocorr eval against the authors' own evaluation on the fixtures' mini datasets
  * (geoaware_eval_expected.json, minidata/): loaders (compacted keypoints, used points, thresholds),
  * the reference's test sampling, and `geocorr eval --from-predictions` for every stored configuration
- * (SPair, PF-Pascal, AP-10K intra- and cross-species). */
+ * (SPair, PF-Pascal, AP-10K intra- and cross-species); the error breakdown (`--errors`) against
+ * errors_expected.json; every category listed in every table (n = 0 without pairs). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
-#include "eval/np_random.h"
+#include "data/dataset.h"
+#include "data/np_random.h"
+#include "eval/errors.h"
 #include "io/config.h"
 
 static cJSON *g_exp;
@@ -380,9 +383,234 @@ static void test_public_api(void **st) {
     assert_string_equal(get(o, "threshold")->valuestring, "image");
     cJSON_Delete(w3);
     cJSON_Delete(o);
+    /* gc_eval_run: the same JSON, the text `geocorr eval` prints, and its argument checks */
+    gc_eval_report *r;
+    assert_int_equal(gc_eval_run(&cfg, ppath, NULL, &r), GC_OK);
+    char *json, *table, *again;
+    assert_int_equal(gc_eval_report_json(r, &json), GC_OK);
+    assert_int_equal(gc_eval_predictions(&cfg, ppath, &again), GC_OK);
+    assert_string_equal(json, again);
+    assert_int_equal(gc_eval_report_text(r, 0, &table), GC_OK);
+    assert_true(strncmp(table, "pfpascal test: ", 15) == 0);
+    assert_non_null(strstr(table, " pairs scored (image threshold, protocol reference)\nPCK per image"));
+    free(json), free(again), free(table);
+    gc_eval_report_free(r);
+    const gc_eval_cache_config cache = {.cache_dir = "nowhere"};
+    assert_int_equal(gc_eval_run(&cfg, ppath, &cache, &r), GC_ERR_ARG); /* both sources */
+    assert_null(r);
+    assert_int_equal(gc_eval_run(&cfg, NULL, NULL, &r), GC_ERR_ARG);  /* neither */
     cfg.dataset = "pascal2";
     assert_int_equal(gc_eval_predictions(&cfg, ppath, &text), GC_ERR_ARG);
     assert_null(text);
+}
+
+/* One output block of the breakdown against the expected one: n exact, every value within tol, nulls
+ * where the reference has none (alpha keys matched by value). */
+static void expect_breakdown(const char *what, const cJSON *got, const cJSON *want, double tol) {
+    if (!got) fail_msg("%s: missing in the output", what);
+    assert_int_equal(get(got, "n")->valueint, get(want, "n")->valueint);
+    const char *metrics[] = {"jitter", "miss", "swap", "swap_lr", "pck_dagger"};
+    for (int m = 0; m < 5; m++) {
+        const cJSON *g = cJSON_GetObjectItem(got, metrics[m]), *w = cJSON_GetObjectItem(want, metrics[m]);
+        if (!g) fail_msg("%s: lacks %s", what, metrics[m]);
+        if (cJSON_IsNull(w)) {
+            assert_true(cJSON_IsNull(g));
+            continue;
+        }
+        assert_int_equal(cJSON_GetArraySize(g), cJSON_GetArraySize(w));
+        const cJSON *wa;
+        cJSON_ArrayForEach(wa, w) {
+            const cJSON *ga = NULL, *x;
+            cJSON_ArrayForEach(x, g) if (strtod(x->string, NULL) == strtod(wa->string, NULL)) ga = x;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s %s@%s", what, metrics[m], wa->string);
+            if (!ga) fail_msg("%s: missing", buf);
+            expect(buf, num(ga), num(wa), tol);
+        }
+    }
+}
+
+/* `geocorr eval --errors` on the predictions of every configuration in errors_expected.json (the
+ * upstream correct_kps_analyze run by the fixture generator on the same keypoints and thresholds).
+ * Tolerance 1e-6 absolute (TRACE.md §8): the counts are integers, and every distance is >= 1.3e-3 t away
+ * from a threshold, so our float32 arithmetic gives the same counts; the fractions are then means of
+ * float64 count / n_kp. n exact; every category of the split is listed, and no other. */
+static void test_errors(void **st) {
+    (void)st;
+    cJSON *E = gct_load_json(gct_fixture("errors_expected.json"));
+    const char *tmp = gct_tmpdir("eval_errors");
+    double worst = 0;
+    const cJSON *run;
+    cJSON_ArrayForEach(run, get(E, "runs")) {
+        const cJSON *c = cJSON_GetObjectItem(get(g_exp, "e2e"), get(run, "predictions_from")->valuestring);
+        assert_non_null(c);
+        config k;
+        config_of(c, &k);
+        int nk = strcmp(k.dataset, "spair") == 0 ? 30 : strcmp(k.dataset, "ap10k") == 0 ? 17 : 20;
+        char ppath[1300], opath[1300], cli[512] = "";
+        snprintf(ppath, sizeof ppath, "%s/%s.pred.json", tmp, run->string);
+        snprintf(opath, sizeof opath, "%s/%s.out.json", tmp, run->string);
+        write_predictions(c, nk, ppath);
+        const cJSON *arg;
+        cJSON_ArrayForEach(arg, get(run, "cli")) {
+            size_t l = strlen(cli);
+            snprintf(cli + l, sizeof cli - l, " '%s'", arg->valuestring);
+        }
+        int rc = gct_geocorr("eval --root '%s/%s' --from-predictions '%s' --errors --json '%s'%s > /dev/null", g_mini, k.dir,
+                             ppath, opath, cli);
+        if (rc) fail_msg("%s: geocorr eval --errors failed: %s", run->string, gct_last_stderr());
+        cJSON *o = gct_load_json(opath);
+        const cJSON *want = get(get(run, "errors"), "per_image"), *got = get(o, "errors.per_image");
+        char what[256];
+        g_worst = 0;
+        snprintf(what, sizeof what, "%s errors overall", run->string);
+        expect_breakdown(what, get(got, "overall"), get(want, "overall"), 1e-6);
+        const cJSON *wc;
+        cJSON_ArrayForEach(wc, get(want, "categories")) {
+            snprintf(what, sizeof what, "%s errors %s", run->string, wc->string);
+            expect_breakdown(what, cJSON_GetObjectItem(get(got, "categories"), wc->string), wc, 1e-6);
+        }
+        assert_int_equal(cJSON_GetArraySize(get(got, "categories")), cJSON_GetArraySize(get(want, "categories")));
+        printf("  errors %-34s matches the upstream breakdown (max |diff| %.3g)\n", run->string, g_worst);
+        worst = fmax(worst, g_worst);
+        cJSON_Delete(o);
+    }
+    printf("  errors: worst |diff| over all runs %.3g (tolerance 1e-6)\n", worst);
+    cJSON_Delete(E);
+}
+
+/* The per-pair rules on a hand-made case (t = 6): a tie of two targets goes to the first (torch.argmin),
+ * so no swap; a prediction nearest another target is a swap, onto the left/right partner a Swap^LR,
+ * and jitter by its own distance; a missing prediction is a miss and nothing else; the bounds are
+ * inclusive (a distance of exactly t is a miss, jitter and PCK-dagger at once). */
+static void test_errors_rules(void **st) {
+    (void)st;
+    const float trg[3][2] = {{0, 0}, {10, 0}, {20, 0}};
+    const float pred[3][2] = {{5, 0}, {0, 1}, {NAN, NAN}};
+    const int ids[3] = {2, 3, 7}, partner[8] = {-1, -1, 3, 2, -1, -1, -1, -1};
+    int64_t n[GC_BD_COUNT];
+    gc_errors_pair_counts(trg, pred, ids, 3, partner, 8, 6.0f, n);
+    assert_int_equal(n[GC_BD_JITTER], 1);     /* p1: own distance sqrt(101) in [6, 12] */
+    assert_int_equal(n[GC_BD_MISS], 1);       /* p2 (no prediction) */
+    assert_int_equal(n[GC_BD_SWAP], 1);       /* p1 -> target 0 (distance 1); p0's tie resolves to itself */
+    assert_int_equal(n[GC_BD_SWAP_LR], 1);    /* raw 3 -> raw 2, its partner */
+    assert_int_equal(n[GC_BD_PCK_DAGGER], 1); /* p0 */
+    gc_errors_pair_counts(trg, pred, ids, 3, NULL, 0, 6.0f, n);
+    assert_int_equal(n[GC_BD_SWAP_LR], 0); /* no table */
+    const float at[1][2] = {{4, 0}};
+    gc_errors_pair_counts(trg, at, ids, 1, NULL, 0, 4.0f, n);
+    assert_true(n[GC_BD_MISS] == 1 && n[GC_BD_JITTER] == 1 && n[GC_BD_PCK_DAGGER] == 1 && n[GC_BD_SWAP] == 0);
+}
+
+/* A small SPair-71k written by the test: cat (one pair with geo-aware ears), motorbike (one pair whose
+ * visible keypoints are all singletons: no geo-aware pair), bottle (images, no test pair). */
+static void spair_image(const char *root, const char *cat, const char *name, const int *vis, int nv) {
+    char path[1400], kps[2048] = "";
+    for (int j = 0; j < 30; j++) {
+        bool on = false;
+        for (int i = 0; i < nv; i++) on |= vis[i] == j;
+        size_t l = strlen(kps);
+        if (on) snprintf(kps + l, sizeof kps - l, "%s\"%d\": [%d, %d]", j ? ", " : "", j, 20 + 7 * j, 30 + 3 * j);
+        else snprintf(kps + l, sizeof kps - l, "%s\"%d\": null", j ? ", " : "", j);
+    }
+    char text[2600];
+    snprintf(text, sizeof text, "{\"image_width\": 300, \"image_height\": 200, \"bndbox\": [10, 10, 250, 180], "
+             "\"azimuth_id\": 2, \"kps\": {%s}}", kps);
+    snprintf(path, sizeof path, "%s/ImageAnnotation/%s/%s.json", root, cat, name);
+    gct_write_file(path, text, strlen(text));
+    snprintf(path, sizeof path, "%s/JPEGImages/%s/%s.jpg", root, cat, name);
+    gct_write_file(path, "x", 1); /* present; never decoded when scoring predictions */
+}
+
+static void spair_pair(const char *root, const char *cat, int id, const char *src, const char *trg) {
+    char path[1400], text[1024];
+    snprintf(path, sizeof path, "%s/PairAnnotation/test/%06d-%s-%s:%s.json", root, id, src, trg, cat);
+    snprintf(text, sizeof text, "{\"category\": \"%s\", \"src_imname\": \"%s.jpg\", \"trg_imname\": \"%s.jpg\", "
+             "\"src_bndbox\": [10, 10, 250, 180], \"trg_bndbox\": [10, 10, 250, 180], \"src_imsize\": [300, 200, 3], "
+             "\"trg_imsize\": [300, 200, 3]}", cat, src, trg);
+    gct_write_file(path, text, strlen(text));
+}
+
+static void expect_empty(const cJSON *o, const char *block, const char *cat) {
+    char path[256];
+    snprintf(path, sizeof path, "%s.categories", block);
+    const cJSON *c = cJSON_GetObjectItem(get(o, path), cat);
+    if (!c) fail_msg("%s lacks category %s", block, cat);
+    assert_int_equal(get(c, "n")->valueint, 0);
+    const cJSON *v = cJSON_GetObjectItem(c, "0.1");
+    if (!v) v = cJSON_GetObjectItem(get(c, "jitter"), "0.1");
+    if (!cJSON_IsNull(v)) fail_msg("%s %s: expected null at alpha 0.1", block, cat);
+}
+
+/* Every category in every table (issue 14 item 5): a category without geo-aware pairs (motorbike) is
+ * listed with n = 0 and null values in geo.per_image, geo.per_keypoint and the reference per-keypoint
+ * table; one without any scored pair (bottle) likewise in per_image, per_keypoint and errors; the
+ * overall values weigh only the scored categories; the text tables list them with "-". */
+static void test_every_category(void **st) {
+    (void)st;
+    const char *root = gct_tmpdir("eval_every_cat");
+    const char *dirs[] = {"ImageAnnotation", "JPEGImages", "PairAnnotation", "PairAnnotation/test"};
+    const char *cats[] = {"bottle", "cat", "motorbike"};
+    char path[1400];
+    for (size_t i = 0; i < GC_COUNTOF(dirs); i++) {
+        snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
+        assert_int_equal(mkdir(path, 0777), 0);
+        for (size_t c = 0; i < 2 && c < GC_COUNTOF(cats); c++) {
+            snprintf(path, sizeof path, "%s/%s/%s", root, dirs[i], cats[c]);
+            assert_int_equal(mkdir(path, 0777), 0);
+        }
+    }
+    const int cat_vis[] = {0, 2, 3, 5}, moto_vis[] = {4, 5, 6}, bottle_vis[] = {0, 1};
+    spair_image(root, "cat", "a", cat_vis, 4), spair_image(root, "cat", "b", cat_vis, 4);
+    spair_image(root, "motorbike", "c", moto_vis, 3), spair_image(root, "motorbike", "d", moto_vis, 3);
+    spair_image(root, "bottle", "e", bottle_vis, 2), spair_image(root, "bottle", "f", bottle_vis, 2);
+    spair_pair(root, "cat", 1, "a", "b"), spair_pair(root, "motorbike", 2, "c", "d");
+    /* predictions on the target keypoints (original pixels) */
+    char pred[2][1024];
+    for (int k = 0; k < 2; k++) {
+        pred[k][0] = 0;
+        for (int j = 0; j < 30; j++) {
+            size_t l = strlen(pred[k]);
+            snprintf(pred[k] + l, sizeof pred[k] - l, "%s[%d, %d]", j ? ", " : "", 20 + 7 * j, 30 + 3 * j);
+        }
+    }
+    char text[4096], ppath[1400], opath[1400], tpath[1400];
+    snprintf(text, sizeof text, "{\"frame\": \"pixels\", \"pairs\": [{\"src\": \"cat/a.jpg\", \"trg\": \"cat/b.jpg\", "
+             "\"pred\": [%s]}, {\"src\": \"motorbike/c.jpg\", \"trg\": \"motorbike/d.jpg\", \"pred\": [%s]}]}", pred[0], pred[1]);
+    snprintf(ppath, sizeof ppath, "%s/p.json", root);
+    snprintf(opath, sizeof opath, "%s/o.json", root);
+    snprintf(tpath, sizeof tpath, "%s/stdout.txt", root);
+    gct_write_file(ppath, text, strlen(text));
+    int rc = gct_geocorr("eval --dataset spair --root '%s' --from-predictions '%s' --geo --errors --json '%s' > '%s'", root,
+                         ppath, opath, tpath);
+    if (rc) fail_msg("%s", gct_last_stderr());
+    cJSON *o = gct_load_json(opath);
+    expect_empty(o, "per_image", "bottle"), expect_empty(o, "per_keypoint", "bottle");
+    expect_empty(o, "errors.per_image", "bottle");
+    for (int c = 0; c < 2; c++) {
+        const char *cat = c ? "motorbike" : "bottle";
+        expect_empty(o, "geo.per_image", cat), expect_empty(o, "geo.per_keypoint", cat);
+        expect_empty(o, "geo.per_keypoint_reference", cat);
+    }
+    assert_int_equal(get(o, "geo.per_image.categories.cat.n")->valueint, 1);
+    assert_true(cJSON_GetObjectItem(get(o, "geo.per_image.categories.cat"), "0.1")->valuedouble == 1.0);
+    assert_int_equal(get(o, "per_image.n")->valueint, 2);
+    /* bottle does not enter the mean */
+    assert_true(cJSON_GetObjectItem(get(o, "per_image.overall"), "0.1")->valuedouble == 1.0);
+    assert_int_equal(get(o, "errors.per_image.categories.motorbike.n")->valueint, 1);
+    assert_true(cJSON_GetObjectItem(get(o, "errors.per_image.overall.pck_dagger"), "0.1")->valuedouble == 1.0);
+    cJSON_Delete(o);
+    char *out;
+    size_t len;
+    assert_int_equal(gc_read_file(tpath, &out, &len, 1 << 20), GC_OK);
+    int rows = 0;
+    for (const char *q = out; (q = strstr(q, "\n  bottle ")); q++) {
+        rows++;
+        assert_non_null(strstr(q, " -")); /* undefined values print as "-" */
+    }
+    printf("%s", out);
+    assert_int_equal(rows, 3); /* PCK per image, geo-aware per image, error breakdown */
+    free(out);
 }
 
 int main(void) {
@@ -393,6 +621,9 @@ int main(void) {
         cmocka_unit_test(test_from_predictions),
         cmocka_unit_test(test_pixels_frame),
         cmocka_unit_test(test_public_api),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors_rules),
+        cmocka_unit_test(test_every_category),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 
 static char g_root[1200]; /* <tmp>/data */
 

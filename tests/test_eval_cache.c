@@ -1,8 +1,9 @@
 /* geocorr eval on the feature cache: an "oracle" cache (one channel per keypoint id, lit at the
  * keypoint's cell) must make hard argmax land exactly on the centre of each target keypoint's cell,
- * read back identically through --predictions-out / --from-predictions; the flip alignment (MNN) runs;
- * files of two models in one cache are refused; predictions do not depend on the thread count or on
- * the in-memory descriptor budget (a budget below one category's images evicts and reloads). */
+ * read back identically through --predictions-out / --from-predictions (PCK and the --errors breakdown);
+ * the flip alignment (MNN) runs; files of two models in one cache are refused; predictions do not
+ * depend on the thread count or on the in-memory descriptor budget (a budget below one category's
+ * images evicts and reloads). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "io/config.h"
 #include "io/prng_weights.h"
 #include "io/safetensors.h"
@@ -57,8 +58,8 @@ static void test_oracle_cache(void **st) {
     snprintf(pout, sizeof pout, "%s/pred.json", cache);
     snprintf(j1, sizeof j1, "%s/r1.json", cache);
     snprintf(j2, sizeof j2, "%s/r2.json", cache);
-    int rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --hard --geo --predictions-out '%s' --json '%s'",
-                         g_root, cache, pout, j1);
+    int rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --hard --geo --errors --predictions-out '%s' "
+                         "--json '%s'", g_root, cache, pout, j1);
     if (rc) fail_msg("%s", gct_last_stderr());
     cJSON *P;
     assert_int_equal(gc_json_load(pout, &P), GC_OK);
@@ -81,14 +82,15 @@ static void test_oracle_cache(void **st) {
     printf("  oracle cache, hard argmax: %d of %d mutually visible keypoints at their target cell centre\n", exact, checked);
     assert_int_equal(exact, checked);
     cJSON_Delete(P);
-    /* the written predictions score identically through --from-predictions */
-    rc = gct_geocorr("eval --dataset spair --root '%s' --from-predictions '%s' --geo --json '%s'", g_root, pout, j2);
+    /* the written predictions score identically through --from-predictions, error breakdown included */
+    rc = gct_geocorr("eval --dataset spair --root '%s' --from-predictions '%s' --geo --errors --json '%s'", g_root, pout, j2);
     assert_int_equal(rc, 0);
     size_t n1, n2;
     char *a, *b;
     assert_int_equal(gc_read_file(j1, &a, &n1, 1 << 24), GC_OK);
     assert_int_equal(gc_read_file(j2, &b, &n2, 1 << 24), GC_OK);
     assert_true(n1 == n2 && memcmp(a, b, n1) == 0);
+    assert_non_null(strstr(a, "\"pck_dagger\""));
     free(a), free(b);
     /* flip alignment (mask-free) and window soft-argmax run on the cache */
     rc = gct_geocorr("eval --dataset spair --root '%s' --cache '%s' --window 5 --align mnn --sample 3", g_root, cache);

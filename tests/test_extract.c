@@ -11,7 +11,7 @@
 
 #include "pipeline_models.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "pipeline/feature_cache.h"
 #include "io/safetensors.h"
 

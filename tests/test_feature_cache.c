@@ -1,8 +1,12 @@
 /* The feature cache: a run killed midway is completed by a rerun (every file valid, no valid file
- * computed again, a torn file and stale temporaries redone/removed); shards partition the images
- * exactly and give the same bytes; files of another model or grid are refused with a clear message;
- * `geocorr extract` with a real (tiny) DINOv2. The cache machinery is tested with a cheap backbone
- * (per-cell colour means of the original image) so that the test stays fast under sanitizers. */
+ * computed again, a torn file, stale temporaries and the dead run's claim redone/removed/taken over);
+ * shards partition the images exactly and give the same bytes; files of another model or grid are
+ * refused with a clear message; concurrent runs on one folder compute every file once (claims: a live
+ * one is waited for, a stale one taken over); the status counts without a model; `geocorr extract`
+ * with a real (tiny) DINOv2, alone and as three concurrent processes. The cache machinery is tested
+ * with a cheap backbone (per-cell colour means of the original image) so that the test stays fast
+ * under sanitizers. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,11 +18,13 @@
 
 #include "testutil.h"
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
+#include "io/file_claim.h"
 #include "pipeline/feature_cache.h"
 
 typedef struct {
     const char *log; /* one line "rel flip" per computation, appended across processes */
+    int delay_ms;    /* per computation, so that concurrent runs overlap */
 } mean_ctx;
 
 static gc_status mean_compute(void *vctx, const gc_image *img, int flip, float *const *maps) {
@@ -34,6 +40,7 @@ static gc_status mean_compute(void *vctx, const gc_image *img, int flip, float *
                     for (int x = x0; x < x1 && x < img->w; x++) s += img->rgb[3 * ((size_t)y * img->w + (flip ? img->w - 1 - x : x)) + ch];
                 m[(ch * 60 + gy) * 60 + gx] = (float)(s / ((double)(x1 - x0) * (y1 - y0)));
             }
+    if (c->delay_ms) usleep((useconds_t)c->delay_ms * 1000);
     int fd = open(c->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     char line[64];
     int n = snprintf(line, sizeof line, "%d %d\n", img->w * 7 + img->h, flip); /* identifies the image */
@@ -89,16 +96,50 @@ static int count_lines(const char *path, const char *line) {
     return n;
 }
 
+/* Files under dir (recursively) whose name contains `part`. */
+static int count_named(const char *dir, const char *part) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[1400];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) n += count_named(p, part);
+        else n += strstr(e->d_name, part) != NULL;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Every file of the full cache (all images, both orientations) is valid for g_fn. */
+static void expect_complete(const char *cache) {
+    for (int i = 0; i < 2 * g_n; i++) {
+        char *p = gc_cache_path(cache, g_images[i / 2], i % 2);
+        if (gc_cache_open(p, &g_fn, i % 2, NULL) != GC_OK) fail_msg("%s", gc_last_error());
+        free(p);
+    }
+    assert_int_equal(count_named(cache, ".lock"), 0);
+    assert_int_equal(count_named(cache, ".tmp."), 0);
+}
+
+/* The progress callback of the killed run: SIGKILL when the run has claimed the file after its 10th
+ * written one (as GEOCORR_EXTRACT_CRASH_AFTER does in geocorr extract): it dies holding that claim. */
+static void kill_after_10(void *ctx, gc_extract_event ev, const gc_extract_stats *s, double seconds) {
+    if (ev == GC_EXTRACT_FILE_STARTED && s->computed + s->redone >= 10) raise(SIGKILL);
+}
+
 static void test_resume_after_kill(void **st) {
     (void)st;
     const char *cache = gct_tmpdir("fcache_kill");
-    gc_cache_opts o = {.cache_dir = cache, .flip = true, .n_shards = 1, .crash_after = 10};
+    gc_extract_config o = {.cache_dir = cache, .flip = true, .n_shards = 1, .progress = kill_after_10};
     unlink(g_ctx.log);
     pid_t pid = fork();
     if (pid == 0) {
-        gc_cache_stats s;
+        gc_extract_stats s;
         gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s);
-        _exit(0); /* not reached: the hook kills the child after 10 files */
+        _exit(0); /* not reached: the callback kills the child after 10 files */
     }
     int status;
     waitpid(pid, &status, 0);
@@ -118,14 +159,20 @@ static void test_resume_after_kill(void **st) {
     }
     assert_int_equal(valid, 10);
     assert_int_equal(count_lines(g_ctx.log, NULL), 10);
+    /* the run died holding the claim of its 11th file: a stale claim the rerun must take over */
+    assert_int_equal(count_named(cache, ".lock"), 1);
+    gc_extract_shard_status sh;
+    gc_extract_models models;
+    assert_int_equal(gc_cache_status(cache, g_images, g_n, true, 1, &sh, &models), GC_OK);
+    assert_true(sh.total == total && sh.done == 10 && sh.invalid == 0 && sh.stale == 1 && sh.running == 0);
     /* a torn write (as a non-atomic copy would leave) and a stale temporary of a killed writer */
     assert_int_equal(truncate(torn, 100), 0);
     char stale[1400];
     snprintf(stale, sizeof stale, "%s.tmp.AbC123", torn);
     gct_write_file(stale, "junk", 4);
     printf("  killed after 10 files; tore %s\n", gc_basename(torn));
-    gc_cache_stats s;
-    o.crash_after = -1;
+    gc_extract_stats s;
+    o.progress = NULL;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK);
     printf("  rerun: %lld files, %lld computed, %lld redone, %lld skipped\n", (long long)s.total, (long long)s.computed,
            (long long)s.redone, (long long)s.skipped);
@@ -147,11 +194,129 @@ static void test_resume_after_kill(void **st) {
     }
     /* every (image, orientation) computed exactly once, the torn one twice */
     assert_int_equal(count_lines(g_ctx.log, NULL), total + 1);
+    expect_complete(cache);
     free(torn);
 }
 
-static char *slurp(const char *p, size_t *n) {
-    char *b;
+/* Three runs of the same shard on one folder at once: together they compute every file exactly once,
+ * each returns only when the whole shard is valid, and no claim or temporary is left. */
+static void test_concurrent_runs(void **st) {
+    (void)st;
+    const char *cache = gct_tmpdir("fcache_conc"), *tmp = gct_tmpdir("fcache_conc_stats");
+    unlink(g_ctx.log);
+    g_ctx.delay_ms = 20;
+    pid_t pid[3];
+    for (int k = 0; k < 3; k++) {
+        pid[k] = fork();
+        if (pid[k] == 0) {
+            gc_extract_config o = {.cache_dir = cache, .flip = true, .n_shards = 1};
+            gc_extract_stats s;
+            gc_status rc = gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s);
+            FILE *f = fopen(gct_path(tmp, k == 0 ? "0" : k == 1 ? "1" : "2"), "w");
+            if (f) fprintf(f, "%d %lld %lld %lld %lld %lld\n", (int)rc, (long long)s.total, (long long)s.computed,
+                           (long long)s.redone, (long long)s.skipped, (long long)s.by_others), fclose(f);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        int status;
+        waitpid(pid[k], &status, 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    g_ctx.delay_ms = 0;
+    long long total = 2 * g_n, sum = 0;
+    for (int k = 0; k < 3; k++) {
+        int rc;
+        long long t, c, r, sk, o;
+        FILE *f = fopen(gct_path(tmp, k == 0 ? "0" : k == 1 ? "1" : "2"), "r");
+        assert_non_null(f);
+        assert_int_equal(fscanf(f, "%d %lld %lld %lld %lld %lld", &rc, &t, &c, &r, &sk, &o), 6);
+        fclose(f);
+        printf("  run %d: %lld computed, %lld redone, %lld skipped, %lld by the others\n", k, c, r, sk, o);
+        assert_int_equal(rc, GC_OK);
+        assert_int_equal(t, total);
+        assert_int_equal(r, 0);
+        assert_int_equal(c + sk + o, total); /* each run accounts for every file of the shard */
+        sum += c;
+    }
+    assert_int_equal(sum, total);                            /* together: each file computed once ... */
+    assert_int_equal(count_lines(g_ctx.log, NULL), total);  /* ... and the backbone ran once per file */
+    expect_complete(cache);
+}
+
+/* A live claim is waited for (the run finishes the file once the holder lets go without writing it),
+ * a stale one (its holder died) is taken over; gc_cache_status sees both without computing. */
+static void test_claims(void **st) {
+    (void)st;
+    const char *cache = gct_tmpdir("fcache_claims");
+    char *live = gc_cache_path(cache, g_images[0], 0), *dead = gc_cache_path(cache, g_images[1], 0);
+    char dir[1400];
+    snprintf(dir, sizeof dir, "%s", live);
+    *strrchr(dir, '/') = 0;
+    assert_int_equal(mkdir(dir, 0777), 0);
+    snprintf(dir, sizeof dir, "%s", dead);
+    *strrchr(dir, '/') = 0;
+    mkdir(dir, 0777);
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t holder = fork();
+    if (holder == 0) { /* claims `live`, says so, keeps it 400 ms, lets go without writing the file */
+        gc_claim c;
+        bool taken;
+        if (gc_claim_try(&c, live, &taken) != GC_OK || !taken) _exit(1);
+        (void)!write(go[1], "x", 1);
+        usleep(400 * 1000);
+        gc_claim_release(&c);
+        _exit(0);
+    }
+    char b;
+    assert_int_equal(read(go[0], &b, 1), 1);
+    pid_t dier = fork();
+    if (dier == 0) { /* claims `dead` and dies holding it */
+        gc_claim c;
+        bool taken;
+        if (gc_claim_try(&c, dead, &taken) != GC_OK || !taken) _exit(1);
+        _exit(0);
+    }
+    int status;
+    waitpid(dier, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(gc_claim_probe(live), GC_CLAIM_LIVE);
+    assert_int_equal(gc_claim_probe(dead), GC_CLAIM_STALE);
+    gc_claim c;
+    bool taken;
+    assert_int_equal(gc_claim_try(&c, live, &taken), GC_OK);
+    assert_false(taken); /* held by a live process */
+    gc_extract_shard_status sh[2];
+    gc_extract_models models;
+    assert_int_equal(gc_cache_status(cache, g_images, 2, false, 2, sh, &models), GC_OK);
+    assert_true(sh[0].total == 1 && sh[0].running == 1 && sh[0].stale == 0 && sh[0].done == 0);
+    assert_true(sh[1].total == 1 && sh[1].running == 0 && sh[1].stale == 1 && sh[1].done == 0);
+    /* the run computes `dead` (taking over the stale claim), waits for `live`, then computes it */
+    unlink(g_ctx.log);
+    gc_extract_config o = {.cache_dir = cache, .n_shards = 1};
+    gc_extract_stats s;
+    double t0 = gc_now();
+    assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, 2, &o, &s), GC_OK);
+    double waited = gc_now() - t0;
+    printf("  live claim waited for %.2f s, stale claim taken over\n", waited);
+    waitpid(holder, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(s.computed == 2 && s.by_others == 0 && s.skipped == 0);
+    assert_int_equal(count_lines(g_ctx.log, NULL), 2);
+    assert_true(gc_cache_open(live, &g_fn, 0, NULL) == GC_OK && gc_cache_open(dead, &g_fn, 0, NULL) == GC_OK);
+    assert_int_equal(count_named(cache, ".lock"), 0);
+    assert_int_equal(gc_cache_status(cache, g_images, 2, false, 1, sh, &models), GC_OK);
+    assert_true(sh[0].done == 2 && sh[0].running == 0 && sh[0].stale == 0);
+    assert_true(models.n == 1 && strcmp(models.id[0], g_fn.model_id) == 0 && models.count[0] == 2);
+    close(go[0]), close(go[1]);
+    free(live), free(dead);
+}
+
+/* noinline: inlined, GCC 12's -Wdangling-pointer takes strstr results on the returned buffer for
+ * pointers to the local `b`. */
+__attribute__((noinline)) static char *slurp(const char *p, size_t *n) {
+    char *b = NULL;
     if (gc_read_file(p, &b, n, 1u << 30) != GC_OK) fail_msg("%s", gc_last_error());
     return b;
 }
@@ -159,8 +324,8 @@ static char *slurp(const char *p, size_t *n) {
 static void test_shards(void **st) {
     (void)st;
     const char *full = gct_tmpdir("fcache_full");
-    gc_cache_opts o = {.cache_dir = full, .flip = false, .n_shards = 1, .crash_after = -1, .f16 = true};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = full, .flip = false, .n_shards = 1, .f16 = true};
+    gc_extract_stats s;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK);
     int owners[64] = {0};
     int sum = 0;
@@ -168,7 +333,7 @@ static void test_shards(void **st) {
         char tag[32];
         snprintf(tag, sizeof tag, "fcache_shard%d", k);
         const char *dir = gct_tmpdir(tag);
-        gc_cache_opts so = {.cache_dir = dir, .n_shards = 3, .shard = k, .crash_after = -1, .f16 = true};
+        gc_extract_config so = {.cache_dir = dir, .n_shards = 3, .shard = k, .f16 = true};
         assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &so, &s), GC_OK);
         sum += (int)s.total;
         for (int i = 0; i < g_n; i++) {
@@ -192,8 +357,8 @@ static void test_shards(void **st) {
 static void test_foreign_files(void **st) {
     (void)st;
     const char *dir = gct_tmpdir("fcache_foreign");
-    gc_cache_opts o = {.cache_dir = dir, .n_shards = 1, .crash_after = -1};
-    gc_cache_stats s;
+    gc_extract_config o = {.cache_dir = dir, .n_shards = 1};
+    gc_extract_stats s;
     assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, 1, &o, &s), GC_OK);
     char *p = gc_cache_path(dir, g_images[0], 0);
     gc_feature_fn other = g_fn;
@@ -216,14 +381,9 @@ static void test_foreign_files(void **st) {
     free(p);
 }
 
-/* The CLI with the fixtures' tiny DINOv2 on the two AP-10K cross-species pairs' images (one shard). */
-static void test_cli_dinov2(void **st) {
-    (void)st;
-    if (getenv("GEOCORR_SANITIZED")) {
-        printf("  (skipped under sanitizers: DINOv2 at 840x840 is slow there; the cache logic is covered above)\n");
-        return;
-    }
-    const char *dino = gct_tmpdir("fcache_dino"), *cache = gct_tmpdir("fcache_cli");
+/* A DINOv2 folder (config.json + model.safetensors) with the fixtures' tiny model. */
+static const char *tiny_dino_dir(void) {
+    const char *dino = gct_tmpdir("fcache_dino");
     char cfg[1300], mdl[1300];
     snprintf(cfg, sizeof cfg, "%s/config.json", dino);
     snprintf(mdl, sizeof mdl, "%s/model.safetensors", dino);
@@ -232,6 +392,17 @@ static void test_cli_dinov2(void **st) {
     gct_write_file(cfg, c, n);
     free(c);
     assert_int_equal(symlink(gct_fixture("dinov2_tiny.model.safetensors"), mdl), 0);
+    return dino;
+}
+
+/* The CLI with the fixtures' tiny DINOv2 on the two AP-10K cross-species pairs' images (one shard). */
+static void test_cli_dinov2(void **st) {
+    (void)st;
+    if (getenv("GEOCORR_SANITIZED")) {
+        printf("  (skipped under sanitizers: DINOv2 at 840x840 is slow there; the cache logic is covered above)\n");
+        return;
+    }
+    const char *dino = tiny_dino_dir(), *cache = gct_tmpdir("fcache_cli");
     int rc = gct_geocorr("extract --dataset ap10k --subset cross-species --root '%s/minidata/data/ap-10k' --cache '%s' "
                          "--dinov2 '%s' --dtype f16 --shard 1/2 --no-progress", gct_fixtures(), cache, dino);
     printf("  %s", gct_last_stderr());
@@ -255,12 +426,132 @@ static void test_cli_dinov2(void **st) {
     assert_non_null(strstr(gct_last_stderr(), "0 computed, 0 redone (invalid), 2 skipped (valid)"));
 }
 
+/* The counts of extract's summary line on stderr. */
+static bool parse_summary(const char *text, long long v[5]) {
+    const char *line = strstr(text, "extract: shard 0/1: ");
+    return line && sscanf(line, "extract: shard 0/1: %lld files: %lld computed, %lld redone (invalid), %lld skipped "
+                                "(valid), %lld computed by concurrent runs", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5;
+}
+
+/* Three `geocorr extract` processes (tiny DINOv2, both orientations of the mini SPair test images) on
+ * one folder at once: a complete cache of one model, no torn file, no file computed twice (the three
+ * runs' "computed" counts add up to the file count), and `--status` says so without loading a model. */
+static void test_cli_concurrent(void **st) {
+    (void)st;
+    if (getenv("GEOCORR_SANITIZED")) {
+        printf("  (skipped under sanitizers: DINOv2 at 840x840 is slow there; test_concurrent_runs covers the claims)\n");
+        return;
+    }
+    const char *dino = tiny_dino_dir(), *cache = gct_tmpdir("fcache_cli_conc"), *logs = gct_tmpdir("fcache_cli_logs");
+    char root[1300];
+    snprintf(root, sizeof root, "%s/minidata/data/SPair-71k", gct_fixtures());
+    const char *bin = getenv("GEOCORR_BIN");
+    assert_non_null(bin);
+    pid_t pid[3];
+    for (int k = 0; k < 3; k++) {
+        pid[k] = fork();
+        if (pid[k] == 0) {
+            char err[1400];
+            snprintf(err, sizeof err, "%s/%d.txt", logs, k);
+            int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || dup2(fd, 2) < 0) _exit(99);
+            execl(bin, bin, "extract", "--dataset", "spair", "--root", root, "--split", "test", "--flip", "--cache", cache,
+                  "--dinov2", dino, "--dtype", "f16", "--threads", "1", "--no-progress", (char *)NULL);
+            _exit(98);
+        }
+    }
+    long long sum = 0, total = 2 * g_n;
+    for (int k = 0; k < 3; k++) {
+        int status;
+        waitpid(pid[k], &status, 0);
+        char err[1400];
+        snprintf(err, sizeof err, "%s/%d.txt", logs, k);
+        size_t n;
+        char *text = slurp(err, &n);
+        printf("  %s", text);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        long long v[5]; /* files, computed, redone, skipped, by concurrent runs */
+        assert_true(parse_summary(text, v));
+        assert_true(v[0] == total && v[2] == 0 && v[1] + v[3] + v[4] == total);
+        sum += v[1];
+        free(text);
+    }
+    assert_int_equal(sum, total);
+    char model[128] = {0};
+    for (int i = 0; i < 2 * g_n; i++) {
+        char *p = gc_cache_path(cache, g_images[i / 2], i % 2);
+        gc_weights *w;
+        if (gc_safetensors_open(p, &w) != GC_OK) fail_msg("%s", gc_last_error()); /* a torn file fails here */
+        const gc_tensor_ref *t = gc_weights_find(w, "dino");
+        assert_true(t && t->dtype == GC_DT_F16 && t->ndim == 3 && t->shape[0] == 64 && t->shape[1] == 60);
+        assert_string_equal(gc_weights_meta(w, "flip"), i % 2 ? "1" : "0");
+        if (!model[0]) snprintf(model, sizeof model, "%s", gc_weights_meta(w, "model"));
+        assert_string_equal(gc_weights_meta(w, "model"), model);
+        gc_weights_free(w);
+        free(p);
+    }
+    assert_int_equal(count_named(cache, ".lock"), 0);
+    assert_int_equal(count_named(cache, ".tmp."), 0);
+    /* --status needs no model flags and loads none */
+    assert_int_equal(gct_geocorr("extract --status --dataset spair --root '%s' --split test --flip --cache '%s' --shard 0/3 "
+                                 "> '%s/status.txt'", root, cache, logs), 0);
+    size_t n;
+    char *text = slurp(gct_path(logs, "status.txt"), &n);
+    printf("%s", text);
+    char want[256];
+    snprintf(want, sizeof want, "all: %lld/%lld done (complete)\n", total, total);
+    assert_non_null(strstr(text, want));
+    for (int k = 0; k < 3; k++) {
+        snprintf(want, sizeof want, "shard %d/3: ", k);
+        assert_non_null(strstr(text, want));
+    }
+    snprintf(want, sizeof want, "model %s: %lld files\n", model, total);
+    assert_non_null(strstr(text, want));
+    free(text);
+}
+
+/* --status on a cache being filled: counts per shard, invalid files and claims, and a clear error for a
+ * dataset that is not there. */
+static void test_cli_status(void **st) {
+    (void)st;
+    const char *cache = gct_tmpdir("fcache_cli_status"), *out = gct_tmpdir("fcache_cli_status_out");
+    gc_extract_config o = {.cache_dir = cache, .n_shards = 2, .shard = 0};
+    gc_extract_stats s;
+    assert_int_equal(gc_cache_extract(&g_fn, g_root, g_images, g_n, &o, &s), GC_OK); /* shard 0 of 2, originals */
+    char *torn = gc_cache_path(cache, g_images[0], 0);
+    assert_int_equal(truncate(torn, 50), 0);
+    char root[1300];
+    snprintf(root, sizeof root, "%s/minidata/data/SPair-71k", gct_fixtures());
+    assert_int_equal(gct_geocorr("extract --status --dataset spair --root '%s' --cache '%s' --shard 1/2 > '%s/s.txt'", root,
+                                 cache, out), 0);
+    size_t n;
+    char *text = slurp(gct_path(out, "s.txt"), &n);
+    printf("%s", text);
+    char want[256];
+    int half = (g_n + 1) / 2;
+    snprintf(want, sizeof want, "shard 0/2: %d/%d done, 1 invalid (redone by the next run)\n", half - 1, half);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "shard 1/2: 0/%d done\n", g_n - half);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "model %s: %d files\n", g_fn.model_id, half - 1);
+    assert_non_null(strstr(text, want));
+    free(text);
+    free(torn);
+    assert_int_equal(gct_geocorr("extract --status --dataset spair --root '%s/nowhere' --cache '%s'", out, cache), 1);
+    printf("  %s", gct_last_stderr());
+    assert_non_null(strstr(gct_last_stderr(), "nowhere"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_concurrent_runs),
+        cmocka_unit_test(test_claims),
         cmocka_unit_test(test_shards),
         cmocka_unit_test(test_foreign_files),
         cmocka_unit_test(test_cli_dinov2),
+        cmocka_unit_test(test_cli_concurrent),
+        cmocka_unit_test(test_cli_status),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

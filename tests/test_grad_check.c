@@ -118,7 +118,7 @@ static gc_postproc make_tiny(void) {
     assert_int_equal(gc_weights_add_owned_f32(w, "mixing_weights", 1, (const int64_t[]){4}, mix), GC_OK);
     assert_int_equal(gc_weights_finalize(w), GC_OK);
     gc_postproc m;
-    assert_int_equal(gc_postproc_load(&m, w), GC_OK);
+    assert_int_equal(gc_postproc_from_weights(&m, w, 32), GC_OK);
     gc_weights_free(w);
     return m;
 }
@@ -168,7 +168,7 @@ static void test_postproc(void **state) {
     free(grad);
     free(x);
     free(r);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
 }
 
 /* ---- losses: descriptors, logit_scale, g ---- */

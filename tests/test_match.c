@@ -16,8 +16,8 @@
 
 static const char *const k_modes[] = {"hard", "soft_w5", "soft_w7", "soft_w0", "soft_gauss3"};
 
-static gc_match_opts mode_opts(const char *m) {
-    gc_match_opts o = {0};
+static gc_match_params mode_opts(const char *m) {
+    gc_match_params o = {0};
     if (!strcmp(m, "hard")) o.hard = true;
     else if (!strcmp(m, "soft_w5")) o.window = 5;
     else if (!strcmp(m, "soft_w7")) o.window = 7;
@@ -55,7 +55,7 @@ static void test_match_modes(void **state) {
     for (int64_t t = 0; t < GC_CELLS; t++) all_cells[t] = t;
     static float pred[64 * 2], all[GC_CELLS * 2];
     for (size_t m = 0; m < GC_COUNTOF(k_modes); m++) {
-        gc_match_opts o = mode_opts(k_modes[m]);
+        gc_match_params o = mode_opts(k_modes[m]);
         assert_int_equal(gc_match_cells(src, trg, C, cells, K, &o, pred, NULL, NULL), GC_OK);
         assert_int_equal(gc_match_cells(src, trg, C, all_cells, GC_CELLS, &o, all, NULL, NULL), GC_OK);
         char key[64];
@@ -74,7 +74,7 @@ static void test_match_modes(void **state) {
         }
     }
     /* the corrected window moves the low-similarity rows (fixture: ~400 px), not the others */
-    gc_match_opts o = {.window = 5, .exclude_outside = true};
+    gc_match_params o = {.window = 5, .exclude_outside = true};
     assert_int_equal(gc_match_cells(src, trg, C, cells, K, &o, pred, NULL, NULL), GC_OK);
     const float *w5 = ref_f32(ref, "soft_w5.pred_kps", K * 2);
     double moved_low = 0, moved_other = 0;
@@ -149,9 +149,9 @@ static void test_zeroshot(void **state) {
         assert_int_equal(gc_weights_add_owned_f32(w, names[i], 4, dims, p), GC_OK);
     }
     assert_int_equal(gc_weights_finalize(w), GC_OK);
-    gc_desc d;
+    gc_descriptors d;
     float *fused;
-    assert_int_equal(gc_desc_from_weights(w, NULL, &d, &fused), GC_OK);
+    assert_int_equal(gc_desc_from_weights(w, NULL, NULL, &d, &fused), GC_OK);
     assert_string_equal(d.recipe, "zeroshot");
     assert_int_equal(d.c, 3968);
     gct_expect_checksums(ref, "zs.fused", fused, d.n * d.c, 1e-5);
@@ -195,7 +195,7 @@ static void test_zeroshot(void **state) {
     gc_free(ds);
     gc_free(pn);
     gc_free(fused);
-    gc_desc_free(&d);
+    gc_desc_clear(&d);
     gc_weights_free(w);
     cJSON_Delete(js);
     gc_weights_free(ref);
@@ -242,9 +242,10 @@ static void test_align(void **state) {
         assert_int_equal(gc_desc_tokens_view(ref, key, &C, &trg), GC_OK);
         const cJSON *jc = cJSON_GetObjectItem(cJSON_GetObjectItem(js, "cases"), cs);
         for (int mnn = 0; mnn < 2; mnn++) {
-            gc_align_opts o = {.match = {.window = 5}, .mnn = mnn};
+            const gc_match_params mp = {.window = 5};
             gc_align_result r;
-            assert_int_equal(gc_align_points(src, srcf, trg, C, skps, tkps, K, &table, m64[0], m64[1], m64[2], &o, &r),
+            assert_int_equal(gc_align_points(src, srcf, trg, C, skps, tkps, K, &table, mnn ? NULL : m64[0],
+                                             mnn ? NULL : m64[1], mnn ? NULL : m64[2], &mp, false, &r),
                              GC_OK);
             int64_t want[32];
             json_int_array(cJSON_GetObjectItem(jc, "perm_vis"), want, K);
@@ -313,8 +314,9 @@ static void test_threads_deterministic(void **state) {
         gc_align_result r[2];
         for (int t = 0; t < 2; t++) {
             gc_set_threads(t + 1);
-            gc_align_opts o = {.match = {.window = 0}, .mnn = mnn};
-            assert_int_equal(gc_align_points(src, srcf, trg, C, skps, tkps, K, &table, m64[0], m64[1], m64[2], &o, &r[t]),
+            const gc_match_params mp = {.window = 0};
+            assert_int_equal(gc_align_points(src, srcf, trg, C, skps, tkps, K, &table, mnn ? NULL : m64[0],
+                                             mnn ? NULL : m64[1], mnn ? NULL : m64[2], &mp, false, &r[t]),
                              GC_OK);
         }
         assert_memory_equal(r[0].pred, r[1].pred, (size_t)K * 2 * sizeof(float));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/prng_weights.h"
 #include "match/descriptor.h"
@@ -58,7 +59,15 @@ static void write_mask(const char *file, int w, int h) {
     free(p);
 }
 
+/* Results get the usual permissions: 0666 & ~umask (0644 under the umask 022 set in setup). */
+static void expect_mode_644(const char *file) {
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    if ((st.st_mode & 0777) != 0644) fail_msg("%s: mode %o, expected 644", file, (unsigned)(st.st_mode & 0777));
+}
+
 static int setup(void **state) {
+    umask(022);
     snprintf(g_dir, sizeof g_dir, "%s", gct_tmpdir("match_cmd"));
     write_image(gct_path(g_dir, "src.png"), false);
     write_image(gct_path(g_dir, "mirror.png"), true);
@@ -158,6 +167,9 @@ static void test_same_image(void **state) {
     cJSON_Delete(j);
     expect_png(gct_path(g_dir, "same.png"), 2 * 720);
     expect_png(gct_path(g_dir, "same_heat.png"), 2 * 720);
+    expect_mode_644(gct_path(g_dir, "same.json"));
+    expect_mode_644(gct_path(g_dir, "same.png"));
+    expect_mode_644(gct_path(g_dir, "same_heat.png"));
 }
 
 static void test_mirror_image(void **state) {

@@ -241,7 +241,8 @@ static void ref_aa_matrix(double *M, int64_t n_in, int64_t n_out) {
 static void ref_bilinear_matrix(double *M, int64_t n_in, int64_t n_out) {
     memset(M, 0, n_out * n_in * sizeof(double));
     for (int64_t i = 0; i < n_out; i++) {
-        double src = (float)fmax((i + 0.5) * (float)((double)n_in / n_out) - 0.5, 0); /* float, as PyTorch */
+        /* the ratio in float, the source index in double, as PyTorch 1.13 (its accscalar_t) */
+        double src = fmax((i + 0.5) * (float)((double)n_in / n_out) - 0.5, 0);
         int64_t a = (int64_t)src, b = a < n_in - 1 ? a + 1 : a;
         M[i * n_in + a] += 1 - (src - a);
         M[i * n_in + b] += src - a;

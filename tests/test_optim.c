@@ -2,7 +2,7 @@
  * the lr / beta1 table at every stored step, and three real train() iterations (one-cycle and
  * constant lr) with the fixture's jitter draws: losses, gradients, and parameters after each step,
  * at 1e-5 (block parameters: see run_steps). */
-#include "train/flip_tables.h"
+#include "match/flip_table.h"
 #include "train/optim.h"
 #include "train/train_step.h"
 #include "train_fixture.h"
@@ -47,7 +47,7 @@ static void run_steps(const char *variant) {
     const bool spair = strcmp(cJSON_GetObjectItem(args, "TRAIN_DATASET")->valuestring, "spair") == 0;
     gc_weights *ref = gct_open(gct_fixture("geoaware_optim.safetensors"));
     gc_postproc m;
-    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors")), GC_OK);
+    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     const int64_t N = m.n_params + 120; /* post-processor, then g_x, g_y */
     float *p = malloc((size_t)N * sizeof(float)), *grad = malloc((size_t)N * sizeof(float));
     memcpy(p, m.data, (size_t)m.n_params * sizeof(float));
@@ -95,7 +95,7 @@ static void run_steps(const char *variant) {
             snprintf(cat, sizeof cat, "%.*s", (int)(e - b), b);
         }
         int64_t *perm;
-        assert_int_equal(gc_flip_table_perm(gc_flip_tables_default_path(), spair ? "spair" : "ap10k", spair ? cat : NULL,
+        assert_int_equal(gc_flip_table_perm(NULL, spair ? "spair" : "ap10k", spair ? cat : NULL,
                                             &perm, &in.np), GC_OK);
         in.perm = perm;
         memcpy(m.data, p, (size_t)m.n_params * sizeof(float));
@@ -168,7 +168,7 @@ static void run_steps(const char *variant) {
     free(p);
     free(grad);
     free(skip);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
     gc_weights_free(ref);
     cJSON_Delete(root);
 }

@@ -71,7 +71,7 @@ static void run_case(gc_postproc *m, gc_weights *ref, const char *tag, const flo
 static void test_tiny(void **state) {
     (void)state;
     gc_postproc m;
-    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors")), GC_OK);
+    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     assert_int_equal(m.n_params, 100614); /* the authors' parameter count */
     assert_int_equal(m.cin, 384);
     assert_int_equal(m.proj, 128);
@@ -86,7 +86,7 @@ static void test_tiny(void **state) {
     run_case(&m, ref, "60x60", x60, 60, 0, 4 * 4 + 3 + 1);
     free(x60);
     gc_weights_free(ref);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
 }
 
 static void test_real(void **state) {
@@ -95,7 +95,7 @@ static void test_real(void **state) {
     assert_int_equal(gc_prng_weights_from_manifest(gct_fixture("geoaware_postproc_real.weights_manifest.json"),
                                                    NULL, &w), GC_OK);
     gc_postproc m;
-    assert_int_equal(gc_postproc_load(&m, w), GC_OK);
+    assert_int_equal(gc_postproc_from_weights(&m, w, 32), GC_OK);
     gc_weights_free(w);
     assert_int_equal(m.n_params, 5150214);
     assert_int_equal(m.cin, 3968);
@@ -114,7 +114,7 @@ static void test_real(void **state) {
     run_case(&m, ref, "60x60", x, 60, 0, 4 * 4 + 3 + 1);
     free(x);
     gc_weights_free(ref);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
 }
 
 static void test_trace_cli(void **state) {

@@ -81,7 +81,7 @@ static void run_case(const char *name) {
     assert_non_null(c);
     gc_weights *ref = gct_open(gct_fixture("geoaware_train.safetensors"));
     gc_postproc m;
-    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors")), GC_OK);
+    assert_int_equal(gc_postproc_open(&m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
 
     const cJSON *args = cJSON_GetObjectItem(c, "args");
     gc_loss_cfg cfg = gc_loss_cfg_default();
@@ -198,7 +198,7 @@ static void run_case(const char *name) {
     free(ks);
     free(kt);
     free(pi);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
     gc_weights_free(ref);
     cJSON_Delete(root);
 }

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "io/prng_weights.h"
 #include "pipeline/feature_cache.h"
 #include "train/trainer.h"
@@ -206,7 +206,7 @@ static void expect_reference_init(const char *ckpt, uint64_t seed) {
     }
     assert_true(checked >= 8);
     gc_weights_free(w);
-    gc_postproc_free(&ref);
+    gc_postproc_clear(&ref);
 }
 
 /* `geocorr train` without --init: widths from the cache (16, 24, 24, 32), output --proj-dim 128,
@@ -239,8 +239,8 @@ static void test_train_from_scratch(void **state) {
     gc_postproc_init_reference(&a, 11);
     gc_postproc_init_reference(&b, 12);
     assert_true(memcmp(a.data, b.data, (size_t)a.n_params * sizeof(float)) != 0);
-    gc_postproc_free(&a);
-    gc_postproc_free(&b);
+    gc_postproc_clear(&a);
+    gc_postproc_clear(&b);
     assert_int_not_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_e"), 11, "--feature-dims 16,24,24,48"), 0);
     assert_non_null(strstr(gct_last_stderr(), "'dino' has 32 channels"));
     assert_int_not_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_e"), 11, "--feature-dims 16,24,24"), 0);

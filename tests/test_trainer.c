@@ -16,7 +16,7 @@ static void setup_pair(pair_setup *ps) {
     cJSON *root;
     assert_int_equal(gc_json_load(gct_fixture("geoaware_train.json"), &root), GC_OK);
     const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "cases"), "spair_cat");
-    assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors")), GC_OK);
+    assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     memset(&ps->in, 0, sizeof ps->in);
     for (int k = 0; k < 4; k++)
         ps->in.x[k] = ps->x[k] = fused_from_recipes(&ps->m, cJSON_GetObjectItem(cJSON_GetObjectItem(c, "feature_recipes"), k_slots[k]));
@@ -36,21 +36,21 @@ static void free_pair(pair_setup *ps) {
     for (int k = 0; k < 4; k++) free(ps->x[k]);
     free(ps->ks);
     free(ps->kt);
-    gc_postproc_free(&ps->m);
+    gc_postproc_clear(&ps->m);
 }
 
-static gc_train_cfg cfg_default(void) {
-    gc_train_cfg c = {.loss = gc_loss_cfg_default(), .sched = gc_schedule_one_cycle(1.25e-3, 5, 2), .lr = 1.25e-3,
+static gc_trainer_cfg cfg_default(void) {
+    gc_trainer_cfg c = {.loss = gc_loss_cfg_default(), .sched = gc_schedule_one_cycle(1.25e-3, 5, 2), .lr = 1.25e-3,
                       .weight_decay = 1e-3, .dropout = 0.2, .seed = 42};
     return c;
 }
 
 /* Parameters after `steps` steps from a fresh model. */
 static float *run(pair_setup *ps, int steps, const char *save_dir) {
-    gc_postproc_free(&ps->m);
-    assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors")), GC_OK);
+    gc_postproc_clear(&ps->m);
+    assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     gc_trainer t;
-    gc_train_cfg cfg = cfg_default();
+    gc_trainer_cfg cfg = cfg_default();
     assert_int_equal(gc_trainer_init(&t, &ps->m, &cfg), GC_OK);
     if (save_dir && steps < 0) assert_int_equal(gc_trainer_resume(&t, save_dir, "last"), GC_OK);
     for (int s = 0; s < (steps < 0 ? -steps : steps); s++) {
@@ -83,9 +83,9 @@ static void test_resume(void **state) {
     char path[1200];
     snprintf(path, sizeof path, "%s/last.safetensors", dir);
     gc_postproc m2;
-    assert_int_equal(gc_postproc_open(&m2, path), GC_OK);
+    assert_int_equal(gc_postproc_open(&m2, path, 0), GC_OK);
     assert_memory_equal(m2.data, first, (size_t)m2.n_params * sizeof(float));
-    gc_postproc_free(&m2);
+    gc_postproc_clear(&m2);
     /* same bytes with one thread (gc_matmul's fixed K-chunks; before them the weight gradients
      * differed in the last bits between 1 and 2 threads) */
     gc_set_threads(1);
@@ -96,7 +96,7 @@ static void test_resume(void **state) {
     snprintf(path, sizeof path, "%s/last.state.safetensors", dir);
     remove(path);
     gc_trainer t;
-    gc_train_cfg cfg = cfg_default();
+    gc_trainer_cfg cfg = cfg_default();
     assert_int_equal(gc_trainer_init(&t, &ps.m, &cfg), GC_OK);
     assert_int_not_equal(gc_trainer_resume(&t, dir, "last"), GC_OK);
     assert_non_null(strstr(gc_last_error(), "last.state.safetensors"));
@@ -163,13 +163,13 @@ static gc_status scripted_val(void *ctx, const gc_postproc *m, double *score) {
 
 /* Parameters after running the loop (3 pairs, 1 epoch, validation every step) into dir. */
 static float *run_loop(pair_setup *ps, const char *dir, int64_t max_steps, bool resume, int *val_calls) {
-    gc_postproc_free(&ps->m);
-    assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors")), GC_OK);
+    gc_postproc_clear(&ps->m);
+    assert_int_equal(gc_postproc_open(&ps->m, gct_fixture("geoaware_postproc_tiny.model.safetensors"), 0), GC_OK);
     gc_trainer t;
-    gc_train_cfg cfg = cfg_default();
+    gc_trainer_cfg cfg = cfg_default();
     assert_int_equal(gc_trainer_init(&t, &ps->m, &cfg), GC_OK);
     gc_pair_source src = {3, same_pair, ps};
-    gc_loop_cfg lc = {.epochs = 1, .val_every = 1, .max_steps = max_steps, .out_dir = dir, .resume = resume};
+    gc_train_config lc = {.epochs = 1, .val_every = 1, .max_steps = max_steps, .out_dir = dir, .resume = resume};
     assert_int_equal(gc_train_loop(&t, &src, scripted_val, val_calls, &lc), GC_OK);
     float *p = malloc((size_t)t.n * sizeof(float));
     memcpy(p, t.p, (size_t)t.n * sizeof(float));
@@ -199,13 +199,13 @@ static void test_loop(void **state) {
     /* last = the final parameters; best = those of step 2 (different) */
     gc_postproc last, best;
     snprintf(path, sizeof path, "%s/last.safetensors", d1);
-    assert_int_equal(gc_postproc_open(&last, path), GC_OK);
+    assert_int_equal(gc_postproc_open(&last, path, 0), GC_OK);
     assert_memory_equal(last.data, full, (size_t)last.n_params * sizeof(float));
     snprintf(path, sizeof path, "%s/best.safetensors", d1);
-    assert_int_equal(gc_postproc_open(&best, path), GC_OK);
+    assert_int_equal(gc_postproc_open(&best, path, 0), GC_OK);
     assert_memory_not_equal(best.data, full, (size_t)best.n_params * sizeof(float));
-    gc_postproc_free(&last);
-    gc_postproc_free(&best);
+    gc_postproc_clear(&last);
+    gc_postproc_clear(&best);
     /* interrupted after 2 steps, resumed: the same bytes as the uninterrupted run */
     const char *d2 = gct_tmpdir("loop_b");
     calls = 0;

@@ -11,6 +11,7 @@
 #include "io/config.h"
 #include "io/prng_weights.h"
 #include "models/postproc.h"
+#include "pipeline/fuse.h"
 #include "testutil.h"
 
 #define TOL 1e-4
@@ -34,8 +35,9 @@ static float *fused_from_recipes(const gc_postproc *m, const cJSON *rec) {
                      p[k], n);
     }
     float *x = malloc((size_t)(m->cin * 3600) * sizeof(float));
-    assert_int_equal(gc_postproc_fuse(x, p[0], m->fd[0], p[1], m->fd[1], hw[1], hw[1], p[2], m->fd[2], hw[2], hw[2],
-                                      p[3], m->fd[3], 60, 60), GC_OK);
+    gc_map_view v[4];
+    for (int k = 0; k < 4; k++) v[k] = (gc_map_view){p[k], m->fd[k], hw[k], hw[k]};
+    assert_int_equal(gc_fuse_maps(x, v, 4, 60, false), GC_OK);
     for (int k = 0; k < 4; k++) free(p[k]);
     return x;
 }

@@ -5,12 +5,12 @@ torch 1.13 computes it) on an 840x840 input, timed like geocorr's bench. Speed d
 the weight values, so the default init is used. Run with Debian's /usr/bin/python3 (torch 1.13).
 Usage: torch_dinov2_bench.py [--threads N] [--size 840] [--runs 1]"""
 import argparse
-import resource
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from bench_timing import timed
 
 
 class Block(nn.Module):
@@ -68,14 +68,7 @@ def main():
     torch.set_num_threads(a.threads)
     m = ViT().eval()
     img = torch.randn(1, 3, a.size, a.size)
-    best = best_cpu = float("inf")
-    with torch.no_grad():
-        for _ in range(a.runs):
-            t0, c0 = time.perf_counter(), time.process_time()
-            m(img)
-            best = min(best, time.perf_counter() - t0)
-            best_cpu = min(best_cpu, time.process_time() - c0)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    best, best_cpu, rss = timed(lambda: m(img), a.runs)
     print(f"torch {torch.__version__} threads {a.threads}: forward {best:.2f} s  cpu {best_cpu:.2f} s  peak RSS {rss:.0f} MiB")
 
 

@@ -51,7 +51,9 @@ const char *gc_cpu_loops_isa(void);
 
 /* GC_CLONES before a hot loop's function: compiled for x86-64-v4, -v3 and the baseline, one picked
  * at load time. Same arithmetic in every version (no FMA contraction, no reassociation), so the
- * bytes do not depend on the version. GCC only; other compilers build the baseline. */
+ * bytes do not depend on the version. GCC only; other compilers build the baseline. Static functions
+ * only (a public op calls its static cloned body): GCC exports a non-static target_clones function's
+ * ifunc and resolver from the shared library whatever its visibility. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define GC_HAVE_CLONES 1
 #define GC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -72,7 +74,11 @@ gc_status gc_map_file(const char *path, void **map, size_t *len);
 void gc_unmap_file(void *map, size_t len);
 bool gc_file_exists(const char *path);
 bool gc_dir_exists(const char *path);
-/* snprintf into a fresh string. */
+/* snprintf into a fresh string (free()); NULL with a message on failure. */
 char *gc_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Path of a shipped data file (data/<name>): the first that exists of $GEOCORR_DATA_DIR (the one
+ * environment variable), the source tree's data/ and the install prefix's share/geocorr. NULL (message
+ * set) when none has it; the caller frees the path. */
+char *gc_data_path(const char *name);
 
 #endif

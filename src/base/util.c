@@ -72,9 +72,15 @@ char *gc_strfmt(const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0) return NULL;
+    if (n < 0) {
+        gc_errorf(GC_ERR_ARG, "cannot format '%s': %s", fmt, strerror(errno));
+        return NULL;
+    }
     char *s = malloc((size_t)n + 1);
-    if (!s) return NULL;
+    if (!s) {
+        gc_errorf(GC_ERR_NOMEM, "out of memory formatting a %d-byte string", n);
+        return NULL;
+    }
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -38,11 +38,13 @@ typedef struct {
 } gc_command;
 
 /* Subcommands (one file each: cmd_<name>.c) and trace entries (trace_<name>.c). */
+extern const gc_command gc_cmd_ap10k_build;
 extern const gc_command gc_cmd_convert;
 extern const gc_command gc_cmd_eval;
 extern const gc_command gc_cmd_extract;
 extern const gc_command gc_cmd_features;
 extern const gc_command gc_cmd_inspect;
+extern const gc_command gc_cmd_mask;
 extern const gc_command gc_cmd_match;
 extern const gc_command gc_cmd_synth_weights;
 extern const gc_command gc_cmd_trace;
@@ -55,6 +57,7 @@ extern const gc_command gc_trace_dinov2;
 extern const gc_command gc_trace_match;
 extern const gc_command gc_trace_pipeline;
 extern const gc_command gc_trace_postproc;
+extern const gc_command gc_trace_sam;
 extern const gc_command gc_trace_preprocess;
 extern const gc_command gc_trace_sd_noise;
 extern const gc_command gc_trace_sd_unet;

@@ -1,23 +1,24 @@
 /* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test]
  *  (--from-predictions P.json | --cache DIR [--map NAME] [--hard | --window W] [--align off|flip|mnn]
  *   [--sample N] [--predictions-out P.json] [--cache-mem MB] [--threads N])
- *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--subset S]
+ *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--errors] [--subset S]
  *  [--protocol reference|corrected] [--json OUT]`: PCK in every convention the reference reports
- * (TRACE.md §4, docs/eval.md), of given predictions or of matches on the feature cache. */
+ * (TRACE.md §4, §8, docs/eval.md), of given predictions or of matches on the feature cache. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "eval/api.h"
 #include "io/atomic_file.h"
 
 static gc_status parse_alphas(const char *s, gc_eval_config *c) {
+    const int max = (int)(sizeof c->alpha / sizeof c->alpha[0]);
     const char *p = s;
     while (p && *p) {
         char *end;
         double v = strtod(p, &end);
-        if (end == p || c->n_alpha >= GC_PCK_MAX_ALPHA || (*end && *end != ','))
-            return gc_errorf(GC_ERR_ARG, "--alpha: expected up to %d comma-separated numbers, got '%s'", GC_PCK_MAX_ALPHA, s);
+        if (end == p || c->n_alpha >= max || (*end && *end != ','))
+            return gc_errorf(GC_ERR_ARG, "--alpha: expected up to %d comma-separated numbers, got '%s'", max, s);
         c->alpha[c->n_alpha++] = v;
         p = *end ? end + 1 : end;
     }
@@ -26,64 +27,57 @@ static gc_status parse_alphas(const char *s, gc_eval_config *c) {
 
 static gc_status run(gc_args *a) {
     gc_eval_config c = {0};
-    const char *preds_path;
     GC_TRY(gc_arg_req(a, "--dataset", &c.dataset));
     GC_TRY(gc_arg_req(a, "--root", &c.root));
     c.split = gc_arg_str(a, "--split", "test");
     c.subset = gc_arg_str(a, "--subset", NULL);
     c.protocol = gc_arg_str(a, "--protocol", "reference");
     const char *alpha = gc_arg_str(a, "--alpha", NULL), *json_out = gc_arg_str(a, "--json", NULL);
-    preds_path = gc_arg_str(a, "--from-predictions", NULL);
+    const char *preds_path = gc_arg_str(a, "--from-predictions", NULL);
     bool per_kpt = gc_arg_flag(a, "--per-keypoint"), per_img = gc_arg_flag(a, "--per-image");
     c.img_threshold = gc_arg_flag(a, "--img-threshold");
     c.geo = gc_arg_flag(a, "--geo");
-    gc_cache_eval_opts co = {0};
-    int64_t window, sample, mem_mb;
+    c.errors = gc_arg_flag(a, "--errors");
+    gc_eval_cache_config co = {0};
+    int64_t window, sample;
     co.cache_dir = gc_arg_str(a, "--cache", NULL);
     co.map_name = gc_arg_str(a, "--map", NULL);
     co.match.hard = gc_arg_flag(a, "--hard");
     GC_TRY(gc_arg_int(a, "--window", 7, &window)); /* the eval configs' SOFT_EVAL_WINDOW (zero-shot: 5) */
     GC_TRY(gc_arg_int(a, "--sample", 0, &sample));
-    GC_TRY(gc_arg_int(a, "--cache-mem", 2048, &mem_mb)); /* descriptors held in memory (MiB) */
-    if (mem_mb < 1) return gc_errorf(GC_ERR_ARG, "--cache-mem must be a positive number of MiB");
-    co.mem_mb = mem_mb;
+    GC_TRY(gc_arg_int(a, "--cache-mem", 2048, &co.mem_mb)); /* descriptors held in memory (MiB) */
+    if (co.mem_mb < 1) return gc_errorf(GC_ERR_ARG, "--cache-mem must be a positive number of MiB");
     GC_TRY(gc_cli_threads(a));
-    co.match.window = (int)window;
-    const char *align = gc_arg_str(a, "--align", "off"), *preds_out = gc_arg_str(a, "--predictions-out", NULL);
+    const char *align = gc_arg_str(a, "--align", "off");
+    co.predictions_out = gc_arg_str(a, "--predictions-out", NULL);
     if (!align) return gc_errorf(GC_ERR_ARG, "--align needs a value");
-    if (strcmp(align, "off") == 0) co.align = GC_ALIGN_OFF;
-    else if (strcmp(align, "flip") == 0) co.align = GC_ALIGN_FLIP;
-    else if (strcmp(align, "mnn") == 0) co.align = GC_ALIGN_MNN;
+    if (strcmp(align, "off") == 0) co.align = GC_EVAL_ALIGN_OFF;
+    else if (strcmp(align, "flip") == 0) co.align = GC_EVAL_ALIGN_FLIP;
+    else if (strcmp(align, "mnn") == 0) co.align = GC_EVAL_ALIGN_MNN;
     else return gc_errorf(GC_ERR_ARG, "--align must be off, flip or mnn (got '%s')", align);
     if (!preds_path == !co.cache_dir)
         return gc_errorf(GC_ERR_ARG, "give either --from-predictions P.json or --cache DIR (features of geocorr extract)");
-    if (preds_path && (sample || preds_out))
+    if (preds_path && (sample || co.predictions_out))
         return gc_errorf(GC_ERR_ARG, "--sample and --predictions-out apply to --cache (the predictions file lists the pairs)");
     if (window < -60 || window > 60 || sample < 0 || sample > 1000000)
         return gc_errorf(GC_ERR_ARG, "--window must be in [-60, 60] and --sample >= 0");
+    co.match.window = (int)window;
+    co.sample = (int)sample;
     GC_TRY(gc_args_finish(a));
     if (!c.split || !c.protocol) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
     if (per_kpt && per_img) return gc_errorf(GC_ERR_ARG, "--per-image and --per-keypoint exclude each other");
     GC_TRY(parse_alphas(alpha, &c));
-    gc_eval_ctx x;
-    gc_pck_report rep;
-    GC_TRY(gc_eval_ctx_init(&x, &c));
-    gc_status s = preds_path ? gc_eval_ctx_score_file(&x, preds_path, &rep)
-                             : gc_eval_ctx_score_cache(&x, &co, (int)sample, preds_out, &rep);
-    if (s == GC_OK && json_out) {
-        cJSON *j = gc_pck_report_json(&rep, &x.set, c.protocol);
-        char *text = j ? cJSON_Print(j) : NULL;
-        s = text ? gc_write_file_atomic(json_out, text, strlen(text)) : gc_errorf(GC_ERR_NOMEM, "out of memory");
-        free(text);
-        cJSON_Delete(j);
-    }
-    if (s == GC_OK) {
-        printf("%s %s: %lld pairs scored (%s threshold, protocol %s)\n", c.dataset, c.split, (long long)rep.img.n,
-               rep.opts.img_threshold ? "image" : "bbox", c.protocol);
-        gc_pck_report_print(&rep, stdout, per_kpt, strcmp(c.protocol, "corrected") == 0);
-    }
-    gc_pck_report_free(&rep);
-    gc_eval_ctx_free(&x);
+    gc_eval_report *r;
+    GC_TRY(gc_eval_run(&c, preds_path, preds_path ? NULL : &co, &r));
+    char *text = NULL;
+    gc_status s = json_out ? gc_eval_report_json(r, &text) : GC_OK;
+    if (s == GC_OK && json_out) s = gc_write_file_atomic(json_out, text, strlen(text));
+    free(text);
+    text = NULL;
+    if (s == GC_OK) s = gc_eval_report_text(r, per_kpt, &text);
+    if (s == GC_OK) fputs(text, stdout);
+    free(text);
+    gc_eval_report_free(r);
     return s;
 }
 

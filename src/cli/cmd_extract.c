@@ -1,84 +1,131 @@
 /* `geocorr extract --dataset spair|pfpascal|ap10k --root DIR [--split test] [--subset S] [--flip]
- *  --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] (--models DIR | <model flags>)`: the feature
- * cache of every image the split needs (resumable, shardable), computed by the feature pipeline of
- * `geocorr features` with the same model flags (--models, --dinov2, --sd, --sd-config, --clip-vision,
- * --text-encoder, --captioner, --dino-only; --dinov2 alone = DINOv2 only); models are loaded once.
- * GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after
- * n written files (used by the tests to show that a rerun completes the cache). */
+ *  --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] [--status] (--models DIR | <model flags>)`:
+ * the feature cache of every image the split needs (resumable, shardable, safe for concurrent runs on one
+ * folder), computed by the feature pipeline of `geocorr features` with the same model flags (--models,
+ * --dinov2, --sd, --sd-config, --clip-vision, --text-encoder, --captioner, --dino-only; --dinov2 alone =
+ * DINOv2 only); models are loaded once. `--status` prints done / total per shard of the N of --shard i/N
+ * without loading any model. Arguments, the progress bar and the status table here; the work is
+ * gc_extract / gc_extract_status of geocorr.h. GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after n
+ * written files, holding the claim of the next (used by the tests to show that a rerun completes the
+ * cache). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
-#include "eval/dataset.h"
-#include "pipeline/feature_cache.h"
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The distinct images of the split, sorted (the shard partition depends only on this list). */
-static gc_status split_images(const gc_eval_set *set, char ***out, int *n) {
-    char **v = gc_alloc_array((size_t)set->n_pairs * 2, sizeof(char *));
-    if (!v) return GC_ERR_NOMEM;
-    for (int i = 0; i < set->n_pairs; i++) v[2 * i] = set->pairs[i].src, v[2 * i + 1] = set->pairs[i].trg;
-    qsort(v, (size_t)set->n_pairs * 2, sizeof(char *), cmp_str);
-    int k = 0;
-    for (int i = 0; i < set->n_pairs * 2; i++)
-        if (k == 0 || strcmp(v[k - 1], v[i]) != 0) v[k++] = v[i];
-    *out = v, *n = k;
+/* --status: what the cache holds for each of the shards (stdout), no model loaded. */
+static gc_status print_status(const gc_extract_config *c) {
+    gc_extract_shard_status *sh = gc_alloc_array((size_t)c->n_shards, sizeof *sh);
+    gc_extract_models m;
+    int n;
+    if (!sh) return GC_ERR_NOMEM;
+    gc_status s = gc_extract_status(c, sh, &m, &n);
+    if (s != GC_OK) return gc_free(sh), s;
+    gc_extract_shard_status all = {0};
+    printf("cache %s: %s %s, %d images x %d orientation%s, %d shard%s\n", c->cache_dir, c->dataset, c->split, n,
+           c->flip ? 2 : 1, c->flip ? "s" : "", c->n_shards, c->n_shards > 1 ? "s" : "");
+    for (int k = 0; k <= c->n_shards; k++) {
+        const gc_extract_shard_status *e = k < c->n_shards ? &sh[k] : &all;
+        if (k < c->n_shards) {
+            all.total += e->total, all.done += e->done, all.invalid += e->invalid;
+            all.running += e->running, all.stale += e->stale;
+            printf("shard %d/%d: ", k, c->n_shards);
+        } else {
+            printf("all: ");
+        }
+        printf("%lld/%lld done", (long long)e->done, (long long)e->total);
+        if (e->running) printf(", %lld being computed", (long long)e->running);
+        if (e->invalid) printf(", %lld invalid (redone by the next run)", (long long)e->invalid);
+        if (e->stale) printf(", %lld stale claim%s (taken over by the next run)", (long long)e->stale, e->stale > 1 ? "s" : "");
+        printf("%s\n", e->total && e->done == e->total ? " (complete)" : "");
+    }
+    for (int k = 0; k < m.n; k++) printf("model %s: %lld files\n", m.id[k], (long long)m.count[k]);
+    if (m.other) printf("model (further ids): %lld files\n", (long long)m.other);
+    if (m.n + (m.other > 0) > 1) printf("warning: the cache mixes models; eval refuses it until one model's files remain\n");
+    gc_free(sh);
     return GC_OK;
 }
 
+/* The progress bar on stderr (a line per tenth when stderr is not a terminal) and the test hook. */
+typedef struct {
+    bool show;
+    int64_t last_decile;
+    int64_t crash_after; /* GEOCORR_EXTRACT_CRASH_AFTER (< 0: off) */
+} extract_progress;
+
+static int64_t settled(const gc_extract_stats *st) { return st->computed + st->redone + st->skipped + st->by_others; }
+
+static void print_bar(const gc_extract_stats *st, double seconds, bool final) {
+    const int64_t done = settled(st), total = st->total;
+    const bool tty = isatty(2);
+    double rate = seconds > 0 ? done / seconds : 0, eta = rate > 0 ? (total - done) / rate : 0;
+    int width = 30, fill = total ? (int)(width * done / total) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "%sextract [%s] %lld/%lld  %.2f files/s  ETA %dm%02ds%s", tty ? "\r" : "", bar, (long long)done,
+            (long long)total, rate, (int)eta / 60, (int)eta % 60, tty && !final ? "" : "\n");
+    fflush(stderr);
+}
+
+static void on_event(void *ctx, gc_extract_event ev, const gc_extract_stats *st, double seconds) {
+    extract_progress *p = ctx;
+    /* the test hook dies holding the claim of the file after the last one it may write */
+    if (ev == GC_EXTRACT_FILE_STARTED && p->crash_after >= 0 && st->computed + st->redone >= p->crash_after) raise(SIGKILL);
+    if (!p->show) return;
+    if (ev == GC_EXTRACT_WAITING) {
+        fprintf(stderr, "extract: waiting for %lld file(s) being computed by concurrent runs\n",
+                (long long)(st->total - settled(st)));
+        return;
+    }
+    if (ev != GC_EXTRACT_FILE_DONE) return;
+    const int64_t decile = st->total ? settled(st) * 10 / st->total : 10;
+    if (!isatty(2) && decile == p->last_decile) return;
+    p->last_decile = decile;
+    print_bar(st, seconds, false);
+}
+
 static gc_status run(gc_args *a) {
-    const char *ds, *root, *cache;
-    gc_features_config cfg;
-    GC_TRY(gc_arg_req(a, "--dataset", &ds));
-    GC_TRY(gc_arg_req(a, "--root", &root));
-    GC_TRY(gc_arg_req(a, "--cache", &cache));
-    GC_TRY(gc_cli_features_config(a, &cfg));
-    const char *split = gc_arg_str(a, "--split", "test"), *subset_s = gc_arg_str(a, "--subset", NULL);
+    gc_extract_config c = {0};
+    gc_features_config models;
+    GC_TRY(gc_arg_req(a, "--dataset", &c.dataset));
+    GC_TRY(gc_arg_req(a, "--root", &c.root));
+    GC_TRY(gc_arg_req(a, "--cache", &c.cache_dir));
+    GC_TRY(gc_cli_features_config(a, &models));
+    c.split = gc_arg_str(a, "--split", "test");
+    c.subset = gc_arg_str(a, "--subset", NULL);
     const char *dtype = gc_arg_str(a, "--dtype", "f32"), *shard = gc_arg_str(a, "--shard", "0/1");
-    gc_cache_opts o = {.cache_dir = cache, .crash_after = -1};
-    o.flip = gc_arg_flag(a, "--flip");
-    o.progress = !gc_arg_flag(a, "--no-progress");
+    c.flip = gc_arg_flag(a, "--flip");
+    extract_progress p = {.show = !gc_arg_flag(a, "--no-progress"), .last_decile = -1, .crash_after = -1};
+    const bool status = gc_arg_flag(a, "--status");
     GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
-    if (!cfg.dinov2 && !cfg.models_dir)
+    if (!status && !models.dinov2 && !models.models_dir)
         return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required (the model flags of geocorr features; "
                                      "docs/models.md)");
-    if (!split || !dtype || !shard) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
+    if (!c.split || !dtype || !shard) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
     if (strcmp(dtype, "f16") != 0 && strcmp(dtype, "f32") != 0)
         return gc_errorf(GC_ERR_ARG, "--dtype must be f32 or f16 (got '%s')", dtype);
-    o.f16 = strcmp(dtype, "f16") == 0;
+    c.f16 = strcmp(dtype, "f16") == 0;
     char tail;
-    if (sscanf(shard, "%d/%d%c", &o.shard, &o.n_shards, &tail) != 2 || o.n_shards < 1 || o.shard < 0 || o.shard >= o.n_shards)
+    if (sscanf(shard, "%d/%d%c", &c.shard, &c.n_shards, &tail) != 2 || c.n_shards < 1 || c.shard < 0 || c.shard >= c.n_shards)
         return gc_errorf(GC_ERR_ARG, "--shard must be i/N with 0 <= i < N (got '%s')", shard);
+    if (status) return print_status(&c);
     const char *crash = getenv("GEOCORR_EXTRACT_CRASH_AFTER");
-    if (crash && *crash) o.crash_after = atoll(crash);
-    gc_dataset_kind kind;
-    gc_ap10k_subset subset;
-    GC_TRY(gc_dataset_kind_parse(ds, &kind));
-    GC_TRY(gc_ap10k_subset_parse(subset_s, &subset));
-
-    gc_eval_set set;
-    GC_TRY(gc_eval_set_load(&set, kind, root, split, subset));
-    char **images = NULL;
-    int n = 0;
-    gc_feature_fn fn;
-    gc_status s = split_images(&set, &images, &n);
-    if (s == GC_OK) s = gc_feature_fn_pipeline(&cfg, &fn);
-    if (s == GC_OK) {
-        char *img_root = gc_strfmt("%s/JPEGImages", root);
-        gc_cache_stats st;
-        s = img_root ? gc_cache_extract(&fn, img_root, images, n, &o, &st) : GC_ERR_NOMEM;
-        if (s == GC_OK)
-            fprintf(stderr, "extract: shard %d/%d: %lld files: %lld computed, %lld redone (invalid), %lld skipped (valid)\n",
-                    o.shard, o.n_shards, (long long)st.total, (long long)st.computed, (long long)st.redone,
-                    (long long)st.skipped);
-        free(img_root);
-        gc_feature_fn_pipeline_free(&fn);
-    }
-    gc_free(images);
-    gc_eval_set_free(&set);
+    if (crash && *crash) p.crash_after = atoll(crash);
+    c.progress = on_event, c.progress_ctx = &p;
+    gc_extract_stats st;
+    const double t0 = gc_now();
+    gc_status s = gc_extract(&models, &c, &st);
+    if (p.show && st.total) print_bar(&st, gc_now() - t0, true);
+    if (s == GC_OK)
+        fprintf(stderr, "extract: shard %d/%d: %lld files: %lld computed, %lld redone (invalid), %lld skipped (valid), "
+                        "%lld computed by concurrent runs\n",
+                c.shard, c.n_shards, (long long)st.total, (long long)st.computed, (long long)st.redone,
+                (long long)st.skipped, (long long)st.by_others);
     return s;
 }
 

@@ -21,6 +21,7 @@ static const gc_command *const k_traces[] = {
     &gc_trace_clip_text,
     &gc_trace_captioner,
     &gc_trace_pipeline,
+    &gc_trace_sam,
 };
 
 static gc_status run_trace(gc_args *a) {

@@ -7,6 +7,7 @@
 static const gc_command *const k_commands[] = {
     &gc_cmd_features,
     &gc_cmd_match,
+    &gc_cmd_mask,
     &gc_cmd_trace,
     &gc_cmd_synth_weights,
     &gc_cmd_convert,
@@ -14,6 +15,7 @@ static const gc_command *const k_commands[] = {
     &gc_cmd_eval,
     &gc_cmd_extract,
     &gc_cmd_train,
+    &gc_cmd_ap10k_build,
 };
 
 static void usage(FILE *f) {

@@ -18,12 +18,12 @@ static gc_status mask64(gc_weights *w, const char *name, float *m64) {
 static gc_status run(gc_args *a) {
     const char *in, *out, *cat = NULL, *table_path;
     int64_t win;
-    gc_align_opts o = {0};
+    gc_match_params mp = {0};
     GC_TRY(gc_arg_int(a, "--window", 5, &win));
-    o.match.window = (int)win;
-    o.match.hard = gc_arg_flag(a, "--hard");
-    o.match.exclude_outside = gc_arg_flag(a, "--exclude-outside");
-    o.mnn = gc_arg_flag(a, "--mnn");
+    mp.window = (int)win;
+    mp.hard = gc_arg_flag(a, "--hard");
+    mp.exclude_outside = gc_arg_flag(a, "--exclude-outside");
+    const bool mnn = gc_arg_flag(a, "--mnn");
     cat = gc_arg_str(a, "--category", NULL);
     table_path = gc_arg_str(a, "--flip-table", NULL);
     GC_TRY(gc_arg_req(a, "--inputs", &in));
@@ -60,11 +60,11 @@ static gc_status run(gc_args *a) {
     s = gc_flip_table_for_points(&table, used, K, &ktable);
     gc_free(used);
     if (s) goto done;
-    if (!o.mnn && ((s = mask64(w, "mask_src_u8", m[0])) || (s = mask64(w, "mask_src_flip_u8", m[1])) ||
+    if (!mnn && ((s = mask64(w, "mask_src_u8", m[0])) || (s = mask64(w, "mask_src_flip_u8", m[1])) ||
                    (s = mask64(w, "mask_trg_u8", m[2]))))
         goto done;
-    if ((s = gc_align_points(src, srcf, trg, C, skps, tkps, K, &ktable, o.mnn ? NULL : m[0], o.mnn ? NULL : m[1],
-                             o.mnn ? NULL : m[2], &o, &r)))
+    if ((s = gc_align_points(src, srcf, trg, C, skps, tkps, K, &ktable, mnn ? NULL : m[0], mnn ? NULL : m[1],
+                             mnn ? NULL : m[2], &mp, false, &r)))
         goto done;
     float d0 = (float)r.dist_orig, d1 = (float)r.dist_flip;
     wr = gc_st_writer_new();
@@ -72,7 +72,7 @@ static gc_status run(gc_args *a) {
         (s = GC_ST_ADD_F32(wr, "merged", r.merged, K, 2)) || (s = gc_st_writer_add(wr, "dist_orig", GC_DT_F32, 0, NULL, &d0)) ||
         (s = gc_st_writer_add(wr, "dist_flip", GC_DT_F32, 0, NULL, &d1)))
         goto done;
-    if (!o.mnn && ((s = GC_ST_ADD_F32(wr, "imd_min_dists_orig", r.imd_min_orig, r.n_min_orig)) ||
+    if (!mnn && ((s = GC_ST_ADD_F32(wr, "imd_min_dists_orig", r.imd_min_orig, r.n_min_orig)) ||
                    (s = GC_ST_ADD_F32(wr, "imd_min_dists_flip", r.imd_min_flip, r.n_min_flip))))
         goto done;
     s = gc_st_writer_save(wr, out);

@@ -6,7 +6,7 @@
 static gc_status run(gc_args *a) {
     const char *in, *out;
     int64_t win;
-    gc_match_opts o = {0};
+    gc_match_params o = {0};
     o.hard = gc_arg_flag(a, "--hard");
     GC_TRY(gc_arg_int(a, "--window", 7, &win));
     o.window = (int)win;

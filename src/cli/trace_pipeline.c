@@ -16,23 +16,18 @@ static gc_status canvas_input(gc_weights *in, const char *label, const char *nam
     return GC_OK;
 }
 
-/* fused [1, C, G, G] (channel-first) and desc [G*G, C] from the stitched maps and DINO. */
+/* fused [1, C, G, G] (channel-first) and desc [G*G, C]: the zero-shot descriptor of the stitched maps and DINO. */
 static gc_status fuse(const gc_feature_maps *m, gc_st_writer *wr) {
     gc_map_view maps[4] = {{m->s3, m->c3, m->g3, m->g3}, {m->s4, m->c4, m->g4, m->g4},
                            {m->s5, m->c5, m->g5, m->g5}, {m->dino, m->cd, m->gd, m->gd}};
-    int64_t G = m->gd, n = G * G, C = m->c3 + m->c4 + m->c5 + m->cd;
-    float *tok = gc_alloc_array((size_t)(n * C), sizeof(float)), *chw = gc_alloc_array((size_t)(n * C), sizeof(float));
-    gc_status s = tok && chw ? gc_desc_fuse(tok, maps, 4, G) : GC_ERR_NOMEM;
-    if (s == GC_OK) {
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t c = 0; c < C; c++) chw[c * n + t] = tok[t * C + c];
-        s = GC_ST_ADD_F32(wr, "fused", chw, 1, C, G, G);
-    }
-    if (s == GC_OK) {
-        gc_desc_zeroshot(tok, n, C - m->cd, m->cd);
-        s = GC_ST_ADD_F32(wr, "desc", tok, n, C);
-    }
-    gc_free(tok);
+    int64_t G = m->gd, C = m->c3 + m->c4 + m->c5 + m->cd;
+    float *chw = gc_alloc_array((size_t)(G * G * C), sizeof(float));
+    gc_descriptors d = {0};
+    gc_status s = chw ? gc_fuse_maps(chw, maps, 4, G, false) : GC_ERR_NOMEM;
+    if (s == GC_OK) s = GC_ST_ADD_F32(wr, "fused", chw, 1, C, G, G);
+    if (s == GC_OK) s = gc_desc_from_views(maps, NULL, "trace pipeline", &d, NULL);
+    if (s == GC_OK) s = GC_ST_ADD_F32(wr, "desc", d.rows, d.n, d.c);
+    gc_desc_clear(&d);
     gc_free(chw);
     return s;
 }

@@ -38,7 +38,7 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     gc_postproc m;
-    GC_TRY(gc_postproc_open_groups(&m, weights, groups));
+    GC_TRY(gc_postproc_open(&m, weights, groups));
     gc_weights *in = NULL;
     gc_st_writer *wr = gc_st_writer_new();
     gc_status s = wr ? gc_weights_open(inputs, &in) : gc_errorf(GC_ERR_NOMEM, "trace postproc: writer");
@@ -46,7 +46,7 @@ static gc_status run(gc_args *a) {
     if (s == GC_OK) s = gc_st_writer_save(wr, out);
     gc_st_writer_free(wr);
     gc_weights_free(in);
-    gc_postproc_free(&m);
+    gc_postproc_clear(&m);
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "io/safetensors.h"
 #include "models/postproc.h"
+#include "pipeline/fuse.h"
 #include "train/train_step.h"
 
 typedef struct {
@@ -28,8 +29,7 @@ static gc_status read_jitter(void *vctx, int term, int64_t n, float *z) {
 /* One of the four feature maps, fused to [cin, 60*60] (cat(s3, up(s4), up(s5), dino)). */
 static gc_status load_map(const gc_postproc *m, gc_weights *in, const char *path, const char *slot, float **out) {
     static const char *const parts[4] = {"s3", "s4", "s5", "dino"};
-    const float *p[4];
-    int64_t hw[4][2];
+    gc_map_view v[4];
     for (int k = 0; k < 4; k++) {
         char key[48];
         snprintf(key, sizeof key, "%s.%s", slot, parts[k]);
@@ -39,14 +39,12 @@ static gc_status load_map(const gc_postproc *m, gc_weights *in, const char *path
         if (r->ndim != 4 || r->shape[0] != 1 || r->shape[1] != m->fd[k] || (full && (r->shape[2] != 60 || r->shape[3] != 60)))
             return gc_errorf(GC_ERR_SHAPE, "%s: '%s' must be [1, %lld, H, W]%s (the post-processor's group %d width)",
                              path, key, (long long)m->fd[k], full ? " with H = W = 60" : "", k);
-        GC_TRY(gc_weights_f32(in, key, 4, r->shape, &p[k]));
-        hw[k][0] = r->shape[2];
-        hw[k][1] = r->shape[3];
+        GC_TRY(gc_weights_f32(in, key, 4, r->shape, &v[k].data));
+        v[k].c = r->shape[1], v[k].h = r->shape[2], v[k].w = r->shape[3];
     }
     *out = gc_alloc_array((size_t)(m->cin * 3600), sizeof(float));
     if (!*out) return gc_error_context(GC_ERR_NOMEM, "fused map");
-    return gc_postproc_fuse(*out, p[0], m->fd[0], p[1], m->fd[1], hw[1][0], hw[1][1], p[2], m->fd[2], hw[2][0],
-                            hw[2][1], p[3], m->fd[3], 60, 60);
+    return gc_fuse_maps(*out, v, 4, 60, false);
 }
 
 static gc_status read_f64(gc_weights *in, const char *path, const char *key, double *v) {
@@ -172,7 +170,7 @@ static gc_status run(gc_args *a) {
         return gc_errorf(GC_ERR_ARG, "trace train-step: --jitter and the flip weights must be >= 0");
     state *st = gc_calloc(1, sizeof *st);
     if (!st) return gc_error_context(GC_ERR_NOMEM, "trace train-step");
-    gc_status s = gc_postproc_open(&st->m, weights);
+    gc_status s = gc_postproc_open(&st->m, weights, 0);
     if (s == GC_OK && st->m.n_groups != GC_PP_GROUPS)
         s = gc_errorf(GC_ERR_ARG, "%s: a DINO-only post-processor; trace train-step takes the four-group network", weights);
     if (s == GC_OK) s = gc_weights_open(inputs, &st->in);
@@ -190,7 +188,7 @@ static gc_status run(gc_args *a) {
     gc_pair_loss_free(&st->loss);
     gc_free(st->grad);
     gc_weights_free(st->in);
-    gc_postproc_free(&st->m);
+    gc_postproc_clear(&st->m);
     gc_free(st);
     return s;
 }

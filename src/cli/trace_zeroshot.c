@@ -12,10 +12,10 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_args_finish(a));
     gc_weights *w;
     GC_TRY(gc_weights_open(in, &w));
-    gc_desc d = {0};
+    gc_descriptors d = {0};
     float *fused = NULL;
     gc_st_writer *wr = NULL;
-    gc_status s = gc_desc_from_weights(w, NULL, &d, &fused);
+    gc_status s = gc_desc_from_weights(w, NULL, NULL, &d, &fused);
     if (s == GC_OK && strcmp(d.recipe, "zeroshot") != 0)
         s = gc_errorf(GC_ERR_MISSING, "%s: trace zeroshot needs s3, s4, s5 and dino", in);
     if (s == GC_OK) {
@@ -27,7 +27,7 @@ static gc_status run(gc_args *a) {
         s = gc_st_writer_save(wr, out);
     gc_st_writer_free(wr);
     gc_free(fused);
-    gc_desc_free(&d);
+    gc_desc_clear(&d);
     gc_weights_free(w);
     return s;
 }

@@ -1,4 +1,4 @@
-/* The evaluation steps shared by the public API (gc_eval_predictions) and `geocorr eval`. */
+/* The evaluation steps of the public API (gc_eval_run, gc_eval_predictions). */
 #ifndef GC_EVAL_API_H
 #define GC_EVAL_API_H
 
@@ -18,9 +18,8 @@ void gc_eval_ctx_free(gc_eval_ctx *x);
 /* Score a predictions file in the context. */
 gc_status gc_eval_ctx_score_file(gc_eval_ctx *x, const char *predictions_path, gc_pck_report *rep);
 
-/* Match the split's pairs (all, or `sample` per category as the reference samples) on cached
- * descriptors and score them; predictions_out (may be NULL) receives them as a predictions file. */
-gc_status gc_eval_ctx_score_cache(gc_eval_ctx *x, const gc_cache_eval_opts *co, int sample, const char *predictions_out,
-                                  gc_pck_report *rep);
+/* Match the split's pairs (all, or co->sample per category as the reference samples) on cached
+ * descriptors and score them; co->predictions_out (may be NULL) receives them as a predictions file. */
+gc_status gc_eval_ctx_score_cache(gc_eval_ctx *x, const gc_eval_cache_config *co, gc_pck_report *rep);
 
 #endif

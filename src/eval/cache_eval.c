@@ -5,7 +5,6 @@
 
 #include "eval/cache_eval.h"
 #include "io/atomic_file.h"
-#include "match/picture.h"
 #include "pipeline/feature_cache.h"
 #include "tensor/linear.h"
 
@@ -15,7 +14,7 @@
  * images x 11 MB for DINOv2-B). Entries of the pair being matched are never evicted (used > pinned). */
 typedef struct {
     char *key;               /* "<rel>|<flip>" */
-    gc_desc desc;
+    gc_descriptors desc;
     int64_t used;            /* last use tick */
 } desc_entry;
 typedef struct {
@@ -27,20 +26,20 @@ typedef struct {
 } desc_cache;
 
 static void desc_cache_free(desc_cache *c) {
-    for (int i = 0; i < c->n; i++) free(c->e[i]->key), gc_desc_free(&c->e[i]->desc), free(c->e[i]);
+    for (int i = 0; i < c->n; i++) free(c->e[i]->key), gc_desc_clear(&c->e[i]->desc), free(c->e[i]);
     free(c->e);
 }
 
-static int64_t desc_bytes(const gc_desc *d) { return d->n * d->c * (int64_t)sizeof(float); }
+static int64_t desc_bytes(const gc_descriptors *d) { return d->n * d->c * (int64_t)sizeof(float); }
 
 /* Descriptor of one cache file. */
-static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, int flip, char *model, gc_desc *d) {
+static gc_status load_desc_file(const gc_eval_cache_config *o, const char *rel, int flip, char *model, gc_descriptors *d) {
     char *path = gc_cache_path(o->cache_dir, rel, flip);
     if (!path) return GC_ERR_NOMEM;
     gc_weights *w = NULL;
     gc_status s = gc_file_exists(path) ? gc_weights_open(path, &w)
                                         : gc_errorf(GC_ERR_MISSING, "%s: not in the feature cache (run geocorr extract%s)", path,
-                                                    flip ? " --flip" : "");
+                                                    flip ? ", with flipped images" : "");
     if (s == GC_OK) {
         const char *m = gc_weights_meta(w, "model");
         if (!m) s = gc_errorf(GC_ERR_FORMAT, "%s: no 'model' metadata (not written by geocorr extract)", path);
@@ -48,7 +47,7 @@ static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, in
         else if (strcmp(model, m) != 0)
             s = gc_errorf(GC_ERR_FORMAT, "%s: features of model '%s', but other files of the cache are '%s'", path, m, model);
     }
-    if (s == GC_OK) s = gc_desc_from_weights(w, o->map_name, d, NULL);
+    if (s == GC_OK) s = gc_desc_from_weights(w, o->map_name, NULL, d, NULL);
     if (s != GC_OK && s != GC_ERR_MISSING && s != GC_ERR_NOMEM && w) s = gc_error_context(s, "feature cache");
     gc_weights_free(w);
     free(path);
@@ -56,7 +55,7 @@ static gc_status load_desc_file(const gc_cache_eval_opts *o, const char *rel, in
 }
 
 /* Descriptor of (rel, flip), borrowed from the cache until the next pair (desc_cache.pinned). */
-static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const char *rel, int flip, const gc_desc **d) {
+static gc_status load_desc(const gc_eval_cache_config *o, desc_cache *c, const char *rel, int flip, const gc_descriptors **d) {
     char *key = gc_strfmt("%s|%d", rel, flip);
     if (!key) return GC_ERR_NOMEM;
     for (int i = 0; i < c->n; i++)
@@ -75,7 +74,7 @@ static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const cha
         else s = GC_ERR_NOMEM;
     }
     if (s != GC_OK) {
-        if (e) gc_desc_free(&e->desc);
+        if (e) gc_desc_clear(&e->desc);
         return free(e), free(key), s;
     }
     /* evict the least recently used entries not in the current pair until the new one fits */
@@ -85,7 +84,7 @@ static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const cha
             if (c->e[i]->used <= c->pinned && (lru < 0 || c->e[i]->used < c->e[lru]->used)) lru = i;
         if (lru < 0) break; /* a budget below one pair's descriptors: hold them anyway */
         c->bytes -= desc_bytes(&c->e[lru]->desc);
-        free(c->e[lru]->key), gc_desc_free(&c->e[lru]->desc), free(c->e[lru]);
+        free(c->e[lru]->key), gc_desc_clear(&c->e[lru]->desc), free(c->e[lru]);
         c->e[lru] = c->e[--c->n];
     }
     e->key = key, e->used = ++c->tick;
@@ -95,34 +94,25 @@ static gc_status load_desc(const gc_cache_eval_opts *o, desc_cache *c, const cha
     return GC_OK;
 }
 
-static gc_status load_mask(const gc_cache_eval_opts *o, const char *rel, const int wh[2], int flip, float *m64) {
+static gc_status load_mask(const gc_eval_cache_config *o, const char *rel, const int wh[2], int flip, float *m64) {
     char *stem = gc_cache_path(o->cache_dir, rel, 0);
     if (!stem) return GC_ERR_NOMEM;
     size_t ls = strlen(stem) - strlen(".safetensors");
     char *path = gc_strfmt("%.*s_mask%s.png", (int)ls, stem, flip ? "_flip" : "");
     free(stem);
     if (!path) return GC_ERR_NOMEM;
-    uint8_t *canvas = gc_alloc((size_t)960 * 960);
+    uint8_t *canvas = gc_alloc((size_t)GC_CANVAS_SD * GC_CANVAS_SD);
     gc_status s = canvas ? GC_OK : GC_ERR_NOMEM;
     if (s == GC_OK && !gc_file_exists(path))
-        s = gc_errorf(GC_ERR_MISSING, "%s: instance mask missing (--align flip compares masked IMDs; --align mnn needs none)", path);
-    if (s == GC_OK) s = gc_mask_canvas_load(path, wh[0], wh[1], false, canvas);
-    if (s == GC_OK) gc_mask_to64(canvas, 960, 960, m64);
+        s = gc_errorf(GC_ERR_MISSING, "%s: instance mask missing (flip alignment compares masked IMDs; the mask-free MNN alignment needs none)", path);
+    gc_image img = {0};
+    if (s == GC_OK) s = gc_image_load(path, &img);
+    if (s == GC_OK && (s = gc_mask_to_canvas(&img, wh[0], wh[1], 0, canvas)) != GC_OK) s = gc_error_context(s, "%s", path);
+    if (s == GC_OK) gc_mask_to64(canvas, GC_CANVAS_SD, GC_CANVAS_SD, m64);
+    gc_image_free(&img);
     gc_free(canvas);
     free(path);
     return s;
-}
-
-/* Visiting order inside a category: by target image, then source, so that the pairs of a target run
- * together (results do not depend on the order: every pair is independent). */
-static const gc_eval_set *g_order_set;
-static const int *g_order_sel;
-static int cmp_by_images(const void *a, const void *b) {
-    const gc_eval_pair *p = &g_order_set->pairs[g_order_sel[*(const int *)a]];
-    const gc_eval_pair *q = &g_order_set->pairs[g_order_sel[*(const int *)b]];
-    int c = strcmp(p->trg, q->trg);
-    if (!c) c = strcmp(p->src, q->src);
-    return c ? c : *(const int *)a - *(const int *)b;
 }
 
 /* One pair's alignment (--align flip|mnn) once its descriptors are resident: the used points matched
@@ -130,11 +120,11 @@ static int cmp_by_images(const void *a, const void *b) {
  * any thread (the matcher inside is serial there). */
 typedef struct {
     const gc_eval_pair *p;
-    const gc_desc *ds, *dt, *dsf; /* source, target, flipped source (align only) */
+    const gc_descriptors *ds, *dt, *dsf; /* source, target, flipped source (align only) */
     gc_pck_pred *pr;
 } pair_job;
 
-static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, const int *used, int nu, int nk,
+static gc_status match_pair(const gc_eval_cache_config *o, const pair_job *j, const int *used, int nu, int nk,
                             const gc_flip_table *tused, float *m64) {
     const gc_eval_pair *p = j->p;
     gc_pck_pred *pr = j->pr;
@@ -142,15 +132,14 @@ static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, cons
     float sk[GC_EVAL_MAX_KPS][3], tk[GC_EVAL_MAX_KPS][3], xy[GC_EVAL_MAX_KPS][2];
     for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
     gc_status s = GC_OK;
-    bool imd = o->align == GC_ALIGN_FLIP;
+    bool imd = o->align == GC_EVAL_ALIGN_FLIP;
     if (imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
     if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
     if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
-    gc_align_opts ao = {.match = o->match, .mnn = !imd};
     gc_align_result r = {0};
     if (s == GC_OK)
         s = gc_align_points(j->ds->rows, j->dsf->rows, j->dt->rows, j->ds->c, &sk[0][0], &tk[0][0], nu, tused,
-                            imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &ao, &r);
+                            imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &o->match, false, &r);
     if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
     gc_align_result_free(&r);
     if (s == GC_OK)
@@ -161,9 +150,9 @@ static gc_status match_pair(const gc_cache_eval_opts *o, const pair_job *j, cons
 /* Without alignment the pairs of one target share one GEMM: the query rows of every pair stacked
  * [sum K, C] against the target's grid [3600, C] (the target is packed once, not once per pair), then
  * every similarity row -> point. Row results do not depend on the stacking or the thread count. */
-static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *jobs, int nj, const int *used, int nu,
+static gc_status match_target_gemm(const gc_eval_cache_config *o, const pair_job *jobs, int nj, const int *used, int nu,
                                    int nk, float **q, float **sim, int64_t *cap) {
-    const gc_desc *dt = jobs[0].dt;
+    const gc_descriptors *dt = jobs[0].dt;
     const int64_t C = dt->c, M = (int64_t)nj * nu;
     if (M * GC_MAX(C, GC_CELLS) > *cap) { /* grown to the largest target run, reused after */
         gc_free(*q), gc_free(*sim);
@@ -201,8 +190,8 @@ static gc_status match_target_gemm(const gc_cache_eval_opts *o, const pair_job *
 
 /* Pairs of one target are matched together: their descriptors are loaded (and pinned) first. Without
  * alignment they share one GEMM; with it the pairs run in parallel, one pair per thread with serial
- * GEMMs inside (each pair computed whole by one thread: results do not depend on the thread count). */
-static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
+ * BLAS inside (each pair computed whole by one thread: results do not depend on the thread count). */
+static gc_status match_target_run(const gc_eval_cache_config *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
                                   int nu, int nk, const gc_flip_table *tused, float *m64, float **q, float **sim,
                                   int64_t *cap) {
     dc->pinned = dc->tick;
@@ -212,22 +201,21 @@ static gc_status match_target_run(const gc_cache_eval_opts *o, desc_cache *dc, p
         s = load_desc(o, dc, p->src, 0, &jobs[j].ds);
         if (s == GC_OK) s = load_desc(o, dc, p->trg, 0, &jobs[j].dt);
         if (s == GC_OK) s = gc_desc_check_pair(jobs[j].ds, p->src, jobs[j].dt, p->trg);
-        if (s == GC_OK && o->align != GC_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[j].dsf);
+        if (s == GC_OK && o->align != GC_EVAL_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[j].dsf);
     }
     if (s != GC_OK) return s;
-    if (o->align == GC_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
+    if (o->align == GC_EVAL_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
     int failed = nj;
-#pragma omp parallel for schedule(dynamic, 1) if (nj > 1)
+    /* (a min reduction, not a named critical section: those export a global lock symbol) */
+#pragma omp parallel for schedule(dynamic, 1) if (nj > 1) reduction(min : failed)
     for (int j = 0; j < nj; j++)
-        if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK) {
-#pragma omp critical(gc_cache_predict_failed)
+        if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK)
             failed = GC_MIN(failed, j);
-        }
     /* a worker's message is its thread's: redo the first failure here to report it */
     return failed < nj ? match_pair(o, &jobs[failed], used, nu, nk, tused, m64) : GC_OK;
 }
 
-gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
+gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_eval_cache_config *o,
                            gc_pck_pred *preds) {
     desc_cache dc = {.budget = (o->mem_mb > 0 ? o->mem_mb : 2048) << 20};
     int nk = set->n_kps;
@@ -254,16 +242,16 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
         gc_free(pidx);
         gc_flip_table table = {0}, tused = {0};
         bool have_table = false;
-        if (o->align != GC_ALIGN_OFF && set->kind != GC_DS_PFPASCAL) {
+        if (o->align != GC_EVAL_ALIGN_OFF && set->kind != GC_DS_PFPASCAL) {
             s = gc_flip_table_builtin(set->kind == GC_DS_AP10K ? "ap10k" : set->categories[c], &table);
             int64_t u64[GC_EVAL_MAX_KPS];
             for (int u = 0; u < nu; u++) u64[u] = used[u];
             if (s == GC_OK) s = gc_flip_table_for_points(&table, u64, nu, &tused);
             have_table = s == GC_OK;
         }
-        g_order_set = set, g_order_sel = sel;
-        qsort(cat_pairs, (size_t)np, sizeof(int), cmp_by_images);
-        g_order_set = NULL, g_order_sel = NULL;
+        /* visiting order: by target, then source, so that the pairs of a target run together (results
+         * do not depend on the order: every pair is independent) */
+        if (s == GC_OK) s = gc_eval_pairs_sort(set, sel, cat_pairs, np, true);
         for (int q0 = 0; s == GC_OK && q0 < np;) {
             int nj = 0;
             const char *trg = set->pairs[sel[cat_pairs[q0]]].trg;

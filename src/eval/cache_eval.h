@@ -7,19 +7,11 @@
 #include "eval/pck.h"
 #include "match/align.h"
 
-typedef enum { GC_ALIGN_OFF, GC_ALIGN_FLIP, GC_ALIGN_MNN } gc_align_mode;
-
-typedef struct {
-    const char *cache_dir;  /* folder written by geocorr extract */
-    const char *map_name;   /* NULL: dino alone or the zero-shot recipe (s3, s4, s5, dino) */
-    gc_match_opts match;    /* hard argmax / window soft-argmax */
-    gc_align_mode align;    /* flip: IMD with masks <stem>_mask[_flip].png in the cache; mnn: mask-free */
-    int64_t mem_mb;         /* descriptors kept in memory (LRU), in MiB; 0: 2048 */
-} gc_cache_eval_opts;
+/* The options are gc_eval_cache_config of geocorr.h (sample and predictions_out are the caller's). */
 
 /* preds[i] for the pairs sel[0..n) of the set (indices into set->pairs, e.g. from gc_eval_set_sample).
  * Every cache file must come from one model (metadata 'model') and the 60x60 grid. */
-gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_cache_eval_opts *o,
+gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const gc_eval_cache_config *o,
                            gc_pck_pred *preds);
 
 /* Write predictions as a P.json ("frame": "anno840") that --from-predictions reads back. */

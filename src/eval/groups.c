@@ -30,26 +30,11 @@ static gc_status parse_table(const cJSON *arr, const char *file, const char *wha
     return GC_OK;
 }
 
-static char *default_path(void) {
-    const char *env = getenv("GEOCORR_DATA");
-    const char *dirs[] = {env, GEOCORR_DATA_DIR, GEOCORR_INSTALL_DATA_DIR};
-    for (size_t i = 0; i < GC_COUNTOF(dirs); i++) {
-        if (!dirs[i] || !*dirs[i]) continue;
-        char *p = gc_strfmt("%s/geo_aware_groups.json", dirs[i]);
-        if (p && gc_file_exists(p)) return p;
-        free(p);
-    }
-    return NULL;
-}
-
 gc_status gc_geo_groups_load(gc_geo_groups *g, const char *path) {
     memset(g, 0, sizeof *g);
     char *own = NULL;
     if (!path) {
-        own = default_path();
-        if (!own)
-            return gc_errorf(GC_ERR_MISSING, "geo_aware_groups.json not found (looked in $GEOCORR_DATA, %s, %s)",
-                             GEOCORR_DATA_DIR, GEOCORR_INSTALL_DATA_DIR);
+        if (!(own = gc_data_path("geo_aware_groups.json"))) return GC_ERR_MISSING;
         path = own;
     }
     cJSON *j;

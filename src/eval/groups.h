@@ -28,8 +28,7 @@ typedef struct {
     gc_geo_table ap10k;   /* the AP-10K table (one for all species) */
 } gc_geo_groups;
 
-/* Load a groups file; path NULL = the shipped data/geo_aware_groups.json (GEOCORR_DATA env var,
- * the source tree's data/, then the install prefix). */
+/* Load a groups file; path NULL = the shipped data/geo_aware_groups.json (gc_data_path). */
 gc_status gc_geo_groups_load(gc_geo_groups *g, const char *path);
 void gc_geo_groups_free(gc_geo_groups *g);
 /* The table of a SPair category (NULL when the file has none). */

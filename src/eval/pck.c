@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/errors.h"
 #include "eval/pck.h"
 #include "io/config.h"
 
@@ -34,7 +35,7 @@ typedef struct {
  * or float32 alpha * 840 for the image threshold. */
 static bool correct_ref(const gc_pck_opts *o, int a, float err, double thr) {
     float af = (float)o->alpha[a];
-    if (o->img_threshold) return err < af * (float)GC_ANNO_SIZE;
+    if (o->img_threshold) return err < af * (float)GC_CANVAS_DINO;
     return (double)err < (double)af * thr;
 }
 
@@ -136,11 +137,31 @@ static void mean_cell(gc_pck_cell *c, const double *sum, int64_t n, int na) {
     for (int a = 0; a < na && n > 0; a++) c->pck[a] = (double)((float)sum[a] / (float)n);
 }
 
-static void score_eval_spair(const gc_eval_set *set, const gc_pck_pred *preds, int n_preds, const gc_pck_opts *o,
-                             gc_pck_report *r) {
+/* The eval_spair grouping's slot of a source folder name (appended when new); -1 when out of memory. */
+static int geo_img_slot(gc_pck_report *r, const char *name) {
+    int g = 0;
+    while (g < r->n_geo_img && strcmp(r->geo_img_cats[g].name, name) != 0) g++;
+    if (g < r->n_geo_img) return g;
+    gc_pck_named *nv = gc_realloc_array(r->geo_img_cats, (size_t)g + 1, sizeof *nv);
+    if (!nv) return -1;
+    r->geo_img_cats = nv;
+    memset(&nv[g], 0, sizeof nv[g]);
+    if (!(nv[g].name = gc_strdup(name))) return -1;
+    r->n_geo_img++;
+    return g;
+}
+
+static gc_status score_eval_spair(const gc_eval_set *set, const gc_pck_pred *preds, int n_preds, const gc_pck_opts *o,
+                                  gc_pck_report *r) {
     int na = o->n_alpha;
     /* geo per image, grouped by the source image's folder, names sorted */
     if (o->geo && set->kind != GC_DS_PFPASCAL) {
+        /* every category is listed (n = 0 without geo-aware pairs, as eval_spair.py lists every class)
+         * where the categories are the source folders (SPair, AP-10K intra-species) */
+        bool folders = true;
+        for (int i = 0; i < set->n_pairs && folders; i++) folders = strcmp(set->pairs[i].category, set->pairs[i].src_category) == 0;
+        for (int c = 0; folders && c < set->n_categories; c++)
+            if (geo_img_slot(r, set->categories[c]) < 0) return GC_ERR_NOMEM;
         double tot[GC_PCK_MAX_ALPHA] = {0};
         int64_t tn = 0;
         for (int i = 0; i < n_preds; i++) {
@@ -148,16 +169,8 @@ static void score_eval_spair(const gc_eval_set *set, const gc_pck_pred *preds, i
             const gc_geo_table *t = set->kind == GC_DS_AP10K ? &o->groups->ap10k : gc_geo_groups_spair(o->groups, p->src_category);
             double sc[GC_PCK_MAX_ALPHA];
             if (!t || !pair_img_eval_spair(set, &preds[i], o, t, sc)) continue;
-            int g = 0;
-            while (g < r->n_geo_img && strcmp(r->geo_img_cats[g].name, p->src_category) != 0) g++;
-            if (g == r->n_geo_img) {
-                gc_pck_named *nv = gc_realloc_array(r->geo_img_cats, (size_t)g + 1, sizeof *nv);
-                if (!nv) continue;
-                r->geo_img_cats = nv;
-                memset(&nv[g], 0, sizeof nv[g]);
-                nv[g].name = gc_strdup(p->src_category);
-                r->n_geo_img++;
-            }
+            int g = geo_img_slot(r, p->src_category);
+            if (g < 0) return GC_ERR_NOMEM;
             gc_pck_cell *c = &r->geo_img_cats[g].cell;
             for (int a = 0; a < na; a++) /* float32 sums, as torch's mean over the stacked pair scores */
                 c->pck[a] = (float)(c->pck[a] + sc[a]), tot[a] = (float)(tot[a] + sc[a]);
@@ -196,6 +209,14 @@ static void score_eval_spair(const gc_eval_set *set, const gc_pck_pred *preds, i
             r->az_d[a] = mx > 0 ? (mx - mn) / mx : NAN;
         }
     }
+    return GC_OK;
+}
+
+/* A category without scored pairs: n = 0 and undefined values in every table. */
+static void category_empty(const gc_pck_opts *o, const gc_geo_table *table, gc_pck_category *c) {
+    cell_nan(&c->img), cell_nan(&c->kpt), cell_nan(&c->geo_kpt_ref), cell_nan(&c->geo_kpt);
+    c->image_ratio = c->point_ratio = NAN;
+    c->has_geo = o->geo && table;
 }
 
 gc_status gc_pck_score(const gc_eval_set *set, const gc_pck_pred *preds, int n_preds, const gc_pck_opts *o,
@@ -203,7 +224,7 @@ gc_status gc_pck_score(const gc_eval_set *set, const gc_pck_pred *preds, int n_p
     memset(r, 0, sizeof *r);
     r->opts = *o;
     if (o->n_alpha < 1 || o->n_alpha > GC_PCK_MAX_ALPHA)
-        return gc_errorf(GC_ERR_ARG, "--alpha: give 1..%d thresholds", GC_PCK_MAX_ALPHA);
+        return gc_errorf(GC_ERR_ARG, "PCK thresholds: give 1..%d", GC_PCK_MAX_ALPHA);
     if (o->geo && !o->groups) return gc_errorf(GC_ERR_ARG, "geo-aware metrics need the group tables");
     if (n_preds <= 0) return gc_errorf(GC_ERR_ARG, "no pairs to score");
     int na = o->n_alpha, nc = 0;
@@ -216,7 +237,6 @@ gc_status gc_pck_score(const gc_eval_set *set, const gc_pck_pred *preds, int n_p
         int ns = 0;
         for (int i = 0; i < n_preds; i++)
             if (strcmp(set->pairs[preds[i].pair].category, set->categories[c]) == 0) sel[ns++] = i;
-        if (!ns) continue;
         gc_pck_category *pc = &r->cats[nc];
         if (!(pc->name = gc_strdup(set->categories[c]))) s = GC_ERR_NOMEM;
         const gc_geo_table *t = !o->geo                    ? NULL
@@ -224,48 +244,62 @@ gc_status gc_pck_score(const gc_eval_set *set, const gc_pck_pred *preds, int n_p
                                 : set->kind == GC_DS_SPAIR ? gc_geo_groups_spair(o->groups, pc->name)
                                                            : NULL;
         r->n_cats = ++nc;
-        if (s == GC_OK) s = score_category(set, preds, sel, ns, o, t, pc);
+        if (s == GC_OK && ns) s = score_category(set, preds, sel, ns, o, t, pc);
+        else if (s == GC_OK) category_empty(o, t, pc); /* listed with n = 0, as eval_spair.py lists every class */
     }
     if (s != GC_OK) return gc_free(sel), gc_free(v), gc_free(w), gc_pck_report_free(r), s;
-    /* overall: np.average over categories with the reference's weights */
+    /* overall: np.average over the scored categories with the reference's weights (a category without
+     * scored pairs has no value to weigh) */
     cell_nan(&r->img), cell_nan(&r->kpt), cell_nan(&r->geo_kpt_ref), cell_nan(&r->geo_kpt);
     r->image_ratio = r->point_ratio = NAN;
+    int k;
     for (int c = 0; c < nc; c++) r->img.n += r->cats[c].img.n, r->kpt.n += r->cats[c].kpt.n;
     for (int a = 0; a < na; a++) {
-        for (int c = 0; c < nc; c++) v[c] = r->cats[c].img.pck[a], w[c] = (double)r->cats[c].img.n;
-        r->img.pck[a] = wavg(v, w, nc);
-        for (int c = 0; c < nc; c++) v[c] = r->cats[c].kpt.pck[a], w[c] = (double)r->cats[c].kpt.n;
-        r->kpt.pck[a] = wavg(v, w, nc);
+        k = 0;
+        for (int c = 0; c < nc; c++)
+            if (r->cats[c].img.n) v[k] = r->cats[c].img.pck[a], w[k++] = (double)r->cats[c].img.n;
+        r->img.pck[a] = wavg(v, w, k);
+        k = 0;
+        for (int c = 0; c < nc; c++)
+            if (r->cats[c].img.n) v[k] = r->cats[c].kpt.pck[a], w[k++] = (double)r->cats[c].kpt.n;
+        r->kpt.pck[a] = wavg(v, w, k);
     }
     int ng = 0;
     int64_t gcnt[GC_PCK_MAX_ALPHA] = {0};
     for (int c = 0; c < nc; c++) {
         const gc_pck_category *pc = &r->cats[c];
-        if (!pc->has_geo) continue;
+        if (!pc->has_geo || !pc->img.n) continue;
         ng++;
         r->geo_kpt_ref.n += pc->geo_kpt_ref.n, r->geo_kpt.n += pc->geo_kpt.n;
         for (int a = 0; a < na; a++) gcnt[a] += pc->geo_cnt[a];
     }
     if (ng) {
         for (int a = 0; a < na; a++) {
-            int k = 0;
+            k = 0;
             for (int c = 0; c < nc; c++)
-                if (r->cats[c].has_geo) v[k] = r->cats[c].geo_kpt_ref.pck[a], w[k++] = (double)r->cats[c].geo_kpt_ref.n;
+                if (r->cats[c].has_geo && r->cats[c].img.n)
+                    v[k] = r->cats[c].geo_kpt_ref.pck[a], w[k++] = (double)r->cats[c].geo_kpt_ref.n;
             r->geo_kpt_ref.pck[a] = wavg(v, w, k);
             r->geo_kpt.pck[a] = ratio32(gcnt[a], r->geo_kpt.n);
         }
-        int k = 0;
+        k = 0;
         for (int c = 0; c < nc; c++)
-            if (r->cats[c].has_geo) v[k] = r->cats[c].image_ratio, w[k++] = 1;
+            if (r->cats[c].has_geo && r->cats[c].img.n) v[k] = r->cats[c].image_ratio, w[k++] = 1;
         r->image_ratio = wavg(v, w, k);
         k = 0;
         for (int c = 0; c < nc; c++)
-            if (r->cats[c].has_geo) v[k] = r->cats[c].point_ratio, w[k++] = (double)r->cats[c].kpt.n;
+            if (r->cats[c].has_geo && r->cats[c].img.n) v[k] = r->cats[c].point_ratio, w[k++] = (double)r->cats[c].kpt.n;
         r->point_ratio = wavg(v, w, k);
     }
     gc_free(sel), gc_free(v), gc_free(w);
-    score_eval_spair(set, preds, n_preds, o, r);
-    return GC_OK;
+    s = score_eval_spair(set, preds, n_preds, o, r);
+    if (s == GC_OK && o->errors) {
+        r->errors = gc_calloc(1, sizeof *r->errors);
+        s = r->errors ? gc_errors_score(set, preds, n_preds, o, NULL, r->errors) : GC_ERR_NOMEM;
+        if (s != GC_OK) gc_free(r->errors), r->errors = NULL;
+    }
+    if (s != GC_OK) gc_pck_report_free(r);
+    return s;
 }
 
 void gc_pck_report_free(gc_pck_report *r) {
@@ -273,5 +307,7 @@ void gc_pck_report_free(gc_pck_report *r) {
     gc_free(r->cats);
     for (int g = 0; g < r->n_geo_img; g++) free(r->geo_img_cats[g].name);
     free(r->geo_img_cats);
+    if (r->errors) gc_errors_report_free(r->errors);
+    gc_free(r->errors);
     memset(r, 0, sizeof *r);
 }

@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "eval/groups.h"
 
 #define GC_PCK_MAX_ALPHA 8
@@ -21,6 +21,7 @@ typedef struct {
     double alpha[GC_PCK_MAX_ALPHA]; /* in the order given (reference: 0.10, 0.05, 0.01; PF-Pascal 0.10, 0.05, 0.15) */
     bool img_threshold;             /* T = 840 (image max side) instead of the target bbox max side */
     bool geo;                       /* compute the geometry-aware subset (needs groups) */
+    bool errors;                    /* the Tab. 9 error breakdown (eval/errors.h) */
     const gc_geo_groups *groups;
 } gc_pck_opts;
 
@@ -50,7 +51,8 @@ typedef struct {
 typedef struct {
     gc_pck_opts opts;
     int n_cats;
-    gc_pck_category *cats;          /* [n_cats] in the set's category order (scored categories only) */
+    gc_pck_category *cats;          /* [n_cats] every category of the set, in its order (n = 0 and NaN
+                                     * values for one without scored pairs) */
     gc_pck_cell img, kpt, geo_kpt_ref, geo_kpt;
     int n_geo_img;
     gc_pck_named *geo_img_cats;     /* [n_geo_img] eval_spair.py per-image geo, grouped by source folder */
@@ -59,6 +61,7 @@ typedef struct {
     bool has_az;                    /* SPair azimuth subsets (eval_spair.py get_img_result(az=k)) */
     gc_pck_cell az[5];
     double az_d[GC_PCK_MAX_ALPHA];  /* (max_k A_k - min_k A_k) / max_k A_k over non-empty bins */
+    struct gc_errors_report *errors; /* with opts.errors, else NULL */
 } gc_pck_report;
 
 /* A prediction for one pair: (x, y) per raw keypoint id in the 840 frame, NaN = none. */
@@ -70,6 +73,11 @@ typedef struct {
 gc_status gc_pck_score(const gc_eval_set *set, const gc_pck_pred *preds, int n_preds, const gc_pck_opts *o,
                        gc_pck_report *r);
 void gc_pck_report_free(gc_pck_report *r);
+
+/* JSON helpers of the report writers: an alpha's key ("%.10g"); a number written at %.17g (null when
+ * not finite). */
+void gc_report_alpha_key(double a, char *buf, size_t n);
+void gc_report_add_num(cJSON *o, const char *k, double v);
 
 /* The issue-F JSON structure (TRACE.md §4). protocol "reference" | "corrected" is recorded. */
 cJSON *gc_pck_report_json(const gc_pck_report *r, const gc_eval_set *set, const char *protocol);

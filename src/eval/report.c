@@ -3,14 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/errors.h"
 #include "eval/pck.h"
 #include "io/config.h"
 
-static void alpha_key(double a, char *buf, size_t n) { snprintf(buf, n, "%.10g", a); }
+void gc_report_alpha_key(double a, char *buf, size_t n) { snprintf(buf, n, "%.10g", a); }
 
 /* %.17g: cJSON's own printer drops digits that a relative-epsilon check deems insignificant, and PCK
  * values must round-trip exactly. */
-static void add_num(cJSON *o, const char *k, double v) {
+void gc_report_add_num(cJSON *o, const char *k, double v) {
     char buf[32];
     if (!isfinite(v)) {
         cJSON_AddNullToObject(o, k);
@@ -23,8 +24,8 @@ static void add_num(cJSON *o, const char *k, double v) {
 static void add_alphas(cJSON *o, const gc_pck_report *r, const gc_pck_cell *c) {
     for (int a = 0; a < r->opts.n_alpha; a++) {
         char k[32];
-        alpha_key(r->opts.alpha[a], k, sizeof k);
-        add_num(o, k, c->pck[a]);
+        gc_report_alpha_key(r->opts.alpha[a], k, sizeof k);
+        gc_report_add_num(o, k, c->pck[a]);
     }
 }
 
@@ -85,9 +86,10 @@ cJSON *gc_pck_report_json(const gc_pck_report *r, const gc_eval_set *set, const 
         cJSON *pk = block(r, &r->geo_kpt, offsetof(gc_pck_category, geo_kpt), true);
         cJSON_AddStringToObject(pk, "path", "corrected per-keypoint (groups mapped by keypoint id; pooled)");
         cJSON_AddItemToObject(g, "per_keypoint", pk);
-        add_num(g, "image_ratio", r->image_ratio);
-        add_num(g, "point_ratio", r->point_ratio);
+        gc_report_add_num(g, "image_ratio", r->image_ratio);
+        gc_report_add_num(g, "point_ratio", r->point_ratio);
     }
+    if (r->errors) cJSON_AddItemToObject(j, "errors", gc_errors_report_json(r->errors));
     if (r->has_az) {
         cJSON *az = cJSON_AddObjectToObject(j, "azimuth");
         cJSON *bins = cJSON_AddArrayToObject(az, "bins");
@@ -99,8 +101,8 @@ cJSON *gc_pck_report_json(const gc_pck_report *r, const gc_eval_set *set, const 
         cJSON *d = cJSON_AddObjectToObject(az, "d");
         for (int a = 0; a < r->opts.n_alpha; a++) {
             char k[32];
-            alpha_key(r->opts.alpha[a], k, sizeof k);
-            add_num(d, k, r->az_d[a]);
+            gc_report_alpha_key(r->opts.alpha[a], k, sizeof k);
+            gc_report_add_num(d, k, r->az_d[a]);
         }
     }
     return j;
@@ -155,6 +157,7 @@ void gc_pck_report_print(const gc_pck_report *r, FILE *f, bool per_keypoint, boo
         for (int a = 0; a < r->opts.n_alpha; a++) fprintf(f, " %8.4f", r->az_d[a]);
         fprintf(f, "\n");
     }
+    if (r->errors) gc_errors_report_print(r->errors, r, f);
 }
 
 gc_status gc_pck_preds_load(const char *path, const gc_eval_set *set, gc_pck_pred **preds, int *n) {

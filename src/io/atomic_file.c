@@ -1,25 +1,42 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io/atomic_file.h"
 
+/* A fresh "<path>.tmp.<pid>.<n>" created exclusively with mode 0666 & ~umask, so that results,
+ * caches and pictures get the usual permissions (mkstemp would make them 0600). Returns the
+ * descriptor, or -1 with errno set (ENOMEM: no memory for the name). */
+static int create_tmp(const char *path, char **tmp) {
+    static atomic_uint counter;
+    const unsigned seed = (unsigned)time(NULL) * 2654435761u;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (!(*tmp = gc_strfmt("%s.tmp.%d.%08x", path, (int)getpid(), seed ^ atomic_fetch_add(&counter, 1u)))) {
+            errno = ENOMEM;
+            return -1;
+        }
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) return fd;
+        free(*tmp);
+        *tmp = NULL;
+        if (errno != EEXIST) return -1;
+    }
+    return -1; /* errno EEXIST */
+}
+
 gc_status gc_atomic_open(gc_atomic_file *af, const char *path) {
     memset(af, 0, sizeof *af);
     af->path = gc_strdup(path);
-    af->tmp = gc_strfmt("%s.tmp.XXXXXX", path);
-    if (!af->path || !af->tmp) {
-        free(af->path);
-        free(af->tmp);
-        return gc_errorf(GC_ERR_NOMEM, "out of memory");
-    }
-    int fd = mkstemp(af->tmp);
+    if (!af->path) return GC_ERR_NOMEM;
+    int fd = create_tmp(path, &af->tmp);
     if (fd < 0) {
-        gc_status s = gc_errorf(GC_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
-                                strerror(errno));
+        gc_status s = gc_errorf(errno == ENOMEM ? GC_ERR_NOMEM : GC_ERR_IO, "%s: cannot create a temporary file beside it: %s",
+                                path, strerror(errno));
         free(af->path);
-        free(af->tmp);
         return s;
     }
     af->f = fdopen(fd, "wb");

@@ -1,5 +1,5 @@
 /* Write a file so that it appears whole or not at all: a temporary file beside the target
- * ("<name>.tmp.XXXXXX"), fsync, rename over the target. */
+ * ("<name>.tmp.<pid>.<n>", mode 0666 & ~umask), fsync, rename over the target. */
 #ifndef GC_ATOMIC_FILE_H
 #define GC_ATOMIC_FILE_H
 

@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,8 @@ gc_status gc_json_int(const cJSON *root, const char *file, const char *path, int
         *out = def;
         return GC_OK;
     }
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble)
+    /* range first: converting a double outside int64 is undefined */
+    if (!cJSON_IsNumber(j) || !(fabs(j->valuedouble) < 9.2e18) || j->valuedouble != floor(j->valuedouble))
         return gc_errorf(GC_ERR_FORMAT, "%s: '%s' must be an integer", file, path);
     *out = (int64_t)j->valuedouble;
     return GC_OK;
@@ -135,4 +137,25 @@ gc_status gc_resolve_model_path(const char *path, const char *what, const char *
     *config_out = cfg;
     *weights_out = found;
     return GC_OK;
+}
+
+gc_status gc_model_open(const char *path, const char *what, const char *const *preferred, const char *hint,
+                        const char *config, gc_weights **w, cJSON **cfg, char **cfg_path) {
+    char *wpath = NULL;
+    *w = NULL, *cfg = NULL, *cfg_path = NULL;
+    GC_TRY(gc_resolve_model_path(path, what, preferred, hint, cfg_path, &wpath));
+    if (config) {
+        free(*cfg_path);
+        *cfg_path = gc_strdup(config);
+    }
+    gc_status s = config && !*cfg_path ? GC_ERR_NOMEM : GC_OK;
+    if (s == GC_OK && *cfg_path) s = gc_json_load(*cfg_path, cfg);
+    if (s == GC_OK) s = gc_weights_open(wpath, w);
+    free(wpath);
+    if (s != GC_OK) {
+        cJSON_Delete(*cfg);
+        free(*cfg_path);
+        *cfg = NULL, *cfg_path = NULL;
+    }
+    return s;
 }

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/base.h"
+#include "io/weights.h"
 
 /* Parse a JSON file (size-capped); the caller owns the result (cJSON_Delete). */
 gc_status gc_json_load(const char *path, cJSON **out);
@@ -24,5 +25,10 @@ const cJSON *gc_json_get(const cJSON *root, const char *path);
  * `hint` says where users get the files. Caller frees both strings. */
 gc_status gc_resolve_model_path(const char *path, const char *what, const char *const *preferred,
                                 const char *hint, char **config_out, char **weights_out);
+/* Open a model given as TRACE.md §0 says (gc_resolve_model_path): *w the weights, *cfg the parsed
+ * config.json or NULL, *cfg_path its path or NULL (caller frees both). config, when not NULL, is read
+ * instead of the folder's config.json. */
+gc_status gc_model_open(const char *path, const char *what, const char *const *preferred, const char *hint,
+                        const char *config, gc_weights **w, cJSON **cfg, char **cfg_path);
 
 #endif

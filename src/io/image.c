@@ -355,13 +355,23 @@ static void sink_write(void *ctx, void *data, int size) {
     m->len += (size_t)size;
 }
 
-gc_status gc_image_save_png(const char *path, const gc_image *img) {
-    if (!img || !img->rgb || img->w <= 0 || img->h <= 0 || (int64_t)img->w * 3 > INT32_MAX)
+/* An 8-bit PNG of `comp` channels (1: gray, colour type 0; 3: RGB), written atomically. */
+static gc_status save_png(const char *path, const uint8_t *px, int32_t w, int32_t h, int comp) {
+    if (!px || w <= 0 || h <= 0 || (int64_t)w * comp > INT32_MAX)
         return gc_errorf(GC_ERR_ARG, "%s: cannot save an empty or oversized image", path);
     mem_sink m = {0};
-    int ok = stbi_write_png_to_func(sink_write, &m, img->w, img->h, 3, img->rgb, img->w * 3);
+    int ok = stbi_write_png_to_func(sink_write, &m, w, h, comp, px, w * comp);
     gc_status s = (!ok || m.failed) ? gc_errorf(GC_ERR_NOMEM, "%s: PNG encoding failed", path)
                                     : gc_write_file_atomic(path, m.buf, m.len);
     free(m.buf);
     return s;
+}
+
+gc_status gc_image_save_png(const char *path, const gc_image *img) {
+    if (!img) return gc_errorf(GC_ERR_ARG, "%s: no image to save", path);
+    return save_png(path, img->rgb, img->w, img->h, 3);
+}
+
+gc_status gc_png_save_gray(const char *path, const uint8_t *gray, int32_t w, int32_t h) {
+    return save_png(path, gray, w, h, 1);
 }

@@ -13,6 +13,9 @@
 #define GC_JPEG_MAX_SCANS 1000
 
 /* gc_image_decode with a pixel limit (w * h <= max_pixels, else GC_ERR_REFUSED). */
+/* Write an 8-bit grayscale PNG (colour type 0) of gray[h, w], atomically (instance masks). */
+gc_status gc_png_save_gray(const char *path, const uint8_t *gray, int32_t w, int32_t h);
+
 gc_status gc_image_decode_limited(const void *data, size_t len, const char *label, int64_t max_pixels,
                                   gc_image *out);
 

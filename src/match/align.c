@@ -1,175 +1,11 @@
 #include "match/align.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tensor/linear.h"
 #include "tensor/resample.h"
-
-/* ---- flip tables ---------------------------------------------------------------------------- */
-
-void gc_flip_table_free(gc_flip_table *t) {
-    free(t->start);
-    free(t->idx);
-    memset(t, 0, sizeof *t);
-}
-
-static gc_status table_alloc(gc_flip_table *t, int n_items, int n_entries) {
-    t->n_items = n_items;
-    t->n_entries = n_entries;
-    t->start = calloc((size_t)n_items + 1, sizeof(int));
-    t->idx = calloc((size_t)n_entries + 1, sizeof(int));
-    if (!t->start || !t->idx) {
-        gc_flip_table_free(t);
-        return gc_errorf(GC_ERR_NOMEM, "out of memory");
-    }
-    return GC_OK;
-}
-
-static gc_status table_from_json(const cJSON *arr, const char *label, gc_flip_table *t) {
-    memset(t, 0, sizeof *t);
-    if (!cJSON_IsArray(arr))
-        return gc_errorf(GC_ERR_FORMAT, "%s: a flip table is a JSON list of indices and [a, b] pairs", label);
-    int n_items = cJSON_GetArraySize(arr), n_entries = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr) {
-        if (cJSON_IsNumber(it)) {
-            n_entries++;
-        } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) > 0) {
-            const cJSON *m;
-            cJSON_ArrayForEach(m, it) {
-                if (!cJSON_IsNumber(m))
-                    return gc_errorf(GC_ERR_FORMAT, "%s: flip table group members must be integers", label);
-                n_entries++;
-            }
-        } else {
-            return gc_errorf(GC_ERR_FORMAT, "%s: flip table entries must be integers or non-empty lists of integers", label);
-        }
-    }
-    GC_TRY(table_alloc(t, n_items, n_entries));
-    int i = 0, e = 0;
-    cJSON_ArrayForEach(it, arr) {
-        t->start[i++] = e;
-        bool single = cJSON_IsNumber(it);
-        const cJSON *m = single ? it : it->child;
-        for (; m; m = single ? NULL : m->next) {
-            double v = m->valuedouble;
-            if (v != floor(v) || v < 0 || v > 100000) {
-                gc_flip_table_free(t);
-                return gc_errorf(GC_ERR_FORMAT, "%s: flip table index %g is not a keypoint index", label, v);
-            }
-            t->idx[e++] = (int)v;
-        }
-    }
-    t->start[i] = e;
-    return GC_OK;
-}
-
-gc_status gc_flip_table_parse(const char *json, const char *label, const char *category, gc_flip_table *t) {
-    memset(t, 0, sizeof *t);
-    cJSON *root = cJSON_Parse(json);
-    if (!root) return gc_errorf(GC_ERR_FORMAT, "%s: not valid JSON", label);
-    const cJSON *arr = root;
-    if (cJSON_IsObject(root)) {
-        if (!category) {
-            cJSON_Delete(root);
-            return gc_errorf(GC_ERR_ARG, "%s: holds several tables; name one with --category", label);
-        }
-        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(root, "spair");
-        arr = cJSON_GetObjectItemCaseSensitive(root, category);
-        if (!arr && cJSON_IsObject(sp)) arr = cJSON_GetObjectItemCaseSensitive(sp, category);
-        if (!arr) {
-            cJSON_Delete(root);
-            return gc_errorf(GC_ERR_MISSING, "%s: no flip table for category '%s' (SPair-71k category names, or ap10k)",
-                             label, category);
-        }
-    }
-    gc_status s = table_from_json(arr, label, t);
-    cJSON_Delete(root);
-    return s;
-}
-
-gc_status gc_flip_table_load(const char *path, const char *category, gc_flip_table *t) {
-    char *text;
-    size_t len;
-    GC_TRY(gc_read_file(path, &text, &len, 16u << 20));
-    gc_status s = gc_flip_table_parse(text, path, category, t);
-    free(text);
-    return s;
-}
-
-gc_status gc_flip_table_builtin(const char *category, gc_flip_table *t) {
-    const char *dirs[3] = {getenv("GEOCORR_DATA_DIR"), GEOCORR_DATA_DIR, GEOCORR_INSTALL_DATA_DIR};
-    for (int i = 0; i < 3; i++) {
-        if (!dirs[i] || !*dirs[i]) continue;
-        char *p = gc_strfmt("%s/flip_tables.json", dirs[i]);
-        if (!p) return GC_ERR_NOMEM;
-        if (gc_file_exists(p)) {
-            gc_status s = gc_flip_table_load(p, category, t);
-            free(p);
-            return s;
-        }
-        free(p);
-    }
-    return gc_errorf(GC_ERR_MISSING, "flip_tables.json not found (set GEOCORR_DATA_DIR to geocorr's data folder)");
-}
-
-gc_status gc_flip_table_for_points(const gc_flip_table *t, const int64_t *used, int64_t K, gc_flip_table *out) {
-    memset(out, 0, sizeof *out);
-    bool keep_all = t->n_entries == K;
-    int n_items = 0, n_entries = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        int items = 0, e = 0;
-        for (int i = 0; i < t->n_items; i++) {
-            int e0 = e;
-            for (int k = t->start[i]; k < t->start[i + 1]; k++) {
-                bool in = keep_all;
-                for (int64_t u = 0; u < K && !in; u++) in = used[u] == t->idx[k];
-                if (!in) continue;
-                if (pass) out->idx[e] = keep_all ? t->idx[k] : e; /* running counter */
-                e++;
-            }
-            if (e == e0) continue;
-            if (pass) out->start[items] = e0;
-            items++;
-        }
-        if (!pass) {
-            n_items = items;
-            n_entries = e;
-            GC_TRY(table_alloc(out, n_items, n_entries));
-        } else {
-            out->start[items] = e;
-        }
-    }
-    return GC_OK;
-}
-
-gc_status gc_flip_perm(const gc_flip_table *t, int64_t K, const bool *vis, int64_t *perm) {
-    for (int k = 0; k < t->n_entries; k++)
-        if (t->idx[k] >= K)
-            return gc_errorf(GC_ERR_ARG, "flip table index %d is out of range for %lld points", t->idx[k], (long long)K);
-    for (int64_t i = 0; i < K; i++) perm[i] = i;
-    for (int i = 0; i < t->n_items; i++) {
-        int a = t->start[i], n = t->start[i + 1] - a;
-        if (n < 2) continue;
-        bool all = true;
-        for (int k = 0; k < n && vis; k++) all = all && vis[t->idx[a + k]];
-        if (!all) continue;
-        for (int k = 0; k < n; k++) perm[t->idx[a + k]] = t->idx[a + (k + 1) % n];
-    }
-    return GC_OK;
-}
-
-void gc_flip_kps(const float *kps, int64_t K, const int64_t *perm, float *flipped) {
-    for (int64_t i = 0; i < K; i++) {
-        const float *p = kps + 3 * perm[i];
-        flipped[3 * i + 0] = (float)GC_ANNO - p[0];
-        flipped[3 * i + 1] = p[1];
-        flipped[3 * i + 2] = p[2];
-    }
-}
 
 /* ---- distances ------------------------------------------------------------------------------- */
 
@@ -419,12 +255,12 @@ void gc_align_result_free(gc_align_result *r) {
 gc_status gc_align_points(const float *src, const float *src_flip, const float *trg, int64_t C,
                           const float *src_kps, const float *trg_kps, int64_t K, const gc_flip_table *table,
                           const float *msrc64, const float *msrc_flip64, const float *mtrg64,
-                          const gc_align_opts *o, gc_align_result *r) {
+                          const gc_match_params *m, bool force_flip, gc_align_result *r) {
     memset(r, 0, sizeof *r);
     r->K = K;
     size_t k = (size_t)K + 1;
     const int64_t P = GC_IMD_RES * GC_IMD_RES;
-    bool imd = !o->mnn && msrc64 && msrc_flip64 && mtrg64;
+    const bool imd = msrc64 && msrc_flip64 && mtrg64;
     r->pred = gc_alloc_array(2 * k, sizeof(float));
     r->pred_flip = gc_alloc_array(2 * k, sizeof(float));
     r->merged = gc_alloc_array(2 * k, sizeof(float));
@@ -448,7 +284,7 @@ gc_status gc_align_points(const float *src, const float *src_flip, const float *
     }
     for (int64_t i = 0; i < K; i++) vis[i] = src_kps[3 * i + 2] * (trg_kps ? trg_kps[3 * i + 2] : 1.0f) > 0;
     gc_kps_to_cells(src_kps, K, cells);
-    if ((st = gc_match_cells(src, trg, C, cells, K, &o->match, r->pred, NULL, r->score)) != GC_OK) goto done;
+    if ((st = gc_match_cells(src, trg, C, cells, K, m, r->pred, NULL, r->score)) != GC_OK) goto done;
     if (table) {
         if ((st = gc_flip_perm(table, K, vis, r->perm_vis)) != GC_OK) goto done;
         if ((st = gc_flip_perm(table, K, NULL, r->perm_full)) != GC_OK) goto done;
@@ -457,9 +293,9 @@ gc_status gc_align_points(const float *src, const float *src_flip, const float *
     }
     gc_flip_kps(src_kps, K, r->perm_vis, r->kps_flip);
     gc_kps_to_cells(r->kps_flip, K, cells);
-    if ((st = gc_match_cells(src_flip, trg, C, cells, K, &o->match, r->pred_flip, NULL, r->score_flip)) != GC_OK)
+    if ((st = gc_match_cells(src_flip, trg, C, cells, K, m, r->pred_flip, NULL, r->score_flip)) != GC_OK)
         goto done;
-    if (o->force_flip) {
+    if (force_flip) {
         r->dist_orig = r->dist_flip = NAN;
         r->flip_chosen = true;
     } else {
@@ -496,8 +332,8 @@ done:
 
 gc_status gc_align_user_points(const float *src, const float *src_flip, const float *trg, int64_t C, const float *kps840,
                                const int64_t *ids, int64_t K, const gc_flip_table *table, const uint8_t *mask_src,
-                               const uint8_t *mask_src_flip, const uint8_t *mask_trg, const gc_align_opts *o,
-                               gc_align_result *r) {
+                               const uint8_t *mask_src_flip, const uint8_t *mask_trg, const gc_match_params *m,
+                               bool force_flip, gc_align_result *r) {
     memset(r, 0, sizeof *r);
     gc_flip_table kt = {0};
     if (table) {
@@ -508,19 +344,17 @@ gc_status gc_align_user_points(const float *src, const float *src_flip, const fl
         gc_free(used);
         GC_TRY(st);
     }
-    bool imd = mask_src && mask_src_flip && mask_trg && !o->mnn;
+    const bool imd = mask_src && mask_src_flip && mask_trg;
     float *m64 = imd ? gc_alloc_array(3 * GC_IMD_RES * GC_IMD_RES, sizeof(float)) : NULL;
     gc_status st = imd && !m64 ? GC_ERR_NOMEM : GC_OK;
     if (st == GC_OK && imd) {
-        const uint8_t *m[3] = {mask_src, mask_src_flip, mask_trg};
-        for (int i = 0; i < 3; i++) gc_mask_to64(m[i], 960, 960, m64 + i * GC_IMD_RES * GC_IMD_RES);
+        const uint8_t *mk[3] = {mask_src, mask_src_flip, mask_trg};
+        for (int i = 0; i < 3; i++) gc_mask_to64(mk[i], GC_CANVAS_SD, GC_CANVAS_SD, m64 + i * GC_IMD_RES * GC_IMD_RES);
     }
     if (st == GC_OK) {
-        gc_align_opts ao = *o;
-        ao.mnn = !imd;
         const int64_t P = GC_IMD_RES * GC_IMD_RES;
         st = gc_align_points(src, src_flip, trg, C, kps840, NULL, K, table ? &kt : NULL, imd ? m64 : NULL,
-                             imd ? m64 + P : NULL, imd ? m64 + 2 * P : NULL, &ao, r);
+                             imd ? m64 + P : NULL, imd ? m64 + 2 * P : NULL, m, force_flip, r);
     }
     gc_free(m64);
     gc_flip_table_free(&kt);

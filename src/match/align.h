@@ -7,37 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "match/flip_table.h"
 #include "match/match.h"
 
 #define GC_IMD_RES 64            /* IMD feature/mask resolution */
 #define GC_IMD_REPLACE -100000.0f /* reference: every exact 0 of the masked features becomes this */
-
-/* A flip table: top-level entries, each one keypoint index (maps to itself) or a group that is
- * cycled (pairs swap) by a flip. */
-typedef struct {
-    int n_items;     /* top-level entries */
-    int n_entries;   /* keypoint indices over all entries */
-    int *start;      /* [n_items + 1] offsets into idx */
-    int *idx;        /* [n_entries] */
-} gc_flip_table;
-
-/* Parse a JSON table text: a list of ints / int lists, or an object {"spair": {cat: table},
- * "ap10k": table} (the data file's layout) or {name: table}, in which case `category` picks one. */
-gc_status gc_flip_table_parse(const char *json, const char *label, const char *category, gc_flip_table *t);
-/* Built-in table for a SPair-71k category name or "ap10k" (data/flip_tables.json under
- * $GEOCORR_DATA_DIR, the source tree or the install prefix). */
-gc_status gc_flip_table_builtin(const char *category, gc_flip_table *t);
-gc_status gc_flip_table_load(const char *path, const char *category, gc_flip_table *t);
-void gc_flip_table_free(gc_flip_table *t);
-/* The table as compute_pck applies it to K used keypoints with raw ids used[K]: unchanged when its
- * entry count is K, else every entry filtered to ids in used[], empty ones dropped, and all numbers
- * replaced by a running counter in list order (the reference's renumbering, §7.3). */
-gc_status gc_flip_table_for_points(const gc_flip_table *t, const int64_t *used, int64_t K, gc_flip_table *out);
-/* permute_indices: perm[K], identity except that every group whose members are all visible
- * (vis NULL: always) is cycled. An index >= K is an error. */
-gc_status gc_flip_perm(const gc_flip_table *t, int64_t K, const bool *vis, int64_t *perm);
-/* flipped[i] = (840 - x[perm[i]], y[perm[i]], v[perm[i]]). */
-void gc_flip_kps(const float *kps, int64_t K, const int64_t *perm, float *flipped);
 
 /* mask [H,W] u8 (> 127 = object) -> 64x64 by PyTorch 'nearest' (source index floor(i * H/64)). */
 void gc_mask_to64(const uint8_t *mask, int64_t H, int64_t W, float *m64);
@@ -48,12 +22,6 @@ gc_status gc_imd(const float *src, const float *trg, int64_t C, const float *msr
                  double *dist, float *min_dists, int64_t *n_min);
 /* Mask-free variant (get_distance_mutual_nn): mean distance of mutual nearest neighbours. */
 gc_status gc_mnn_distance(const float *src, const float *trg, int64_t n, int64_t C, double *dist);
-
-typedef struct {
-    gc_match_opts match;
-    bool mnn;        /* mask-free distance (also used when no masks are given) */
-    bool force_flip; /* take the flipped pose without comparing distances */
-} gc_align_opts;
 
 typedef struct {
     int64_t K;
@@ -73,19 +41,21 @@ typedef struct {
 } gc_align_result;
 
 /* The whole of §6.4. src/src_flip/trg: token rows [3600, C]; src_kps, trg_kps [K,3] (trg_kps NULL:
- * every target point visible); table NULL: no keypoint swaps. Masks (64x64, from gc_mask_to64)
- * NULL -> MNN. */
+ * every target point visible); table NULL: no keypoint swaps. Masks (64x64, from gc_mask_to64): the
+ * three given -> IMD, else the mask-free MNN distance. force_flip: take the flipped pose without
+ * comparing distances. */
 gc_status gc_align_points(const float *src, const float *src_flip, const float *trg, int64_t C,
                           const float *src_kps, const float *trg_kps, int64_t K, const gc_flip_table *table,
                           const float *msrc64, const float *msrc_flip64, const float *mtrg64,
-                          const gc_align_opts *o, gc_align_result *r);
+                          const gc_match_params *m, bool force_flip, gc_align_result *r);
 void gc_align_result_free(gc_align_result *r);
 
 /* gc_align_points for user points: kps840[K,3] all visible, ids[K] (NULL: 0..K-1) the keypoint ids
- * the table is resolved against (gc_flip_table_for_points), masks as 960x960 canvases (NULL: MNN). */
+ * the table is resolved against (gc_flip_table_for_points), masks as 960x960 canvases (the three
+ * given: IMD, else MNN). */
 gc_status gc_align_user_points(const float *src, const float *src_flip, const float *trg, int64_t C, const float *kps840,
                                const int64_t *ids, int64_t K, const gc_flip_table *table, const uint8_t *mask_src,
-                               const uint8_t *mask_src_flip, const uint8_t *mask_trg, const gc_align_opts *o,
-                               gc_align_result *r);
+                               const uint8_t *mask_src_flip, const uint8_t *mask_trg, const gc_match_params *m,
+                               bool force_flip, gc_align_result *r);
 
 #endif

@@ -6,38 +6,6 @@
 
 #include "models/dinov2.h"
 #include "models/postproc.h"
-#include "tensor/resample.h"
-
-void gc_transpose_f32(float *dst, int64_t ldd, const float *src, int64_t rows, int64_t cols) {
-    const int64_t B = 32;
-#pragma omp parallel for schedule(static)
-    for (int64_t j0 = 0; j0 < cols; j0 += B)
-        for (int64_t i0 = 0; i0 < rows; i0 += B)
-            for (int64_t j = j0; j < GC_MIN(j0 + B, cols); j++)
-                for (int64_t i = i0; i < GC_MIN(i0 + B, rows); i++) dst[j * ldd + i] = src[i * cols + j];
-}
-
-gc_status gc_desc_fuse(float *fused, const gc_map_view *maps, int n_maps, int64_t G) {
-    int64_t ctot = 0, T = G * G;
-    for (int i = 0; i < n_maps; i++) ctot += maps[i].c;
-    int64_t off = 0;
-    for (int i = 0; i < n_maps; i++) {
-        const gc_map_view *m = &maps[i];
-        if (m->h == G && m->w == G) {
-            gc_transpose_f32(fused + off, ctot, m->data, m->c, T); /* channel-first -> token-major */
-        } else {
-            /* coarser map: to tokens at its own size, then bilinear straight into the fused rows */
-            float *tok = gc_alloc_array((size_t)(m->c * m->h * m->w), sizeof(float));
-            if (!tok) return GC_ERR_NOMEM;
-            gc_transpose_f32(tok, m->c, m->data, m->c, m->h * m->w);
-            gc_status s = gc_resize_bilinear_tokens(fused + off, ctot, tok, m->c, m->h, m->w, G, G, NULL, T);
-            gc_free(tok);
-            GC_TRY(s);
-        }
-        off += m->c;
-    }
-    return GC_OK;
-}
 
 void gc_normalize_rows(float *x, int64_t n, int64_t c, int64_t ld, float eps) {
 #pragma omp parallel for schedule(static)
@@ -62,6 +30,22 @@ void gc_desc_zeroshot(float *x, int64_t n, int64_t c_sd, int64_t c_dino) {
     gc_normalize_rows(x, n, c, c, 1e-10f);
 }
 
+const char *const gc_map_names[GC_N_MAPS] = {"s3", "s4", "s5", "dino"};
+
+static gc_status check_finite(const gc_map_view *v, const char *label, const char *name) {
+    for (int64_t i = 0; i < v->c * v->h * v->w; i++)
+        if (!isfinite(v->data[i]))
+            return gc_errorf(GC_ERR_FORMAT, "%s: feature map '%s' holds a non-finite value (NaN or Inf) at element %lld",
+                             label, name, (long long)i);
+    return GC_OK;
+}
+
+gc_status gc_map_views_check_finite(const gc_map_view v[GC_N_MAPS], const char *label) {
+    for (int i = 0; i < GC_N_MAPS; i++)
+        if (v[i].data) GC_TRY(check_finite(&v[i], label, gc_map_names[i]));
+    return GC_OK;
+}
+
 /* Map `name` of w as [c,h,w] (a leading 1 allowed); GC_ERR_MISSING when absent. */
 static gc_status get_map(gc_weights *w, const char *name, gc_map_view *v) {
     const gc_tensor_ref *t = gc_weights_find(w, name);
@@ -80,71 +64,82 @@ static gc_status get_map(gc_weights *w, const char *name, gc_map_view *v) {
     v->c = s[0];
     v->h = s[1];
     v->w = s[2];
-    for (int64_t i = 0; i < t->numel; i++)
-        if (!isfinite(v->data[i]))
-            return gc_errorf(GC_ERR_FORMAT, "%s: feature map '%s' holds a non-finite value (NaN or Inf) at element %lld",
-                             gc_weights_label(w), name, (long long)i);
+    return check_finite(v, gc_weights_label(w), name);
+}
+
+gc_status gc_map_views_from_weights(gc_weights *w, bool dino_only, gc_map_view v[GC_N_MAPS]) {
+    memset(v, 0, GC_N_MAPS * sizeof *v);
+    for (int i = dino_only ? GC_MAP_DINO : 0; i < GC_N_MAPS; i++) {
+        gc_status s = get_map(w, gc_map_names[i], &v[i]);
+        if (s != GC_ERR_MISSING) GC_TRY(s);
+    }
     return GC_OK;
 }
 
-static gc_status check_grid(gc_weights *w, const char *name, const gc_map_view *v) {
+static gc_status check_grid(const char *label, const char *name, const gc_map_view *v) {
     if (v->h != GC_GRID || v->w != GC_GRID)
         return gc_errorf(GC_ERR_SHAPE, "%s: map '%s' is on a %lldx%lld grid; matching needs %dx%d (840-pixel input, patch 14)",
-                         gc_weights_label(w), name, (long long)v->h, (long long)v->w, GC_GRID, GC_GRID);
+                         label, name, (long long)v->h, (long long)v->w, GC_GRID, GC_GRID);
     return GC_OK;
 }
 
-gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, gc_desc *out, float **fused_out) {
+/* The zero-shot recipe (s3, s4, s5, dino) or dino alone. */
+static gc_status desc_zeroshot(const gc_map_view v[GC_N_MAPS], const char *label, gc_descriptors *out, float **fused_out) {
+    int n_sd = (v[GC_MAP_S3].data != NULL) + (v[GC_MAP_S4].data != NULL) + (v[GC_MAP_S5].data != NULL);
+    if (n_sd != 0 && n_sd != 3)
+        return gc_errorf(GC_ERR_MISSING, "%s: has %d of the SD maps s3, s4, s5; the zero-shot descriptor needs all three (or none, for DINO alone)",
+                         label, n_sd);
+    if (!v[GC_MAP_DINO].data)
+        return gc_errorf(GC_ERR_MISSING, "%s: no feature map 'dino' (a `geocorr features` file holds dino [D,60,60] and optionally s3, s4, s5)", label);
+    GC_TRY(check_grid(label, "dino", &v[GC_MAP_DINO]));
+    if (n_sd) GC_TRY(check_grid(label, "s3", &v[GC_MAP_S3]));
+    const int64_t c_sd = n_sd ? v[GC_MAP_S3].c + v[GC_MAP_S4].c + v[GC_MAP_S5].c : 0;
+    return n_sd ? gc_desc_from_maps(v, GC_N_MAPS, c_sd, "zeroshot", out, fused_out)
+                : gc_desc_from_maps(&v[GC_MAP_DINO], 1, 0, "dino", out, fused_out);
+}
+
+gc_status gc_desc_from_views(const gc_map_view v[GC_N_MAPS], const gc_postproc *pp, const char *label,
+                             gc_descriptors *out, float **fused_out) {
+    memset(out, 0, sizeof *out);
+    if (fused_out) *fused_out = NULL;
+    if (!pp) return desc_zeroshot(v, label, out, fused_out);
+    float *x = gc_alloc_array((size_t)(pp->cin * GC_CELLS), sizeof(float));
+    gc_status s = x ? gc_postproc_input(pp, v, label, x) : gc_error_context(GC_ERR_NOMEM, "post-processor input");
+    if (s == GC_OK && (s = gc_desc_postproc_fused(pp, x, out)) != GC_OK) s = gc_error_context(s, "%s", label);
+    gc_free(x);
+    return s;
+}
+
+gc_status gc_desc_from_weights(gc_weights *w, const char *map_name, const gc_postproc *pp, gc_descriptors *out,
+                               float **fused_out) {
     memset(out, 0, sizeof *out);
     if (fused_out) *fused_out = NULL;
     const char *label = gc_weights_label(w);
-    gc_map_view maps[4];
-    int n_maps = 0;
-    int64_t c_sd = 0;
-    if (map_name) {
-        gc_status s = get_map(w, map_name, &maps[0]);
-        if (s == GC_ERR_MISSING) return gc_errorf(s, "%s: no feature map named '%s'", label, map_name);
-        GC_TRY(s);
-        GC_TRY(check_grid(w, map_name, &maps[0]));
-        n_maps = 1;
-        snprintf(out->recipe, sizeof out->recipe, "map:%s", map_name);
-    } else {
-        static const char *const sd_names[3] = {"s3", "s4", "s5"};
-        int n_sd = 0;
-        for (int i = 0; i < 3; i++) {
-            gc_status s = get_map(w, sd_names[i], &maps[n_sd]);
-            if (s == GC_ERR_MISSING) continue;
-            GC_TRY(s);
-            n_sd++;
-        }
-        if (n_sd != 0 && n_sd != 3)
-            return gc_errorf(GC_ERR_MISSING, "%s: has %d of the SD maps s3, s4, s5; the zero-shot descriptor needs all three (or none, for DINO alone)",
-                             label, n_sd);
-        gc_status s = get_map(w, "dino", &maps[n_sd]);
-        if (s == GC_ERR_MISSING)
-            return gc_errorf(s, "%s: no feature map 'dino' (a `geocorr features` file holds dino [D,60,60] and optionally s3, s4, s5)", label);
-        GC_TRY(s);
-        GC_TRY(check_grid(w, "dino", &maps[n_sd]));
-        if (n_sd) GC_TRY(check_grid(w, "s3", &maps[0]));
-        for (int i = 0; i < n_sd; i++) c_sd += maps[i].c;
-        n_maps = n_sd + 1;
-        snprintf(out->recipe, sizeof out->recipe, "%s", n_sd ? "zeroshot" : "dino");
+    if (!map_name) {
+        gc_map_view v[GC_N_MAPS];
+        GC_TRY(gc_map_views_from_weights(w, pp && pp->n_groups == 1, v));
+        return gc_desc_from_views(v, pp, label, out, fused_out);
     }
-    return gc_desc_from_maps(maps, n_maps, map_name ? 0 : c_sd, out->recipe, out, fused_out);
+    gc_map_view m;
+    gc_status s = get_map(w, map_name, &m);
+    if (s == GC_ERR_MISSING) return gc_errorf(s, "%s: no feature map named '%s'", label, map_name);
+    GC_TRY(s);
+    GC_TRY(check_grid(label, map_name, &m));
+    char recipe[sizeof out->recipe];
+    snprintf(recipe, sizeof recipe, "map:%s", map_name);
+    return gc_desc_from_maps(&m, 1, 0, recipe, out, fused_out);
 }
 
-gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, const char *recipe, gc_desc *out,
+gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, const char *recipe, gc_descriptors *out,
                             float **fused_out) {
-    char name[sizeof out->recipe];
-    snprintf(name, sizeof name, "%s", recipe);
     memset(out, 0, sizeof *out);
-    snprintf(out->recipe, sizeof out->recipe, "%s", name);
+    snprintf(out->recipe, sizeof out->recipe, "%s", recipe);
     if (fused_out) *fused_out = NULL;
     int64_t c = 0;
     for (int i = 0; i < n_maps; i++) c += maps[i].c;
     float *rows = gc_alloc_array((size_t)GC_CELLS * (size_t)c, sizeof(float));
     if (!rows) return GC_ERR_NOMEM;
-    gc_status s = gc_desc_fuse(rows, maps, n_maps, GC_GRID);
+    gc_status s = gc_fuse_maps(rows, maps, n_maps, GC_GRID, true);
     if (s != GC_OK) {
         gc_free(rows);
         return s;
@@ -167,65 +162,58 @@ gc_status gc_desc_from_maps(const gc_map_view *maps, int n_maps, int64_t c_sd, c
     return GC_OK;
 }
 
-gc_status gc_desc_load(const char *path, const char *map_name, gc_desc *out) {
+gc_status gc_desc_load(const char *path, const char *map_name, const gc_postproc *pp, gc_descriptors *out) {
+    memset(out, 0, sizeof *out);
+    if (map_name && pp) return gc_errorf(GC_ERR_ARG, "%s: a named map is a finished descriptor; no post-processor applies", path);
     gc_weights *w;
     GC_TRY(gc_weights_open(path, &w));
-    gc_status s = gc_desc_from_weights(w, map_name, out, NULL);
+    gc_status s = gc_desc_from_weights(w, map_name, pp, out, NULL);
     gc_weights_free(w);
     return s;
 }
 
 gc_status gc_postproc_input_dims(gc_weights *w, int *n_groups, int64_t *fd) {
-    static const char *const names[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"};
-    gc_map_view v;
-    gc_status s = get_map(w, "s3", &v);
-    if (s == GC_ERR_MISSING) { /* a DINO-only cache */
+    gc_map_view v[GC_N_MAPS];
+    GC_TRY(gc_map_views_from_weights(w, false, v));
+    if (!v[GC_MAP_S3].data) { /* a DINO-only cache */
+        if (!v[GC_MAP_DINO].data) return gc_errorf(GC_ERR_MISSING, "%s: no feature map 's3' or 'dino'", gc_weights_label(w));
         *n_groups = 1;
-        s = get_map(w, "dino", &v);
-        if (s == GC_ERR_MISSING) return gc_errorf(s, "%s: no feature map 's3' or 'dino'", gc_weights_label(w));
-        GC_TRY(s);
-        fd[0] = v.c;
+        fd[0] = v[GC_MAP_DINO].c;
         return GC_OK;
     }
     *n_groups = GC_PP_GROUPS;
     for (int i = 0; i < GC_PP_GROUPS; i++) {
-        if (i) s = get_map(w, names[i], &v);
-        if (s == GC_ERR_MISSING)
-            return gc_errorf(s, "%s: no feature map '%s' (a post-processor takes s3, s4, s5 and dino, or dino alone)",
-                             gc_weights_label(w), names[i]);
-        GC_TRY(s);
-        fd[i] = v.c;
+        if (!v[i].data)
+            return gc_errorf(GC_ERR_MISSING, "%s: no feature map '%s' (a post-processor takes s3, s4, s5 and dino, or dino alone)",
+                             gc_weights_label(w), gc_map_names[i]);
+        fd[i] = v[i].c;
     }
     return GC_OK;
 }
 
-gc_status gc_postproc_input(const gc_postproc *pp, gc_weights *w, float *x) {
-    static const char *const names4[GC_PP_GROUPS] = {"s3", "s4", "s5", "dino"}, *const names1[1] = {"dino"};
-    const char *const *names = pp->n_groups == 1 ? names1 : names4;
-    gc_map_view maps[GC_PP_GROUPS];
+gc_status gc_postproc_input(const gc_postproc *pp, const gc_map_view v[GC_N_MAPS], const char *label, float *x) {
+    /* the post-processor's groups are v[first..] (all four, or dino alone) */
+    const int first = pp->n_groups == 1 ? GC_MAP_DINO : 0;
     for (int i = 0; i < pp->n_groups; i++) {
-        gc_status s = get_map(w, names[i], &maps[i]);
-        if (s == GC_ERR_MISSING)
-            return gc_errorf(s, "%s: no feature map '%s' (the post-processor takes %s)", gc_weights_label(w), names[i],
-                             pp->n_groups == 1 ? "dino" : "s3, s4, s5 and dino");
-        GC_TRY(s);
-        if (maps[i].c != pp->fd[i])
-            return gc_errorf(GC_ERR_SHAPE, "%s: map '%s' has %lld channels; the post-processor's block %d takes %lld",
-                             gc_weights_label(w), names[i], (long long)maps[i].c, i, (long long)pp->fd[i]);
+        const gc_map_view *m = &v[first + i];
+        if (!m->data)
+            return gc_errorf(GC_ERR_MISSING, "%s: no feature map '%s' (the post-processor takes %s)", label,
+                             gc_map_names[first + i], pp->n_groups == 1 ? "dino" : "s3, s4, s5 and dino");
+        if (m->c != pp->fd[i])
+            return gc_errorf(GC_ERR_SHAPE, "%s: map '%s' has %lld channels; the post-processor's block %d takes %lld", label,
+                             gc_map_names[first + i], (long long)m->c, i, (long long)pp->fd[i]);
     }
+    GC_TRY(check_grid(label, "dino", &v[GC_MAP_DINO]));
     if (pp->n_groups == 1) { /* DINO only: the map is the input */
-        GC_TRY(check_grid(w, "dino", &maps[0]));
-        memcpy(x, maps[0].data, (size_t)(maps[0].c * GC_CELLS) * sizeof(float));
+        memcpy(x, v[GC_MAP_DINO].data, (size_t)(v[GC_MAP_DINO].c * GC_CELLS) * sizeof(float));
         return GC_OK;
     }
-    GC_TRY(check_grid(w, "s3", &maps[0]));
-    GC_TRY(check_grid(w, "dino", &maps[3]));
-    gc_status s = gc_postproc_fuse(x, maps[0].data, maps[0].c, maps[1].data, maps[1].c, maps[1].h, maps[1].w, maps[2].data,
-                                   maps[2].c, maps[2].h, maps[2].w, maps[3].data, maps[3].c, GC_GRID, GC_GRID);
-    return s == GC_OK ? s : gc_error_context(s, "%s", gc_weights_label(w));
+    GC_TRY(check_grid(label, "s3", &v[GC_MAP_S3]));
+    gc_status s = gc_fuse_maps(x, v, GC_N_MAPS, GC_GRID, false);
+    return s == GC_OK ? s : gc_error_context(s, "%s", label);
 }
 
-gc_status gc_desc_postproc_fused(const gc_postproc *pp, const float *x, gc_desc *out) {
+gc_status gc_desc_postproc_fused(const gc_postproc *pp, const float *x, gc_descriptors *out) {
     memset(out, 0, sizeof *out);
     const int64_t HW = GC_CELLS, P = pp->proj;
     float *y = gc_alloc_array((size_t)(P * HW), sizeof(float));
@@ -247,29 +235,12 @@ gc_status gc_desc_postproc_fused(const gc_postproc *pp, const float *x, gc_desc 
     return GC_OK;
 }
 
-gc_status gc_desc_from_postproc(const gc_postproc *pp, gc_weights *w, gc_desc *out) {
-    memset(out, 0, sizeof *out);
-    float *x = gc_alloc_array((size_t)(pp->cin * GC_CELLS), sizeof(float));
-    gc_status s = x ? gc_postproc_input(pp, w, x) : gc_error_context(GC_ERR_NOMEM, "post-processor input");
-    if (s == GC_OK && (s = gc_desc_postproc_fused(pp, x, out)) != GC_OK) s = gc_error_context(s, "%s", gc_weights_label(w));
-    gc_free(x);
-    return s;
-}
-
-gc_status gc_desc_load_postproc(const gc_postproc *pp, const char *path, gc_desc *out) {
-    gc_weights *w;
-    GC_TRY(gc_weights_open(path, &w));
-    gc_status s = gc_desc_from_postproc(pp, w, out);
-    gc_weights_free(w);
-    return s;
-}
-
-void gc_desc_free(gc_desc *d) {
+void gc_desc_clear(gc_descriptors *d) {
     gc_free(d->rows);
     d->rows = NULL;
 }
 
-gc_status gc_desc_check_pair(const gc_desc *a, const char *label_a, const gc_desc *b, const char *label_b) {
+gc_status gc_desc_check_pair(const gc_descriptors *a, const char *label_a, const gc_descriptors *b, const char *label_b) {
     if (strcmp(a->recipe, b->recipe) != 0 || a->c != b->c)
         return gc_errorf(GC_ERR_SHAPE, "features of different models: %s gives a %s descriptor of %lld channels, %s a %s descriptor of %lld",
                          label_a, a->recipe, (long long)a->c, label_b, b->recipe, (long long)b->c);
@@ -296,17 +267,17 @@ gc_status gc_kps_view(gc_weights *w, const char *name, int64_t *K, const float *
     return GC_OK;
 }
 
-gc_status gc_desc_from_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_desc *out) {
+gc_status gc_desc_from_dinov2(gc_dinov2 *m, const gc_image *img, int flip, gc_descriptors *out) {
     gc_dinov2_info info;
     gc_dinov2_info_get(m, &info);
     gc_image canvas = {0};
-    float *px = gc_alloc_array(3 * GC_ANNO * GC_ANNO, sizeof(float));
+    float *px = gc_alloc_array(3 * GC_CANVAS_DINO * GC_CANVAS_DINO, sizeof(float));
     float *feat = gc_alloc_array((size_t)(info.dim * GC_CELLS), sizeof(float));
     gc_status st = px && feat ? GC_OK : GC_ERR_NOMEM;
-    if (st == GC_OK) st = gc_image_to_canvas(img, GC_ANNO, flip, &canvas, NULL);
+    if (st == GC_OK) st = gc_image_to_canvas(img, GC_CANVAS_DINO, flip, &canvas, NULL);
     if (st == GC_OK) {
-        gc_dinov2_normalize_u8(px, canvas.rgb, GC_ANNO, GC_ANNO);
-        st = gc_dinov2_features(m, px, GC_ANNO, GC_ANNO, feat);
+        gc_dinov2_normalize_u8(px, canvas.rgb, GC_CANVAS_DINO, GC_CANVAS_DINO);
+        st = gc_dinov2_features(m, px, GC_CANVAS_DINO, GC_CANVAS_DINO, feat);
     }
     if (st == GC_OK) {
         gc_map_view v = {feat, info.dim, GC_GRID, GC_GRID};

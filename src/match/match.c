@@ -20,7 +20,7 @@ void gc_kps_to_grid(const float *kps, int64_t n, int64_t side, int64_t anno, int
 }
 
 void gc_kps_to_cells(const float *kps, int64_t K, int64_t *cells) {
-    gc_kps_to_grid(kps, K, GC_GRID, GC_ANNO, cells, NULL);
+    gc_kps_to_grid(kps, K, GC_GRID, GC_CANVAS_DINO, cells, NULL);
 }
 
 gc_status gc_match_similarity(const float *src, const float *trg, int64_t n, int64_t c, const int64_t *cells,
@@ -48,7 +48,7 @@ static float grid_norm(int i) {
 
 /* One row: soft-argmax over weights derived from s (length GC_CELLS). Returns E[col], E[row]
  * in cells (unclamped). w: scratch [GC_CELLS]. */
-static void soft_argmax_row(const float *s, int64_t best, const gc_match_opts *o, float *w, float *ex, float *ey) {
+static void soft_argmax_row(const float *s, int64_t best, const gc_match_params *o, float *w, float *ex, float *ey) {
     const int64_t n = GC_CELLS;
     int br = (int)(best / GC_GRID), bc = (int)(best % GC_GRID);
     if (o->window > 0) {
@@ -94,8 +94,8 @@ static void soft_argmax_row(const float *s, int64_t best, const gc_match_opts *o
     *ey = ((float)gy + 1.0f) * (float)(GC_GRID - 1) / 2.0f;
 }
 
-gc_status gc_match_rows(const float *sim, int64_t K, const gc_match_opts *o, float *xy, int64_t *best, float *score) {
-    const float stride = (float)GC_ANNO / GC_GRID, half = floorf(stride / 2.0f);
+gc_status gc_match_rows(const float *sim, int64_t K, const gc_match_params *o, float *xy, int64_t *best, float *score) {
+    const float stride = (float)GC_CANVAS_DINO / GC_GRID, half = floorf(stride / 2.0f);
     int nt = omp_get_max_threads();
     float *scratch = o->hard ? NULL : gc_alloc_array((size_t)nt * GC_CELLS, sizeof(float));
     if (!o->hard && !scratch) return GC_ERR_NOMEM;
@@ -121,7 +121,7 @@ gc_status gc_match_rows(const float *sim, int64_t K, const gc_match_opts *o, flo
 }
 
 gc_status gc_match_cells(const float *src, const float *trg, int64_t c, const int64_t *cells, int64_t K,
-                         const gc_match_opts *o, float *xy, int64_t *best, float *score) {
+                         const gc_match_params *o, float *xy, int64_t *best, float *score) {
     float *sim = gc_alloc_array((size_t)K * GC_CELLS, sizeof(float));
     if (!sim) return GC_ERR_NOMEM;
     gc_status s = gc_match_similarity(src, trg, GC_CELLS, c, cells, K, sim);

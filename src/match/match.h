@@ -7,11 +7,7 @@
 
 #include "match/descriptor.h"
 
-typedef struct {
-    bool hard;            /* hard argmax (SOFT_EVAL False) */
-    int window;           /* soft-argmax half-width: >0 window (2w+1)^2, 0 all cells, <0 Gaussian sigma=-w */
-    bool exclude_outside; /* corrected window: cells outside get no weight (reference: similarity 0, still in the softmax) */
-} gc_match_opts;
+/* Matching options: gc_match_params of geocorr.h (window, hard, exclude_outside). */
 
 #define GC_SOFTMAX_BETA 0.02f
 
@@ -26,9 +22,9 @@ gc_status gc_match_similarity(const float *src, const float *trg, int64_t n, int
                               int64_t K, float *sim);
 /* Predicted point of each similarity row: xy[K,2] in the 840 frame; best[K] (optional) = the
  * argmax cell, score[K] (optional) = its similarity. */
-gc_status gc_match_rows(const float *sim, int64_t K, const gc_match_opts *o, float *xy, int64_t *best, float *score);
+gc_status gc_match_rows(const float *sim, int64_t K, const gc_match_params *o, float *xy, int64_t *best, float *score);
 /* gc_match_similarity + gc_match_rows. */
 gc_status gc_match_cells(const float *src, const float *trg, int64_t c, const int64_t *cells, int64_t K,
-                         const gc_match_opts *o, float *xy, int64_t *best, float *score);
+                         const gc_match_params *o, float *xy, int64_t *best, float *score);
 
 #endif

@@ -1,73 +1,23 @@
-#include "match/picture.h"
-
+/* Pictures of matches (geocorr.h): match lines, similarity heat maps in the style of the paper's
+ * Fig. 11. Pure image functions: the caller saves or sends the result. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "match/descriptor.h"
 
-gc_status gc_mask_canvas_load(const char *path, int64_t w, int64_t h, bool mirror, uint8_t *canvas) {
-    gc_image img;
-    GC_TRY(gc_image_load(path, &img));
-    const int mw = img.w, mh = img.h;
-    /* Pillow's convert('L'): L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16 (gray stays gray) */
-    uint8_t *m = gc_alloc_array((size_t)mw * mh, 1);
-    if (!m) {
-        gc_image_free(&img);
-        return GC_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < (size_t)mw * mh; i++) {
-        const uint8_t *p = img.rgb + 3 * i;
-        m[i] = (uint8_t)((19595u * p[0] + 38470u * p[1] + 7471u * p[2] + 0x8000u) >> 16);
-    }
-    gc_image_free(&img);
-    const int S = 960;
-    gc_status st = GC_OK;
-    if (mw == S && mh == S) {
-        memcpy(canvas, m, (size_t)S * S);
-    } else if (mw == w && mh == h) {
-        /* nearest resampling of the original-size mask into the canvas band */
-        gc_canvas_geom g;
-        st = gc_canvas_geometry((int32_t)w, (int32_t)h, S, &g);
-        for (int y = 0; y < S && st == GC_OK; y++)
-            for (int x = 0; x < S; x++) {
-                int64_t ix = (int64_t)floor((x + 0.5 - g.off_x) / g.scale), iy = (int64_t)floor((y + 0.5 - g.off_y) / g.scale);
-                bool in = x >= g.off_x && x < g.off_x + g.band_w && y >= g.off_y && y < g.off_y + g.band_h;
-                ix = GC_MIN(GC_MAX(ix, 0), w - 1);
-                iy = GC_MIN(GC_MAX(iy, 0), h - 1);
-                canvas[y * S + x] = in ? m[iy * w + ix] : 0;
-            }
-    } else {
-        st = gc_errorf(GC_ERR_SHAPE, "%s: mask is %dx%d; expected the image size %lldx%lld or the 960x960 canvas", path, mw,
-                       mh, (long long)w, (long long)h);
-    }
-    gc_free(m);
-    if (st == GC_OK && mirror)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S / 2; x++) {
-                uint8_t t = canvas[y * S + x];
-                canvas[y * S + x] = canvas[y * S + S - 1 - x];
-                canvas[y * S + S - 1 - x] = t;
-            }
-    return st;
-}
-
-/* ---- drawing ------------------------------------------------------------------------------- */
-
-typedef gc_image canvas_t;
-
-static void put(canvas_t *c, int x, int y, const uint8_t col[3]) {
+static void put(gc_image *c, int x, int y, const uint8_t col[3]) {
     if (x < 0 || y < 0 || x >= c->w || y >= c->h) return;
     memcpy(c->rgb + ((size_t)y * c->w + x) * 3, col, 3);
 }
 
-static void disc(canvas_t *c, double cx, double cy, int r, const uint8_t col[3]) {
+static void disc(gc_image *c, double cx, double cy, int r, const uint8_t col[3]) {
     for (int dy = -r; dy <= r; dy++)
         for (int dx = -r; dx <= r; dx++)
             if (dx * dx + dy * dy <= r * r) put(c, (int)lround(cx) + dx, (int)lround(cy) + dy, col);
 }
 
-static void line(canvas_t *c, double x0, double y0, double x1, double y1, const uint8_t col[3]) {
+static void line(gc_image *c, double x0, double y0, double x1, double y1, const uint8_t col[3]) {
     int n = (int)ceil(fmax(fabs(x1 - x0), fabs(y1 - y0))) + 1;
     for (int i = 0; i <= n; i++) {
         double t = (double)i / n;
@@ -78,7 +28,7 @@ static void line(canvas_t *c, double x0, double y0, double x1, double y1, const 
 }
 
 /* Bilinear blit of img scaled by s to (ox, 0). */
-static void blit(canvas_t *c, const gc_image *img, double s, int ox) {
+static void blit(gc_image *c, const gc_image *img, double s, int ox) {
     int w = (int)lround(img->w * s), h = (int)lround(img->h * s);
     for (int y = 0; y < h && y < c->h; y++)
         for (int x = 0; x < w; x++) {
@@ -114,7 +64,7 @@ static void jet(double v, uint8_t col[3]) {
 
 #define GC_PIC_HEIGHT 480
 
-static gc_status pair_canvas(canvas_t *c, const gc_image *src, const gc_image *trg, double *s0, double *s1, int *ox) {
+static gc_status pair_canvas(gc_image *c, const gc_image *src, const gc_image *trg, double *s0, double *s1, int *ox) {
     *s0 = (double)GC_PIC_HEIGHT / src->h;
     *s1 = (double)GC_PIC_HEIGHT / trg->h;
     *ox = (int)lround(src->w * *s0) + 8;
@@ -125,9 +75,10 @@ static gc_status pair_canvas(canvas_t *c, const gc_image *src, const gc_image *t
     return GC_OK;
 }
 
-gc_status gc_picture_matches(const char *png, const gc_image *src, const gc_image *trg, const float *src_xy,
-                             const float *trg_xy, int64_t K) {
-    canvas_t c;
+gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, const float *src_xy, const float *trg_xy,
+                             int64_t K, gc_image *out) {
+    memset(out, 0, sizeof *out);
+    gc_image c;
     double s0, s1;
     int ox;
     GC_TRY(pair_canvas(&c, src, trg, &s0, &s1, &ox));
@@ -140,16 +91,16 @@ gc_status gc_picture_matches(const char *png, const gc_image *src, const gc_imag
         disc(&c, x0, y0, 4, col);
         disc(&c, x1, y1, 4, col);
     }
-    gc_status s = gc_image_save_png(png, &c);
-    gc_image_free(&c);
-    return s;
+    *out = c;
+    return GC_OK;
 }
 
-gc_status gc_picture_heatmap(const char *png, const gc_image *src, const gc_image *trg, const float *query_xy,
-                             const float *match_xy, const float *sim) {
+gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
+                             const float *sim, gc_image *out) {
+    memset(out, 0, sizeof *out);
     gc_canvas_geom g;
-    GC_TRY(gc_canvas_geometry(trg->w, trg->h, GC_ANNO, &g));
-    canvas_t c;
+    GC_TRY(gc_canvas_geometry(trg->w, trg->h, GC_CANVAS_DINO, &g));
+    gc_image c;
     double s0, s1;
     int ox;
     GC_TRY(pair_canvas(&c, src, trg, &s0, &s1, &ox));
@@ -162,7 +113,7 @@ gc_status gc_picture_heatmap(const char *png, const gc_image *src, const gc_imag
     for (int y = 0; y < c.h; y++)
         for (int x = 0; x < w; x++) {
             double cx = (x + 0.5) / s1 * g.scale + g.off_x, cy = (y + 0.5) / s1 * g.scale + g.off_y;
-            int col = GC_MIN((int)(cx * GC_GRID / GC_ANNO), GC_GRID - 1), row = GC_MIN((int)(cy * GC_GRID / GC_ANNO), GC_GRID - 1);
+            int col = GC_MIN((int)(cx * GC_GRID / GC_CANVAS_DINO), GC_GRID - 1), row = GC_MIN((int)(cy * GC_GRID / GC_CANVAS_DINO), GC_GRID - 1);
             double v = hi > lo ? (sim[row * GC_GRID + col] - lo) / (hi - lo) : 0;
             uint8_t hc[3];
             jet(v, hc);
@@ -174,7 +125,6 @@ gc_status gc_picture_heatmap(const char *png, const gc_image *src, const gc_imag
     disc(&c, query_xy[0] * s0, query_xy[1] * s0, 4, red);
     disc(&c, ox + match_xy[0] * s1, match_xy[1] * s1, 6, white);
     disc(&c, ox + match_xy[0] * s1, match_xy[1] * s1, 4, red);
-    gc_status s = gc_image_save_png(png, &c);
-    gc_image_free(&c);
-    return s;
+    *out = c;
+    return GC_OK;
 }

@@ -159,19 +159,3 @@ gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_
     }
     return s;
 }
-
-gc_status clip_open(const char *path, const char *what, const char *const *preferred, const char *hint,
-                    gc_weights **w, cJSON **cfg, char **cfg_path) {
-    char *wpath = NULL;
-    *w = NULL, *cfg = NULL, *cfg_path = NULL;
-    GC_TRY(gc_resolve_model_path(path, what, preferred, hint, cfg_path, &wpath));
-    gc_status s = *cfg_path ? gc_json_load(*cfg_path, cfg) : GC_OK;
-    if (s == GC_OK) s = gc_weights_open(wpath, w);
-    free(wpath);
-    if (s != GC_OK) {
-        cJSON_Delete(*cfg);
-        free(*cfg_path);
-        *cfg = NULL, *cfg_path = NULL;
-    }
-    return s;
-}

@@ -58,11 +58,6 @@ void clip_stack_free(clip_stack *st);
  * caller); taps block{i} [1, T, W]. */
 gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t T, bool causal, const gc_tap *tap);
 
-/* Open a tower given as TRACE.md §0 says (folder with config.json + weights, or the weights file):
- * *w the weights, *cfg the parsed config.json or NULL, *cfg_path its path or NULL (free both). */
-gc_status clip_open(const char *path, const char *what, const char *const *preferred, const char *hint,
-                    gc_weights **w, cJSON **cfg, char **cfg_path);
-
 /* A field of a CLIP config.json: looked up at the top level (CLIPVisionConfig / CLIPTextConfig),
  * then under `section` (a full CLIPConfig's "vision_config" / "text_config", or the fixtures'
  * "hf_CLIPVisionConfig"; NULL-terminated list). cfg may be NULL: def. */

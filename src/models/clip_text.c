@@ -70,8 +70,9 @@ gc_status clip_text_load(clip_text *m, const char *path) {
     cJSON *cfg;
     char *cfg_path;
     *m = (clip_text){0};
-    GC_TRY(clip_open(path, "CLIP text encoder", preferred,
-                     "stable-diffusion-v1-5/text_encoder or the SD-1.5 single-file checkpoint", &w, &cfg, &cfg_path));
+    GC_TRY(gc_model_open(path, "CLIP text encoder", preferred,
+                         "stable-diffusion-v1-5/text_encoder or the SD-1.5 single-file checkpoint",
+                         NULL, &w, &cfg, &cfg_path));
     gc_status s = clip_text_init(m, w, cfg, cfg_path);
     cJSON_Delete(cfg);
     free(cfg_path);

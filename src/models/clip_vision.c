@@ -91,8 +91,9 @@ gc_status clip_vision_load(clip_vision *m, const char *path) {
     cJSON *cfg;
     char *cfg_path;
     *m = (clip_vision){0};
-    GC_TRY(clip_open(path, "CLIP image tower", preferred,
-                     "openai/clip-vit-large-patch14-336 (HF) or open_clip ViT-L-14-336 'openai'", &w, &cfg, &cfg_path));
+    GC_TRY(gc_model_open(path, "CLIP image tower", preferred,
+                         "openai/clip-vit-large-patch14-336 (HF) or open_clip ViT-L-14-336 'openai'",
+                         NULL, &w, &cfg, &cfg_path));
     gc_status s = clip_vision_init(m, w, cfg, cfg_path);
     cJSON_Delete(cfg);
     free(cfg_path);

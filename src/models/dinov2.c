@@ -203,7 +203,8 @@ static gc_status dino_build(gc_dinov2 *m, gc_weights *w, const cJSON *cfg, const
 void gc_dinov2_free(gc_dinov2 *m) {
     if (!m) return;
     gc_free(m->blocks);
-    gc_free(m->pe_cache);
+    for (int i = 0; i < m->n_pe; i++) gc_free(m->pe_cache[i]);
+    pthread_mutex_destroy(&m->pe_lock);
     gc_exec_free(m->ex);
     gc_weights_free(m->weights);
     gc_free(m);
@@ -217,6 +218,7 @@ gc_status gc_dinov2_from_weights(gc_weights *w, const cJSON *config, const char 
         return GC_ERR_NOMEM;
     }
     m->weights = w;
+    pthread_mutex_init(&m->pe_lock, NULL);
     gc_status s = dino_build(m, w, config, config_path);
     if (s != GC_OK) {
         gc_dinov2_free(m);
@@ -250,17 +252,26 @@ void gc_dinov2_info_get(const gc_dinov2 *m, gc_dinov2_info *info) {
     info->patch = m->patch;
 }
 
-/* The position table for an Hp x Wp grid (upstream interpolate_pos_encoding), cached per grid. */
-static gc_status dino_pos_table(gc_dinov2 *m, int64_t Hp, int64_t Wp, const float **out) {
+/* The cached table of grid Hp x Wp, or NULL (call with pe_lock held). */
+static const float *pe_cached(const gc_dinov2 *m, int64_t Hp, int64_t Wp) {
+    for (int i = 0; i < m->n_pe; i++)
+        if (m->pe_grid[i][0] == Hp && m->pe_grid[i][1] == Wp) return m->pe_cache[i];
+    return NULL;
+}
+
+/* The position table for an Hp x Wp grid (upstream interpolate_pos_encoding), cached per grid;
+ * *owned receives a table the caller frees (the cache full), else NULL. */
+static gc_status dino_pos_table(gc_dinov2 *m, int64_t Hp, int64_t Wp, const float **out, float **owned) {
     int64_t D = m->dim, M = m->pos_grid, N = Hp * Wp;
-    if (m->pe_cache && m->pe_hp == Hp && m->pe_wp == Wp) {
-        *out = m->pe_cache;
-        return GC_OK;
-    }
+    *owned = NULL;
     if (N == M * M && Hp == Wp) { /* the stored table, unchanged */
         *out = m->pos_embed;
         return GC_OK;
     }
+    pthread_mutex_lock(&m->pe_lock);
+    *out = pe_cached(m, Hp, Wp);
+    pthread_mutex_unlock(&m->pe_lock);
+    if (*out) return GC_OK;
     double sh = (double)M / (double)Hp, sw = (double)M / (double)Wp; /* size= path */
     if (m->interp_offset != 0.0) {
         /* scale_factor=(Hp+off)/M: output floor(M*sf) must be Hp (upstream asserts it); the kernel uses 1/sf */
@@ -284,11 +295,19 @@ static gc_status dino_pos_table(gc_dinov2 *m, int64_t Hp, int64_t Wp, const floa
         memcpy(pe, m->pos_embed, (size_t)D * sizeof(float));
         for (int64_t n = 0; n < N; n++)
             for (int64_t d = 0; d < D; d++) pe[(1 + n) * D + d] = res[d * N + n];
-        gc_free(m->pe_cache);
-        m->pe_cache = pe;
-        m->pe_hp = Hp, m->pe_wp = Wp;
-        *out = pe;
-        pe = NULL;
+        /* computed outside the lock: another thread may have cached the same grid meanwhile */
+        pthread_mutex_lock(&m->pe_lock);
+        if ((*out = pe_cached(m, Hp, Wp)) == NULL) {
+            *out = pe;
+            if (m->n_pe < GC_DINO_PE_CACHE) {
+                m->pe_grid[m->n_pe][0] = Hp, m->pe_grid[m->n_pe][1] = Wp;
+                m->pe_cache[m->n_pe++] = pe;
+            } else {
+                *owned = pe;
+            }
+            pe = NULL;
+        }
+        pthread_mutex_unlock(&m->pe_lock);
     }
     gc_free(grid);
     gc_free(res);
@@ -351,12 +370,14 @@ static gc_status dino_embed(gc_dinov2 *m, const float *px, int64_t H, int64_t W,
     gc_arena_rewind(a, mark);
     GC_TRY(st);
     const float *pe = NULL;
-    GC_TRY(dino_pos_table(m, Hp, Wp, &pe));
+    float *pe_owned;
+    GC_TRY(dino_pos_table(m, Hp, Wp, &pe, &pe_owned));
     for (int64_t d = 0; d < D; d++) x[d] = m->cls_token[d] + pe[d];
     for (int64_t n = 0; n < N; n++)
         for (int64_t d = 0; d < D; d++) patches[n * D + d] += pe[(1 + n) * D + d];
     if (R) memcpy(x + D, m->register_tokens, (size_t)(R * D) * sizeof(float));
     if (o && o->pos_embed) memcpy(o->pos_embed, pe, (size_t)((1 + N) * D) * sizeof(float));
+    gc_free(pe_owned);
     return GC_OK;
 }
 

@@ -6,6 +6,7 @@
 #ifndef GC_MODELS_DINOV2_H
 #define GC_MODELS_DINOV2_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <cjson/cJSON.h>
@@ -23,6 +24,8 @@ typedef struct {
     const float *fc1_w, *fc1_b;              /* [F, D], [F]  (SwiGLU: [2H, D], F = 2H) */
     const float *fc2_w, *fc2_b;              /* [D, F]       (SwiGLU: [D, H]) */
 } gc_dinov2_block;
+
+#define GC_DINO_PE_CACHE 8
 
 struct gc_dinov2 {
     int64_t dim;        /* D */
@@ -46,9 +49,13 @@ struct gc_dinov2 {
     gc_dinov2_block *blocks;     /* [depth] */
     gc_weights *weights;         /* owned */
     gc_exec *ex;                 /* backend + scratch arena (owned) */
-    /* cached interpolated position table for the last patch grid */
-    int64_t pe_hp, pe_wp;        /* grid of pe_cache (0 when empty) */
-    float *pe_cache;             /* [1 + hp*wp, D] */
+    /* Interpolated position tables of the patch grids met so far, append-only (a table handed to a
+     * forward pass stays valid while the model lives) and behind pe_lock, so that threads can share
+     * one model. Grids beyond GC_DINO_PE_CACHE get a table of their own per pass. */
+    pthread_mutex_t pe_lock;
+    int n_pe;
+    int64_t pe_grid[GC_DINO_PE_CACHE][2]; /* (hp, wp) */
+    float *pe_cache[GC_DINO_PE_CACHE];    /* [1 + hp*wp, D] each */
 };
 
 /* Build a model from a weight set (taking ownership of `w`, freed on failure too) and an optional

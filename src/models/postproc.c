@@ -63,8 +63,6 @@ void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out) {
     }
 }
 
-gc_status gc_postproc_load(gc_postproc *m, gc_weights *w) { return gc_postproc_load_groups(m, w, 32); }
-
 /* The tensor table and a zeroed parameter buffer for n_groups blocks of widths fd[], bottleneck mid,
  * output P; label names the source in errors. */
 static gc_status build_layout(gc_postproc *m, int n_groups, const int64_t *fd, int64_t mid, int64_t P, int64_t groups,
@@ -116,8 +114,9 @@ gc_status gc_postproc_new(gc_postproc *m, int n_groups, const int64_t *fd, int64
     return build_layout(m, n_groups, fd, proj / 4, proj, groups, "post-processor");
 }
 
-gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups) {
+gc_status gc_postproc_from_weights(gc_postproc *m, gc_weights *w, int64_t groups) {
     memset(m, 0, sizeof *m);
+    if (groups <= 0) groups = 32;
     gc_weights_detect_prefix(w, "bottleneck_layers.0.0.conv1.weight");
     const gc_tensor_ref *r = gc_weights_find(w, "bottleneck_layers.0.0.conv3.weight");
     if (!r || r->ndim != 4)
@@ -148,13 +147,11 @@ gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups)
         if (s != GC_OK && t->ndim == 0) s = gc_weights_f32(w, t->name, 1, (const int64_t[]){1}, &src);
         if (s == GC_OK) memcpy(dst, src, (size_t)t->numel * sizeof(float));
     }
-    if (s != GC_OK) gc_postproc_free(m);
+    if (s != GC_OK) gc_postproc_clear(m);
     return s;
 }
 
-gc_status gc_postproc_open(gc_postproc *m, const char *path) { return gc_postproc_open_groups(m, path, 0); }
-
-gc_status gc_postproc_open_groups(gc_postproc *m, const char *path, int64_t groups) {
+gc_status gc_postproc_open(gc_postproc *m, const char *path, int64_t groups) {
     char *file = NULL, *config = NULL;
     GC_TRY(gc_resolve_model_path(path, "post-processor", NULL,
                                  "the authors' best_856.PTH or a geocorr train checkpoint", &config, &file));
@@ -169,16 +166,33 @@ gc_status gc_postproc_open_groups(gc_postproc *m, const char *path, int64_t grou
     gc_weights *w = NULL;
     if (s == GC_OK) s = gc_weights_open(file, &w);
     if (s == GC_OK) {
-        s = gc_postproc_load_groups(m, w, groups > 0 ? groups : 32);
+        s = gc_postproc_from_weights(m, w, groups);
         gc_weights_free(w);
     }
     free(file);
     return s;
 }
 
-void gc_postproc_free(gc_postproc *m) {
+void gc_postproc_clear(gc_postproc *m) {
     gc_free(m->data);
     memset(m, 0, sizeof *m);
+}
+
+gc_status gc_postproc_load(const char *path, int groups, gc_postproc **out) {
+    *out = gc_calloc(1, sizeof **out);
+    if (!*out) return GC_ERR_NOMEM;
+    gc_status s = gc_postproc_open(*out, path, groups);
+    if (s != GC_OK) {
+        gc_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+void gc_postproc_free(gc_postproc *m) {
+    if (!m) return;
+    gc_postproc_clear(m);
+    gc_free(m);
 }
 
 gc_status gc_postproc_add_to_writer(const gc_postproc *m, const float *base, const char *prefix,
@@ -426,16 +440,5 @@ gc_status gc_postproc_forward_train(const gc_postproc *m, const float *x, const 
         return s;
     }
     gc_postproc_descriptors(c->desc, c->norm, c->y, P, HW);
-    return GC_OK;
-}
-
-gc_status gc_postproc_fuse(float *x, const float *s3, int64_t c3, const float *s4, int64_t c4, int64_t h4,
-                           int64_t w4, const float *s5, int64_t c5, int64_t h5, int64_t w5, const float *dino,
-                           int64_t cd, int64_t H, int64_t W) {
-    const int64_t HW = H * W;
-    memcpy(x, s3, (size_t)(c3 * HW) * sizeof(float));
-    GC_TRY(gc_resize_bilinear(x + c3 * HW, s4, c4, h4, w4, H, W));
-    GC_TRY(gc_resize_bilinear(x + (c3 + c4) * HW, s5, c5, h5, w5, H, W));
-    memcpy(x + (c3 + c4 + c5) * HW, dino, (size_t)(cd * HW) * sizeof(float));
     return GC_OK;
 }

@@ -40,7 +40,7 @@ typedef struct {
     int64_t offset; /* into the flat buffer */
 } gc_pp_tensor;
 
-typedef struct {
+struct gc_postproc {
     int n_groups;                /* blocks: 4 (s3, s4, s5, dino) or 1 (a DINO-only network, feature_dims=[768]) */
     int64_t fd[GC_PP_GROUPS];    /* [n_groups] input channels per group (640, 1280, 1280, 768 for the real model) */
     int64_t cin;                 /* sum of fd */
@@ -53,23 +53,22 @@ typedef struct {
     int64_t n_params;            /* floats in the flat buffer */
     float *data;                 /* [n_params] owned parameter values */
     gc_pp_params p;              /* views into data */
-} gc_postproc;
+}; /* gc_postproc (geocorr.h) */
 
 /* Load from a weight set with the authors' state-dict names (safetensors or the authors' .PTH via
- * gc_weights_open); widths come from the shapes. A prefix in front of the names is detected. */
-gc_status gc_postproc_load(gc_postproc *m, gc_weights *w);
-/* Same with a GroupNorm group count other than the reference's 32 (checkpoints do not store it). */
-gc_status gc_postproc_load_groups(gc_postproc *m, gc_weights *w, int64_t groups);
+ * gc_weights_open); widths come from the shapes. A prefix in front of the names is detected. `groups`:
+ * the GroupNorm group count (checkpoints do not store it; <= 0: the reference's 32). */
+gc_status gc_postproc_from_weights(gc_postproc *m, gc_weights *w, int64_t groups);
 /* An untrained network (all parameters 0) of n_groups (4 or 1) blocks taking fd[i] channels each,
  * output width proj (bottleneck proj/4, the reference's 768 -> 192), `groups` GroupNorm groups.
  * gc_postproc_init_reference (train/trainer.h) gives it the reference's initialisation. */
 gc_status gc_postproc_new(gc_postproc *m, int n_groups, const int64_t *fd, int64_t proj, int64_t groups);
-/* Open `path` (a weights file or a folder holding one) and load it; a folder's config.json may give
- * num_norm_groups (default 32). */
-gc_status gc_postproc_open(gc_postproc *m, const char *path);
-/* Same; groups > 0 overrides config.json. */
-gc_status gc_postproc_open_groups(gc_postproc *m, const char *path, int64_t groups);
-void gc_postproc_free(gc_postproc *m);
+/* Open `path` (a weights file or a folder holding one) and load it; groups > 0 sets the GroupNorm
+ * group count, else a folder's config.json may give num_norm_groups (default 32). */
+gc_status gc_postproc_open(gc_postproc *m, const char *path, int64_t groups);
+/* Release the parameters of a struct filled by the functions above (gc_postproc_free of geocorr.h
+ * also frees the handle gc_postproc_load allocated). */
+void gc_postproc_clear(gc_postproc *m);
 /* Point a gc_pp_params at a flat buffer of m's layout (gradients, moments). */
 void gc_postproc_bind(const gc_postproc *m, float *base, gc_pp_params *out);
 /* The tensor of the table named `name`, or NULL. */
@@ -119,11 +118,5 @@ void gc_postproc_mixing(const gc_postproc *m, float *mix);
 
 /* Unit descriptors of inference: desc[HW, P] = tokens of out[P, HW] / (|.| + 1e-10) (§3.5). */
 void gc_postproc_descriptors(float *desc, float *norm, const float *out, int64_t P, int64_t HW);
-
-/* The post-processor input (§3.3): cat(s3, bilinear(s4 -> 60), bilinear(s5 -> 60), dino) as
- * x[c3+c4+c5+cd, H*W] with H, W those of s3 (and dino). */
-gc_status gc_postproc_fuse(float *x, const float *s3, int64_t c3, const float *s4, int64_t c4, int64_t h4,
-                           int64_t w4, const float *s5, int64_t c5, int64_t h5, int64_t w5, const float *dino,
-                           int64_t cd, int64_t H, int64_t W);
 
 #endif

@@ -6,7 +6,8 @@
 static gc_status param(const sd_source *s, const char *name, const char *what, int ndim, const int64_t *shape,
                        const float **out) {
     char full[200];
-    snprintf(full, sizeof full, "%s.%s", name, what);
+    if (snprintf(full, sizeof full, "%s.%s", name, what) >= (int)sizeof full) /* never a wrong, cut name */
+        return gc_errorf(GC_ERR_INTERNAL, "tensor name '%s.%s' is too long", name, what);
     return sd_source_f32(s, full, ndim, shape, out);
 }
 

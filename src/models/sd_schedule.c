@@ -47,25 +47,16 @@ gc_status sd_q_sample(const sd_schedule *s, int64_t t, const float *z0, const fl
     return GC_OK;
 }
 
-static char *noise_path(void) {
-    const char *env = getenv("GEOCORR_SD_NOISE");
-    if (env && *env) return gc_strdup(env);
-    const char *dirs[] = {getenv("GEOCORR_DATA_DIR"), GEOCORR_DATA_DIR, GEOCORR_INSTALL_DATA_DIR};
-    for (size_t i = 0; i < GC_COUNTOF(dirs); i++) {
-        if (!dirs[i] || !*dirs[i]) continue;
-        char *p = gc_strfmt("%s/sd_noise_seed42.safetensors", dirs[i]);
-        if (!p || gc_file_exists(p)) return p;
-        free(p);
-    }
-    return NULL;
-}
-
 gc_status sd_noise_load(float **out) {
     *out = NULL;
-    char *path = noise_path();
-    if (!path)
-        return gc_errorf(GC_ERR_MISSING, "sd_noise_seed42.safetensors not found in $GEOCORR_DATA_DIR, %s or %s "
-                         "(set GEOCORR_SD_NOISE to the file)", GEOCORR_DATA_DIR, GEOCORR_INSTALL_DATA_DIR);
+    /* GEOCORR_SD_NOISE names the file itself (tests, relocated data) */
+    const char *env = getenv("GEOCORR_SD_NOISE");
+    char *path = NULL;
+    if (env && *env) {
+        if (!(path = gc_strdup(env))) return GC_ERR_NOMEM;
+    } else {
+        if (!(path = gc_data_path("sd_noise_seed42.safetensors"))) return GC_ERR_MISSING;
+    }
     gc_weights *w;
     gc_status st = gc_weights_open(path, &w);
     free(path);

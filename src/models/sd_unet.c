@@ -14,7 +14,7 @@ static gc_status transformer_load(const sd_source *s, const char *name, int64_t 
     char nm[200];
     if (heads < 1 || C % heads)
         return gc_errorf(GC_ERR_ARG, "%s: %lld attention heads do not divide the %lld channels of %s (set the head "
-                         "count with --sd-config / config.json)", gc_weights_label(s->w), (long long)heads,
+                         "count in the LDM config / config.json)", gc_weights_label(s->w), (long long)heads,
                          (long long)C, name);
     t->C = C;
     t->heads = heads;

@@ -1,15 +1,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/sha256.h"
+#include "io/file_claim.h"
 #include "io/safetensors.h"
 #include "models/dinov2.h"
 #include "models/sd.h"
@@ -117,77 +118,173 @@ static gc_status write_one(const gc_feature_fn *fn, const gc_image *img, int fli
     return s;
 }
 
-static void progress(const gc_cache_opts *o, int64_t done, int64_t total, double t0, bool final) {
-    if (!o->progress) return;
-    static int64_t last_decile = -1;
-    bool tty = isatty(2);
-    int64_t decile = total ? done * 10 / total : 10;
-    if (!tty && !final && decile == last_decile) return;
-    last_decile = decile;
-    double dt = gc_now() - t0, rate = dt > 0 ? done / dt : 0, eta = rate > 0 ? (total - done) / rate : 0;
-    int width = 30, fill = total ? (int)(width * done / total) : width;
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-    bar[width] = 0;
-    fprintf(stderr, "%sextract [%s] %lld/%lld  %.2f files/s  ETA %dm%02ds%s", tty ? "\r" : "", bar, (long long)done,
-            (long long)total, rate, (int)eta / 60, (int)eta % 60, tty && !final ? "" : "\n");
-    fflush(stderr);
+/* What became of one (image, orientation) of the shard. */
+typedef enum { FILE_VALID, FILE_BY_OTHER, FILE_COMPUTED, FILE_REDONE, FILE_BUSY } file_outcome;
+
+typedef struct {
+    const gc_feature_fn *fn;
+    const char *image_root;
+    const gc_extract_config *o;
+    float *maps[GC_FC_MAX_MAPS];
+    gc_extract_stats *st; /* the counts so far (for the progress callback) */
+    double t0;
+} extract_run;
+
+static void report(const extract_run *x, gc_extract_event ev) {
+    if (x->o->progress) x->o->progress(x->o->progress_ctx, ev, x->st, gc_now() - x->t0);
+}
+
+static bool file_valid(const char *path, const gc_feature_fn *fn, int flip, bool *exists) {
+    *exists = gc_file_exists(path);
+    bool ok = *exists && gc_cache_open(path, fn, flip, NULL) == GC_OK;
+    gc_error_clear();
+    return ok;
+}
+
+/* Make the file of (rel, flip) valid, unless a concurrent run holds its claim (FILE_BUSY: try again
+ * later). The image is decoded on first need into img and kept for the other orientation. first: the
+ * first look at the file (later, a valid file is one a concurrent run finished). */
+static gc_status extract_file(extract_run *x, const char *rel, int flip, bool first, gc_image *img, bool *loaded,
+                              file_outcome *out) {
+    char *path = gc_cache_path(x->o->cache_dir, rel, flip);
+    if (!path) return GC_ERR_NOMEM;
+    bool exists, taken = false;
+    if (file_valid(path, x->fn, flip, &exists)) {
+        *out = first ? FILE_VALID : FILE_BY_OTHER;
+        free(path);
+        return GC_OK;
+    }
+    gc_claim cl;
+    gc_status s = mkdirs_for(path);
+    if (s == GC_OK) s = gc_claim_try(&cl, path, &taken);
+    if (s != GC_OK || !taken) {
+        *out = FILE_BUSY;
+        free(path);
+        return s;
+    }
+    report(x, GC_EXTRACT_FILE_STARTED); /* (the claim is held: a callback that kills the run leaves it stale) */
+    if (file_valid(path, x->fn, flip, &exists)) {
+        *out = FILE_BY_OTHER; /* finished by a concurrent run between the look and the claim */
+    } else {
+        remove_stale_temps(path); /* the file is ours now: only a dead writer can have left temporaries */
+        if (!*loaded) {
+            char *ip = gc_strfmt("%s/%s", x->image_root, rel);
+            s = ip ? gc_image_load(ip, img) : GC_ERR_NOMEM;
+            free(ip);
+            *loaded = s == GC_OK;
+        }
+        if (s == GC_OK) s = write_one(x->fn, img, flip, rel, path, x->o->f16, x->maps);
+        if (s == GC_OK) *out = exists ? FILE_REDONE : FILE_COMPUTED;
+    }
+    gc_claim_release(&cl);
+    free(path);
+    return s;
+}
+
+/* Count a settled file and report it. */
+static void tally(const extract_run *x, file_outcome r) {
+    gc_extract_stats *st = x->st;
+    if (r == FILE_VALID) st->skipped++;
+    else if (r == FILE_BY_OTHER) st->by_others++;
+    else if (r == FILE_COMPUTED) st->computed++;
+    else if (r == FILE_REDONE) st->redone++;
+    report(x, GC_EXTRACT_FILE_DONE);
 }
 
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
-                           const gc_cache_opts *o, gc_cache_stats *st) {
+                           const gc_extract_config *o, gc_extract_stats *st) {
     memset(st, 0, sizeof *st);
     if (o->n_shards < 1 || o->shard < 0 || o->shard >= o->n_shards)
-        return gc_errorf(GC_ERR_ARG, "--shard %d/%d: need 0 <= i < N", o->shard, o->n_shards);
+        return gc_errorf(GC_ERR_ARG, "shard %d of %d: need 0 <= shard < shard count", o->shard, o->n_shards);
     if (fn->n_maps < 1 || fn->n_maps > GC_FC_MAX_MAPS) return gc_errorf(GC_ERR_ARG, "feature function has no maps");
-    float *maps[GC_FC_MAX_MAPS] = {0};
+    extract_run x = {.fn = fn, .image_root = image_root, .o = o, .st = st, .t0 = gc_now()};
     gc_status s = GC_OK;
     for (int k = 0; s == GC_OK && k < fn->n_maps; k++)
-        if (!(maps[k] = gc_alloc_array((size_t)(fn->shape[k][0] * fn->shape[k][1]), (size_t)fn->shape[k][2] * sizeof(float))))
+        if (!(x.maps[k] = gc_alloc_array((size_t)(fn->shape[k][0] * fn->shape[k][1]), (size_t)fn->shape[k][2] * sizeof(float))))
             s = GC_ERR_NOMEM;
     int nori = o->flip ? 2 : 1;
     for (int i = 0; i < n; i++) st->total += (i % o->n_shards == o->shard) * nori;
-    double t0 = gc_now();
-    int64_t done = 0, written = 0;
+    /* files claimed by concurrent runs, as i * 2 + flip: revisited until they are valid */
+    int64_t *busy = s == GC_OK ? gc_alloc_array((size_t)GC_MAX(st->total, 1), sizeof(int64_t)) : NULL;
+    if (s == GC_OK && !busy) s = GC_ERR_NOMEM;
+    int64_t nbusy = 0;
     for (int i = 0; s == GC_OK && i < n; i++) {
         if (i % o->n_shards != o->shard) continue;
         gc_image img = {0};
         bool loaded = false;
-        for (int flip = 0; s == GC_OK && flip < nori; flip++, done++) {
-            char *path = gc_cache_path(o->cache_dir, rel_images[i], flip);
-            if (!path) {
-                s = GC_ERR_NOMEM;
-                break;
-            }
-            bool exists = gc_file_exists(path);
-            if (exists && gc_cache_open(path, fn, flip, NULL) == GC_OK) {
-                st->skipped++;
-                free(path);
-                continue;
-            }
-            gc_error_clear();
-            remove_stale_temps(path);
-            if (!loaded) {
-                char *ip = gc_strfmt("%s/%s", image_root, rel_images[i]);
-                s = ip ? gc_image_load(ip, &img) : GC_ERR_NOMEM;
-                free(ip);
-                loaded = s == GC_OK;
-            }
-            if (s == GC_OK) s = write_one(fn, &img, flip, rel_images[i], path, o->f16, maps);
-            if (s == GC_OK) {
-                if (exists) st->redone++;
-                else st->computed++;
-                written++;
-                if (o->crash_after >= 0 && written >= o->crash_after) raise(SIGKILL);
-            }
-            free(path);
-            progress(o, done + 1, st->total, t0, false);
+        for (int flip = 0; s == GC_OK && flip < nori; flip++) {
+            file_outcome r;
+            s = extract_file(&x, rel_images[i], flip, true, &img, &loaded, &r);
+            if (s != GC_OK) break;
+            if (r == FILE_BUSY) busy[nbusy++] = (int64_t)i * 2 + flip;
+            else tally(&x, r);
         }
         gc_image_free(&img);
     }
-    progress(o, done, st->total, t0, true);
-    for (int k = 0; k < GC_FC_MAX_MAPS; k++) gc_free(maps[k]);
+    /* The shard is complete only when the files other runs are computing are valid too: wait for them,
+     * and take over those whose run died (its claim turns stale). */
+    if (s == GC_OK && nbusy) report(&x, GC_EXTRACT_WAITING);
+    while (s == GC_OK && nbusy) {
+        struct timespec pause = {0, 200 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        int64_t keep = 0;
+        for (int64_t k = 0; s == GC_OK && k < nbusy; k++) {
+            gc_image img = {0};
+            bool loaded = false;
+            file_outcome r;
+            s = extract_file(&x, rel_images[busy[k] / 2], (int)(busy[k] % 2), false, &img, &loaded, &r);
+            gc_image_free(&img);
+            if (s == GC_OK && r == FILE_BUSY) busy[keep++] = busy[k];
+            else if (s == GC_OK) tally(&x, r);
+        }
+        nbusy = keep;
+    }
+    gc_free(busy);
+    for (int k = 0; k < GC_FC_MAX_MAPS; k++) gc_free(x.maps[k]);
     return s;
+}
+
+static void count_model(gc_extract_models *m, const char *id) {
+    for (int k = 0; k < m->n; k++)
+        if (strcmp(m->id[k], id) == 0) {
+            m->count[k]++;
+            return;
+        }
+    if (m->n == GC_EXTRACT_MAX_MODELS) {
+        m->other++;
+        return;
+    }
+    snprintf(m->id[m->n], sizeof m->id[0], "%s", id);
+    m->count[m->n++] = 1;
+}
+
+gc_status gc_cache_status(const char *cache_dir, char *const *rel_images, int n, bool flip, int n_shards,
+                          gc_extract_shard_status *shards, gc_extract_models *models) {
+    if (n_shards < 1) return gc_errorf(GC_ERR_ARG, "need at least one shard (got %d)", n_shards);
+    memset(shards, 0, (size_t)n_shards * sizeof *shards);
+    memset(models, 0, sizeof *models);
+    for (int i = 0; i < n; i++)
+        for (int f = 0; f < (flip ? 2 : 1); f++) {
+            gc_extract_shard_status *sh = &shards[i % n_shards];
+            char *path = gc_cache_path(cache_dir, rel_images[i], f);
+            if (!path) return GC_ERR_NOMEM;
+            sh->total++;
+            gc_weights *w = NULL;
+            if (gc_file_exists(path)) {
+                const char *model = NULL, *fl = NULL;
+                if (gc_safetensors_open(path, &w) == GC_OK)
+                    model = gc_weights_meta(w, "model"), fl = gc_weights_meta(w, "flip");
+                if (model && fl && strcmp(fl, f ? "1" : "0") == 0) sh->done++, count_model(models, model);
+                else sh->invalid++;
+                gc_weights_free(w);
+                gc_error_clear();
+            }
+            gc_claim_state c = gc_claim_probe(path);
+            sh->running += c == GC_CLAIM_LIVE;
+            sh->stale += c == GC_CLAIM_STALE;
+            free(path);
+        }
+    return GC_OK;
 }
 
 /* ---- The GeoAware pipeline (gc_features_*) ------------------------------------------------------ */

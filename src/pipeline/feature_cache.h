@@ -2,7 +2,10 @@
  * feature maps of a backbone, with metadata naming the model, the grid and the preprocessing.
  * Extraction is resumable (valid files are skipped, invalid or half-written ones redone; writes are
  * atomic), shardable (image k of the sorted list belongs to shard k mod N) and reports progress.
- * The backbone plugs in through gc_feature_fn. */
+ * Several runs may write one folder at once (the same shard or overlapping ones, on one machine or
+ * over NFS): each file is claimed before it is computed (io/file_claim.h: `<file>.lock`), so it is
+ * computed once; a claim left by a killed run is taken over. The backbone plugs in through
+ * gc_feature_fn. */
 #ifndef GC_PIPELINE_FEATURE_CACHE_H
 #define GC_PIPELINE_FEATURE_CACHE_H
 
@@ -26,21 +29,8 @@ typedef struct {
     void *ctx;
 } gc_feature_fn;
 
-typedef struct {
-    const char *cache_dir;
-    bool flip;         /* also the flipped orientation */
-    bool f16;          /* store F16 (round to nearest even) instead of F32 */
-    int shard, n_shards; /* this run's share: images k with k % n_shards == shard */
-    bool progress;     /* progress bar with rate and ETA on stderr */
-    int64_t crash_after; /* test hook: SIGKILL self after this many files were written (< 0: off) */
-} gc_cache_opts;
-
-typedef struct {
-    int64_t total;     /* files this shard owns */
-    int64_t computed;  /* written by this run (absent before) */
-    int64_t redone;    /* present but invalid, rewritten */
-    int64_t skipped;   /* present and valid */
-} gc_cache_stats;
+/* The options and counts of an extraction, and the status of a cache folder, are the gc_extract_*
+ * types of geocorr.h. */
 
 /* <cache_dir>/<rel_image without extension>[_flip].safetensors */
 char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip);
@@ -49,9 +39,16 @@ char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip);
  * open set in *out (may be NULL to only check), else a message naming the file and the mismatch. */
 gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int flip, gc_weights **out);
 
-/* Extract the features of rel_images[0..n) (paths relative to image_root), as the options say. */
+/* Extract the features of rel_images[0..n) (paths relative to image_root) into o->cache_dir, as o's
+ * flip, f16, shard / n_shards and progress say (its dataset fields are not read). Returns when every
+ * file of the shard is valid: files that concurrent runs are computing are waited for. */
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
-                           const gc_cache_opts *o, gc_cache_stats *st);
+                           const gc_extract_config *o, gc_extract_stats *st);
+
+/* Status of every shard k < n_shards (shards[k]) of the cache of rel_images[0..n), read without any
+ * model (gc_extract_status). */
+gc_status gc_cache_status(const char *cache_dir, char *const *rel_images, int n, bool flip, int n_shards,
+                          gc_extract_shard_status *shards, gc_extract_models *models);
 
 /* The GeoAware feature pipeline (gc_features_load: models loaded once): maps s5 [c5,15,15], s4 [c4,30,30],
  * s3 [c3,60,60], dino [Cd,60,60] as `geocorr features` writes them, or dino alone with cfg->dino_only.

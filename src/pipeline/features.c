@@ -17,9 +17,9 @@ const char *const gc_stage_names[GC_STAGE_COUNT] = {"text encoder (U, once)", "C
 
 typedef struct {
     const char *what;          /* for messages */
-    const char *const *names;  /* usual file / folder names inside --models DIR, in preference order */
+    const char *const *names;  /* usual file / folder names inside the models folder, in preference order */
     const char *source;        /* where users get it */
-    const char *flag;          /* the overriding option */
+    const char *flag;          /* the gc_features_config field that overrides the folder */
 } model_spec;
 
 static const char *const k_dino_names[] = {"dinov2-base", "dinov2_vitb14", "dinov2_vitb14_pretrain.pth", NULL};
@@ -33,25 +33,25 @@ static const char *const k_sdcfg_names[] = {"v1-inference.json", NULL};
 
 static const model_spec k_dino = {"DINOv2 ViT-B/14", k_dino_names,
                                   "HF facebook/dinov2-base, or dinov2_vitb14_pretrain.pth from facebookresearch/dinov2",
-                                  "--dinov2"};
+                                  "dinov2"};
 static const model_spec k_sd = {"Stable Diffusion 1.5", k_sd_names,
                                 "a diffusers folder of stable-diffusion-v1-5, or the single file v1-5-pruned-emaonly",
-                                "--sd"};
+                                "sd"};
 static const model_spec k_clip = {"CLIP ViT-L/14-336 image tower", k_clip_names,
                                   "HF openai/clip-vit-large-patch14-336, or open_clip ViT-L-14-336 'openai' weights",
-                                  "--clip-vision"};
+                                  "clip_vision"};
 static const model_spec k_cap = {"ODISE implicit captioner", k_cap_names,
                                  "the ODISE checkpoint odise_label_coco_50e-b67d2efc.pth (github.com/NVlabs/ODISE)",
-                                 "--captioner"};
+                                 "captioner"};
 
 /* The path given by `flag`, else the first usual name present in models_dir. */
 static gc_status find_model(const char *given, const char *models_dir, const model_spec *m, char **out) {
     *out = NULL;
     if (given) return (*out = gc_strdup(given)) ? GC_OK : GC_ERR_NOMEM;
     if (!models_dir)
-        return gc_errorf(GC_ERR_ARG, "no %s: pass %s PATH or --models DIR (%s)", m->what, m->flag, m->source);
+        return gc_errorf(GC_ERR_ARG, "no %s: give its path (%s) or a models folder (models_dir) (%s)", m->what, m->flag, m->source);
     if (!gc_dir_exists(models_dir))
-        return gc_errorf(GC_ERR_MISSING, "%s: no such models folder (--models DIR; docs/models.md)", models_dir);
+        return gc_errorf(GC_ERR_MISSING, "%s: no such models folder (docs/models.md lists what it holds)", models_dir);
     char looked[512] = "";
     for (int i = 0; m->names[i]; i++) {
         char *p = gc_strfmt("%s/%s", models_dir, m->names[i]);
@@ -61,7 +61,7 @@ static gc_status find_model(const char *given, const char *models_dir, const mod
         size_t n = strlen(looked);
         snprintf(looked + n, sizeof looked - n, "%s%s", n ? ", " : "", m->names[i]);
     }
-    return gc_errorf(GC_ERR_MISSING, "%s: models folder has no %s (looked for %s; get %s, or pass %s PATH)",
+    return gc_errorf(GC_ERR_MISSING, "%s: models folder has no %s (looked for %s; get %s, or give its path (%s))",
                      models_dir, m->what, looked, m->source, m->flag);
 }
 
@@ -195,7 +195,7 @@ gc_status gc_features_load(const gc_features_config *cfg, gc_features **out) {
         }
     }
     if (s == GC_OK && !cfg->dino_only) {
-        /* Text encoder: the flag, else the diffusers folder's text_encoder/, else the SD single file. */
+        /* Text encoder: the given path, else the diffusers folder's text_encoder/, else the SD single file. */
         char *sub = gc_strfmt("%s/text_encoder", sd_p);
         if (cfg->text_encoder) te_p = gc_strdup(cfg->text_encoder);
         else if (sub && gc_dir_exists(sub)) te_p = sub, sub = NULL;

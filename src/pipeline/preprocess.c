@@ -1,8 +1,8 @@
 /* The reference preprocessing: utils_correspondence.resize() and preprocess_kps_pad().
  *
  * The resampler is a port of Pillow's src/libImaging/Resample.c (identical in Pillow 9.4 and 9.5,
- * see fixtures/README.md "Pillow") restricted to what resize() uses: LANCZOS (a = 3), 8-bit RGB,
- * the whole image as the box. Every arithmetic step is kept as Pillow writes it (double filter
+ * see fixtures/README.md "Pillow") restricted to what geocorr uses: LANCZOS (a = 3; resize()) and
+ * BILINEAR (SAM's ResizeLongestSide), 8-bit RGB, the whole image as the box. Every arithmetic step is kept as Pillow writes it (double filter
  * weights, per-pixel normalisation, rounding to PRECISION_BITS fixed point away from zero, int32
  * accumulation starting at half an LSB, clip to 0..255, 8-bit intermediate between the passes),
  * because the canvases are compared by SHA-256. Output rows are independent, so the OpenMP loops
@@ -14,7 +14,6 @@
 
 /* Pillow: 8 bits for the result, 2 for overflow of negative lobes, the rest for the fraction. */
 #define PRECISION_BITS (32 - 8 - 2)
-#define LANCZOS_SUPPORT 3.0
 
 static double sinc(double x) {
     if (x == 0.0) return 1.0;
@@ -24,6 +23,13 @@ static double sinc(double x) {
 
 static double lanczos(double x) {
     if (-3.0 <= x && x < 3.0) return sinc(x) * sinc(x / 3);
+    return 0.0;
+}
+
+/* Pillow's bilinear_filter (the triangle, support 1). */
+static double triangle(double x) {
+    if (x < 0.0) x = -x;
+    if (x < 1.0) return 1.0 - x;
     return 0.0;
 }
 
@@ -39,19 +45,20 @@ typedef struct {
     int32_t ksize;   /* max taps per output */
     int32_t *bounds; /* [out_size, 2]: first input, tap count */
     int32_t *k;      /* [out_size, ksize] fixed-point weights (unused taps are 0) */
-} lanczos_coeffs;
+} pillow_coeffs;
 
-static void coeffs_free(lanczos_coeffs *c) {
+static void coeffs_free(pillow_coeffs *c) {
     gc_free(c->bounds);
     gc_free(c->k);
     c->bounds = c->k = NULL;
 }
 
 /* Pillow's precompute_coeffs + normalize_coeffs_8bpc for box [0, in_size). */
-static gc_status coeffs_init(lanczos_coeffs *c, int32_t in_size, int32_t out_size) {
+static gc_status coeffs_init(pillow_coeffs *c, int32_t in_size, int32_t out_size, gc_pillow_filter f) {
+    double (*filter)(double) = f == GC_PILLOW_LANCZOS ? lanczos : triangle;
     const double scale = (double)(float)in_size / out_size; /* Pillow: (double)(in1 - in0) / outSize, floats */
     const double filterscale = scale < 1.0 ? 1.0 : scale;
-    const double support = LANCZOS_SUPPORT * filterscale;
+    const double support = (f == GC_PILLOW_LANCZOS ? 3.0 : 1.0) * filterscale;
     c->ksize = (int32_t)ceil(support) * 2 + 1;
     c->bounds = gc_alloc_array((size_t)out_size * 2, sizeof(int32_t));
     c->k = gc_alloc_array((size_t)out_size * c->ksize, sizeof(int32_t));
@@ -71,7 +78,7 @@ static gc_status coeffs_init(lanczos_coeffs *c, int32_t in_size, int32_t out_siz
         if (xmax > in_size) xmax = in_size;
         xmax -= xmin;
         for (int32_t x = 0; x < xmax; x++) {
-            w[x] = lanczos((x + xmin - center + 0.5) * ss);
+            w[x] = filter((x + xmin - center + 0.5) * ss);
             ww += w[x];
         }
         int32_t *k = c->k + (size_t)xx * c->ksize;
@@ -89,7 +96,7 @@ static gc_status coeffs_init(lanczos_coeffs *c, int32_t in_size, int32_t out_siz
 
 /* Horizontal pass: src [h, w, 3] -> dst [h, ow, 3]. */
 static void resample_rows(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst, int32_t ow,
-                          const lanczos_coeffs *c) {
+                          const pillow_coeffs *c) {
 #pragma omp parallel for schedule(static) if ((int64_t)h * ow > 65536)
     for (int32_t y = 0; y < h; y++) {
         const uint8_t *in = src + (size_t)y * w * 3;
@@ -113,7 +120,7 @@ static void resample_rows(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst
 
 /* Vertical pass: src [h, w, 3] -> dst [oh, w, 3]. Sums run along rows in blocks (contiguous, SIMD);
  * integer sums do not depend on the order, so this is Pillow's per-pixel loop to the bit. */
-static void resample_cols(const uint8_t *src, int32_t w, uint8_t *dst, int32_t oh, const lanczos_coeffs *c) {
+static void resample_cols(const uint8_t *src, int32_t w, uint8_t *dst, int32_t oh, const pillow_coeffs *c) {
     enum { BLOCK = 1024 };
     const size_t stride = (size_t)w * 3;
 #pragma omp parallel for schedule(static) if ((int64_t)oh * w > 65536)
@@ -135,20 +142,21 @@ static void resample_cols(const uint8_t *src, int32_t w, uint8_t *dst, int32_t o
     }
 }
 
-gc_status gc_resize_lanczos_rgb(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst, int32_t ow, int32_t oh) {
+gc_status gc_resize_pillow_rgb(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst, int32_t ow, int32_t oh,
+                               gc_pillow_filter f) {
     if (w <= 0 || h <= 0 || ow <= 0 || oh <= 0)
-        return gc_errorf(GC_ERR_ARG, "LANCZOS resize from %dx%d to %dx%d: sizes must be positive", (int)w, (int)h,
-                         (int)ow, (int)oh);
+        return gc_errorf(GC_ERR_ARG, "%s resize from %dx%d to %dx%d: sizes must be positive",
+                         f == GC_PILLOW_LANCZOS ? "LANCZOS" : "BILINEAR", (int)w, (int)h, (int)ow, (int)oh);
     const bool need_h = ow != w, need_v = oh != h;
     if (!need_h && !need_v) {
         memcpy(dst, src, (size_t)w * h * 3);
         return GC_OK;
     }
-    lanczos_coeffs ch = {0}, cv = {0};
+    pillow_coeffs ch = {0}, cv = {0};
     uint8_t *tmp = NULL;
     gc_status s = GC_OK;
-    if (need_h && (s = coeffs_init(&ch, w, ow)) != GC_OK) goto done;
-    if (need_v && (s = coeffs_init(&cv, h, oh)) != GC_OK) goto done;
+    if (need_h && (s = coeffs_init(&ch, w, ow, f)) != GC_OK) goto done;
+    if (need_v && (s = coeffs_init(&cv, h, oh, f)) != GC_OK) goto done;
     if (!need_v) {
         resample_rows(src, w, h, dst, ow, &ch);
     } else if (!need_h) {
@@ -169,6 +177,10 @@ done:
     coeffs_free(&ch);
     coeffs_free(&cv);
     return s;
+}
+
+gc_status gc_resize_lanczos_rgb(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst, int32_t ow, int32_t oh) {
+    return gc_resize_pillow_rgb(src, w, h, dst, ow, oh, GC_PILLOW_LANCZOS);
 }
 
 void gc_flip_rgb(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst) {

@@ -7,10 +7,15 @@
 
 #include "base/base.h"
 
-/* Pillow's Image.resize((ow, oh), LANCZOS) of an RGB u8 image, bit for bit (Resample.c: double
- * coefficients normalised per output pixel, rounded to 22-bit fixed point, horizontal pass first
- * into an 8-bit intermediate, then the vertical pass; a pass whose size is unchanged is skipped).
- * src [h, w, 3] -> dst [oh, ow, 3]. */
+typedef enum { GC_PILLOW_LANCZOS, GC_PILLOW_BILINEAR } gc_pillow_filter;
+
+/* Pillow's Image.resize((ow, oh), filter) of an RGB u8 image, bit for bit (Resample.c: double
+ * coefficients normalised per output pixel, support widened by the scale when shrinking, rounded to
+ * 22-bit fixed point, horizontal pass first into an 8-bit intermediate, then the vertical pass; a
+ * pass whose size is unchanged is skipped, so equal sizes give a copy). src [h, w, 3] -> dst [oh, ow, 3]. */
+gc_status gc_resize_pillow_rgb(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst, int32_t ow, int32_t oh,
+                               gc_pillow_filter f);
+/* The LANCZOS one (the reference's resize()). */
 gc_status gc_resize_lanczos_rgb(const uint8_t *src, int32_t w, int32_t h, uint8_t *dst, int32_t ow, int32_t oh);
 
 /* Left-right mirror of an RGB u8 image: dst [h, w, 3] (dst != src). */

@@ -10,6 +10,7 @@
 
 #include "backend/arena.h"
 #include "geocorr.h"
+#include "tensor/relpos.h"
 
 /* For each head h (0..heads-1) and query t:
  *   out[t, h*hd + j] = sum_s softmax_s(scale * q[t, h*hd:..] · k[s, h*hd:..]) v[s, h*hd + j]
@@ -24,6 +25,11 @@ gc_status gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, con
 gc_status gc_attention_scratch(gc_arena *scratch, float *out, int64_t ldo, const float *q, int64_t ldq,
                                const float *k, int64_t ldk, const float *v, int64_t ldv, int64_t Tq, int64_t Tk,
                                int64_t heads, int64_t hd, float scale, bool causal);
+/* The same self-attention (T queries and keys on one grid) with the decomposed relative position
+ * term of tensor/relpos.h added to every score (SAM's image encoder); memory stays O(threads x tile). */
+gc_status gc_attention_relpos(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k, int64_t ldk,
+                              const float *v, int64_t ldv, int64_t T, int64_t heads, int64_t hd, float scale,
+                              const gc_relpos *rp);
 /* The attention kernel in use on this CPU, e.g. "tiled SGEMM + online softmax". */
 const char *gc_attention_kernel(void);
 

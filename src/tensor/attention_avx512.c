@@ -141,7 +141,7 @@ static float softmax_row(float *row, int64_t valid, int64_t nkp, float *m, float
     return corr;
 }
 
-void gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, float *scratch) {
+gc_status gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, float *P, float *scratch) {
     const int64_t hd = a->hd, hdp = hd_pad(hd), Tk = a->Tk;
     const int64_t nr = (nq + MR_QK - 1) / MR_QK * MR_QK; /* rows past nq repeat row nq-1 (results unused) */
     const float *kh = a->k + h * gc_att512_kfloats(Tk, hd), *vh = a->v + h * gc_att512_vfloats(Tk, hd);
@@ -152,12 +152,16 @@ void gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, fl
         l[i] = 0.0f;
     }
     memset(acc, 0, (size_t)(nr * hdp) * sizeof(float));
+    const gc_relpos *rp = a->rp;
+    float *ph = P, *pw = rp ? P + nq * (2 * rp->nh - 1) : NULL;
+    if (rp) GC_TRY(gc_relpos_project(ph, pw, a->q + t0 * a->ldq + h * hd, a->ldq, nq, hd, rp));
     const int64_t kend = a->causal ? GC_MIN(Tk, t0 + nq) : Tk;
     for (int64_t s0 = 0; s0 < kend; s0 += BK) {
         const int64_t nk = GC_MIN(BK, kend - s0), nkp = (nk + KP - 1) / KP * KP;
         for (int64_t p = 0; p < nkp / KP; p++)
             for (int64_t i0 = 0; i0 < nr; i0 += MR_QK)
                 qk_tile(Q + i0 * hdp, hdp, kh + (s0 / KP + p) * hd * KP, hd, a->scale, S + i0 * BK + p * KP);
+        if (rp) gc_relpos_add(S, BK, ph, pw, t0, nq, s0, nk, rp);
         for (int64_t i = 0; i < nr; i++) {
             const int64_t valid = a->causal ? GC_MAX(0, GC_MIN(nk, t0 + GC_MIN(i, nq - 1) - s0 + 1)) : nk;
             const float corr = softmax_row(S + i * BK, valid, nkp, &m[i], &l[i]);
@@ -170,13 +174,13 @@ void gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, fl
         for (int64_t z0 = 0; z0 < hdp; z0 += 64) {
             const int64_t nz = GC_MIN(4, (hdp - z0) / 16);
             for (int64_t i0 = 0; i0 < nr; i0 += MR_PV) {
-                const float *P = S + i0 * BK;
+                const float *Pr = S + i0 * BK;
                 float *ac = acc + i0 * hdp + z0;
                 switch (nz) {
-                case 4: pv_tile_4(P, V + z0, hdp, nk, ac); break;
-                case 3: pv_tile_3(P, V + z0, hdp, nk, ac); break;
-                case 2: pv_tile_2(P, V + z0, hdp, nk, ac); break;
-                default: pv_tile_1(P, V + z0, hdp, nk, ac); break;
+                case 4: pv_tile_4(Pr, V + z0, hdp, nk, ac); break;
+                case 3: pv_tile_3(Pr, V + z0, hdp, nk, ac); break;
+                case 2: pv_tile_2(Pr, V + z0, hdp, nk, ac); break;
+                default: pv_tile_1(Pr, V + z0, hdp, nk, ac); break;
                 }
             }
         }
@@ -187,5 +191,6 @@ void gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, fl
         float *o = a->out + (t0 + i) * a->ldo + h * hd;
         for (int64_t d = 0; d < hd; d++) o[d] = ar[d] * inv;
     }
+    return GC_OK;
 }
 #endif

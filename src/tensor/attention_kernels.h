@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "geocorr.h"
+#include "tensor/relpos.h"
 
 /* AVX-512 blocking: query rows per job, keys per softmax step, keys per K^T panel. */
 enum { GC_ATT512_BQ = 96, GC_ATT512_BK = 128, GC_ATT512_KP = 32 };
@@ -22,6 +23,7 @@ typedef struct {
     int64_t Tk, hd;
     float scale;
     bool causal;
+    const gc_relpos *rp; /* relative position term (self-attention on a grid) or NULL */
 } gc_att_args;
 
 /* AVX-512 layouts: K^T in panels of GC_ATT512_KP keys, kp[h][panel][hd][KP] (keys past Tk zero);
@@ -31,9 +33,10 @@ int64_t gc_att512_vfloats(int64_t Tk, int64_t hd);
 /* Pack head h of k[Tk, ldk] / v[Tk, ldv] (columns h*hd ..). */
 void gc_att512_pack(float *kp, float *vp, const float *k, int64_t ldk, const float *v, int64_t ldv, int64_t Tk,
                     int64_t hd, int64_t h);
-/* Scratch floats of one thread. */
+/* Scratch floats of one thread (besides the relative position projections). */
 int64_t gc_att512_scratch(int64_t hd);
-/* Rows t0 .. t0+nq-1 (nq <= GC_ATT512_BQ) of head h. */
-void gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, float *scratch);
+/* Rows t0 .. t0+nq-1 (nq <= GC_ATT512_BQ) of head h; P: the block's relative position projections
+ * (BQ x (lh + lw), used when a->rp). Fails only when the projection GEMM does. */
+gc_status gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, float *P, float *scratch);
 
 #endif

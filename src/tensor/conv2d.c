@@ -57,13 +57,11 @@ gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const f
     gc_status st = GC_OK;
     if (par) {
         int64_t failed = nbands;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
         for (int64_t bi = 0; bi < nbands; bi++)
             if (im2col_band(y, x, w, Cin, H, W, Cout, k, stride, pad, Wo, HWo, bi * band, GC_MIN(Ho, bi * band + band),
-                            false, col + (int64_t)omp_get_thread_num() * K * band * Wo) != GC_OK) {
-#pragma omp critical(gc_conv_failed)
+                            false, col + (int64_t)omp_get_thread_num() * K * band * Wo) != GC_OK)
                 failed = GC_MIN(failed, bi);
-            }
         if (failed < nbands)
             st = im2col_band(y, x, w, Cin, H, W, Cout, k, stride, pad, Wo, HWo, failed * band,
                              GC_MIN(Ho, failed * band + band), false, col);

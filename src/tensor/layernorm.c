@@ -9,7 +9,7 @@
  * Mean and variance are accumulated in double (two passes, 8 fixed lanes): within rounding of
  * PyTorch's float Welford kernel (the fixtures' fp32-vs-fp64 runs differ by ~1e-6 relative) and
  * order-independent. */
-GC_CLONES void gc_layernorm(float *y, const float *x, const float *w, const float *b, int64_t N, int64_t C,
+GC_CLONES static void layernorm_v(float *y, const float *x, const float *w, const float *b, int64_t N, int64_t C,
                             float eps) {
 #pragma omp parallel for schedule(static) if (N * C > 32768)
     for (int64_t n = 0; n < N; n++) {
@@ -25,4 +25,8 @@ GC_CLONES void gc_layernorm(float *y, const float *x, const float *w, const floa
             yr[c] = t;
         }
     }
+}
+
+void gc_layernorm(float *y, const float *x, const float *w, const float *b, int64_t N, int64_t C, float eps) {
+    layernorm_v(y, x, w, b, N, C, eps);
 }

@@ -54,12 +54,10 @@ gc_status gc_sgemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64
     if (M <= 0 || N <= 0) return GC_OK;
     int64_t tm = (M + GC_GEMM_TILE_M - 1) / GC_GEMM_TILE_M, tn = (N + GC_GEMM_TILE_N - 1) / GC_GEMM_TILE_N;
     int64_t failed = tm * tn;
-#pragma omp parallel for schedule(dynamic, 1) if (tm * tn > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (tm * tn > 1) reduction(min : failed)
     for (int64_t t = 0; t < tm * tn; t++)
-        if (gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tn, t) != GC_OK) {
-#pragma omp critical(gc_gemm_failed)
-            failed = GC_MIN(failed, t);
-        }
+        if (gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tn, t) != GC_OK)
+            failed = GC_MIN(failed, t); /* a reduction: a named critical section would export a lock symbol */
     /* a worker's message is its thread's: redo the first failing tile here to report it */
     return failed < tm * tn ? gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tn, failed)
                             : GC_OK;

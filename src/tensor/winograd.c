@@ -263,12 +263,10 @@ gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, con
     gc_status st = GC_OK;
     if (par) {
         int64_t failed = nbands;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
         for (int64_t bi = 0; bi < nbands; bi++)
-            if (wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, false, buf + (int64_t)omp_get_thread_num() * per) != GC_OK) {
-#pragma omp critical(gc_conv_failed)
+            if (wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, false, buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
                 failed = GC_MIN(failed, bi);
-            }
         /* a worker's message is its thread's: redo the failing band here to report it */
         if (failed < nbands) st = wino_band(m, y, x, U, Cin, H, W, Cout, rows, failed, false, buf);
     } else {

@@ -6,7 +6,7 @@
 
 gc_loss_cfg gc_loss_cfg_default(void) {
     return (gc_loss_cfg){.jitter = 0.1, .w_single = 0, .w_double = 1, .w_self = 0.25, .beta = 0.02f,
-                         .anno = 840, .side = 60, .flow_maps = false, .thr_unscaled = false};
+                         .anno = GC_CANVAS_DINO, .side = 60, .flow_maps = false, .thr_unscaled = false};
 }
 
 bool gc_loss_cfg_uses_flips(const gc_loss_cfg *cfg) {

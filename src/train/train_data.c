@@ -7,7 +7,7 @@
 #include "eval/pck.h"
 #include "match/match.h"
 #include "pipeline/feature_cache.h"
-#include "train/flip_tables.h"
+#include "match/flip_table.h"
 
 /* x[cin, 3600] = the fused post-processor input of one cached image. */
 static gc_status load_fused(const char *cache, const char *rel, int flip, const gc_postproc *m, float *x) {
@@ -18,7 +18,9 @@ static gc_status load_fused(const char *cache, const char *rel, int flip, const 
                                        : gc_errorf(GC_ERR_MISSING, "%s: feature cache file missing (image %s%s; run "
                                                    "`geocorr extract`%s)", path, rel, flip ? ", flipped" : "",
                                                    flip ? " with flips" : "");
-    if (s == GC_OK) s = gc_postproc_input(m, w, x);
+    gc_map_view v[GC_N_MAPS];
+    if (s == GC_OK) s = gc_map_views_from_weights(w, m->n_groups == 1, v);
+    if (s == GC_OK) s = gc_postproc_input(m, v, path, x);
     gc_weights_free(w);
     free(path);
     return s;
@@ -38,7 +40,7 @@ gc_status gc_train_data_init(gc_train_data *d, gc_dataset_kind kind, const char 
     }
     if (flips && kind == GC_DS_PFPASCAL) {
         gc_train_data_free(d);
-        return gc_errorf(GC_ERR_ARG, "--pair-augment: PF-Pascal has no training flip table (the reference trains it without)");
+        return gc_errorf(GC_ERR_ARG, "pair augmentation: PF-Pascal has no training flip table (the reference trains it without)");
     }
     d->kps = gc_calloc((size_t)n, sizeof *d->kps);
     d->perm = gc_calloc((size_t)(n + nc), sizeof(int64_t *)); /* [n] per pair, then [nc] owned per category */
@@ -60,7 +62,7 @@ gc_status gc_train_data_init(gc_train_data *d, gc_dataset_kind kind, const char 
         if (flips && k > 0) {
             /* SPair: the table of the source's category (its parent folder); AP-10K: one table */
             const bool spair = kind == GC_DS_SPAIR;
-            s = gc_flip_table_perm(flip_tables ? flip_tables : gc_flip_tables_default_path(), spair ? "spair" : "ap10k",
+            s = gc_flip_table_perm(flip_tables, spair ? "spair" : "ap10k",
                                    spair ? d->set.pairs[idx[0]].src_category : NULL, &d->perm[n + c], &d->np[n + c]);
             for (int j = 0; s == GC_OK && j < k; j++) {
                 d->perm[idx[j]] = d->perm[n + c];
@@ -153,7 +155,7 @@ void gc_train_val_free(gc_train_val *v) {
 /* Predictions of one validation pair: window soft-argmax of every visible source keypoint. */
 static gc_status val_pair(const gc_train_val *v, const gc_postproc *m, int pair, float *x, gc_pck_pred *pred) {
     const gc_eval_pair *p = &v->set.pairs[pair];
-    gc_desc ds = {0}, dt = {0};
+    gc_descriptors ds = {0}, dt = {0};
     gc_status s = load_fused(v->cache, p->src, 0, m, x);
     if (s == GC_OK) s = gc_desc_postproc_fused(m, x, &ds);
     if (s == GC_OK) s = load_fused(v->cache, p->trg, 0, m, x);
@@ -171,12 +173,12 @@ static gc_status val_pair(const gc_train_val *v, const gc_postproc *m, int pair,
     }
     if (s == GC_OK && K > 0) {
         gc_kps_to_cells(&kps[0][0], K, cells);
-        const gc_match_opts mo = {.hard = false, .window = v->window, .exclude_outside = false};
+        const gc_match_params mo = {.hard = false, .window = v->window, .exclude_outside = false};
         s = gc_match_cells(ds.rows, dt.rows, ds.c, cells, K, &mo, &xy[0][0], NULL, NULL);
         for (int k = 0; s == GC_OK && k < K; k++) memcpy(pred->pred[ids[k]], xy[k], sizeof xy[k]);
     }
-    gc_desc_free(&ds);
-    gc_desc_free(&dt);
+    gc_desc_clear(&ds);
+    gc_desc_clear(&dt);
     return s;
 }
 

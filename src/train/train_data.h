@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "eval/dataset.h"
+#include "data/dataset.h"
 #include "train/train_loop.h"
 
 typedef struct {

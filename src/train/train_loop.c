@@ -27,7 +27,7 @@ static void log_line(FILE *log, const char *fmt, ...) {
     fflush(log);
 }
 
-static gc_status validate(gc_trainer *t, gc_val_fn val, void *val_ctx, const gc_loop_cfg *cfg, FILE *log) {
+static gc_status validate(gc_trainer *t, gc_val_fn val, void *val_ctx, const gc_train_config *cfg, FILE *log) {
     double score = 0;
     if (val) GC_TRY(val(val_ctx, t->m, &score));
     const bool better = val && score > t->best;
@@ -39,7 +39,7 @@ static gc_status validate(gc_trainer *t, gc_val_fn val, void *val_ctx, const gc_
 }
 
 gc_status gc_train_loop(gc_trainer *t, const gc_pair_source *src, gc_val_fn val, void *val_ctx,
-                        const gc_loop_cfg *cfg) {
+                        const gc_train_config *cfg) {
     if (src->n_pairs <= 0) return gc_errorf(GC_ERR_ARG, "training: no training pairs");
     if (!gc_dir_exists(cfg->out_dir)) return gc_errorf(GC_ERR_IO, "%s: output folder does not exist", cfg->out_dir);
     if (cfg->resume) GC_TRY(gc_trainer_resume(t, cfg->out_dir, "last"));
@@ -72,17 +72,12 @@ gc_status gc_train_loop(gc_trainer *t, const gc_pair_source *src, gc_val_fn val,
         for (int k = 0; k < loss.n_terms; k++)
             log_line(log, " %s %.6f", loss.t[k].name, loss.t[k].value);
         log_line(log, " sparse %.6f\n", loss.t[0].sparse);
-        if (cfg->progress) {
-            const double el = gc_now() - t0, per = el / (double)(step - start + 1);
-            fprintf(stderr, "\rtrain %lld/%lld  loss %.4f  %.2f s/step  eta %.1f h   ", (long long)(step + 1),
-                    (long long)total, loss.loss, per, per * (double)(total - step - 1) / 3600.0);
-        }
+        if (cfg->progress) cfg->progress(cfg->progress_ctx, step + 1, total, loss.loss, gc_now() - t0);
         gc_pair_loss_free(&loss);
         const bool epoch_end = i == src->n_pairs - 1;
         if ((cfg->val_every > 0 && i > 0 && i % cfg->val_every == 0) || epoch_end)
             s = validate(t, val, val_ctx, cfg, log);
     }
-    if (cfg->progress) fprintf(stderr, "\n");
     /* an interrupted schedule (max_steps) still leaves a resumable last checkpoint */
     if (s == GC_OK && cfg->max_steps > 0 && t->opt.step < total) s = gc_trainer_save(t, cfg->out_dir, "last");
     fclose(log);

@@ -41,7 +41,7 @@ void gc_postproc_init_reference(gc_postproc *m, uint64_t seed) {
     }
 }
 
-gc_status gc_trainer_init(gc_trainer *t, gc_postproc *m, const gc_train_cfg *cfg) {
+gc_status gc_trainer_init(gc_trainer *t, gc_postproc *m, const gc_trainer_cfg *cfg) {
     memset(t, 0, sizeof *t);
     t->m = m;
     t->cfg = *cfg;

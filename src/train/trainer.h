@@ -26,11 +26,11 @@ typedef struct {
     double lr, weight_decay; /* AdamW (1.25e-3, 1e-3) */
     double dropout;          /* input dropout p (0.2) */
     uint64_t seed;
-} gc_train_cfg;
+} gc_trainer_cfg;
 
 typedef struct {
     gc_postproc *m;   /* the model being trained (its data is refreshed from p every step) */
-    gc_train_cfg cfg;
+    gc_trainer_cfg cfg;
     int64_t n;        /* m->n_params + 2 * side */
     float *p;         /* [n] parameters: post-processor, then g_x, g_y */
     float *grad;      /* [n] */
@@ -46,7 +46,7 @@ typedef struct {
  * bias 0; mixing_weights 1; logit_scale ln(1/0.07); self_logit_scale ln(10). */
 void gc_postproc_init_reference(gc_postproc *m, uint64_t seed);
 
-gc_status gc_trainer_init(gc_trainer *t, gc_postproc *m, const gc_train_cfg *cfg);
+gc_status gc_trainer_init(gc_trainer *t, gc_postproc *m, const gc_trainer_cfg *cfg);
 void gc_trainer_free(gc_trainer *t);
 
 /* One optimiser step on one pair (in->drop is ignored: the trainer draws its own masks).

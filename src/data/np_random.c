@@ -1,4 +1,4 @@
-#include "eval/np_random.h"
+#include "data/np_random.h"
 
 void gc_np_random_seed(gc_np_random *r, uint32_t seed) {
     r->mt[0] = seed;

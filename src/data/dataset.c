@@ -8,8 +8,8 @@
 #include <matio.h>
 #endif
 
-#include "eval/dataset.h"
-#include "eval/np_random.h"
+#include "data/dataset.h"
+#include "data/np_random.h"
 #include "io/config.h"
 
 static const char *const k_voc[20] = {"aeroplane", "bicycle", "bird",  "boat",      "bottle", "bus",         "car",
@@ -20,7 +20,7 @@ gc_status gc_dataset_kind_parse(const char *s, gc_dataset_kind *out) {
     if (s && strcmp(s, "spair") == 0) *out = GC_DS_SPAIR;
     else if (s && (strcmp(s, "pfpascal") == 0 || strcmp(s, "pascal") == 0)) *out = GC_DS_PFPASCAL;
     else if (s && strcmp(s, "ap10k") == 0) *out = GC_DS_AP10K;
-    else return gc_errorf(GC_ERR_ARG, "--dataset must be spair, pfpascal or ap10k (got '%s')", s ? s : "");
+    else return gc_errorf(GC_ERR_ARG, "dataset must be spair, pfpascal or ap10k (got '%s')", s ? s : "");
     return GC_OK;
 }
 
@@ -28,7 +28,7 @@ gc_status gc_ap10k_subset_parse(const char *s, gc_ap10k_subset *out) {
     if (!s || strcmp(s, "intra-species") == 0) *out = GC_AP10K_INTRA;
     else if (strcmp(s, "cross-species") == 0) *out = GC_AP10K_CROSS_SPECIES;
     else if (strcmp(s, "cross-family") == 0) *out = GC_AP10K_CROSS_FAMILY;
-    else return gc_errorf(GC_ERR_ARG, "--subset must be intra-species, cross-species or cross-family (got '%s')", s);
+    else return gc_errorf(GC_ERR_ARG, "AP-10K subset must be intra-species, cross-species or cross-family (got '%s')", s);
     return GC_OK;
 }
 
@@ -40,8 +40,8 @@ const char *gc_dataset_kind_name(gc_dataset_kind k) {
  * and the float32 centring offsets (x, y) for mapping predictions given in original pixels. */
 static double kps_to_anno(float (*kps)[3], int n, double w, double h, float off[2]) {
     gc_canvas_geom g;
-    gc_canvas_geometry((int32_t)w, (int32_t)h, GC_ANNO_SIZE, &g); /* sizes were validated by check_size */
-    gc_kps_to_canvas(&kps[0][0], n, (int32_t)w, (int32_t)h, GC_ANNO_SIZE, &kps[0][0]);
+    gc_canvas_geometry((int32_t)w, (int32_t)h, GC_CANVAS_DINO, &g); /* sizes were validated by check_size */
+    gc_kps_to_canvas(&kps[0][0], n, (int32_t)w, (int32_t)h, GC_CANVAS_DINO, &kps[0][0]);
     off[0] = h > w ? (float)g.off_x : 0, off[1] = h < w ? (float)g.off_y : 0;
     return g.scale;
 }
@@ -668,7 +668,7 @@ static gc_status load_pfpascal(builder *b, const char *root, const char *split) 
             if (s == GC_OK) {
                 double ssc;
                 pair_set_kps(p, sk, tk, 20, sw, sh, tw, th, &ssc);
-                p->thr = GC_ANNO_SIZE, p->thr_img = GC_ANNO_SIZE, p->thr_src = GC_ANNO_SIZE;
+                p->thr = GC_CANVAS_DINO, p->thr_img = GC_CANVAS_DINO, p->thr_src = GC_CANVAS_DINO;
             }
             free(spath), free(tpath);
         }
@@ -679,12 +679,30 @@ static gc_status load_pfpascal(builder *b, const char *root, const char *split) 
 
 /* ---- set ---------------------------------------------------------------------------------------- */
 
-static const gc_eval_set *g_sort_set;
-static int cmp_pair_name(const void *a, const void *b) {
-    const gc_eval_pair *p = &g_sort_set->pairs[*(const int *)a], *q = &g_sort_set->pairs[*(const int *)b];
-    int c = strcmp(p->src, q->src);
-    if (!c) c = strcmp(p->trg, q->trg);
-    return c ? c : (*(const int *)a - *(const int *)b);
+/* A pair's sort key: the comparator sees everything it needs (no file-scope state). */
+typedef struct {
+    const char *first, *second; /* image names in comparison order */
+    int value;
+} pair_key;
+
+static int cmp_pair_key(const void *a, const void *b) {
+    const pair_key *p = a, *q = b;
+    int c = strcmp(p->first, q->first);
+    if (!c) c = strcmp(p->second, q->second);
+    return c ? c : p->value - q->value;
+}
+
+gc_status gc_eval_pairs_sort(const gc_eval_set *s, const int *sel, int *idx, int n, bool target_first) {
+    pair_key *k = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof *k);
+    if (!k) return GC_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        const gc_eval_pair *p = &s->pairs[sel ? sel[idx[i]] : idx[i]];
+        k[i] = target_first ? (pair_key){p->trg, p->src, idx[i]} : (pair_key){p->src, p->trg, idx[i]};
+    }
+    qsort(k, (size_t)n, sizeof *k, cmp_pair_key);
+    for (int i = 0; i < n; i++) idx[i] = k[i].value;
+    gc_free(k);
+    return GC_OK;
 }
 
 gc_status gc_eval_set_load(gc_eval_set *s, gc_dataset_kind kind, const char *root, const char *split,
@@ -704,9 +722,7 @@ gc_status gc_eval_set_load(gc_eval_set *s, gc_dataset_kind kind, const char *roo
     if (st == GC_OK && !(s->by_name = gc_alloc_array((size_t)s->n_pairs, sizeof(int)))) st = GC_ERR_NOMEM;
     if (st == GC_OK) {
         for (int i = 0; i < s->n_pairs; i++) s->by_name[i] = i;
-        g_sort_set = s;
-        qsort(s->by_name, (size_t)s->n_pairs, sizeof(int), cmp_pair_name);
-        g_sort_set = NULL;
+        st = gc_eval_pairs_sort(s, NULL, s->by_name, s->n_pairs, false);
     }
     if (st != GC_OK) gc_eval_set_free(s);
     return st;

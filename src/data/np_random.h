@@ -2,8 +2,8 @@
  * `np.random.seed(s)` (MT19937 init_genrand) and `np.random.choice(n, k)` with replacement, i.e.
  * `randint(0, n, k)` by masked rejection sampling on 32-bit draws (numpy's
  * random_bounded_uint64_fill with use_masked=1), so sampled pair lists reproduce bit for bit. */
-#ifndef GC_EVAL_NP_RANDOM_H
-#define GC_EVAL_NP_RANDOM_H
+#ifndef GC_DATA_NP_RANDOM_H
+#define GC_DATA_NP_RANDOM_H
 
 #include <stdint.h>
 

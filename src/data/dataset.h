@@ -1,16 +1,16 @@
-/* Benchmark readers: SPair-71k, PF-Pascal and the AP-10K correspondence benchmark in the layouts the
- * reference's loaders read (REFERENCE.md §8), producing per-pair keypoints in the 840 ANNO frame and
+/* The dataset module that evaluation and training both read through. Benchmark readers: SPair-71k,
+ * PF-Pascal and the AP-10K correspondence benchmark in the layouts the reference's loaders read
+ * (REFERENCE.md §8), producing per-pair keypoints in the 840 ANNO frame and
  * PCK thresholds exactly as `utils_dataset.py` (float32 keypoint arithmetic, float64 thresholds) and
  * `utils/eval_spair.py` (float32 thresholds from the image annotation) compute them. */
-#ifndef GC_EVAL_DATASET_H
-#define GC_EVAL_DATASET_H
+#ifndef GC_DATA_DATASET_H
+#define GC_DATA_DATASET_H
 
 #include <stdbool.h>
 
 #include "base/base.h"
 
 #define GC_EVAL_MAX_KPS 30
-#define GC_ANNO_SIZE 840
 
 typedef enum { GC_DS_SPAIR, GC_DS_PFPASCAL, GC_DS_AP10K } gc_dataset_kind;
 typedef enum { GC_AP10K_INTRA, GC_AP10K_CROSS_SPECIES, GC_AP10K_CROSS_FAMILY } gc_ap10k_subset;
@@ -55,6 +55,9 @@ gc_status gc_eval_set_load(gc_eval_set *s, gc_dataset_kind kind, const char *roo
                            gc_ap10k_subset subset);
 void gc_eval_set_free(gc_eval_set *s);
 
+/* Sort idx[0..n) by the names of their pairs (pair sel[v], or v when sel is NULL, for a value v):
+ * (src, trg), or (trg, src) with target_first; ties by value. */
+gc_status gc_eval_pairs_sort(const gc_eval_set *s, const int *sel, int *idx, int n, bool target_first);
 /* Index of the first pair (src, trg) (paths relative to JPEGImages) in the set, or -1. */
 int gc_eval_set_find(const gc_eval_set *s, const char *src, const char *trg);
 

@@ -1,0 +1,119 @@
+/* The outputs of `geocorr match` (match_output.h). */
+#include "cli/match_output.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+gc_status gc_match_result_init(gc_match_result *r, int64_t K) {
+    r->K = K;
+    r->out = gc_alloc_array((size_t)K * 2, sizeof(float));
+    r->score = gc_alloc_array((size_t)K, sizeof(float));
+    r->from_flip = gc_calloc((size_t)K, sizeof(int));
+    r->extra.src840 = gc_alloc_array((size_t)K * 2, sizeof(float));
+    r->extra.query840 = gc_alloc_array((size_t)K * 2, sizeof(float));
+    r->extra.out840 = gc_alloc_array((size_t)K * 2, sizeof(float));
+    r->extra.partner = gc_alloc_array((size_t)K, sizeof(int64_t));
+    if (r->out && r->score && r->from_flip && r->extra.src840 && r->extra.query840 && r->extra.out840 && r->extra.partner)
+        return GC_OK;
+    gc_match_result_free(r);
+    return GC_ERR_NOMEM;
+}
+
+void gc_match_result_free(gc_match_result *r) {
+    gc_free(r->out);
+    gc_free(r->score);
+    gc_free(r->from_flip);
+    gc_free(r->extra.src840);
+    gc_free(r->extra.query840);
+    gc_free(r->extra.out840);
+    gc_free(r->extra.partner);
+    r->out = r->score = NULL;
+    r->from_flip = NULL;
+    memset(&r->extra, 0, sizeof r->extra);
+}
+
+static cJSON *json_xy(double x, double y) {
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(x));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(y));
+    return a;
+}
+
+static cJSON *json_num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+static const char *method_name(const gc_match_params *m) {
+    return m->hard ? "hard argmax" : m->window > 0 ? "window soft-argmax" : m->window == 0 ? "soft-argmax" : "gaussian-kernel soft-argmax";
+}
+
+gc_status gc_match_json(const gc_match_result *r, char **text) {
+    *text = NULL;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "src", r->src_name);
+    cJSON_AddStringToObject(root, "tgt", r->tgt_name);
+    cJSON_AddItemToObject(root, "src_size", json_xy(r->src->w, r->src->h));
+    cJSON_AddItemToObject(root, "tgt_size", json_xy(r->tgt->w, r->tgt->h));
+    cJSON_AddStringToObject(root, "frame", "points in original pixels; *_840 in the 840x840 annotation frame");
+    cJSON *d = cJSON_AddObjectToObject(root, "descriptor");
+    cJSON_AddStringToObject(d, "recipe", r->recipe);
+    cJSON_AddNumberToObject(d, "channels", (double)r->channels);
+    cJSON *m = cJSON_AddObjectToObject(root, "matching");
+    cJSON_AddStringToObject(m, "method", method_name(&r->match));
+    cJSON_AddNumberToObject(m, "window", r->match.window);
+    cJSON_AddBoolToObject(m, "exclude_outside", r->match.exclude_outside);
+    cJSON *a = cJSON_AddObjectToObject(root, "align");
+    cJSON_AddStringToObject(a, "mode", r->align_mode);
+    if (r->aligned) {
+        cJSON_AddStringToObject(a, "distance", r->distance);
+        cJSON_AddItemToObject(a, "dist_orig", json_num_or_null(r->info.dist_orig));
+        cJSON_AddItemToObject(a, "dist_flip", json_num_or_null(r->info.dist_flip));
+        cJSON_AddBoolToObject(a, "flip_chosen", r->info.flip_chosen);
+        cJSON_AddItemToObject(a, "flip_table", r->flip_table ? cJSON_CreateString(r->flip_table) : cJSON_CreateNull());
+    }
+    cJSON *pts = cJSON_AddArrayToObject(root, "points");
+    for (int64_t k = 0; k < r->K; k++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddNumberToObject(p, "index", (double)k);
+        if (r->ids) cJSON_AddNumberToObject(p, "id", (double)r->ids[k]);
+        cJSON_AddItemToObject(p, "src", json_xy(r->points[2 * k], r->points[2 * k + 1]));
+        cJSON_AddItemToObject(p, "src_840", json_xy(r->extra.src840[2 * k], r->extra.src840[2 * k + 1]));
+        cJSON_AddItemToObject(p, "match", json_xy(r->out[2 * k], r->out[2 * k + 1]));
+        cJSON_AddItemToObject(p, "match_840", json_xy(r->extra.out840[2 * k], r->extra.out840[2 * k + 1]));
+        cJSON_AddNumberToObject(p, "score", r->score[k]);
+        cJSON_AddStringToObject(p, "pose", r->from_flip[k] ? "flipped" : "original");
+        if (r->aligned && r->from_flip[k] && r->extra.partner[k] != k)
+            cJSON_AddNumberToObject(p, "flip_partner", (double)r->extra.partner[k]);
+        cJSON_AddItemToArray(pts, p);
+    }
+    char *t = cJSON_Print(root);
+    cJSON_Delete(root);
+    size_t n = t ? strlen(t) : 0;
+    char *full = t ? realloc(t, n + 2) : NULL;
+    if (!full) {
+        free(t);
+        return gc_errorf(GC_ERR_NOMEM, "out of memory (match JSON)");
+    }
+    full[n] = '\n';
+    full[n + 1] = 0;
+    *text = full;
+    return GC_OK;
+}
+
+gc_status gc_match_picture(const gc_match_result *r, gc_image *out) {
+    return gc_picture_matches(r->src, r->tgt, r->points, r->out, r->K, out);
+}
+
+gc_status gc_match_heatmap(const gc_match_result *r, int64_t q, const gc_descriptors *src, const gc_descriptors *src_flip,
+                           const gc_descriptors *trg, gc_image *out) {
+    memset(out, 0, sizeof *out);
+    if (q < 0 || q >= r->K) return gc_errorf(GC_ERR_ARG, "heat map of point %lld: only %lld points", (long long)q, (long long)r->K);
+    const bool fl = r->from_flip[q];
+    if (fl && !src_flip) return gc_errorf(GC_ERR_ARG, "heat map of point %lld: its match came from the flipped source", (long long)q);
+    float *sim = gc_alloc_array(3600, sizeof(float));
+    if (!sim) return GC_ERR_NOMEM;
+    gc_status s = gc_descriptors_similarity(fl ? src_flip : src, trg, r->extra.query840[2 * q], r->extra.query840[2 * q + 1], sim);
+    if (s == GC_OK) s = gc_picture_heatmap(r->src, r->tgt, r->points + 2 * q, r->out + 2 * q, sim, out);
+    gc_free(sim);
+    return s;
+}
