@@ -52,32 +52,39 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a
 G="$build/bench" ORT="node $work/ort/ort_run.js"
 declare -A T # T[key] = "t1 t2 ..." seconds per round
 
-run_round() {
-  local out
-  out=$("$G/bench_dinov2" --threads "$threads" 2>&1); T[g_dino]+=" $(echo "$out" | num '.*forward \([0-9.]*\) s.*')"
+run_round() { # T[key] wall seconds, T[key_cpu] process CPU seconds (all threads)
+  local out t
+  out=$("$G/bench_dinov2" --threads "$threads" 2>&1)
+  T[g_dino]+=" $(echo "$out" | num '.*forward \([0-9.]*\) s.*')"; T[g_dino_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
   out=$("$py" "$root/tools/torch_dinov2_bench.py" --threads "$threads" 2>&1)
-  T[t_dino]+=" $(echo "$out" | num '.*forward \([0-9.]*\) s.*')"
-  out=$($ORT "$work/dinov2_840.onnx" dinov2_840 "$threads" 1 2>&1); T[o_dino]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$build/geocorr" features --dinov2 "$work/dinov2-base" --dino-only --image "$fixtures/images/antelope.jpg" \
-    --out "$work/dino.safetensors" --threads "$threads" >/dev/null
-  t1=$(date +%s.%N); T[g_dino_proc]+=" $(echo "$t1 - $t0" | bc)"
+  T[t_dino]+=" $(echo "$out" | num '.*forward \([0-9.]*\) s.*')"; T[t_dino_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
+  out=$($ORT "$work/dinov2_840.onnx" dinov2_840 "$threads" 1 2>&1)
+  T[o_dino]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"; T[o_dino_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
+  t=$( { /usr/bin/time -f "%e %U %S" "$build/geocorr" features --dinov2 "$work/dinov2-base" --dino-only \
+         --image "$fixtures/images/antelope.jpg" --out "$work/dino.safetensors" --threads "$threads" >/dev/null; } 2>&1 | tail -1)
+  T[g_dino_proc]+=" $(echo "$t" | cut -d' ' -f1)"; T[g_dino_proc_cpu]+=" $(echo "$t" | awk '{print $2 + $3}')"
   out=$(GEOCORR_THREADS=$threads "$G/bench_sd" 2>&1)
-  T[g_vae]+=" $(echo "$out" | num '^geocorr vae_encoder_512 \([0-9.]*\)$')"
-  T[g_unet]+=" $(echo "$out" | num '^geocorr unet_to_block7_64 \([0-9.]*\)$')"
+  for k in vae:vae_encoder_512 unet:unet_to_block7_64; do
+    T[g_${k%%:*}]+=" $(echo "$out" | num "^geocorr ${k#*:} \([0-9.]*\)$")"
+    T[g_${k%%:*}_cpu]+=" $(echo "$out" | num "^geocorr ${k#*:}_cpu \([0-9.]*\)$")"
+  done
   out=$("$py" "$root/tools/bench_sd_torch.py" "$threads" 2>&1)
-  T[t_vae]+=" $(echo "$out" | num '^torch vae_encoder_512 \([0-9.]*\)$')"
-  T[t_unet]+=" $(echo "$out" | num '^torch unet_to_block7_64 \([0-9.]*\)$')"
-  out=$($ORT "$work/vae_512.onnx" vae_512 "$threads" 1 2>&1); T[o_vae]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"
+  for k in vae:vae_encoder_512 unet:unet_to_block7_64; do
+    T[t_${k%%:*}]+=" $(echo "$out" | num "^torch ${k#*:} \([0-9.]*\)$")"
+    T[t_${k%%:*}_cpu]+=" $(echo "$out" | num "^torch ${k#*:}_cpu \([0-9.]*\)$")"
+  done
+  out=$($ORT "$work/vae_512.onnx" vae_512 "$threads" 1 2>&1)
+  T[o_vae]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"; T[o_vae_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
   out=$("$G/bench_pipeline" "$threads" 2>&1)
   T[g_clip]+=" $(echo "$out" | num '^  CLIP image tower *\([0-9.]*\) s.*')"
   T[g_image]+=" $(echo "$out" | num '^  total (text encoder + one image) *\([0-9.]*\) s.*')"
+  T[g_image_cpu]+=" $(echo "$out" | num '^  total (text encoder + one image).*one image: \([0-9.]*\) s CPU.*')"
   T[g_rss]+=" $(echo "$out" | num '^  peak RSS \([0-9]*\) MiB')"
   out=$("$py" "$root/tools/bench_pipeline_torch.py" "$threads" 2>&1)
-  T[t_clip]+=" $(echo "$out" | num '^  CLIP image tower (4 crops) *\([0-9.]*\) s wall.*')"
-  T[t_text]+=" $(echo "$out" | num '^  text encoder (U, once) *\([0-9.]*\) s wall.*')"
-  T[t_cap]+=" $(echo "$out" | num '^  implicit captioner (4 crops) *\([0-9.]*\) s wall.*')"
+  for k in clip:'CLIP image tower (4 crops)' text:'text encoder (U, once)' cap:'implicit captioner (4 crops)'; do
+    T[t_${k%%:*}]+=" $(echo "$out" | num "^  ${k#*:} *\([0-9.]*\) s wall.*")"
+    T[t_${k%%:*}_cpu]+=" $(echo "$out" | num "^  ${k#*:} *[0-9.]* s wall *\([0-9.]*\) s CPU.*")"
+  done
 }
 
 header() {
@@ -88,12 +95,13 @@ header() {
   echo "# ONNX Runtime: onnxruntime-node $(node -e "console.log(require('$work/ort/node_modules/onnxruntime-node').env.versions.common)"), CPU execution provider (MLAS), graph optimisations all"
 }
 
-sgemm_peak() { # every library and forced OpenBLAS core, $rounds interleaved rounds, best of each
+sgemm_peak() { # $1 threads, $2 extra flag (--cpu or empty): every library and forced OpenBLAS core,
+                # $rounds interleaved rounds, best of each
   local out="" best ours
   for r in $(seq "$rounds"); do
-    out+=$("$G/bench_sgemm" --threads "$threads" | grep '^sgemm')$'\n'
+    out+=$("$G/bench_sgemm" --threads "$1" $2 | grep '^sgemm')$'\n'
     for core in SkylakeX Cooperlake Haswell; do
-      out+=$("$G/bench_sgemm" --threads "$threads" --openblas-core "$core" | grep '^sgemm')$'\n'
+      out+=$("$G/bench_sgemm" --threads "$1" $2 --openblas-core "$core" | grep '^sgemm')$'\n'
     done
   done
   out=$(echo "$out" | grep '^sgemm' | awk '{v = $(NF-1); $(NF-1) = ""; $NF = ""; k = $0; if (v > b[k]) b[k] = v; if (!(k in o)) o[k] = n++}
@@ -135,8 +143,10 @@ fi
 
 {
   header
-  echo "# SGEMM peak of the machine, $threads threads, 2048^3, best of $rounds interleaved rounds per library"
-  sgemm_peak
+  echo "# SGEMM peak of the machine, 2048^3, best of $rounds interleaved rounds per library: $threads threads (wall)"
+  sgemm_peak "$threads" ""
+  echo "# the same per core: 1 thread, GFLOP per CPU second (steadier than wall time when the machine is shared)"
+  sgemm_peak 1 --cpu
 } | tee "$root/bench/results/compare.txt"
 for r in $(seq "$rounds"); do
   echo "round $r/$rounds (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
@@ -153,13 +163,19 @@ done
   row "CLIP ViT-L/14-336, 4 crops" g_clip t_clip ""
   # PyTorch's whole image: the stage timings of the same shapes (text encoder once, 4 crops of CLIP,
   # captioner, VAE and UNet, DINOv2 once)
-  for i in $(seq "$rounds"); do
-    tt=$(echo "${T[t_text]}" | cut -d' ' -f$((i + 1))); tc=$(echo "${T[t_clip]}" | cut -d' ' -f$((i + 1)))
-    tk=$(echo "${T[t_cap]}" | cut -d' ' -f$((i + 1))); tv=$(echo "${T[t_vae]}" | cut -d' ' -f$((i + 1)))
-    tu=$(echo "${T[t_unet]}" | cut -d' ' -f$((i + 1))); td=$(echo "${T[t_dino]}" | cut -d' ' -f$((i + 1)))
-    T[t_image]+=" $(echo "$tt + $tc + $tk + 4 * ($tv + $tu) + $td" | bc)"
+  for sfx in "" _cpu; do
+    for i in $(seq "$rounds"); do
+      f() { echo "${T[$1$sfx]}" | cut -d' ' -f$((i + 1)); }
+      T[t_image$sfx]+=" $(echo "$(f t_text) + $(f t_clip) + $(f t_cap) + 4 * ($(f t_vae) + $(f t_unet)) + $(f t_dino)" | bc)"
+    done
   done
   row "whole image (SD + DINO; PyTorch: stage sum)" g_image t_image ""
+  echo "# the same in process CPU seconds over all threads (wait-free work; steadier on a shared machine)"
+  row "DINOv2 ViT-B/14 840^2 forward" g_dino_cpu t_dino_cpu o_dino_cpu
+  row "DINOv2 whole process (features --dino-only)" g_dino_proc_cpu "" o_dino_cpu
+  row "VAE encoder 512^2" g_vae_cpu t_vae_cpu o_vae_cpu
+  row "UNet to output block 7, 64^2" g_unet_cpu t_unet_cpu ""
+  row "whole image (SD + DINO; PyTorch: stage sum)" g_image_cpu t_image_cpu ""
   echo "  geocorr peak RSS of the whole-image run: $(echo "${T[g_rss]}" | stats | cut -d' ' -f2) MiB"
   echo "# DINOv2 whole process = geocorr features --dinov2 DIR --dino-only on antelope.jpg (load, decode, canvas,"
   echo "# forward, write), against ORT's session.run alone. Same random-weight models of the same shapes on each side."

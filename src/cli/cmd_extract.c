@@ -101,7 +101,6 @@ static gc_status run(gc_args *a) {
     c.flip = gc_arg_flag(a, "--flip");
     extract_progress p = {.show = !gc_arg_flag(a, "--no-progress"), .last_decile = -1, .crash_after = -1};
     const bool status = gc_arg_flag(a, "--status");
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!status && !models.dinov2 && !models.models_dir)
         return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required (the model flags of geocorr features; "

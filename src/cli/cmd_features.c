@@ -95,7 +95,6 @@ static gc_status run(gc_args *a) {
     int64_t canvas;
     GC_TRY(gc_arg_int(a, "--canvas", GC_CANVAS_DINO, &canvas));
     bool flip = gc_arg_flag(a, "--flip"), verbose = gc_arg_flag(a, "--verbose");
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!cfg.dinov2 && !cfg.models_dir)
         return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required: a folder with config.json + "

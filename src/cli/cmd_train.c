@@ -91,7 +91,6 @@ static gc_status run(gc_args *a) {
     c.flip_tables = gc_arg_str(a, "--flip-tables", NULL);
     c.pair_augment = gc_arg_flag(a, "--pair-augment");
     c.resume = gc_arg_flag(a, "--resume");
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!spe || !c.train_split || !c.val_split) return gc_errorf(GC_ERR_ARG, "train: an option lacks its value");
     if (schedule && strcmp(schedule, "one-cycle") && strcmp(schedule, "constant"))
