@@ -182,6 +182,31 @@ GC_API gc_status gc_sd_add_noise(gc_sd *sd, const float *z0, int64_t h, int64_t 
 GC_API gc_status gc_sd_unet_features(gc_sd *sd, const float *z_t, int64_t h, int64_t w, int t, const float *context,
                               int64_t n_ctx, int64_t ctx_dim, const float *cond_emb, float *s5, float *s4,
                               float *s3);
+/* ---- Poses of the adaptive pose alignment (src/match/poses.c) ---------------------------------------
+ * The released code compares the source with its mirror image (flip); the paper also turns bottles by
+ * +90, 180 and -90 degrees (Supp. C), which geocorr offers for any category (beyond the released code).
+ * Poses act on the square canvases like the reference's flip (x' = 840 - x, the 960 mask mirrored):
+ * rot90 turns a quarter counter-clockwise, (x, y) -> (y, 840 - x); rot180 (840 - x, 840 - y); rot270
+ * (840 - y, x). A rotation swaps no keypoints (no left/right change). */
+typedef enum { GC_POSE_ORIGINAL = 0, GC_POSE_FLIP = 1, GC_POSE_ROT90 = 2, GC_POSE_ROT180 = 3, GC_POSE_ROT270 = 4 } gc_pose;
+#define GC_N_POSES 5
+/* A set of poses has bit (1u << pose) for each pose; GC_POSES_AUTO is the paper's rule, resolved per
+ * category by gc_poses_resolve. */
+#define GC_POSES_ROTATIONS ((1u << GC_POSE_ROT90) | (1u << GC_POSE_ROT180) | (1u << GC_POSE_ROT270))
+#define GC_POSES_AUTO 0x80000000u
+/* "original", "flip", "rot90", "rot180", "rot270" ("?" for another value). */
+GC_API const char *gc_pose_name(int pose);
+/* "flip[,rot90][,rot180][,rot270]" (any order; flip is always among the poses, the rotations are added
+ * to it) or "auto" -> *set. Errors name the entry at fault. */
+GC_API gc_status gc_poses_parse(const char *text, unsigned *set);
+/* The poses for one category: GC_POSES_AUTO -> flip, and the three rotations when the category is
+ * "bottle" (the paper's rule); any other set unchanged. */
+GC_API unsigned gc_poses_resolve(unsigned set, const char *category);
+/* The original image in a pose (out: release with gc_image_free): flip mirrors it; rot90 gives the
+ * h x w image out(x', y') = img(w - 1 - y', x') (a quarter turn counter-clockwise), rot180 and rot270
+ * likewise. Features of the rotated source are features of this image. */
+GC_API gc_status gc_image_pose(const gc_image *img, int pose, gc_image *out);
+
 /* ---- Matching and test-time adaptive pose alignment (src/match) ---------------------------------
  * Descriptors are unit rows [3600, C] on the 60x60 grid; points live in the 840 annotation frame
  * (gc_kps_to_canvas / gc_kps_from_canvas with size 840 convert from and to original pixels). */
@@ -214,18 +239,30 @@ typedef struct {
     const char *category;   /* built-in left/right table: SPair-71k class or "ap10k"; NULL: none */
     const char *flip_table; /* or a JSON table file (a list of indices and [a, b] pairs) */
     const uint8_t *mask_src, *mask_src_flip, *mask_trg; /* 960x960 instance masks (0/255) for IMD; NULL: mutual NN */
-    int force_flip;         /* 1: take the flipped pose without comparing */
+    int force_flip;         /* 1: take the flipped pose without comparing (no rotations then) */
+    const struct gc_align_poses *poses; /* rotations compared too (beyond the released code); NULL: the flip alone */
 } gc_align_params;
+
+/* The rotated poses of the source (gc_align_params.poses). Their masks for IMD are the source's 960
+ * mask turned like the canvas (as the flipped mask is the mirrored one). */
+typedef struct gc_align_poses {
+    const gc_descriptors *src_rot[3]; /* [pose - GC_POSE_ROT90]: descriptors of gc_image_pose(source, pose);
+                                       * NULL: that rotation is not tried */
+} gc_align_poses;
 
 typedef struct {
     double dist_orig, dist_flip; /* IMD or mutual-NN distance of each pose (NaN when undefined) */
     int flip_chosen;
+    int pose;                    /* the chosen gc_pose: the smallest distance wins (ties and NaN keep the earlier
+                                  * pose of original, flip, rot90, rot180, rot270); a rotation gives every point */
+    double dist_rot[3];          /* distance of each rotation tried ([pose - GC_POSE_ROT90]), NaN otherwise */
 } gc_align_info;
 
 /* Adaptive pose alignment (REFERENCE.md §6.4): match from src and from the mirrored source src_flip
- * (the points flipped and permuted by the table), keep the pose with the smaller distance. ids[K]
- * (may be NULL = 0..K-1) are the points' keypoint ids for the table. out840[K,2], score[K] and
- * from_flip[K] (each may be NULL except out840). */
+ * (the points flipped and permuted by the table), keep the pose with the smaller distance; with
+ * p->poses also from the rotated sources (the points turned with the canvas, no permutation), the
+ * smallest distance winning. ids[K] (may be NULL = 0..K-1) are the points' keypoint ids for the table.
+ * out840[K,2], score[K] and from_flip[K] (each may be NULL except out840). */
 GC_API gc_status gc_align_match(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
                          const float *pts840, const int64_t *ids, int64_t K, const gc_align_params *p, float *out840,
                          float *score, int *from_flip, gc_align_info *info);
@@ -259,6 +296,9 @@ typedef struct {
     const char *map_name;    /* NULL: the zero-shot (s3, s4, s5, dino) or DINO descriptor; else one named map */
     gc_match_params match;   /* the eval configs use window 7 (zero-shot: 5) */
     gc_eval_align align;     /* FLIP: IMD with the cache's masks <image>_mask[_flip].png; MNN: mask-free */
+    unsigned poses;          /* with FLIP or MNN: the poses compared (gc_poses_parse; GC_POSES_AUTO resolved per
+                              * category); 0 = the flip alone. A rotation reads <image>_rot90.safetensors (and with
+                              * FLIP <image>_mask_rot90.png), written by gc_extract with those poses */
     int64_t mem_mb;          /* descriptors kept in memory (least recently used evicted), MiB; 0: 2048 */
     int sample;              /* per category the reference's sampling of this many pairs; 0: every pair */
     const char *predictions_out; /* NULL, or a P.json receiving the predictions (frame anno840) */
@@ -343,8 +383,9 @@ GC_API gc_status gc_mask_to_canvas(const gc_image *mask, int32_t w, int32_t h, i
  * images of the source / target size, object where the R value > 127 (a gray PNG decodes to
  * R = G = B); the mirrored source mask is derived.
  * score, from_flip, info may be NULL.
- * src_flip NULL: no pose alignment (every point matched in the original pose, info distances NaN).
- * Masks of 960 x 960 are taken as canvases already (gc_mask_to_canvas); give both masks or neither. */
+ * src_flip NULL: no pose alignment (every point matched in the original pose, info distances NaN; no
+ * rotations either). Masks of 960 x 960 are taken as canvases already (gc_mask_to_canvas); give both
+ * masks or neither. A winning rotation (info->pose) gives every point its match (from_flip 0). */
 GC_API gc_status gc_match_pixels(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
                           int32_t src_w, int32_t src_h, int32_t trg_w, int32_t trg_h,
                           const float *pts, const int64_t *ids, int64_t K, const gc_align_params *p,
@@ -355,10 +396,11 @@ GC_API gc_status gc_match_pixels(const gc_descriptors *src, const gc_descriptors
 typedef struct {
     float *src840;    /* [K,2] the source points in the 840 annotation frame */
     float *query840;  /* [K,2] the point whose descriptor was matched: src840, or for a match taken from
-                       * the flipped pose the mirrored position (840 - x, y) of its partner */
+                       * the flipped pose the mirrored position (840 - x, y) of its partner, from a rotated
+                       * pose the turned position of the point */
     float *out840;    /* [K,2] the matches in the 840 frame (out = these in target pixels) */
     int64_t *partner; /* [K] the point whose mirror the flipped source matched for point k: its
-                       * left/right partner under the flip table, k itself otherwise */
+                       * left/right partner under the flip table, k itself otherwise (and for a rotation) */
 } gc_match_extra;
 /* gc_match_pixels that also fills `extra` (may be NULL). */
 GC_API gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
@@ -398,6 +440,11 @@ typedef struct {
     const char *dataset, *root, *split, *subset; /* the split, as in gc_eval_config (split NULL: "test") */
     const char *cache_dir;
     int flip;             /* also the mirrored images */
+    unsigned poses;       /* more orientations (gc_poses_parse): flip and rotations <image>_rot90... for every image;
+                           * GC_POSES_AUTO: flip, and the rotations for the images of category bottle */
+    int masks;            /* also the reference's instance masks <image>_mask[_flip|_rot90...].png of every
+                           * orientation: SAM on the image's 960 canvas with its ground-truth box (docs/eval.md) */
+    const char *sam, *sam_config; /* with masks: the SAM model and an optional config.json (gc_sam_load) */
     int f16;              /* store float16 (round to nearest even) instead of float32 */
     int shard, n_shards;  /* this run's share: image k of the sorted list when k % n_shards == shard (0: 0/1) */
     /* called at each event (may be NULL) with the counts so far and the seconds since the start */
@@ -405,19 +452,22 @@ typedef struct {
     void *progress_ctx;
 } gc_extract_config;
 
-/* The features of every image of the split, with the models of `models` (loaded once). Several runs
- * may write one folder at once (files are claimed before they are computed, so each is computed once;
- * claims of dead runs are taken over); a run returns when its whole shard is valid. */
+/* The features of every image of the split, with the models of `models` (loaded once; NULL, or neither
+ * models_dir nor dinov2 set: no features, the masks alone), and its instance masks with cfg->masks.
+ * Several runs may write one folder at once (files are claimed before they are computed, so each is
+ * computed once; claims of dead runs are taken over); a run returns when its whole shard is valid. */
 GC_API gc_status gc_extract(const gc_features_config *models, const gc_extract_config *cfg, gc_extract_stats *st);
 
-/* What a cache folder holds for one shard, read without any model: "done" files parse as safetensors
- * and carry `model` metadata and the right `flip`; which model made them is counted separately. */
+/* What a cache folder holds for one shard, read without any model: "done" feature files parse as
+ * safetensors and carry `model` metadata and the right `flip` (and `pose`); which model made them is
+ * counted separately; with cfg->masks the mask files (complete 960 x 960 PNGs) are counted too. */
 typedef struct {
     int64_t total;   /* files the shard owns */
     int64_t done;    /* present and readable */
     int64_t invalid; /* present but torn or foreign (a rerun redoes them) */
     int64_t running; /* claimed by a live run */
     int64_t stale;   /* claimed by a run that died (the next run takes them over) */
+    int64_t masks, masks_done; /* of total and done: the instance masks (cfg->masks) */
 } gc_extract_shard_status;
 
 #define GC_EXTRACT_MAX_MODELS 8

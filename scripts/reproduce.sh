@@ -51,7 +51,7 @@ T=()
 # ---- the recipes ----------------------------------------------------------------------------------
 steps=()         # the chain, one command per entry (words separated by \x1f)
 step() { local IFS=$'\x1f'; steps+=("$*"); }
-want_masks=0 want_postproc_eval=0
+want_postproc_eval=0
 case $name in
 spair-zeroshot|spair-supervised)
     ds=spair root="$data/SPair-71k" cache=${cache:-cache/spair}
@@ -72,7 +72,6 @@ spair-zeroshot|spair-supervised)
     step "$GEOCORR" extract --dataset spair --root "$root" --split test ${flip[@]+"${flip[@]}"} --cache "$cache" --models "$models" ${T[@]+"${T[@]}"}
     if [ "$name" = spair-zeroshot ]; then
         step "$GEOCORR" extract --dataset spair --root "$root" --split test --flip --cache "$cache" --masks --sam "$models/sam_vit_h_4b8939.pth" ${T[@]+"${T[@]}"}
-        want_masks=1
     fi
     evals=("test|$name")
     ;;
@@ -144,10 +143,6 @@ knows() { # COMMAND OPTION ARGS...: this geocorr's COMMAND accepts OPTION
 }
 command -v "$GEOCORR" >/dev/null || { echo "reproduce: geocorr not found: build it (cmake --build build) or set GEOCORR" >&2; exit 1; }
 nx=/nonexistent/reproduce-probe
-if [ $want_masks = 1 ] && ! knows extract --masks --dataset spair --root $nx --cache $nx --sam $nx; then
-    echo "reproduce: this geocorr has no 'extract --masks --sam W' (SAM instance masks, issue 12), which $name needs" >&2
-    exit 1
-fi
 if [ $want_postproc_eval = 1 ] && ! knows eval --postproc $nx --dataset spair --root $nx --cache $nx; then
     echo "reproduce: this geocorr has no 'eval --cache ... --postproc CKPT' (post-processed descriptors on the feature cache), which $name needs" >&2
     exit 1
@@ -157,8 +152,9 @@ mkdir -p "$out"
 for s in "${steps[@]}"; do
     IFS=$'\x1f' read -r -a w <<<"$s"
     echo "+ $(show "$s")" | tee -a "$log"
-    if [ "${w[1]}" = extract ] && [[ " ${w[*]} " != *" --masks "* ]]; then
-        # a cache completed elsewhere (cluster shards) needs no model loading: --status says so
+    if [ "${w[1]}" = extract ]; then
+        # a cache completed elsewhere (cluster shards) needs no model loading: --status says so (with
+        # --masks it counts the mask files too)
         st=$("$GEOCORR" extract --status "${w[@]:2}" 2>/dev/null | grep '^all: ' || true)
         if [[ $st == *"(complete)"* ]]; then echo "  cache complete: $st" | tee -a "$log"; continue; fi
     fi

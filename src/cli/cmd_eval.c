@@ -1,6 +1,6 @@
 /* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test]
  *  (--from-predictions P.json | --cache DIR [--map NAME] [--hard | --window W] [--align off|flip|mnn]
- *   [--sample N] [--predictions-out P.json] [--cache-mem MB] [--threads N])
+ *   [--poses auto|flip,rot90,...] [--sample N] [--predictions-out P.json] [--cache-mem MB] [--threads N])
  *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--errors] [--subset S]
  *  [--protocol reference|corrected] [--json OUT]`: PCK in every convention the reference reports
  * (TRACE.md §4, §8, docs/eval.md), of given predictions or of matches on the feature cache. */
@@ -54,10 +54,15 @@ static gc_status run(gc_args *a) {
     else if (strcmp(align, "flip") == 0) co.align = GC_EVAL_ALIGN_FLIP;
     else if (strcmp(align, "mnn") == 0) co.align = GC_EVAL_ALIGN_MNN;
     else return gc_errorf(GC_ERR_ARG, "--align must be off, flip or mnn (got '%s')", align);
+    const char *poses = gc_arg_str(a, "--poses", NULL);
+    if (poses) GC_TRY(gc_poses_parse(poses, &co.poses));
+    if (poses && co.align == GC_EVAL_ALIGN_OFF)
+        return gc_errorf(GC_ERR_ARG, "--poses: the poses are compared by the pose alignment (--align flip or mnn)");
     if (!preds_path == !co.cache_dir)
         return gc_errorf(GC_ERR_ARG, "give either --from-predictions P.json or --cache DIR (features of geocorr extract)");
-    if (preds_path && (sample || co.predictions_out))
-        return gc_errorf(GC_ERR_ARG, "--sample and --predictions-out apply to --cache (the predictions file lists the pairs)");
+    if (preds_path && (sample || co.predictions_out || poses))
+        return gc_errorf(GC_ERR_ARG, "--sample, --poses and --predictions-out apply to --cache (the predictions file lists the "
+                                     "pairs and their predictions)");
     if (window < -60 || window > 60 || sample < 0 || sample > 1000000)
         return gc_errorf(GC_ERR_ARG, "--window must be in [-60, 60] and --sample >= 0");
     co.match.window = (int)window;

@@ -1,10 +1,12 @@
 /* `geocorr extract --dataset spair|pfpascal|ap10k --root DIR [--split test] [--subset S] [--flip]
- *  --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] [--status] (--models DIR | <model flags>)`:
+ *  [--poses auto|flip,rot90,...] --cache DIR [--dtype f32|f16] [--shard i/N] [--no-progress] [--status]
+ *  (--models DIR | <model flags>) [--masks --sam W [--sam-config C]]`:
  * the feature cache of every image the split needs (resumable, shardable, safe for concurrent runs on one
  * folder), computed by the feature pipeline of `geocorr features` with the same model flags (--models,
  * --dinov2, --sd, --sd-config, --clip-vision, --text-encoder, --captioner, --dino-only; --dinov2 alone =
- * DINOv2 only); models are loaded once. `--status` prints done / total per shard of the N of --shard i/N
- * without loading any model. Arguments, the progress bar and the status table here; the work is
+ * DINOv2 only); models are loaded once. --masks adds the reference's SAM instance masks of every
+ * orientation (without model flags: the masks alone). `--status` prints done / total per shard of the N
+ * of --shard i/N without loading any model. Arguments, the progress bar and the status table here; the work is
  * gc_extract / gc_extract_status of geocorr.h. GEOCORR_EXTRACT_CRASH_AFTER=n kills the process after n
  * written files, holding the claim of the next (used by the tests to show that a rerun completes the
  * cache). */
@@ -25,18 +27,21 @@ static gc_status print_status(const gc_extract_config *c) {
     gc_status s = gc_extract_status(c, sh, &m, &n);
     if (s != GC_OK) return gc_free(sh), s;
     gc_extract_shard_status all = {0};
-    printf("cache %s: %s %s, %d images x %d orientation%s, %d shard%s\n", c->cache_dir, c->dataset, c->split, n,
-           c->flip ? 2 : 1, c->flip ? "s" : "", c->n_shards, c->n_shards > 1 ? "s" : "");
+    printf("cache %s: %s %s, %d images%s%s%s, %d shard%s\n", c->cache_dir, c->dataset, c->split, n,
+           c->flip ? " x 2 orientations" : "", c->poses ? " (+ the poses asked for)" : "", c->masks ? ", with masks" : "",
+           c->n_shards, c->n_shards > 1 ? "s" : "");
     for (int k = 0; k <= c->n_shards; k++) {
         const gc_extract_shard_status *e = k < c->n_shards ? &sh[k] : &all;
         if (k < c->n_shards) {
             all.total += e->total, all.done += e->done, all.invalid += e->invalid;
             all.running += e->running, all.stale += e->stale;
+            all.masks += e->masks, all.masks_done += e->masks_done;
             printf("shard %d/%d: ", k, c->n_shards);
         } else {
             printf("all: ");
         }
         printf("%lld/%lld done", (long long)e->done, (long long)e->total);
+        if (c->masks) printf(" (masks %lld/%lld)", (long long)e->masks_done, (long long)e->masks);
         if (e->running) printf(", %lld being computed", (long long)e->running);
         if (e->invalid) printf(", %lld invalid (redone by the next run)", (long long)e->invalid);
         if (e->stale) printf(", %lld stale claim%s (taken over by the next run)", (long long)e->stale, e->stale > 1 ? "s" : "");
@@ -99,12 +104,20 @@ static gc_status run(gc_args *a) {
     c.subset = gc_arg_str(a, "--subset", NULL);
     const char *dtype = gc_arg_str(a, "--dtype", "f32"), *shard = gc_arg_str(a, "--shard", "0/1");
     c.flip = gc_arg_flag(a, "--flip");
+    const char *poses = gc_arg_str(a, "--poses", NULL);
+    c.masks = gc_arg_flag(a, "--masks");
+    c.sam = gc_arg_str(a, "--sam", NULL);
+    c.sam_config = gc_arg_str(a, "--sam-config", NULL);
     extract_progress p = {.show = !gc_arg_flag(a, "--no-progress"), .last_decile = -1, .crash_after = -1};
     const bool status = gc_arg_flag(a, "--status");
     GC_TRY(gc_args_finish(a));
-    if (!status && !models.dinov2 && !models.models_dir)
+    if (!status && !models.dinov2 && !models.models_dir && !c.masks)
         return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required (the model flags of geocorr features; "
-                                     "docs/models.md)");
+                                     "docs/models.md), or --masks --sam W for the instance masks alone");
+    if (!status && c.masks != (c.sam != NULL))
+        return gc_errorf(GC_ERR_ARG, "--masks and --sam W go together (the SAM model that makes the instance masks)");
+    if (c.sam_config && !c.sam) return gc_errorf(GC_ERR_ARG, "--sam-config needs --sam W");
+    if (poses) GC_TRY(gc_poses_parse(poses, &c.poses));
     if (!c.split || !dtype || !shard) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
     if (strcmp(dtype, "f16") != 0 && strcmp(dtype, "f32") != 0)
         return gc_errorf(GC_ERR_ARG, "--dtype must be f32 or f16 (got '%s')", dtype);

@@ -1,10 +1,12 @@
 /* `geocorr features`: the cached feature maps of one image, as the reference's preprocess_map.py
  * computes them: s5, s4, s3 (SD branch) and dino, in one safetensors file (TRACE.md §7).
- *   geocorr features (--models DIR | <model flags>) --image IMG [--flip] --out FEAT.safetensors
- *   geocorr features --dinov2 PATH --image IMG [--canvas 840] [--flip] --out FEAT.safetensors
+ *   geocorr features (--models DIR | <model flags>) --image IMG [--flip | --pose P] --out FEAT.safetensors
+ *   geocorr features --dinov2 PATH --image IMG [--canvas 840] [--flip | --pose P] --out FEAT.safetensors
  * The second form (or --dino-only) computes the DINOv2 GeoAware descriptor `dino` [D, canvas/14,
- * canvas/14] alone. */
+ * canvas/14] alone. --pose rot90|rot180|rot270 turns the image first (gc_image_pose): the rotated
+ * source of the pose alignment (geocorr match --poses). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "io/safetensors.h"
@@ -13,15 +15,16 @@
 #include "pipeline/features.h"
 
 static const char *const k_usage =
-    "usage: geocorr features (--models DIR | <model flags>) --image IMG [--flip] --out FEAT.safetensors\n"
-    "       geocorr features --dinov2 PATH [--dino-only] --image IMG [--canvas 840] [--flip] --out FEAT.safetensors\n"
+    "usage: geocorr features (--models DIR | <model flags>) --image IMG [--flip | --pose P] --out FEAT.safetensors\n"
+    "       geocorr features --dinov2 PATH [--dino-only] --image IMG [--canvas 840] [--flip | --pose P] --out FEAT.safetensors\n"
+    "--pose rot90|rot180|rot270: the image turned by +90 (counter-clockwise), 180, -90 degrees first.\n"
     "model flags (each overrides what --models finds; docs/models.md): --dinov2 P --sd P [--sd-config F]\n"
     "  --clip-vision P --text-encoder P --captioner P\n"
     "writes s5 [c5,15,15], s4 [c4,30,30], s3 [c3,60,60], dino [cd,60,60] (float32) + metadata;\n"
     "with only --dinov2 (or --dino-only): dino alone. --verbose: seconds per stage on stderr.\n";
 
-static gc_status features_dino(gc_dinov2 *m, const gc_image *img, int32_t canvas, bool flip, const char *model,
-                               const char *out) {
+static gc_status features_dino(gc_dinov2 *m, const gc_image *img, int32_t canvas, bool flip, int pose,
+                               const char *model, const char *out) {
     gc_image cv = {0};
     GC_TRY(gc_image_to_canvas(img, canvas, flip, &cv, NULL));
     int64_t S = canvas, Hp = S / m->patch, D = m->dim;
@@ -40,6 +43,7 @@ static gc_status features_dino(gc_dinov2 *m, const gc_image *img, int32_t canvas
     if (s == GC_OK) s = gc_st_writer_meta(wr, "model", model);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "canvas", canvas_s);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "flip", flip ? "1" : "0");
+    if (s == GC_OK && pose) s = gc_st_writer_meta(wr, "pose", gc_pose_name(pose));
     if (s == GC_OK) s = gc_st_writer_meta(wr, "geocorr_version", gc_version());
     if (s == GC_OK) s = gc_st_writer_save(wr, out);
     gc_st_writer_free(wr);
@@ -54,7 +58,7 @@ static gc_status add_map(gc_st_writer *wr, const char *name, const float *x, int
 }
 
 /* Both branches: s5, s4, s3 and dino. */
-static gc_status features_all(gc_features *f, const gc_image *img, bool flip, const gc_features_config *cfg,
+static gc_status features_all(gc_features *f, const gc_image *img, bool flip, int pose, const gc_features_config *cfg,
                               bool verbose, const char *out) {
     gc_feature_maps m = {0};
     double t0 = gc_now();
@@ -77,6 +81,7 @@ static gc_status features_all(gc_features *f, const gc_image *img, bool flip, co
         {"clip_vision.model", gc_weights_label(f->clip.w)}, {"captioner.model", gc_weights_label(f->cap.w)},
     };
     for (size_t i = 0; i < GC_COUNTOF(meta) && s == GC_OK; i++) s = gc_st_writer_meta(wr, meta[i][0], meta[i][1]);
+    if (s == GC_OK && pose) s = gc_st_writer_meta(wr, "pose", gc_pose_name(pose));
     if (s == GC_OK) s = gc_st_writer_save(wr, out);
     for (int i = 0; i < GC_STAGE_COUNT && s == GC_OK && verbose; i++)
         fprintf(stderr, "  %-28s %8.2f s\n", gc_stage_names[i], f->stage_s[i]);
@@ -95,6 +100,7 @@ static gc_status run(gc_args *a) {
     int64_t canvas;
     GC_TRY(gc_arg_int(a, "--canvas", GC_CANVAS_DINO, &canvas));
     bool flip = gc_arg_flag(a, "--flip"), verbose = gc_arg_flag(a, "--verbose");
+    const char *pose_s = gc_arg_str(a, "--pose", NULL);
     GC_TRY(gc_args_finish(a));
     if (!cfg.dinov2 && !cfg.models_dir)
         return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required: a folder with config.json + "
@@ -104,19 +110,27 @@ static gc_status run(gc_args *a) {
     if (canvas < 14 || canvas > 14 * 512 || canvas % 14)
         return gc_errorf(GC_ERR_ARG, "--canvas %lld must be a multiple of 14 (840 in the reference)",
                          (long long)canvas);
+    int pose = 0;
+    while (pose_s && pose < GC_N_POSES && strcmp(pose_s, gc_pose_name(pose))) pose++;
+    if (pose_s && (pose < GC_POSE_ROT90 || pose >= GC_N_POSES))
+        return gc_errorf(GC_ERR_ARG, "--pose '%s': expected rot90, rot180 or rot270 (--flip for the mirror image)", pose_s);
+    if (pose && flip) return gc_errorf(GC_ERR_ARG, "--flip and --pose exclude each other (one pose per file)");
     if (!cfg.dino_only && canvas != GC_CANVAS_DINO)
         return gc_errorf(GC_ERR_ARG, "--canvas applies to the DINOv2-only form (--dino-only); the full pipeline uses "
                                      "the reference canvases 960 / 840");
     gc_features *f;
     GC_TRY(gc_features_load(&cfg, &f));
-    gc_image img = {0};
+    gc_image img = {0}, turned = {0};
     gc_status s = gc_image_load(image, &img);
+    if (s == GC_OK && pose) s = gc_image_pose(&img, pose, &turned);
+    const gc_image *in = pose ? &turned : &img;
     if (s == GC_OK && cfg.dino_only)
-        s = features_dino(f->dino, &img, (int32_t)canvas, flip, cfg.dinov2 ? cfg.dinov2 : gc_weights_label(f->dino->weights),
-                          out);
+        s = features_dino(f->dino, in, (int32_t)canvas, flip, pose,
+                          cfg.dinov2 ? cfg.dinov2 : gc_weights_label(f->dino->weights), out);
     else if (s == GC_OK)
-        s = features_all(f, &img, flip, &cfg, verbose, out);
+        s = features_all(f, in, flip, pose, &cfg, verbose, out);
     gc_image_free(&img);
+    gc_image_free(&turned);
     gc_features_free(f);
     return s;
 }

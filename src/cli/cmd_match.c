@@ -14,6 +14,7 @@ static const char k_usage[] =
     "         (--features-src F --features-tgt F [--features-src-flip F] [--feature-map NAME | --postproc CKPT]\n"
     "          | --dinov2 PATH)\n"
     "         [--window W] [--hard] [--exclude-outside] [--align auto|off|flip]\n"
+    "         [--poses auto|flip,rot90,rot180,rot270 [--features-src-rot90 F ...]]\n"
     "         [--category NAME | --flip-table T.json] [--mask-src M.png --mask-tgt M.png] [--mnn]\n"
     "         --out OUT.json [--picture OUT.png] [--heatmap IDX --heatmap-out H.png]\n\n"
     "Points are source image pixels; OUT.json lists each with its match (target pixels and the 840 frame),\n"
@@ -25,7 +26,9 @@ static const char k_usage[] =
     "sigma=-W); --exclude-outside drops cells outside the window from the softmax (the reference keeps them at\n"
     "similarity 0). --align auto compares the instance matching distance of the original and the flipped\n"
     "source (IMD with --mask-src/--mask-tgt, else mutual nearest neighbours); --category (SPair-71k class or\n"
-    "ap10k) or --flip-table names the left/right keypoint pairs (points may carry ids in P.json).\n";
+    "ap10k) or --flip-table names the left/right keypoint pairs (points may carry ids in P.json).\n"
+    "--poses also compares the source turned by +90, 180, -90 degrees (counter-clockwise; auto: for --category\n"
+    "bottle, as the paper does); feature files: --features-src-rot90/-rot180/-rot270 (geocorr features --pose).\n";
 
 typedef struct {
     const char *src_image, *trg_image;
@@ -33,6 +36,8 @@ typedef struct {
     int window; /* INT_MIN: by descriptor (5 zero-shot, 7 map / postproc) */
     bool hard, exclude_outside, mnn;
     const char *align; /* auto | off | flip */
+    unsigned poses;    /* gc_poses_resolve'd: the rotations compared */
+    const char *features_src_rot[3]; /* feature files of the rotated source */
     const char *category, *flip_table, *mask_src, *mask_trg;
     const char *out_json, *picture, *heatmap_out;
     int64_t heatmap_idx; /* -1: none */
@@ -41,6 +46,8 @@ typedef struct {
 typedef struct {
     gc_image si, ti, ms, mt;              /* images, masks */
     gc_descriptors *src, *trg, *src_flip; /* src_flip NULL: no alignment */
+    gc_descriptors *src_rot[3];           /* the rotations of args.poses */
+    gc_align_poses poses;
     float *xy;                            /* [K,2] the points */
     int64_t *ids;                         /* [K] or NULL */
     gc_match_result res;
@@ -54,6 +61,7 @@ static void state_free(match_state *s) {
     gc_descriptors_free(s->src);
     gc_descriptors_free(s->trg);
     gc_descriptors_free(s->src_flip);
+    for (int q = 0; q < 3; q++) gc_descriptors_free(s->src_rot[q]);
     free(s->xy);
     free(s->ids);
     gc_match_result_free(&s->res);
@@ -69,10 +77,22 @@ static gc_status check_args(const match_args *r, int64_t K) {
         return gc_errorf(GC_ERR_ARG, "--align '%s': expected auto, off or flip", r->align);
     if ((r->mask_src != NULL) != (r->mask_trg != NULL))
         return gc_errorf(GC_ERR_ARG, "match: --mask-src and --mask-tgt go together");
+    for (int q = 0; q < 3; q++) {
+        const bool want = r->poses >> (GC_POSE_ROT90 + q) & 1;
+        if (want && strcmp(r->align, "auto"))
+            return gc_errorf(GC_ERR_ARG, "--poses: the poses are compared by --align auto, not '%s'", r->align);
+        if (want && !r->dinov2 && !r->features_src_rot[q])
+            return gc_errorf(GC_ERR_ARG, "--poses asks for %s: give --features-src-%s F (geocorr features --pose %s)",
+                             gc_pose_name(GC_POSE_ROT90 + q), gc_pose_name(GC_POSE_ROT90 + q), gc_pose_name(GC_POSE_ROT90 + q));
+        if (!want && r->features_src_rot[q])
+            return gc_errorf(GC_ERR_ARG, "--features-src-%s given, but the poses compared do not include %s (--poses)",
+                             gc_pose_name(GC_POSE_ROT90 + q), gc_pose_name(GC_POSE_ROT90 + q));
+    }
     if (r->window != INT_MIN && (r->window < -60 || r->window > 60))
         return gc_errorf(GC_ERR_ARG, "--window %d out of range", r->window);
     if (r->dinov2) {
-        if (r->features_src || r->features_trg || r->features_src_flip || r->feature_map || r->postproc)
+        if (r->features_src || r->features_trg || r->features_src_flip || r->feature_map || r->postproc ||
+            r->features_src_rot[0] || r->features_src_rot[1] || r->features_src_rot[2])
             return gc_errorf(GC_ERR_ARG, "match: --dinov2 computes the features; do not combine it with --features-* / --feature-map / --postproc");
         return GC_OK;
     }
@@ -90,15 +110,24 @@ static gc_status load_descriptors(const match_args *r, match_state *s, bool want
         gc_status st = gc_descriptors_dinov2(m, &s->si, 0, &s->src);
         if (st == GC_OK) st = gc_descriptors_dinov2(m, &s->ti, 0, &s->trg);
         if (st == GC_OK && want_flip) st = gc_descriptors_dinov2(m, &s->si, 1, &s->src_flip);
+        for (int q = 0; st == GC_OK && q < 3; q++) {
+            if (!(r->poses >> (GC_POSE_ROT90 + q) & 1)) continue;
+            gc_image turned;
+            st = gc_image_pose(&s->si, GC_POSE_ROT90 + q, &turned);
+            if (st == GC_OK) st = gc_descriptors_dinov2(m, &turned, 0, &s->src_rot[q]);
+            gc_image_free(&turned);
+        }
         gc_dinov2_free(m);
         return st;
     }
     gc_postproc *pp = NULL;
     if (r->postproc) GC_TRY(gc_postproc_load(r->postproc, 0, &pp));
-    const char *paths[3] = {r->features_src, r->features_trg, r->features_src_flip};
-    gc_descriptors **descs[3] = {&s->src, &s->trg, &s->src_flip};
+    const char *paths[6] = {r->features_src, r->features_trg, want_flip ? r->features_src_flip : NULL};
+    gc_descriptors **descs[6] = {&s->src, &s->trg, &s->src_flip, &s->src_rot[0], &s->src_rot[1], &s->src_rot[2]};
+    for (int q = 0; q < 3; q++) paths[3 + q] = r->features_src_rot[q];
     gc_status st = GC_OK;
-    for (int i = 0; st == GC_OK && i < (want_flip ? 3 : 2) && paths[i]; i++) {
+    for (int i = 0; st == GC_OK && i < 6; i++) {
+        if (!paths[i]) continue;
         st = pp ? gc_descriptors_load_postproc(paths[i], pp, descs[i]) : gc_descriptors_load(paths[i], r->feature_map, descs[i]);
         /* features of different models cannot be matched: name both files */
         const gc_descriptors *a = s->src, *b = *descs[i];
@@ -160,8 +189,10 @@ static gc_status run_match(const match_args *r, match_state *s, int64_t K) {
         res->distance = imd ? "imd" : "mnn";
         res->flip_table = r->flip_table ? r->flip_table : r->category;
     }
+    for (int q = 0; q < 3; q++) s->poses.src_rot[q] = s->src_rot[q];
+    if (r->poses & GC_POSES_ROTATIONS) res->poses = &s->poses;
     const gc_align_params ap = {.match = res->match, .category = r->category, .flip_table = r->flip_table,
-                                .force_flip = !strcmp(r->align, "flip")};
+                                .force_flip = !strcmp(r->align, "flip"), .poses = res->poses};
     GC_TRY(gc_match_pixels_ex(s->src, s->src_flip, s->trg, s->si.w, s->si.h, s->ti.w, s->ti.h, s->xy, s->ids, K, &ap,
                               imd ? &s->ms : NULL, imd ? &s->mt : NULL, res->out, res->score, res->from_flip, &res->info,
                               &res->extra));
@@ -196,6 +227,10 @@ static gc_status run(gc_args *a) {
     r.exclude_outside = gc_arg_flag(a, "--exclude-outside");
     r.mnn = gc_arg_flag(a, "--mnn");
     r.align = gc_arg_str(a, "--align", "auto");
+    const char *poses = gc_arg_str(a, "--poses", NULL);
+    r.features_src_rot[0] = gc_arg_str(a, "--features-src-rot90", NULL);
+    r.features_src_rot[1] = gc_arg_str(a, "--features-src-rot180", NULL);
+    r.features_src_rot[2] = gc_arg_str(a, "--features-src-rot270", NULL);
     r.category = gc_arg_str(a, "--category", NULL);
     r.flip_table = gc_arg_str(a, "--flip-table", NULL);
     r.mask_src = gc_arg_str(a, "--mask-src", NULL);
@@ -211,6 +246,10 @@ static gc_status run(gc_args *a) {
     if (!r.align) return gc_errorf(GC_ERR_ARG, "match: --align needs a value");
     if (r.heatmap_idx < -1) return gc_errorf(GC_ERR_ARG, "match: --heatmap %lld is not a point index", (long long)r.heatmap_idx);
     if (!pts == !pts_file) return gc_errorf(GC_ERR_ARG, "match: give exactly one of --points and --points-file");
+    if (poses) {
+        GC_TRY(gc_poses_parse(poses, &r.poses));
+        r.poses = gc_poses_resolve(r.poses, r.category);
+    }
     r.src_image = pos[0];
     r.trg_image = pos[1];
     match_state s = {0};

@@ -22,6 +22,7 @@ static const gc_command *const k_traces[] = {
     &gc_trace_captioner,
     &gc_trace_pipeline,
     &gc_trace_sam,
+    &gc_trace_pose_test,
 };
 
 static gc_status run_trace(gc_args *a) {

@@ -16,6 +16,7 @@ static const gc_command *const k_commands[] = {
     &gc_cmd_extract,
     &gc_cmd_train,
     &gc_cmd_ap10k_build,
+    &gc_cmd_pose_test,
 };
 
 static void usage(FILE *f) {

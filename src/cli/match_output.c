@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,15 @@ gc_status gc_match_json(const gc_match_result *r, char **text) {
         cJSON_AddItemToObject(a, "dist_flip", json_num_or_null(r->info.dist_flip));
         cJSON_AddBoolToObject(a, "flip_chosen", r->info.flip_chosen);
         cJSON_AddItemToObject(a, "flip_table", r->flip_table ? cJSON_CreateString(r->flip_table) : cJSON_CreateNull());
+        if (r->poses) { /* rotations compared (beyond the released code): each one's distance and the winner */
+            for (int q = 0; q < 3; q++) {
+                if (!r->poses->src_rot[q]) continue;
+                char key[32];
+                snprintf(key, sizeof key, "dist_%s", gc_pose_name(GC_POSE_ROT90 + q));
+                cJSON_AddItemToObject(a, key, json_num_or_null(r->info.dist_rot[q]));
+            }
+            cJSON_AddStringToObject(a, "pose_chosen", gc_pose_name(r->info.pose));
+        }
     }
     cJSON *pts = cJSON_AddArrayToObject(root, "points");
     for (int64_t k = 0; k < r->K; k++) {
@@ -81,7 +91,9 @@ gc_status gc_match_json(const gc_match_result *r, char **text) {
         cJSON_AddItemToObject(p, "match", json_xy(r->out[2 * k], r->out[2 * k + 1]));
         cJSON_AddItemToObject(p, "match_840", json_xy(r->extra.out840[2 * k], r->extra.out840[2 * k + 1]));
         cJSON_AddNumberToObject(p, "score", r->score[k]);
-        cJSON_AddStringToObject(p, "pose", r->from_flip[k] ? "flipped" : "original");
+        /* a rotation that wins gives every point (all user points are visible) */
+        const bool turned = r->aligned && r->info.pose >= GC_POSE_ROT90;
+        cJSON_AddStringToObject(p, "pose", r->from_flip[k] ? "flipped" : turned ? gc_pose_name(r->info.pose) : "original");
         if (r->aligned && r->from_flip[k] && r->extra.partner[k] != k)
             cJSON_AddNumberToObject(p, "flip_partner", (double)r->extra.partner[k]);
         cJSON_AddItemToArray(pts, p);
@@ -110,9 +122,16 @@ gc_status gc_match_heatmap(const gc_match_result *r, int64_t q, const gc_descrip
     if (q < 0 || q >= r->K) return gc_errorf(GC_ERR_ARG, "heat map of point %lld: only %lld points", (long long)q, (long long)r->K);
     const bool fl = r->from_flip[q];
     if (fl && !src_flip) return gc_errorf(GC_ERR_ARG, "heat map of point %lld: its match came from the flipped source", (long long)q);
+    const gc_descriptors *from = fl ? src_flip : src;
+    if (r->aligned && r->info.pose >= GC_POSE_ROT90) {
+        if (!r->poses || !r->poses->src_rot[r->info.pose - GC_POSE_ROT90])
+            return gc_errorf(GC_ERR_ARG, "heat map of point %lld: its match came from the %s source", (long long)q,
+                             gc_pose_name(r->info.pose));
+        from = r->poses->src_rot[r->info.pose - GC_POSE_ROT90];
+    }
     float *sim = gc_alloc_array(3600, sizeof(float));
     if (!sim) return GC_ERR_NOMEM;
-    gc_status s = gc_descriptors_similarity(fl ? src_flip : src, trg, r->extra.query840[2 * q], r->extra.query840[2 * q + 1], sim);
+    gc_status s = gc_descriptors_similarity(from, trg, r->extra.query840[2 * q], r->extra.query840[2 * q + 1], sim);
     if (s == GC_OK) s = gc_picture_heatmap(r->src, r->tgt, r->points + 2 * q, r->out + 2 * q, sim, out);
     gc_free(sim);
     return s;

@@ -19,6 +19,7 @@ typedef struct {
     bool aligned;                    /* pose alignment ran */
     const char *distance;            /* "imd" | "mnn" (aligned) */
     const char *flip_table;          /* the table file or category, NULL: none */
+    const gc_align_poses *poses;     /* the rotations compared (borrowed), NULL: the flip alone */
     int64_t K;
     const float *points;             /* [K,2] source pixels */
     const int64_t *ids;              /* [K] keypoint ids or NULL */
@@ -39,7 +40,7 @@ gc_status gc_match_json(const gc_match_result *r, char **text);
 /* Both images with a line per match (gc_picture_matches). */
 gc_status gc_match_picture(const gc_match_result *r, gc_image *out);
 /* The similarity heat map of point q from the pose that gave its match (src_flip when it came from the
- * flipped source; may be NULL when alignment did not run). */
+ * flipped source; may be NULL when alignment did not run; r->poses for a rotation). */
 gc_status gc_match_heatmap(const gc_match_result *r, int64_t q, const gc_descriptors *src, const gc_descriptors *src_flip,
                            const gc_descriptors *trg, gc_image *out);
 

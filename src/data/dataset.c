@@ -188,6 +188,7 @@ static void pair_free(gc_eval_pair *p) {
 typedef struct {
     char *name; /* image file name */
     float kps[30][3];
+    float box[4]; /* bndbox */
     double w, h, bbox_max;
     int azimuth;
 } spair_image;
@@ -249,6 +250,7 @@ static gc_status spair_image_get(spair_cache *c, const char *root, const char *c
     free(path);
     if (s != GC_OK) return s;
     im.bbox_max = GC_MAX(bb[3] - bb[1], bb[2] - bb[0]);
+    for (int k = 0; k < 4; k++) im.box[k] = (float)bb[k];
     im.azimuth = (int)az;
     if (!(im.name = gc_strdup(imname))) return GC_ERR_NOMEM;
     c->v[c->n] = im;
@@ -304,6 +306,7 @@ static gc_status spair_pair(builder *b, const char *root, const char *cat, const
         p->thr = GC_MAX(tb[3] - tb[1], tb[2] - tb[0]) * sc;
         double sci = kps_to_anno(p->trg_kps_img, 30, ti->w, ti->h, off);
         p->thr_img = (float)(ti->bbox_max * sci);
+        memcpy(p->src_box, si->box, sizeof p->src_box), memcpy(p->trg_box, ti->box, sizeof p->trg_box);
         if (si->azimuth >= 0 && ti->azimuth >= 0) {
             int d = abs(si->azimuth - ti->azimuth);
             p->az = GC_MIN(d, 8 - d);
@@ -381,7 +384,7 @@ static char *ap10k_image_rel(const char *json_path) {
 }
 
 static gc_status ap10k_image(const char *root, const char *jpath, const char *pair_file, float kps[17][3],
-                             double *w, double *h, double *bbox_max) {
+                             double *w, double *h, double *bbox_max, float box[4]) {
     if (!gc_file_exists(jpath))
         return gc_errorf(GC_ERR_MISSING, "%s: names image annotation %s, which is missing", pair_file, jpath);
     cJSON *j;
@@ -399,7 +402,10 @@ static gc_status ap10k_image(const char *root, const char *jpath, const char *pa
         kps[i][0] = (float)k[3 * i], kps[i][1] = (float)k[3 * i + 1], kps[i][2] = (float)k[3 * i + 2] / 2;
     }
     cJSON_Delete(j);
-    if (s == GC_OK) *bbox_max = GC_MAX(bb[3], bb[2]);
+    if (s == GC_OK) {
+        *bbox_max = GC_MAX(bb[3], bb[2]);
+        box[0] = (float)bb[0], box[1] = (float)bb[1], box[2] = (float)(bb[0] + bb[2]), box[3] = (float)(bb[1] + bb[3]);
+    }
     return s;
 }
 
@@ -432,8 +438,8 @@ static gc_status ap10k_pair(builder *b, const char *root, const char *cat, const
     }
     double sw, sh, tw, th, sbb, tbb;
     float sk[17][3], tk[17][3];
-    if (s == GC_OK) s = ap10k_image(root, sp, file, sk, &sw, &sh, &sbb);
-    if (s == GC_OK) s = ap10k_image(root, tp, file, tk, &tw, &th, &tbb);
+    if (s == GC_OK) s = ap10k_image(root, sp, file, sk, &sw, &sh, &sbb, p->src_box);
+    if (s == GC_OK) s = ap10k_image(root, tp, file, tk, &tw, &th, &tbb, p->trg_box);
     for (int k = 0; k < 2 && s == GC_OK; k++) {
         char *img = gc_strfmt("%s/JPEGImages/%s", root, k ? p->trg : p->src);
         if (img && !gc_file_exists(img)) s = gc_errorf(GC_ERR_MISSING, "%s: names image %s, which is missing", file, img);
@@ -560,6 +566,17 @@ static gc_status pascal_mat_kps(const char *path, float kps[20][3]) {
 #endif
 }
 
+/* PF-Pascal has no instance boxes: the box of the visible keypoints (NaN without any). */
+static void kps_box(const float (*kps)[3], int n, float box[4]) {
+    box[0] = box[1] = INFINITY, box[2] = box[3] = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (kps[i][2] > 0) {
+            box[0] = fminf(box[0], kps[i][0]), box[1] = fminf(box[1], kps[i][1]);
+            box[2] = fmaxf(box[2], kps[i][0]), box[3] = fmaxf(box[3], kps[i][1]);
+        }
+    if (box[0] > box[2]) box[0] = box[1] = box[2] = box[3] = NAN;
+}
+
 /* Split one CSV line into up to 8 fields in place (no quoting in these files). */
 static int csv_fields(char *line, char **f, int max) {
     int n = 0;
@@ -667,6 +684,7 @@ static gc_status load_pfpascal(builder *b, const char *root, const char *split) 
             }
             if (s == GC_OK) {
                 double ssc;
+                kps_box(sk, 20, p->src_box), kps_box(tk, 20, p->trg_box);
                 pair_set_kps(p, sk, tk, 20, sw, sh, tw, th, &ssc);
                 p->thr = GC_CANVAS_DINO, p->thr_img = GC_CANVAS_DINO, p->thr_src = GC_CANVAS_DINO;
             }

@@ -30,6 +30,11 @@ typedef struct {
     float trg_off[2];    /* (offset_x, offset_y) */
     int az;              /* SPair azimuth-variation bin min(|a_s-a_t|, 8-|a_s-a_t|) in 0..4, -1 elsewhere */
     int src_wh[2], trg_wh[2]; /* original image sizes (w, h) */
+    /* The instance box of each image in original pixels (x1, y1, x2, y2), as preprocess_mask_sam.py prompts
+     * SAM with it: SPair the image annotation's bndbox, AP-10K its bbox [x, y, w, h] as corners (summed in
+     * double, then float32); PF-Pascal has none: the box of the pair's visible keypoints (NaN without any; extract
+     * takes the union over an image's pairs). */
+    float src_box[4], trg_box[4];
 } gc_eval_pair;
 
 typedef struct {

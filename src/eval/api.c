@@ -58,6 +58,10 @@ gc_status gc_eval_ctx_score_cache(gc_eval_ctx *x, const gc_eval_cache_config *co
     if (!co->cache_dir) return gc_errorf(GC_ERR_ARG, "eval: no feature cache folder given");
     if (co->sample < 0 || co->sample > 1000000) return gc_errorf(GC_ERR_ARG, "eval: sample %d pairs per category", co->sample);
     if ((unsigned)co->align > GC_EVAL_ALIGN_MNN) return gc_errorf(GC_ERR_ARG, "eval: unknown alignment %d", (int)co->align);
+    if (co->poses && co->align == GC_EVAL_ALIGN_OFF)
+        return gc_errorf(GC_ERR_ARG, "eval: poses are compared by the pose alignment: use it (align flip or mnn)");
+    if (co->poses & ~(GC_POSES_AUTO | GC_POSES_ROTATIONS | (1u << GC_POSE_FLIP)))
+        return gc_errorf(GC_ERR_ARG, "eval: pose set 0x%x has bits that are no pose (gc_poses_parse)", co->poses);
     int *sel = NULL, n = 0;
     GC_TRY(gc_eval_set_sample(&x->set, co->sample, &sel, &n));
     gc_pck_pred *preds = gc_calloc((size_t)GC_MAX(n, 1), sizeof(gc_pck_pred));

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "eval/cache_eval.h"
+#include "match/poses.h"
 #include "io/atomic_file.h"
 #include "pipeline/feature_cache.h"
 #include "tensor/linear.h"
@@ -13,7 +14,7 @@
  * test pairs of its category, so every image of the current category stays resident (SPair: ~100
  * images x 11 MB for DINOv2-B). Entries of the pair being matched are never evicted (used > pinned). */
 typedef struct {
-    char *key;               /* "<rel>|<flip>" */
+    char *key;               /* "<rel>|<pose>" */
     gc_descriptors desc;
     int64_t used;            /* last use tick */
 } desc_entry;
@@ -33,13 +34,14 @@ static void desc_cache_free(desc_cache *c) {
 static int64_t desc_bytes(const gc_descriptors *d) { return d->n * d->c * (int64_t)sizeof(float); }
 
 /* Descriptor of one cache file. */
-static gc_status load_desc_file(const gc_eval_cache_config *o, const char *rel, int flip, char *model, gc_descriptors *d) {
-    char *path = gc_cache_path(o->cache_dir, rel, flip);
+static gc_status load_desc_file(const gc_eval_cache_config *o, const char *rel, int pose, char *model, gc_descriptors *d) {
+    char *path = gc_cache_path(o->cache_dir, rel, pose);
     if (!path) return GC_ERR_NOMEM;
     gc_weights *w = NULL;
     gc_status s = gc_file_exists(path) ? gc_weights_open(path, &w)
-                                        : gc_errorf(GC_ERR_MISSING, "%s: not in the feature cache (run geocorr extract%s)", path,
-                                                    flip ? ", with flipped images" : "");
+                                        : gc_errorf(GC_ERR_MISSING, "%s: not in the feature cache (run geocorr extract%s%s)", path,
+                                                    pose == GC_POSE_FLIP ? " --flip" : pose ? " --poses flip," : "",
+                                                    pose > GC_POSE_FLIP ? gc_pose_name(pose) : "");
     if (s == GC_OK) {
         const char *m = gc_weights_meta(w, "model");
         if (!m) s = gc_errorf(GC_ERR_FORMAT, "%s: no 'model' metadata (not written by geocorr extract)", path);
@@ -54,9 +56,9 @@ static gc_status load_desc_file(const gc_eval_cache_config *o, const char *rel, 
     return s;
 }
 
-/* Descriptor of (rel, flip), borrowed from the cache until the next pair (desc_cache.pinned). */
-static gc_status load_desc(const gc_eval_cache_config *o, desc_cache *c, const char *rel, int flip, const gc_descriptors **d) {
-    char *key = gc_strfmt("%s|%d", rel, flip);
+/* Descriptor of (rel, pose), borrowed from the cache until the next pair (desc_cache.pinned). */
+static gc_status load_desc(const gc_eval_cache_config *o, desc_cache *c, const char *rel, int pose, const gc_descriptors **d) {
+    char *key = gc_strfmt("%s|%d", rel, pose);
     if (!key) return GC_ERR_NOMEM;
     for (int i = 0; i < c->n; i++)
         if (strcmp(c->e[i]->key, key) == 0) {
@@ -66,7 +68,7 @@ static gc_status load_desc(const gc_eval_cache_config *o, desc_cache *c, const c
             return GC_OK;
         }
     desc_entry *e = calloc(1, sizeof *e);
-    gc_status s = e ? load_desc_file(o, rel, flip, c->model, &e->desc) : GC_ERR_NOMEM;
+    gc_status s = e ? load_desc_file(o, rel, pose, c->model, &e->desc) : GC_ERR_NOMEM;
     if (s == GC_OK && c->n == c->cap) {
         int cap = c->cap ? 2 * c->cap : 64;
         desc_entry **v = realloc(c->e, (size_t)cap * sizeof *v);
@@ -94,17 +96,16 @@ static gc_status load_desc(const gc_eval_cache_config *o, desc_cache *c, const c
     return GC_OK;
 }
 
-static gc_status load_mask(const gc_eval_cache_config *o, const char *rel, const int wh[2], int flip, float *m64) {
-    char *stem = gc_cache_path(o->cache_dir, rel, 0);
-    if (!stem) return GC_ERR_NOMEM;
-    size_t ls = strlen(stem) - strlen(".safetensors");
-    char *path = gc_strfmt("%.*s_mask%s.png", (int)ls, stem, flip ? "_flip" : "");
-    free(stem);
+/* The instance mask of (rel, pose) as the cache holds it (gc_extract with masks), 64x64 for the IMD. */
+static gc_status load_mask(const gc_eval_cache_config *o, const char *rel, const int wh[2], int pose, float *m64) {
+    char *path = gc_cache_mask_path(o->cache_dir, rel, pose);
     if (!path) return GC_ERR_NOMEM;
     uint8_t *canvas = gc_alloc((size_t)GC_CANVAS_SD * GC_CANVAS_SD);
     gc_status s = canvas ? GC_OK : GC_ERR_NOMEM;
     if (s == GC_OK && !gc_file_exists(path))
-        s = gc_errorf(GC_ERR_MISSING, "%s: instance mask missing (flip alignment compares masked IMDs; the mask-free MNN alignment needs none)", path);
+        s = gc_errorf(GC_ERR_MISSING, "%s: instance mask missing (geocorr extract --masks --sam W with the same orientations "
+                                      "makes them; flip alignment compares masked IMDs, the mask-free MNN alignment needs none)",
+                      path);
     gc_image img = {0};
     if (s == GC_OK) s = gc_image_load(path, &img);
     if (s == GC_OK && (s = gc_mask_to_canvas(&img, wh[0], wh[1], 0, canvas)) != GC_OK) s = gc_error_context(s, "%s", path);
@@ -116,11 +117,14 @@ static gc_status load_mask(const gc_eval_cache_config *o, const char *rel, const
 }
 
 /* One pair's alignment (--align flip|mnn) once its descriptors are resident: the used points matched
- * from the source and its mirror, the better kept. m64: scratch [3, 64, 64] for the masks. Runs on
- * any thread (the matcher inside is serial there). */
+ * from the source, its mirror and the rotations asked for, the best pose kept. m64: scratch
+ * [3 + GC_N_ROT, 64, 64] for the masks (source, flipped source, target, rotated sources). Runs on any
+ * thread (the matcher inside is serial there). */
+#define M64 4096
 typedef struct {
     const gc_eval_pair *p;
     const gc_descriptors *ds, *dt, *dsf; /* source, target, flipped source (align only) */
+    const gc_descriptors *dsr[GC_N_ROT]; /* rotated sources (the category's poses; else NULL) */
     gc_pck_pred *pr;
 } pair_job;
 
@@ -133,13 +137,22 @@ static gc_status match_pair(const gc_eval_cache_config *o, const pair_job *j, co
     for (int u = 0; u < nu; u++) memcpy(sk[u], p->src_kps[used[u]], sizeof sk[u]), memcpy(tk[u], p->trg_kps[used[u]], sizeof tk[u]);
     gc_status s = GC_OK;
     bool imd = o->align == GC_EVAL_ALIGN_FLIP;
-    if (imd) s = load_mask(o, p->src, p->src_wh, 0, m64);
-    if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, 1, m64 + 4096);
-    if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, 0, m64 + 8192);
+    const float *rot[GC_N_ROT] = {0}, *mrot[GC_N_ROT] = {0};
+    bool any_rot = false;
+    for (int q = 0; q < GC_N_ROT; q++)
+        if (j->dsr[q]) rot[q] = j->dsr[q]->rows, mrot[q] = imd ? m64 + (3 + q) * M64 : NULL, any_rot = true;
+    if (imd) s = load_mask(o, p->src, p->src_wh, GC_POSE_ORIGINAL, m64);
+    if (s == GC_OK && imd) s = load_mask(o, p->src, p->src_wh, GC_POSE_FLIP, m64 + M64);
+    if (s == GC_OK && imd) s = load_mask(o, p->trg, p->trg_wh, GC_POSE_ORIGINAL, m64 + 2 * M64);
+    for (int q = 0; s == GC_OK && q < GC_N_ROT; q++)
+        if (mrot[q]) s = load_mask(o, p->src, p->src_wh, GC_POSE_ROT90 + q, m64 + (3 + q) * M64);
     gc_align_result r = {0};
     if (s == GC_OK)
         s = gc_align_points(j->ds->rows, j->dsf->rows, j->dt->rows, j->ds->c, &sk[0][0], &tk[0][0], nu, tused,
-                            imd ? m64 : NULL, imd ? m64 + 4096 : NULL, imd ? m64 + 8192 : NULL, &o->match, false, &r);
+                            imd ? m64 : NULL, imd ? m64 + M64 : NULL, imd ? m64 + 2 * M64 : NULL, &o->match, false, &r);
+    if (s == GC_OK && any_rot)
+        s = gc_align_rotations(rot, j->dt->rows, j->ds->c, &sk[0][0], &tk[0][0], nu, mrot, imd ? m64 + 2 * M64 : NULL,
+                               &o->match, &r);
     if (s == GC_OK) memcpy(xy, r.merged, (size_t)nu * 2 * sizeof(float));
     gc_align_result_free(&r);
     if (s == GC_OK)
@@ -192,16 +205,21 @@ static gc_status match_target_gemm(const gc_eval_cache_config *o, const pair_job
  * alignment they share one GEMM; with it the pairs run in parallel, one pair per thread with serial
  * BLAS inside (each pair computed whole by one thread: results do not depend on the thread count). */
 static gc_status match_target_run(const gc_eval_cache_config *o, desc_cache *dc, pair_job *jobs, int nj, const int *used,
-                                  int nu, int nk, const gc_flip_table *tused, float *m64, float **q, float **sim,
-                                  int64_t *cap) {
+                                  int nu, int nk, const gc_flip_table *tused, unsigned poses, float *m64, float **q,
+                                  float **sim, int64_t *cap) {
     dc->pinned = dc->tick;
     gc_status s = GC_OK;
     for (int j = 0; s == GC_OK && j < nj; j++) {
         const gc_eval_pair *p = jobs[j].p;
-        s = load_desc(o, dc, p->src, 0, &jobs[j].ds);
-        if (s == GC_OK) s = load_desc(o, dc, p->trg, 0, &jobs[j].dt);
+        s = load_desc(o, dc, p->src, GC_POSE_ORIGINAL, &jobs[j].ds);
+        if (s == GC_OK) s = load_desc(o, dc, p->trg, GC_POSE_ORIGINAL, &jobs[j].dt);
         if (s == GC_OK) s = gc_desc_check_pair(jobs[j].ds, p->src, jobs[j].dt, p->trg);
-        if (s == GC_OK && o->align != GC_EVAL_ALIGN_OFF) s = load_desc(o, dc, p->src, 1, &jobs[j].dsf);
+        if (s == GC_OK && o->align != GC_EVAL_ALIGN_OFF) s = load_desc(o, dc, p->src, GC_POSE_FLIP, &jobs[j].dsf);
+        for (int r = 0; s == GC_OK && r < GC_N_ROT; r++)
+            if (poses >> (GC_POSE_ROT90 + r) & 1) {
+                s = load_desc(o, dc, p->src, GC_POSE_ROT90 + r, &jobs[j].dsr[r]);
+                if (s == GC_OK) s = gc_desc_check_pair(jobs[j].ds, p->src, jobs[j].dsr[r], gc_pose_name(GC_POSE_ROT90 + r));
+            }
     }
     if (s != GC_OK) return s;
     if (o->align == GC_EVAL_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
@@ -209,7 +227,7 @@ static gc_status match_target_run(const gc_eval_cache_config *o, desc_cache *dc,
     /* (a min reduction, not a named critical section: those export a global lock symbol) */
 #pragma omp parallel for schedule(dynamic, 1) if (nj > 1) reduction(min : failed)
     for (int j = 0; j < nj; j++)
-        if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * 3 * 4096) != GC_OK)
+        if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * (3 + GC_N_ROT) * M64) != GC_OK)
             failed = GC_MIN(failed, j);
     /* a worker's message is its thread's: redo the first failure here to report it */
     return failed < nj ? match_pair(o, &jobs[failed], used, nu, nk, tused, m64) : GC_OK;
@@ -222,7 +240,7 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
     gc_status s = GC_OK;
     int *cat_pairs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(int));
     pair_job *jobs = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(pair_job));
-    float *m64 = gc_alloc_array((size_t)omp_get_max_threads() * 3 * 4096, sizeof(float));
+    float *m64 = gc_alloc_array((size_t)omp_get_max_threads() * (3 + GC_N_ROT) * M64, sizeof(float));
     if (!cat_pairs || !jobs || !m64) s = GC_ERR_NOMEM;
     float *q = NULL, *sim = NULL; /* stacked query rows [M, C], their similarities [M, 3600]; cap floats each */
     int64_t cap = 0;
@@ -260,7 +278,8 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
                 jobs[nj] = (pair_job){.p = &set->pairs[sel[i]], .pr = &preds[i]};
                 preds[i].pair = sel[i];
             }
-            s = match_target_run(o, &dc, jobs, nj, used, nu, nk, have_table ? &tused : NULL, m64, &q, &sim, &cap);
+            s = match_target_run(o, &dc, jobs, nj, used, nu, nk, have_table ? &tused : NULL,
+                                 gc_poses_resolve(o->poses, set->categories[c]), m64, &q, &sim, &cap);
         }
         gc_flip_table_free(&table), gc_flip_table_free(&tused);
     }

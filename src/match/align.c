@@ -9,20 +9,25 @@
 
 /* ---- distances ------------------------------------------------------------------------------- */
 
-void gc_mask_to64(const uint8_t *mask, int64_t H, int64_t W, float *m64) {
-    const float sh = (float)H / GC_IMD_RES, sw = (float)W / GC_IMD_RES;
-    for (int i = 0; i < GC_IMD_RES; i++) {
+void gc_mask_nearest(const uint8_t *mask, int64_t H, int64_t W, uint8_t thresh, int64_t res, float *m) {
+    const float sh = (float)H / (float)res, sw = (float)W / (float)res;
+    for (int64_t i = 0; i < res; i++) {
         int64_t r = GC_MIN((int64_t)floorf((float)i * sh), H - 1);
-        for (int j = 0; j < GC_IMD_RES; j++) {
+        for (int64_t j = 0; j < res; j++) {
             int64_t c = GC_MIN((int64_t)floorf((float)j * sw), W - 1);
-            m64[i * GC_IMD_RES + j] = mask[r * W + c] > 127 ? 1.0f : 0.0f;
+            m[i * res + j] = mask[r * W + c] > thresh ? 1.0f : 0.0f;
         }
     }
 }
 
-/* The masked 64x64 features of get_distance, split for exact distances: for each pixel whose mask is
- * 1, clean[p, C] holds the values with the -1e5 entries zeroed and rep[p, C] (allocated only when
- * any entry was replaced) marks them. idx[p] = pixel index. */
+void gc_mask_to64(const uint8_t *mask, int64_t H, int64_t W, float *m64) {
+    gc_mask_nearest(mask, H, W, 127, GC_IMD_RES, m64);
+}
+
+/* The masked res x res features of get_distance, split for exact distances: for each pixel whose mask
+ * is 1, clean[p, C] holds the values with the -1e5 entries zeroed and rep[p, C] (allocated only when
+ * any entry was replaced) marks them. Without a mask every pixel is kept with its values as they are
+ * (nothing was multiplied by a mask, so no zero is replaced). */
 typedef struct {
     int64_t n;     /* masked pixels */
     float *clean;  /* [n, C] */
@@ -38,19 +43,19 @@ static void imd_set_free(imd_set *s) {
     gc_free(s->nrep);
 }
 
-static gc_status imd_set_build(const float *rows, int64_t C, const float *m64, imd_set *s) {
+static gc_status imd_set_build(const float *rows, int64_t C, int64_t res, const float *m, imd_set *s) {
     memset(s, 0, sizeof *s);
-    const int64_t P = GC_IMD_RES * GC_IMD_RES;
+    const int64_t P = res * res;
     int64_t *pix = gc_alloc_array((size_t)P, sizeof(int64_t));
     if (!pix) return GC_ERR_NOMEM;
     for (int64_t p = 0; p < P; p++)
-        if (m64[p] == 1.0f) pix[s->n++] = p;
-    /* only the masked pixels of the 64x64 upsampled map are ever used (multiplied by mask 1) */
+        if (!m || m[p] == 1.0f) pix[s->n++] = p;
+    /* only the masked pixels of the upsampled map are ever used (multiplied by mask 1) */
     s->clean = gc_alloc_array((size_t)(s->n * C) + 1, sizeof(float));
     s->norm2 = gc_calloc((size_t)s->n + 1, sizeof(double));
     s->nrep = gc_calloc((size_t)s->n + 1, sizeof(double));
     gc_status st = s->clean && s->norm2 && s->nrep ? GC_OK : GC_ERR_NOMEM;
-    if (st == GC_OK) st = gc_resize_bilinear_tokens(s->clean, C, rows, C, GC_GRID, GC_GRID, GC_IMD_RES, GC_IMD_RES, pix, s->n);
+    if (st == GC_OK) st = gc_resize_bilinear_tokens(s->clean, C, rows, C, GC_GRID, GC_GRID, res, res, pix, s->n);
     gc_free(pix);
     if (st != GC_OK) {
         imd_set_free(s);
@@ -62,7 +67,7 @@ static gc_status imd_set_build(const float *rows, int64_t C, const float *m64, i
         for (int64_t c = 0; c < C; c++) {
             float v = s->clean[i * C + c];
             s->norm2[i] += (double)v * v;
-            if (v == 0.0f) {
+            if (v == 0.0f && m) {
                 s->clean[i * C + c] = 0.0f; /* -0.0 too */
                 s->nrep[i] += 1;
                 any_rep = true;
@@ -91,25 +96,64 @@ static double exact_d2(const float *a, const float *ra, const float *b, const fl
     return s;
 }
 
-gc_status gc_imd(const float *src, const float *trg, int64_t C, const float *msrc64, const float *mtrg64,
-                 double *dist, float *min_dists, int64_t *n_min) {
+/* One source row's expanded squared distances to every target row (see gc_imd_at). */
+typedef struct {
+    const double *tn, *tnrep;   /* target |t'|^2, replaced-entry counts */
+    const float *g1, *g2, *g3;  /* the row's products; g2, g3 NULL without replaced entries */
+    double sn, snrep;           /* source |s'|^2, replaced-entry count */
+} scan_row;
+
+static inline double scan_d2(const scan_row *r, int64_t j) {
+    const double R = GC_IMD_REPLACE;
+    double d2 = r->sn + r->tn[j] - 2.0 * r->g1[j];
+    if (r->g2) d2 += -2.0 * R * r->g2[j] + R * R * (r->snrep + r->tnrep[j] - 2.0 * r->g3[j]);
+    return d2 == d2 ? d2 : INFINITY; /* a NaN never wins */
+}
+
+/* The first j of the smallest d2 (into *min), or -1. Vectorised: the minimum of each block of 256, then
+ * the first block reaching the overall minimum is searched again with the same arithmetic
+ * (bit-identical, so the equality finds it). */
+static int64_t scan_argmin(const scan_row *r, int64_t n, double *min) {
+    const int64_t B = 256;
+    double best = INFINITY;
+    int64_t at = -1;
+    for (int64_t j0 = 0; j0 < n; j0 += B) {
+        int64_t j1 = GC_MIN(j0 + B, n);
+        double bm = INFINITY;
+#pragma omp simd reduction(min : bm)
+        for (int64_t j = j0; j < j1; j++) bm = GC_MIN(bm, scan_d2(r, j));
+        if (bm < best) {
+            best = bm;
+            at = j0;
+        }
+    }
+    *min = best;
+    if (at < 0) return -1;
+    for (int64_t j = at;; j++)
+        if (scan_d2(r, j) == best) return j;
+}
+
+gc_status gc_imd_at(const float *src, const float *trg, int64_t C, int64_t res, const float *msrc, const float *mtrg,
+                    double *dist, float *min_dists, int64_t *n_min) {
     imd_set S, T;
-    GC_TRY(imd_set_build(src, C, msrc64, &S));
-    gc_status st = imd_set_build(trg, C, mtrg64, &T);
+    GC_TRY(imd_set_build(src, C, res, msrc, &S));
+    gc_status st = imd_set_build(trg, C, res, mtrg, &T);
     if (st != GC_OK) {
         imd_set_free(&S);
         return st;
     }
-    bool has_out = T.n < GC_IMD_RES * GC_IMD_RES; /* masked-out target pixels: all -1e5 */
+    bool has_out = T.n < res * res; /* masked-out target pixels: all -1e5 */
     bool any_rep = S.rep || T.rep;
-    const int64_t CH = 256;
-    const double R = GC_IMD_REPLACE;
-    float *g1 = gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float));
-    float *g2 = any_rep ? gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float)) : NULL;
-    float *g3 = any_rep ? gc_alloc_array((size_t)(CH * T.n) + 1, sizeof(float)) : NULL;
+    /* blocks of CH source x CT target rows: the products of a block stay in cache while they are scanned */
+    const int64_t CH = 256, CT = 2048;
+    float *g1 = gc_alloc_array((size_t)(CH * CT), sizeof(float));
+    float *g2 = any_rep ? gc_alloc_array((size_t)(CH * CT), sizeof(float)) : NULL;
+    float *g3 = any_rep ? gc_alloc_array((size_t)(CH * CT), sizeof(float)) : NULL;
     float *zeros = any_rep ? gc_calloc((size_t)(GC_MAX(S.n, T.n) * C) + 1, sizeof(float)) : NULL;
     float *mins = gc_alloc_array((size_t)S.n + 1, sizeof(float));
-    if (!g1 || !mins || (any_rep && (!g2 || !g3 || !zeros))) {
+    double *best = gc_alloc_array((size_t)CH, sizeof(double));
+    int64_t *bj = gc_alloc_array((size_t)CH, sizeof(int64_t));
+    if (!g1 || !mins || !best || !bj || (any_rep && (!g2 || !g3 || !zeros))) {
         st = GC_ERR_NOMEM;
         goto done;
     }
@@ -117,36 +161,33 @@ gc_status gc_imd(const float *src, const float *trg, int64_t C, const float *msr
     const float *srep = S.rep ? S.rep : zeros, *trep = T.rep ? T.rep : zeros;
     for (int64_t i0 = 0; i0 < S.n; i0 += CH) {
         int64_t m = GC_MIN(CH, S.n - i0);
-        if (T.n > 0) {
-            st = gc_matmul(g1, S.clean + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 0.0f);
+        for (int64_t ii = 0; ii < m; ii++) best[ii] = INFINITY, bj[ii] = -1;
+        for (int64_t j0 = 0; j0 < T.n; j0 += CT) {
+            int64_t nt = GC_MIN(CT, T.n - j0);
+            const float *tc = T.clean + j0 * C, *tr = trep + j0 * C;
+            st = gc_matmul(g1, S.clean + i0 * C, tc, m, C, nt, false, true, 1.0f, 0.0f);
             if (any_rep && st == GC_OK) {
                 /* d2 = |s'-t'|^2 - 2R (s'.n + m.t') + R^2 (|m| + |n| - 2 m.n): every product is of
                  * O(1) numbers, so the 1e10 terms never swamp the small ones */
-                st = gc_matmul(g2, S.clean + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
-                if (st == GC_OK) st = gc_matmul(g2, srep + i0 * C, T.clean, m, C, T.n, false, true, 1.0f, 1.0f);
-                if (st == GC_OK) st = gc_matmul(g3, srep + i0 * C, trep, m, C, T.n, false, true, 1.0f, 0.0f);
+                st = gc_matmul(g2, S.clean + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
+                if (st == GC_OK) st = gc_matmul(g2, srep + i0 * C, tc, m, C, nt, false, true, 1.0f, 1.0f);
+                if (st == GC_OK) st = gc_matmul(g3, srep + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
             }
             if (st != GC_OK) goto done;
+#pragma omp parallel for schedule(static)
+            for (int64_t ii = 0; ii < m; ii++) {
+                const scan_row row = {T.norm2 + j0, T.nrep + j0, g1 + ii * nt, any_rep ? g2 + ii * nt : NULL,
+                                      any_rep ? g3 + ii * nt : NULL, S.norm2[i0 + ii], S.nrep[i0 + ii]};
+                double v;
+                int64_t j = scan_argmin(&row, nt, &v);
+                if (j >= 0 && v < best[ii]) best[ii] = v, bj[ii] = j0 + j; /* strict: the first j on ties */
+            }
         }
 #pragma omp parallel for schedule(static)
         for (int64_t ii = 0; ii < m; ii++) {
-            int64_t i = i0 + ii;
-            double sn = S.norm2[i]; /* |s'|^2 */
-            double best = INFINITY;
-            int64_t bj = -1;
-            for (int64_t j = 0; j < T.n; j++) {
-                double tn = T.norm2[j];
-                double d2 = sn + tn - 2.0 * g1[ii * T.n + j];
-                if (any_rep)
-                    d2 += -2.0 * R * g2[ii * T.n + j] + R * R * (S.nrep[i] + T.nrep[j] - 2.0 * g3[ii * T.n + j]);
-                if (d2 < best) {
-                    best = d2;
-                    bj = j;
-                }
-            }
+            int64_t i = i0 + ii, b = bj[ii];
             const float *sr = S.rep ? S.rep + i * C : NULL;
-            double d2 = bj >= 0 ? exact_d2(S.clean + i * C, sr, T.clean + bj * C, T.rep ? T.rep + bj * C : NULL, C)
-                                : INFINITY;
+            double d2 = b >= 0 ? exact_d2(S.clean + i * C, sr, T.clean + b * C, T.rep ? T.rep + b * C : NULL, C) : INFINITY;
             if (has_out) {
                 double d2o = exact_d2(S.clean + i * C, sr, NULL, NULL, C);
                 if (d2o < d2) d2 = d2o;
@@ -165,9 +206,16 @@ done:
     gc_free(g3);
     gc_free(zeros);
     gc_free(mins);
+    gc_free(best);
+    gc_free(bj);
     imd_set_free(&S);
     imd_set_free(&T);
     return st;
+}
+
+gc_status gc_imd(const float *src, const float *trg, int64_t C, const float *msrc64, const float *mtrg64,
+                 double *dist, float *min_dists, int64_t *n_min) {
+    return gc_imd_at(src, trg, C, GC_IMD_RES, msrc64, mtrg64, dist, min_dists, n_min);
 }
 
 gc_status gc_mnn_distance(const float *src, const float *trg, int64_t n, int64_t C, double *dist) {
@@ -249,6 +297,7 @@ void gc_align_result_free(gc_align_result *r) {
     gc_free(r->kps_flip);
     gc_free(r->imd_min_orig);
     gc_free(r->imd_min_flip);
+    gc_free(r->kps_rot);
     memset(r, 0, sizeof *r);
 }
 
@@ -311,6 +360,8 @@ gc_status gc_align_points(const float *src, const float *src_flip, const float *
         }
         r->flip_chosen = r->dist_flip < r->dist_orig; /* NaN (empty mask): keep the original */
     }
+    r->pose = r->flip_chosen ? GC_POSE_FLIP : GC_POSE_ORIGINAL;
+    for (int q = 0; q < GC_N_ROT; q++) r->dist_rot[q] = NAN;
     /* optimized_kps_1_to_2: replace where the point and its unconditional flip partner are mutually visible */
     memcpy(r->merged, r->pred, (size_t)K * 2 * sizeof(float));
     for (int64_t i = 0; i < K && r->flip_chosen; i++) {

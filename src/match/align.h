@@ -12,14 +12,22 @@
 
 #define GC_IMD_RES 64            /* IMD feature/mask resolution */
 #define GC_IMD_REPLACE -100000.0f /* reference: every exact 0 of the masked features becomes this */
+#define GC_N_ROT 3                /* the rotated poses rot90, rot180, rot270 (index pose - GC_POSE_ROT90) */
 
-/* mask [H,W] u8 (> 127 = object) -> 64x64 by PyTorch 'nearest' (source index floor(i * H/64)). */
+/* mask [H,W] u8 (> thresh = object) -> m[res, res] of 0/1 by PyTorch 'nearest' (source row
+ * min(floor(i * (float)H/res), H - 1), products in float32). */
+void gc_mask_nearest(const uint8_t *mask, int64_t H, int64_t W, uint8_t thresh, int64_t res, float *m);
+/* The matcher's masks: > 127 = object, 64x64. */
 void gc_mask_to64(const uint8_t *mask, int64_t H, int64_t W, float *m64);
 /* IMD (get_distance) of token rows src, trg [3600, C] with 64x64 masks. min_dists (optional,
  * [4096]) receives the per-masked-source-pixel minima, *n_min their count. NaN when the source
  * mask is empty. Nearest neighbours by GEMM, exact for the -1e5 substitution. */
 gc_status gc_imd(const float *src, const float *trg, int64_t C, const float *msrc64, const float *mtrg64,
                  double *dist, float *min_dists, int64_t *n_min);
+/* The same at res x res (the pose-awareness test: 128); mtrg NULL: the target is not masked (every
+ * pixel a candidate, its values kept as they are: the reference multiplies only the source). */
+gc_status gc_imd_at(const float *src, const float *trg, int64_t C, int64_t res, const float *msrc, const float *mtrg,
+                    double *dist, float *min_dists, int64_t *n_min);
 /* Mask-free variant (get_distance_mutual_nn): mean distance of mutual nearest neighbours. */
 gc_status gc_mnn_distance(const float *src, const float *trg, int64_t n, int64_t C, double *dist);
 
@@ -38,6 +46,10 @@ typedef struct {
     bool flip_chosen;
     float *imd_min_orig, *imd_min_flip; /* [n_min_*] with IMD */
     int64_t n_min_orig, n_min_flip;
+    /* the rotations (match/poses.h: gc_align_rotations; without it the pose is original or flip) */
+    int pose;                   /* the chosen gc_pose */
+    double dist_rot[GC_N_ROT];  /* NaN: not tried */
+    float *kps_rot;             /* [K,3] the source points of the chosen rotation (NULL otherwise) */
 } gc_align_result;
 
 /* The whole of §6.4. src/src_flip/trg: token rows [3600, C]; src_kps, trg_kps [K,3] (trg_kps NULL:

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "match/align.h"
+#include "match/poses.h"
 
 /* A heap handle taking over the rows of d. */
 static gc_status wrap(gc_descriptors *d, gc_descriptors **out) {
@@ -115,6 +115,39 @@ gc_status gc_match_points(const gc_descriptors *src, const gc_descriptors *trg, 
     return st;
 }
 
+/* The rotations of p->poses on top of r (IMD with the source mask turned like each pose when p has the
+ * three masks, else MNN). */
+static gc_status align_rotations(const gc_descriptors *src, const gc_descriptors *trg, const float *k3, int64_t K,
+                                 const gc_align_params *p, gc_align_result *r) {
+    const float *rows[GC_N_ROT] = {0};
+    for (int q = 0; q < GC_N_ROT; q++) {
+        const gc_descriptors *d = p->poses->src_rot[q];
+        if (d) GC_TRY(gc_desc_check_pair(src, "source", d, gc_pose_name(GC_POSE_ROT90 + q)));
+        rows[q] = d ? d->rows : NULL;
+    }
+    const bool imd = p->mask_src && p->mask_src_flip && p->mask_trg;
+    const int64_t P = GC_IMD_RES * GC_IMD_RES, S = GC_CANVAS_SD;
+    float *m64 = imd ? gc_alloc_array((size_t)(GC_N_ROT + 1) * P, sizeof(float)) : NULL;
+    uint8_t *turned = imd ? gc_alloc((size_t)(S * S)) : NULL;
+    if (imd && (!m64 || !turned)) return gc_free(m64), gc_free(turned), GC_ERR_NOMEM;
+    const float *mrot[GC_N_ROT] = {0};
+    for (int q = 0; imd && q < GC_N_ROT; q++) {
+        gc_pose_canvas(GC_POSE_ROT90 + q, p->mask_src, (int32_t)S, turned);
+        gc_mask_to64(turned, S, S, m64 + q * P);
+        mrot[q] = m64 + q * P;
+    }
+    if (imd) gc_mask_to64(p->mask_trg, S, S, m64 + GC_N_ROT * P);
+    gc_status st = gc_align_rotations(rows, trg->rows, src->c, k3, NULL, K, mrot, imd ? m64 + GC_N_ROT * P : NULL, &p->match, r);
+    gc_free(m64), gc_free(turned);
+    return st;
+}
+
+static bool any_rotation(const gc_align_params *p) {
+    for (int q = 0; p->poses && q < GC_N_ROT; q++)
+        if (p->poses->src_rot[q]) return true;
+    return false;
+}
+
 /* The alignment of visible keypoints k3[K,3] (840 frame) with 960-canvas masks from p; the outputs of
  * gc_align_match plus the flip partners and the queried points of the extra (each may be NULL). */
 static gc_status align_840(const gc_descriptors *src, const gc_descriptors *src_flip, const gc_descriptors *trg,
@@ -122,6 +155,9 @@ static gc_status align_840(const gc_descriptors *src, const gc_descriptors *src_
                            float *score, int *from_flip, gc_align_info *info, int64_t *partner, float *query840) {
     GC_TRY(check_params(&p->match));
     GC_TRY(gc_desc_check_pair(src, "source", src_flip, "flipped source"));
+    const bool rotations = any_rotation(p);
+    if (rotations && p->force_flip)
+        return gc_errorf(GC_ERR_ARG, "match: forcing the flipped pose and comparing rotations exclude each other");
     gc_flip_table table = {0};
     const bool have_table = p->flip_table || p->category;
     if (have_table)
@@ -129,14 +165,15 @@ static gc_status align_840(const gc_descriptors *src, const gc_descriptors *src_
     gc_align_result r = {0};
     gc_status st = gc_align_user_points(src->rows, src_flip->rows, trg->rows, src->c, k3, ids, K, have_table ? &table : NULL,
                                         p->mask_src, p->mask_src_flip, p->mask_trg, &p->match, p->force_flip != 0, &r);
+    if (st == GC_OK && rotations) st = align_rotations(src, trg, k3, K, p, &r);
     if (st == GC_OK) {
         memcpy(out840, r.merged, (size_t)K * 2 * sizeof(float));
         for (int64_t k = 0; k < K; k++) {
             if (score) score[k] = r.from_flip[k] ? r.score_flip[k] : r.score[k];
             if (from_flip) from_flip[k] = r.from_flip[k];
-            if (partner) partner[k] = r.perm_vis[k];
+            if (partner) partner[k] = gc_pose_is_rotation(r.pose) ? k : r.perm_vis[k];
             if (query840) {
-                const float *q = r.from_flip[k] ? r.kps_flip + 3 * k : k3 + 3 * k;
+                const float *q = r.kps_rot ? r.kps_rot + 3 * k : r.from_flip[k] ? r.kps_flip + 3 * k : k3 + 3 * k;
                 query840[2 * k] = q[0];
                 query840[2 * k + 1] = q[1];
             }
@@ -145,6 +182,8 @@ static gc_status align_840(const gc_descriptors *src, const gc_descriptors *src_
             info->dist_orig = r.dist_orig;
             info->dist_flip = r.dist_flip;
             info->flip_chosen = r.flip_chosen;
+            info->pose = r.pose;
+            memcpy(info->dist_rot, r.dist_rot, sizeof info->dist_rot);
         }
     }
     gc_align_result_free(&r);
@@ -215,6 +254,9 @@ gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *sr
                              src_h);
     }
     GC_TRY(gc_desc_check_pair(src, "source", trg, "target"));
+    if (!src_flip && any_rotation(p))
+        return gc_errorf(GC_ERR_ARG, "match: the rotated poses are compared with the original and the flipped one: give the "
+                                     "flipped source's descriptors too");
     float *k3 = kps3(pts, K), *o840 = gc_alloc_array((size_t)K * 3, sizeof(float));
     float *q840 = extra && extra->query840 ? gc_alloc_array((size_t)K * 2, sizeof(float)) : NULL;
     uint8_t *canvases = src_flip && mask_src ? gc_alloc((size_t)3 * GC_CANVAS_SD * GC_CANVAS_SD) : NULL;
@@ -240,7 +282,10 @@ gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descriptors *sr
             if (extra && extra->partner) extra->partner[k] = k;
             if (q840) q840[2 * k] = k3[3 * k], q840[2 * k + 1] = k3[3 * k + 1];
         }
-        if (st == GC_OK && info) info->dist_orig = info->dist_flip = NAN, info->flip_chosen = 0;
+        if (st == GC_OK && info) {
+            info->dist_orig = info->dist_flip = NAN, info->flip_chosen = 0, info->pose = GC_POSE_ORIGINAL;
+            for (int q = 0; q < GC_N_ROT; q++) info->dist_rot[q] = NAN;
+        }
     }
     if (st == GC_OK && extra) {
         for (int64_t k = 0; k < K; k++) {

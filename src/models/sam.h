@@ -168,6 +168,11 @@ gc_status gc_sam_set_image_tap(const struct gc_sam *m, const gc_image *img, stru
                                const gc_tap *tap);
 gc_status gc_sam_predict_tap(const struct gc_sam *m, const struct gc_sam_image *im, const gc_sam_prompt *p,
                              gc_sam_masks *out, const gc_tap *tap);
+/* The reference's mask of a benchmark image (preprocess_mask_sam.py): gc_sam_box_mask, except that the
+ * box (an annotation mapped into the image) may reach past the border, as the reference passes it on
+ * unchecked (float rounding of the mapping alone can put a border box 1 ulp outside); an inverted or
+ * non-finite box is still refused. */
+gc_status gc_sam_annotation_mask(const struct gc_sam *m, const gc_image *img, const float box[4], uint8_t *mask);
 
 /* [n, c] -> [c, n] (a token matrix to a channel-first map and back). */
 void gc_sam_transpose(float *dst, const float *src, int64_t n, int64_t c);

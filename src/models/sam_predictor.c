@@ -75,9 +75,9 @@ void gc_sam_masks_free(gc_sam_masks *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* A prompt must lie in the image: box corners in [0, w] x [0, h] and not inverted, points likewise,
- * labels 0 or 1. */
-static gc_status check_prompt(const gc_sam_prompt *p, int32_t w, int32_t h) {
+/* A prompt must lie in the image: box corners in [0, w] x [0, h] (unless box_anywhere) and not
+ * inverted, points likewise, labels 0 or 1. */
+static gc_status check_prompt(const gc_sam_prompt *p, int32_t w, int32_t h, bool box_anywhere) {
     if (!p || (!p->box && p->n_points <= 0))
         return gc_errorf(GC_ERR_ARG, "SAM: empty prompt (give a box, points, or both)");
     if (p->n_points < 0 || p->n_points > GC_SAM_MAX_POINTS || (p->n_points && (!p->points || !p->labels)))
@@ -90,7 +90,7 @@ static gc_status check_prompt(const gc_sam_prompt *p, int32_t w, int32_t h) {
         if (b[0] > b[2] || b[1] > b[3])
             return gc_errorf(GC_ERR_ARG, "SAM: box (%g, %g, %g, %g) is inverted: expected x1 <= x2 and y1 <= y2",
                              b[0], b[1], b[2], b[3]);
-        if (b[0] < 0 || b[1] < 0 || b[2] > (float)w || b[3] > (float)h)
+        if (!box_anywhere && (b[0] < 0 || b[1] < 0 || b[2] > (float)w || b[3] > (float)h))
             return gc_errorf(GC_ERR_ARG, "SAM: box (%g, %g, %g, %g) is outside the %dx%d image", b[0], b[1], b[2], b[3],
                              (int)w, (int)h);
     }
@@ -137,11 +137,11 @@ static gc_status postprocess(const gc_sam *m, const gc_sam_image *im, const floa
     return s;
 }
 
-gc_status gc_sam_predict_tap(const gc_sam *m, const gc_sam_image *im, const gc_sam_prompt *p, gc_sam_masks *out,
-                             const gc_tap *tap) {
+static gc_status predict(const gc_sam *m, const gc_sam_image *im, const gc_sam_prompt *p, gc_sam_masks *out,
+                         const gc_tap *tap, bool box_anywhere) {
     memset(out, 0, sizeof *out);
     if (!im) return gc_errorf(GC_ERR_ARG, "SAM: no image embedding (call gc_sam_set_image first)");
-    GC_TRY(check_prompt(p, im->w, im->h));
+    GC_TRY(check_prompt(p, im->w, im->h, box_anywhere));
     const gc_sam_hparams *hp = &m->hp;
     const int64_t n = p->n_points, g = hp->grid, C = hp->out_chans, M = hp->n_mask_tokens, L = 16 * g * g;
     const int64_t ns = gc_sam_sparse_count(n, p->box != NULL), K = p->multimask ? M - 1 : 1;
@@ -199,19 +199,33 @@ gc_status gc_sam_predict_tap(const gc_sam *m, const gc_sam_image *im, const gc_s
     return GC_OK;
 }
 
-gc_status gc_sam_predict(const gc_sam *m, const gc_sam_image *im, const gc_sam_prompt *p, gc_sam_masks *out) {
-    return gc_sam_predict_tap(m, im, p, out, NULL);
+gc_status gc_sam_predict_tap(const gc_sam *m, const gc_sam_image *im, const gc_sam_prompt *p, gc_sam_masks *out,
+                             const gc_tap *tap) {
+    return predict(m, im, p, out, tap, false);
 }
 
-gc_status gc_sam_box_mask(const gc_sam *m, const gc_image *img, const float box[4], uint8_t *mask) {
+gc_status gc_sam_predict(const gc_sam *m, const gc_sam_image *im, const gc_sam_prompt *p, gc_sam_masks *out) {
+    return predict(m, im, p, out, NULL, false);
+}
+
+/* image + box -> 0/255 mask (the box checked against the image unless box_anywhere). */
+static gc_status box_mask(const gc_sam *m, const gc_image *img, const float box[4], uint8_t *mask, bool box_anywhere) {
     gc_sam_image *im;
     GC_TRY(gc_sam_set_image(m, img, &im));
     gc_sam_prompt p = {.box = box};
     gc_sam_masks r;
-    gc_status s = gc_sam_predict(m, im, &p, &r);
+    gc_status s = predict(m, im, &p, &r, NULL, box_anywhere);
     gc_sam_image_free(im);
     if (s != GC_OK) return s;
     for (int64_t i = 0; i < (int64_t)r.w * r.h; i++) mask[i] = r.masks[i] ? 255 : 0;
     gc_sam_masks_free(&r);
     return GC_OK;
+}
+
+gc_status gc_sam_box_mask(const gc_sam *m, const gc_image *img, const float box[4], uint8_t *mask) {
+    return box_mask(m, img, box, mask, false);
+}
+
+gc_status gc_sam_annotation_mask(const gc_sam *m, const gc_image *img, const float box[4], uint8_t *mask) {
+    return box_mask(m, img, box, mask, true);
 }

@@ -287,10 +287,12 @@ static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, const float *z, in
     GC_TRY(emit_map(run, "middle_block", hcur, C, H, W));
     /* decoder: [h, skip] in one concatenation buffer, each block's output in one buffer (its input
      * is already copied into the concatenation); both sized for the largest block run */
+    bool after_skip = run && run->feat_after_skip;
     int64_t cat_n = 0, out_n = C * H * W, hh = H, ww = W;
-    for (int k = 0; k <= last && k < u->n_out; k++) {
+    for (int k = 0; k <= last + after_skip && k < u->n_out; k++) {
         int64_t cin = (k ? u->out[k - 1].cout : C) + hs->C[hs->top - 1 - k];
         cat_n = GC_MAX(cat_n, cin * hh * ww);
+        if (k > last) break; /* block last + 1's concatenation only (feat_after_skip) */
         block_out_size(&u->out[k], &hh, &ww);
         out_n = GC_MAX(out_n, u->out[k].cout * hh * ww);
     }
@@ -305,11 +307,10 @@ static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, const float *z, in
             s = C == 4 * u->mc ? run->s1 : run->s2;
             for (int64_t i = 0; i < (C / 2) * H * W; i++) hcur[i] *= bk;
         }
-        if (k % (u->nr + 1) == u->nr) {
-            snprintf(nm, sizeof nm, "feat%d", k);
-            GC_TRY(emit_map(run, nm, hcur, C, H, W));
-        }
-        if (k > last) break;
+        bool feat = k % (u->nr + 1) == u->nr, after = feat && after_skip;
+        snprintf(nm, sizeof nm, "feat%d", k);
+        if (feat && !after) GC_TRY(emit_map(run, nm, hcur, C, H, W));
+        if (k > last && !after) break;
         int top = --hs->top;
         float *skip = hs->x[top];
         int64_t Cs = hs->C[top];
@@ -319,6 +320,8 @@ static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, const float *z, in
         if (s != 1.0f) GC_TRY(be->lowfreq_scale(skip, Cs, H, W, s));
         memcpy(cat, hcur, (size_t)(C * H * W) * sizeof(float));
         memcpy(cat + C * H * W, skip, (size_t)(Cs * H * W) * sizeof(float));
+        if (after) GC_TRY(emit_map(run, nm, cat, C + Cs, H, W));
+        if (k > last) break;
         char pre[64];
         snprintf(pre, sizeof pre, "output_blocks.%d.pre_upsample", k);
         hcur = ybuf;
@@ -333,6 +336,11 @@ static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, const float *z, in
     be->groupnorm(tmp, hcur, u->norm_out.w, u->norm_out.b, C, H * W, SD_GN_GROUPS, UNET_RES_EPS, true);
     GC_TRY(sd_conv_forward(cx, &u->conv_out, tmp, H, W, 1, (gc_pad2d){1, 1, 1, 1}, o));
     return emit_map(run, "out", o, u->out_ch, H, W);
+}
+
+int64_t sd_unet_skip_channels(const sd_unet *u, int k) {
+    int i = u->n_in - k; /* hs[0] is conv_in's output, hs[i] input block i's */
+    return i == 0 ? u->mc : u->in[i - 1].cout;
 }
 
 gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w, float t, const float *context,

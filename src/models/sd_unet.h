@@ -67,6 +67,9 @@ typedef struct {
                              * output_blocks.{i}[.pre_upsample], feat{k} (the h entering output block k,
                              * k = the last block of each level, after FreeU's in-place scaling), out */
     void *tap_ctx;
+    bool feat_after_skip;   /* feat{k} = [h, FreeU-filtered skip], the block's whole input (ODISE with
+                             * decoder_only=False, the pose-awareness test); run to block last_block + 1's
+                             * concatenation when that is a feature block */
 } sd_unet_run;
 
 /* GeoAware-SC's FreeU constants. */
@@ -74,6 +77,9 @@ typedef struct {
 #define SD_FREEU_B2 1.4f
 #define SD_FREEU_S1 0.9f
 #define SD_FREEU_S2 0.2f
+
+/* Channels of the skip tensor that output block k concatenates after h. */
+int64_t sd_unet_skip_channels(const sd_unet *u, int k);
 
 /* z[in_ch, h, w] (h, w multiples of 2^(levels-1)), context[n_ctx, ctx_dim] (ctx_dim must be the
  * model's), timestep t. out[out_ch, h, w] is written when the run reaches the end (may be NULL). */

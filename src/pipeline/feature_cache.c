@@ -16,24 +16,48 @@
 #include "models/sd.h"
 #include "pipeline/features.h"
 #include "pipeline/feature_cache.h"
+#include "match/poses.h"
 
-char *gc_cache_path(const char *cache_dir, const char *rel_image, int flip) {
+/* <cache_dir>/<rel_image without extension><tail> */
+static char *stem_path(const char *cache_dir, const char *rel_image, const char *tail) {
     const char *dot = strrchr(rel_image, '.'), *slash = strrchr(rel_image, '/');
     size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - rel_image) : strlen(rel_image);
-    return gc_strfmt("%s/%.*s%s.safetensors", cache_dir, (int)stem, rel_image, flip ? "_flip" : "");
+    return gc_strfmt("%s/%.*s%s", cache_dir, (int)stem, rel_image, tail);
 }
 
-gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int flip, gc_weights **out) {
+char *gc_cache_path(const char *cache_dir, const char *rel_image, int pose) {
+    char tail[32];
+    snprintf(tail, sizeof tail, "%s.safetensors", gc_pose_suffix(pose));
+    return stem_path(cache_dir, rel_image, tail);
+}
+
+char *gc_cache_mask_path(const char *cache_dir, const char *rel_image, int pose) {
+    char tail[32];
+    snprintf(tail, sizeof tail, "_mask%s.png", gc_pose_suffix(pose));
+    return stem_path(cache_dir, rel_image, tail);
+}
+
+/* The pose metadata of a features file: 'flip' "1" for the flipped image, else "0"; 'pose' names a
+ * rotation (absent otherwise, as in files of the original and flipped images written before rotations). */
+static const char *pose_meta_problem(const gc_weights *w, int pose) {
+    const char *fl = gc_weights_meta(w, "flip"), *po = gc_weights_meta(w, "pose");
+    if (!fl || strcmp(fl, pose == GC_POSE_FLIP ? "1" : "0") != 0) return "flip";
+    if (gc_pose_is_rotation(pose) ? !po || strcmp(po, gc_pose_name(pose)) != 0 : po != NULL) return "pose";
+    return NULL;
+}
+
+gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int pose, gc_weights **out) {
     if (out) *out = NULL;
     gc_weights *w;
     GC_TRY(gc_safetensors_open(path, &w));
     gc_status s = GC_OK;
-    const char *model = gc_weights_meta(w, "model"), *fl = gc_weights_meta(w, "flip");
+    const char *model = gc_weights_meta(w, "model"), *bad = pose_meta_problem(w, pose);
     if (!model || strcmp(model, fn->model_id) != 0)
         s = gc_errorf(GC_ERR_FORMAT, "%s: features of model '%s', expected '%s'", path, model ? model : "(none)",
                       fn->model_id);
-    else if (!fl || strcmp(fl, flip ? "1" : "0") != 0)
-        s = gc_errorf(GC_ERR_FORMAT, "%s: metadata 'flip' is '%s', expected '%d'", path, fl ? fl : "(none)", flip);
+    else if (bad)
+        s = gc_errorf(GC_ERR_FORMAT, "%s: metadata '%s' is '%s', expected the %s image's", path, bad,
+                      gc_weights_meta(w, bad) ? gc_weights_meta(w, bad) : "(none)", gc_pose_name(pose));
     for (int k = 0; s == GC_OK && k < fn->n_maps; k++) {
         const gc_tensor_ref *t = gc_weights_find(w, fn->names[k]);
         if (!t) s = gc_errorf(GC_ERR_MISSING, "%s: no feature map '%s'", path, fn->names[k]);
@@ -86,28 +110,64 @@ static void remove_stale_temps(const char *path) {
     free(dir);
 }
 
-static gc_status write_one(const gc_feature_fn *fn, const gc_image *img, int flip, const char *rel, const char *path,
-                           bool f16, float *const *maps) {
-    GC_TRY(fn->compute(fn->ctx, img, flip, maps));
-    GC_TRY(mkdirs_for(path));
+/* ---- the features product -------------------------------------------------------------------- */
+
+typedef struct {
+    const gc_feature_fn *fn;
+    bool f16;
+    float *maps[GC_FC_MAX_MAPS];
+} features_maker;
+
+static bool features_probe(const char *path, int pose, char model[128]) {
+    gc_weights *w = NULL;
+    bool ok = false;
+    model[0] = 0;
+    if (gc_safetensors_open(path, &w) == GC_OK) {
+        const char *m = gc_weights_meta(w, "model");
+        ok = m && !pose_meta_problem(w, pose);
+        if (ok) snprintf(model, 128, "%s", m);
+    }
+    gc_weights_free(w);
+    gc_error_clear();
+    return ok;
+}
+
+static bool features_valid(void *ctx, const char *path, int pose) {
+    const features_maker *f = ctx;
+    bool ok = gc_cache_open(path, f->fn, pose, NULL) == GC_OK;
+    gc_error_clear();
+    return ok;
+}
+
+static gc_status features_make(void *ctx, int i, const char *rel, const gc_image *img, int pose, const char *path) {
+    (void)i;
+    const features_maker *f = ctx;
+    const gc_feature_fn *fn = f->fn;
+    float *const *maps = f->maps;
+    gc_image turned = {0};
+    gc_status s = GC_OK;
+    if (gc_pose_is_rotation(pose) && (s = gc_image_pose(img, pose, &turned)) == GC_OK) img = &turned;
+    if (s == GC_OK) s = fn->compute(fn->ctx, img, pose == GC_POSE_FLIP, maps);
+    gc_image_free(&turned);
+    GC_TRY(s);
     gc_st_writer *wr = gc_st_writer_new();
     if (!wr) return gc_errorf(GC_ERR_NOMEM, "out of memory");
-    gc_status s = GC_OK;
     uint16_t *half[GC_FC_MAX_MAPS] = {0};
     for (int k = 0; s == GC_OK && k < fn->n_maps; k++) {
         int64_t n = fn->shape[k][0] * fn->shape[k][1] * fn->shape[k][2];
-        if (f16) {
+        if (f->f16) {
             if (!(half[k] = gc_alloc_array((size_t)n, sizeof(uint16_t)))) s = GC_ERR_NOMEM;
-            for (int64_t i = 0; s == GC_OK && i < n; i++) half[k][i] = gc_f32_to_f16(maps[k][i]);
+            for (int64_t e = 0; s == GC_OK && e < n; e++) half[k][e] = gc_f32_to_f16(maps[k][e]);
         }
         if (s == GC_OK)
-            s = gc_st_writer_add_ref(wr, fn->names[k], f16 ? GC_DT_F16 : GC_DT_F32, 3, fn->shape[k],
-                                     f16 ? (const void *)half[k] : (const void *)maps[k]);
+            s = gc_st_writer_add_ref(wr, fn->names[k], f->f16 ? GC_DT_F16 : GC_DT_F32, 3, fn->shape[k],
+                                     f->f16 ? (const void *)half[k] : (const void *)maps[k]);
     }
     char grid[64];
     snprintf(grid, sizeof grid, "%lldx%lld", (long long)fn->shape[0][1], (long long)fn->shape[0][2]);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "model", fn->model_id);
-    if (s == GC_OK) s = gc_st_writer_meta(wr, "flip", flip ? "1" : "0");
+    if (s == GC_OK) s = gc_st_writer_meta(wr, "flip", pose == GC_POSE_FLIP ? "1" : "0");
+    if (s == GC_OK && gc_pose_is_rotation(pose)) s = gc_st_writer_meta(wr, "pose", gc_pose_name(pose));
     if (s == GC_OK) s = gc_st_writer_meta(wr, "grid", grid);
     if (s == GC_OK) s = gc_st_writer_meta(wr, "image", rel);
     if (s == GC_OK && fn->preprocess) s = gc_st_writer_meta(wr, "preprocess", fn->preprocess);
@@ -118,14 +178,37 @@ static gc_status write_one(const gc_feature_fn *fn, const gc_image *img, int fli
     return s;
 }
 
-/* What became of one (image, orientation) of the shard. */
+gc_status gc_cache_features_init(const gc_feature_fn *fn, bool f16, gc_cache_product *p) {
+    *p = (gc_cache_product){.path = gc_cache_path, .probe = features_probe, .valid = features_valid, .make = features_make};
+    if (!fn) return GC_OK;
+    if (fn->n_maps < 1 || fn->n_maps > GC_FC_MAX_MAPS) return gc_errorf(GC_ERR_ARG, "feature function has no maps");
+    features_maker *f = gc_calloc(1, sizeof *f);
+    if (!f) return GC_ERR_NOMEM;
+    f->fn = fn, f->f16 = f16;
+    p->ctx = f;
+    for (int k = 0; k < fn->n_maps; k++)
+        if (!(f->maps[k] = gc_alloc_array((size_t)(fn->shape[k][0] * fn->shape[k][1]), (size_t)fn->shape[k][2] * sizeof(float)))) {
+            gc_cache_features_free(p);
+            return GC_ERR_NOMEM;
+        }
+    return GC_OK;
+}
+
+void gc_cache_features_free(gc_cache_product *p) {
+    features_maker *f = p->ctx;
+    for (int k = 0; f && k < GC_FC_MAX_MAPS; k++) gc_free(f->maps[k]);
+    gc_free(f);
+    p->ctx = NULL;
+}
+
+/* ---- the extraction loop ----------------------------------------------------------------------- */
+
+/* What became of one (image, product, pose) of the shard. */
 typedef enum { FILE_VALID, FILE_BY_OTHER, FILE_COMPUTED, FILE_REDONE, FILE_BUSY } file_outcome;
 
 typedef struct {
-    const gc_feature_fn *fn;
     const char *image_root;
     const gc_extract_config *o;
-    float *maps[GC_FC_MAX_MAPS];
     gc_extract_stats *st; /* the counts so far (for the progress callback) */
     double t0;
 } extract_run;
@@ -134,22 +217,15 @@ static void report(const extract_run *x, gc_extract_event ev) {
     if (x->o->progress) x->o->progress(x->o->progress_ctx, ev, x->st, gc_now() - x->t0);
 }
 
-static bool file_valid(const char *path, const gc_feature_fn *fn, int flip, bool *exists) {
-    *exists = gc_file_exists(path);
-    bool ok = *exists && gc_cache_open(path, fn, flip, NULL) == GC_OK;
-    gc_error_clear();
-    return ok;
-}
-
-/* Make the file of (rel, flip) valid, unless a concurrent run holds its claim (FILE_BUSY: try again
- * later). The image is decoded on first need into img and kept for the other orientation. first: the
- * first look at the file (later, a valid file is one a concurrent run finished). */
-static gc_status extract_file(extract_run *x, const char *rel, int flip, bool first, gc_image *img, bool *loaded,
-                              file_outcome *out) {
-    char *path = gc_cache_path(x->o->cache_dir, rel, flip);
+/* Make file (rel, product pr, pose) valid, unless a concurrent run holds its claim (FILE_BUSY: try again
+ * later). The image is decoded on first need into img and kept for the other files of the image. first:
+ * the first look at the file (later, a valid file is one a concurrent run finished). */
+static gc_status extract_file(extract_run *x, int i, const char *rel, const gc_cache_product *pr, int pose, bool first,
+                              gc_image *img, bool *loaded, file_outcome *out) {
+    char *path = pr->path(x->o->cache_dir, rel, pose);
     if (!path) return GC_ERR_NOMEM;
-    bool exists, taken = false;
-    if (file_valid(path, x->fn, flip, &exists)) {
+    bool exists = gc_file_exists(path), taken = false;
+    if (exists && pr->valid(pr->ctx, path, pose)) {
         *out = first ? FILE_VALID : FILE_BY_OTHER;
         free(path);
         return GC_OK;
@@ -163,7 +239,8 @@ static gc_status extract_file(extract_run *x, const char *rel, int flip, bool fi
         return s;
     }
     report(x, GC_EXTRACT_FILE_STARTED); /* (the claim is held: a callback that kills the run leaves it stale) */
-    if (file_valid(path, x->fn, flip, &exists)) {
+    exists = gc_file_exists(path);
+    if (exists && pr->valid(pr->ctx, path, pose)) {
         *out = FILE_BY_OTHER; /* finished by a concurrent run between the look and the claim */
     } else {
         remove_stale_temps(path); /* the file is ours now: only a dead writer can have left temporaries */
@@ -173,7 +250,7 @@ static gc_status extract_file(extract_run *x, const char *rel, int flip, bool fi
             free(ip);
             *loaded = s == GC_OK;
         }
-        if (s == GC_OK) s = write_one(x->fn, img, flip, rel, path, x->o->f16, x->maps);
+        if (s == GC_OK) s = pr->make(pr->ctx, i, rel, img, pose, path);
         if (s == GC_OK) *out = exists ? FILE_REDONE : FILE_COMPUTED;
     }
     gc_claim_release(&cl);
@@ -191,34 +268,45 @@ static void tally(const extract_run *x, file_outcome r) {
     report(x, GC_EXTRACT_FILE_DONE);
 }
 
-gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
-                           const gc_extract_config *o, gc_extract_stats *st) {
+/* The pose set of image i (the original always). */
+static unsigned image_poses(const unsigned *poses, int i, const gc_extract_config *o) {
+    return 1u | (poses ? poses[i] : o->flip ? 1u << GC_POSE_FLIP : 0u);
+}
+
+static int popcount(unsigned v) {
+    int c = 0;
+    for (; v; v &= v - 1) c++;
+    return c;
+}
+
+gc_status gc_cache_run(const gc_cache_product *products, int np, const char *image_root, char *const *rel_images,
+                       const unsigned *poses, int n, const gc_extract_config *o, gc_extract_stats *st) {
     memset(st, 0, sizeof *st);
     if (o->n_shards < 1 || o->shard < 0 || o->shard >= o->n_shards)
         return gc_errorf(GC_ERR_ARG, "shard %d of %d: need 0 <= shard < shard count", o->shard, o->n_shards);
-    if (fn->n_maps < 1 || fn->n_maps > GC_FC_MAX_MAPS) return gc_errorf(GC_ERR_ARG, "feature function has no maps");
-    extract_run x = {.fn = fn, .image_root = image_root, .o = o, .st = st, .t0 = gc_now()};
-    gc_status s = GC_OK;
-    for (int k = 0; s == GC_OK && k < fn->n_maps; k++)
-        if (!(x.maps[k] = gc_alloc_array((size_t)(fn->shape[k][0] * fn->shape[k][1]), (size_t)fn->shape[k][2] * sizeof(float))))
-            s = GC_ERR_NOMEM;
-    int nori = o->flip ? 2 : 1;
-    for (int i = 0; i < n; i++) st->total += (i % o->n_shards == o->shard) * nori;
-    /* files claimed by concurrent runs, as i * 2 + flip: revisited until they are valid */
-    int64_t *busy = s == GC_OK ? gc_alloc_array((size_t)GC_MAX(st->total, 1), sizeof(int64_t)) : NULL;
-    if (s == GC_OK && !busy) s = GC_ERR_NOMEM;
+    if (np < 1) return gc_errorf(GC_ERR_ARG, "extract: nothing to make (no features, no masks)");
+    extract_run x = {.image_root = image_root, .o = o, .st = st, .t0 = gc_now()};
+    for (int i = 0; i < n; i++)
+        if (i % o->n_shards == o->shard) st->total += (int64_t)np * popcount(image_poses(poses, i, o));
+    /* files claimed by concurrent runs, as (i * np + product) * GC_N_POSES + pose: revisited until valid */
+    int64_t *busy = gc_alloc_array((size_t)GC_MAX(st->total, 1), sizeof(int64_t));
+    if (!busy) return GC_ERR_NOMEM;
     int64_t nbusy = 0;
+    gc_status s = GC_OK;
     for (int i = 0; s == GC_OK && i < n; i++) {
         if (i % o->n_shards != o->shard) continue;
         gc_image img = {0};
         bool loaded = false;
-        for (int flip = 0; s == GC_OK && flip < nori; flip++) {
-            file_outcome r;
-            s = extract_file(&x, rel_images[i], flip, true, &img, &loaded, &r);
-            if (s != GC_OK) break;
-            if (r == FILE_BUSY) busy[nbusy++] = (int64_t)i * 2 + flip;
-            else tally(&x, r);
-        }
+        const unsigned set = image_poses(poses, i, o);
+        for (int p = 0; s == GC_OK && p < np; p++)
+            for (int pose = 0; s == GC_OK && pose < GC_N_POSES; pose++) {
+                if (!(set >> pose & 1)) continue;
+                file_outcome r;
+                s = extract_file(&x, i, rel_images[i], &products[p], pose, true, &img, &loaded, &r);
+                if (s != GC_OK) break;
+                if (r == FILE_BUSY) busy[nbusy++] = ((int64_t)i * np + p) * GC_N_POSES + pose;
+                else tally(&x, r);
+            }
         gc_image_free(&img);
     }
     /* The shard is complete only when the files other runs are computing are valid too: wait for them,
@@ -229,10 +317,12 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
         nanosleep(&pause, NULL);
         int64_t keep = 0;
         for (int64_t k = 0; s == GC_OK && k < nbusy; k++) {
+            const int pose = (int)(busy[k] % GC_N_POSES), p = (int)(busy[k] / GC_N_POSES % np);
+            const int i = (int)(busy[k] / GC_N_POSES / np);
             gc_image img = {0};
             bool loaded = false;
             file_outcome r;
-            s = extract_file(&x, rel_images[busy[k] / 2], (int)(busy[k] % 2), false, &img, &loaded, &r);
+            s = extract_file(&x, i, rel_images[i], &products[p], pose, false, &img, &loaded, &r);
             gc_image_free(&img);
             if (s == GC_OK && r == FILE_BUSY) busy[keep++] = busy[k];
             else if (s == GC_OK) tally(&x, r);
@@ -240,10 +330,18 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
         nbusy = keep;
     }
     gc_free(busy);
-    for (int k = 0; k < GC_FC_MAX_MAPS; k++) gc_free(x.maps[k]);
     return s;
 }
 
+gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
+                           const gc_extract_config *o, gc_extract_stats *st) {
+    memset(st, 0, sizeof *st);
+    gc_cache_product p;
+    GC_TRY(gc_cache_features_init(fn, o->f16 != 0, &p));
+    gc_status s = gc_cache_run(&p, 1, image_root, rel_images, NULL, n, o, st);
+    gc_cache_features_free(&p);
+    return s;
+}
 static void count_model(gc_extract_models *m, const char *id) {
     for (int k = 0; k < m->n; k++)
         if (strcmp(m->id[k], id) == 0) {
@@ -258,33 +356,47 @@ static void count_model(gc_extract_models *m, const char *id) {
     m->count[m->n++] = 1;
 }
 
+gc_status gc_cache_status_run(const gc_cache_product *products, int np, const char *cache_dir, char *const *rel_images,
+                              const unsigned *poses, int n, int n_shards, gc_extract_shard_status *shards,
+                              gc_extract_models *models) {
+    if (n_shards < 1) return gc_errorf(GC_ERR_ARG, "need at least one shard (got %d)", n_shards);
+    memset(shards, 0, (size_t)np * (size_t)n_shards * sizeof *shards);
+    memset(models, 0, sizeof *models);
+    const gc_extract_config flipless = {0};
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < np; p++)
+            for (int pose = 0; pose < GC_N_POSES; pose++) {
+                if (!(image_poses(poses, i, &flipless) >> pose & 1)) continue;
+                gc_extract_shard_status *sh = &shards[p * n_shards + i % n_shards];
+                char *path = products[p].path(cache_dir, rel_images[i], pose), model[128];
+                if (!path) return GC_ERR_NOMEM;
+                sh->total++;
+                if (gc_file_exists(path)) {
+                    if (products[p].probe(path, pose, model)) {
+                        sh->done++;
+                        if (model[0]) count_model(models, model);
+                    } else {
+                        sh->invalid++;
+                    }
+                }
+                gc_claim_state c = gc_claim_probe(path);
+                sh->running += c == GC_CLAIM_LIVE;
+                sh->stale += c == GC_CLAIM_STALE;
+                free(path);
+            }
+    return GC_OK;
+}
+
 gc_status gc_cache_status(const char *cache_dir, char *const *rel_images, int n, bool flip, int n_shards,
                           gc_extract_shard_status *shards, gc_extract_models *models) {
-    if (n_shards < 1) return gc_errorf(GC_ERR_ARG, "need at least one shard (got %d)", n_shards);
-    memset(shards, 0, (size_t)n_shards * sizeof *shards);
-    memset(models, 0, sizeof *models);
-    for (int i = 0; i < n; i++)
-        for (int f = 0; f < (flip ? 2 : 1); f++) {
-            gc_extract_shard_status *sh = &shards[i % n_shards];
-            char *path = gc_cache_path(cache_dir, rel_images[i], f);
-            if (!path) return GC_ERR_NOMEM;
-            sh->total++;
-            gc_weights *w = NULL;
-            if (gc_file_exists(path)) {
-                const char *model = NULL, *fl = NULL;
-                if (gc_safetensors_open(path, &w) == GC_OK)
-                    model = gc_weights_meta(w, "model"), fl = gc_weights_meta(w, "flip");
-                if (model && fl && strcmp(fl, f ? "1" : "0") == 0) sh->done++, count_model(models, model);
-                else sh->invalid++;
-                gc_weights_free(w);
-                gc_error_clear();
-            }
-            gc_claim_state c = gc_claim_probe(path);
-            sh->running += c == GC_CLAIM_LIVE;
-            sh->stale += c == GC_CLAIM_STALE;
-            free(path);
-        }
-    return GC_OK;
+    gc_cache_product p;
+    GC_TRY(gc_cache_features_init(NULL, false, &p));
+    unsigned *poses = gc_alloc_array((size_t)GC_MAX(n, 1), sizeof(unsigned));
+    if (!poses) return GC_ERR_NOMEM;
+    for (int i = 0; i < n; i++) poses[i] = flip ? 1u << GC_POSE_FLIP : 0;
+    gc_status s = gc_cache_status_run(&p, 1, cache_dir, rel_images, poses, n, n_shards, shards, models);
+    gc_free(poses);
+    return s;
 }
 
 /* ---- The GeoAware pipeline (gc_features_*) ------------------------------------------------------ */

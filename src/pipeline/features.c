@@ -126,9 +126,9 @@ static gc_status setup_sd_branch(gc_features *f, const clip_text *text) {
     f->time_dim = si.time_embed_dim;
     for (int j = 0; j < 3; j++) {
         f->unet_feat[j] = j * per + u->nr;
-        f->feat_c[j] = si.feat_channels[j];
         f->feat_g[j] = si.feat_stride[j] ? latent / si.feat_stride[j] : 0;
     }
+    gc_features_set_sd_variant(f, GC_SD_T, false);
     if (u->levels < 3 || latent < 1 || f->feat_g[2] < 1 || GC_SD_CROP % f->feat_g[2])
         return gc_errorf(GC_ERR_UNSUPPORTED, "%s: UNet with %d levels does not give the s5/s4/s3 features",
                          gc_weights_label(f->sd->wu), u->levels);
@@ -144,6 +144,15 @@ static void share_arena(gc_features *f) {
         f->sd->vae.ex = f->sd->unet.ex = ex;
     }
     if (f->clip.stack.ex) gc_exec_share(&f->clip.stack.ex, ex);
+}
+
+void gc_features_set_sd_variant(gc_features *f, int t, bool after_skip) {
+    if (f->dino_only) return;
+    gc_sd_info si;
+    gc_sd_get_info(f->sd, &si);
+    f->sd_t = t, f->sd_after_skip = after_skip;
+    for (int j = 0; j < 3; j++)
+        f->feat_c[j] = si.feat_channels[j] + (after_skip ? sd_unet_skip_channels(&f->sd->unet, f->unet_feat[j]) : 0);
 }
 
 gc_status gc_features_assemble(gc_dinov2 *dino, gc_sd *sd, clip_vision *clip, captioner *cap, const clip_text *text,
@@ -308,15 +317,15 @@ static gc_status run_crop(gc_features *f, const uint8_t *canvas, int64_t full, i
     GC_TRY(GC_TAP(&t_crop, "z0", b->z0, 1, lc, h, h));
     t1 = gc_now();
     f->stage_s[GC_STAGE_VAE] += t1 - t0;
-    GC_TRY(gc_sd_add_noise(f->sd, b->z0, h, h, GC_SD_T, b->z_t));
+    GC_TRY(gc_sd_add_noise(f->sd, b->z0, h, h, f->sd_t, b->z_t));
     GC_TRY(GC_TAP(&t_crop, "z_t", b->z_t, 1, lc, h, h));
     t0 = gc_now();
     f->stage_s[GC_STAGE_NOISE] += t0 - t1;
     unet_sink sink = {.f = f, .feat = {b->feat[0], b->feat[1], b->feat[2]}, .tap = &t_crop};
     sd_unet_run run = {.cond_emb = b->cond_emb, .last_block = f->unet_feat[2] - 1, .freeu = true,
                        .b1 = SD_FREEU_B1, .b2 = SD_FREEU_B2, .s1 = SD_FREEU_S1, .s2 = SD_FREEU_S2,
-                       .tap = unet_tap, .tap_ctx = &sink};
-    GC_TRY(sd_unet_forward(&f->sd->unet, b->z_t, h, h, (float)GC_SD_T, b->cond, f->n_ctx, f->ctx_dim, &run, NULL));
+                       .tap = unet_tap, .tap_ctx = &sink, .feat_after_skip = f->sd_after_skip};
+    GC_TRY(sd_unet_forward(&f->sd->unet, b->z_t, h, h, (float)f->sd_t, b->cond, f->n_ctx, f->ctx_dim, &run, NULL));
     f->stage_s[GC_STAGE_UNET] += gc_now() - t0;
     if (sink.found != 3) return gc_errorf(GC_ERR_INTERNAL, "UNet run did not report s5, s4 and s3");
     static const char *const names[3] = {"s5", "s4", "s3"};

@@ -33,6 +33,8 @@ struct gc_features {
     int64_t feat_c[3];    /* channels of s5, s4, s3 */
     int64_t feat_g[3];    /* grid side of s5, s4, s3 on one crop (8, 16, 32) */
     int64_t dino_dim;     /* Cd */
+    int sd_t;             /* timestep (GC_SD_T; the pose-awareness test: 100) */
+    bool sd_after_skip;   /* s5/s4/s3 taken after the skip concatenation (gc_features_set_sd_variant) */
     double stage_s[GC_STAGE_COUNT]; /* seconds spent per stage, accumulated over runs */
 };
 
@@ -41,6 +43,12 @@ struct gc_features {
  * once for U and stays the caller's. */
 gc_status gc_features_assemble(gc_dinov2 *dino, gc_sd *sd, clip_vision *clip, captioner *cap, const clip_text *text,
                                gc_features **out);
+
+/* The SD branch of the pose-awareness test (pose_awareness_test.py, REFERENCE.md sec. 9): timestep t
+ * (100 there) and, with after_skip, s5/s4/s3 recorded after the skip concatenation, i.e. the whole input
+ * of output blocks 2, 5, 8 (ODISE's decoder_only=False: 2560/1920/960 channels in SD-1.5, FreeU still on).
+ * The default, t = 50 before the concatenation, is preprocess_map.py's; no effect with dino_only. */
+void gc_features_set_sd_variant(gc_features *f, int t, bool after_skip);
 
 /* Run both branches on the reference canvases (RGB u8, 960x960 and 840x840; either may be NULL to
  * skip its branch). tap (may be NULL) receives the intermediates under the e2e fixture names
