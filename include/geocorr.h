@@ -417,6 +417,9 @@ GC_API gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, co
                              int64_t K, gc_image *out);
 GC_API gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
                              const float *sim, gc_image *out);
+/* The heat map alone, at the target's own size: trg with sim[3600] blended in the same jet colours,
+ * nothing marked (what a viewer lays over the target; gc_picture_heatmap's right half at scale 1). */
+GC_API gc_status gc_picture_similarity(const gc_image *trg, const float *sim, gc_image *out);
 
 /* ---- The feature cache of a benchmark split (src/pipeline/feature_cache.c; docs/eval.md) -----------
  * One safetensors file per image and orientation, <cache>/<image without extension>[_flip].safetensors,

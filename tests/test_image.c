@@ -218,6 +218,52 @@ static void test_save_png_roundtrip(void **state) {
     assert_int_equal(gc_image_save_png(path, &empty), GC_ERR_ARG);
 }
 
+/* gc_png_encode gives the bytes gc_image_save_png writes; gc_image_size reads what decoding finds, from the
+ * header alone, and refuses what decoding refuses by signature. */
+static void test_png_encode_and_size(void **state) {
+    gc_image img, back;
+    assert_int_equal(gc_image_alloc(&img, 23, 9), GC_OK);
+    for (int i = 0; i < 23 * 9 * 3; i++) img.rgb[i] = (uint8_t)(i * 13 + 5);
+    uint8_t *png;
+    size_t n;
+    assert_int_equal(gc_png_encode(img.rgb, img.w, img.h, 3, "mem", &png, &n), GC_OK);
+    char path[1024], *file;
+    size_t nf;
+    snprintf(path, sizeof path, "%s/enc.png", gct_tmpdir("image_encode"));
+    assert_int_equal(gc_image_save_png(path, &img), GC_OK);
+    assert_int_equal(gc_read_file(path, &file, &nf, 1 << 20), GC_OK);
+    assert_int_equal(nf, n);
+    assert_memory_equal(file, png, n);
+    assert_int_equal(gc_image_decode(png, n, "mem", &back), GC_OK);
+    assert_memory_equal(back.rgb, img.rgb, 23 * 9 * 3);
+    int32_t w, h;
+    assert_int_equal(gc_image_size(png, n, "mem", &w, &h), GC_OK);
+    assert_true(w == 23 && h == 9);
+    gc_image_free(&back);
+    gc_image_free(&img);
+    free(file);
+    free(png);
+    assert_int_equal(gc_png_encode(NULL, 1, 1, 3, "none", &png, &n), GC_ERR_ARG);
+    /* the photos: size from the header == size decoded */
+    const char *photos[] = {"images/antelope.jpg", "images/unicorn.jpg", "images/synth_portrait_51x112.png"};
+    for (int i = 0; i < 3; i++) {
+        char *data;
+        size_t len;
+        assert_int_equal(gc_read_file(gct_fixture(photos[i]), &data, &len, 1 << 24), GC_OK);
+        assert_int_equal(gc_image_decode(data, len, photos[i], &back), GC_OK);
+        assert_int_equal(gc_image_size(data, len, photos[i], &w, &h), GC_OK);
+        if (w != back.w || h != back.h) fail_msg("%s: header says %dx%d, decoded %dx%d", photos[i], w, h, back.w, back.h);
+        /* a JPEG cut before its frame header has no size */
+        if (i == 0) assert_int_equal(gc_image_size(data, 20, photos[i], &w, &h), GC_ERR_FORMAT);
+        gc_image_free(&back);
+        free(data);
+    }
+    assert_int_equal(gc_image_size("GIF89a garbage bytes here", 25, "g.gif", &w, &h), GC_ERR_FORMAT);
+    assert_non_null(strstr(gc_last_error(), "g.gif"));
+    assert_int_equal(gc_image_size("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDX", 16, "x.png", &w, &h), GC_ERR_FORMAT);
+    assert_true(w == 0 && h == 0);
+}
+
 /* A failure must carry `status` and a message naming the source and containing `what`. */
 static void expect_fail(const void *data, size_t n, const char *label, gc_status status, const char *what) {
     gc_image img = {1, 1, (uint8_t *)"x"};
@@ -318,7 +364,7 @@ int main(void) {
         cmocka_unit_test(test_png_gray),       cmocka_unit_test(test_png_color),
         cmocka_unit_test(test_png_empty_idat),
         cmocka_unit_test(test_jpeg_gray_cmyk), cmocka_unit_test(test_save_png_roundtrip),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),      cmocka_unit_test(test_png_encode_and_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,7 @@ extern const gc_command gc_cmd_inspect;
 extern const gc_command gc_cmd_mask;
 extern const gc_command gc_cmd_match;
 extern const gc_command gc_cmd_pose_test;
+extern const gc_command gc_cmd_serve;
 extern const gc_command gc_cmd_synth_weights;
 extern const gc_command gc_cmd_trace;
 extern const gc_command gc_cmd_train;

@@ -165,41 +165,27 @@ static gc_status run_match(const match_args *r, match_state *s, int64_t K) {
                              r->src_image, s->si.w, s->si.h);
     }
     GC_TRY(load_descriptors(r, s, strcmp(r->align, "off") != 0));
-    gc_match_result *res = &s->res;
-    *res = (gc_match_result){.src_name = r->src_image, .tgt_name = r->trg_image, .src = &s->si, .tgt = &s->ti,
-                             .recipe = gc_descriptors_recipe(s->src), .channels = gc_descriptors_channels(s->src),
-                             .align_mode = r->align, .distance = "none", .points = s->xy, .ids = s->ids};
-    GC_TRY(gc_match_result_init(res, K));
-    const bool supervised = strncmp(res->recipe, "map:", 4) == 0 || strcmp(res->recipe, "postproc") == 0;
-    res->match = (gc_match_params){.window = r->window != INT_MIN ? r->window : supervised ? 7 : 5, .hard = r->hard,
-                                   .exclude_outside = r->exclude_outside};
-    res->aligned = s->src_flip != NULL;
-    if (strcmp(r->align, "off") != 0 && !s->src_flip) {
-        if (!strcmp(r->align, "flip"))
-            return gc_errorf(GC_ERR_ARG, "--align flip needs --features-src-flip (features of the mirrored source)");
-        fprintf(stderr, "geocorr match: no flipped source features (--features-src-flip): pose alignment off\n");
-        res->align_mode = "off (no flipped source features)";
-    }
-    const bool imd = res->aligned && r->mask_src && !r->mnn;
+    /* IMD with masks when alignment runs and masks are given (--mnn: mutual NN anyway) */
+    const bool imd = s->src_flip && r->mask_src && !r->mnn;
     if (imd) {
         GC_TRY(load_mask(r->mask_src, &s->si, &s->ms));
         GC_TRY(load_mask(r->mask_trg, &s->ti, &s->mt));
     }
-    if (res->aligned) {
-        res->distance = imd ? "imd" : "mnn";
-        res->flip_table = r->flip_table ? r->flip_table : r->category;
-    }
     for (int q = 0; q < 3; q++) s->poses.src_rot[q] = s->src_rot[q];
-    if (r->poses & GC_POSES_ROTATIONS) res->poses = &s->poses;
-    const gc_align_params ap = {.match = res->match, .category = r->category, .flip_table = r->flip_table,
-                                .force_flip = !strcmp(r->align, "flip"), .poses = res->poses};
-    GC_TRY(gc_match_pixels_ex(s->src, s->src_flip, s->trg, s->si.w, s->si.h, s->ti.w, s->ti.h, s->xy, s->ids, K, &ap,
-                              imd ? &s->ms : NULL, imd ? &s->mt : NULL, res->out, res->score, res->from_flip, &res->info,
-                              &res->extra));
+    gc_match_result *res = &s->res;
+    *res = (gc_match_result){.src_name = r->src_image, .tgt_name = r->trg_image, .src = &s->si, .tgt = &s->ti,
+                             .points = s->xy, .ids = s->ids};
+    const gc_match_options mo = {.window = r->window, .hard = r->hard, .exclude_outside = r->exclude_outside,
+                                 .align = r->align, .category = r->category, .flip_table = r->flip_table,
+                                 .mask_src = imd ? &s->ms : NULL, .mask_trg = imd ? &s->mt : NULL,
+                                 .poses = r->poses & GC_POSES_ROTATIONS ? &s->poses : NULL};
+    GC_TRY(gc_match_run(res, K, s->src, s->src_flip, s->trg, &mo));
+    if (strcmp(r->align, "off") != 0 && !s->src_flip)
+        fprintf(stderr, "geocorr match: no flipped source features (--features-src-flip): pose alignment off\n");
     gc_image pic = {0};
     if (r->picture) GC_TRY(save_png(r->picture, gc_match_picture(res, &pic), &pic));
     if (r->heatmap_out)
-        GC_TRY(save_png(r->heatmap_out, gc_match_heatmap(res, r->heatmap_idx, s->src, s->src_flip, s->trg, &pic), &pic));
+        GC_TRY(save_png(r->heatmap_out, gc_match_heatmap(res, r->heatmap_idx, s->src, s->src_flip, s->trg, false, &pic), &pic));
     char *text;
     GC_TRY(gc_match_json(res, &text));
     gc_status st = gc_write_file_atomic(r->out_json, text, strlen(text));

@@ -7,6 +7,7 @@
 static const gc_command *const k_commands[] = {
     &gc_cmd_features,
     &gc_cmd_match,
+    &gc_cmd_serve,
     &gc_cmd_mask,
     &gc_cmd_trace,
     &gc_cmd_synth_weights,

@@ -2,6 +2,7 @@
 #include "cli/match_output.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,36 @@ void gc_match_result_free(gc_match_result *r) {
     r->out = r->score = NULL;
     r->from_flip = NULL;
     memset(&r->extra, 0, sizeof r->extra);
+}
+
+gc_status gc_match_run(gc_match_result *r, int64_t K, const gc_descriptors *src, const gc_descriptors *src_flip,
+                       const gc_descriptors *trg, const gc_match_options *o) {
+    r->recipe = gc_descriptors_recipe(src);
+    r->channels = gc_descriptors_channels(src);
+    r->align_mode = o->align;
+    r->distance = "none";
+    r->flip_table = NULL;
+    r->poses = o->poses;
+    GC_TRY(gc_match_result_init(r, K));
+    const bool supervised = strncmp(r->recipe, "map:", 4) == 0 || strcmp(r->recipe, "postproc") == 0;
+    r->match = (gc_match_params){.window = o->window != INT_MIN ? o->window : supervised ? 7 : 5, .hard = o->hard,
+                                 .exclude_outside = o->exclude_outside};
+    r->aligned = src_flip != NULL;
+    if (strcmp(o->align, "off") != 0 && !src_flip) {
+        if (!strcmp(o->align, "flip"))
+            return gc_errorf(GC_ERR_ARG, "--align flip needs --features-src-flip (features of the mirrored source)");
+        r->align_mode = "off (no flipped source features)";
+    }
+    const bool imd = r->aligned && o->mask_src;
+    if (r->aligned) {
+        r->distance = imd ? "imd" : "mnn";
+        r->flip_table = o->flip_table ? o->flip_table : o->category;
+    }
+    const gc_align_params ap = {.match = r->match, .category = o->category, .flip_table = o->flip_table,
+                                .force_flip = !strcmp(o->align, "flip"), .poses = r->poses};
+    return gc_match_pixels_ex(src, src_flip, trg, r->src->w, r->src->h, r->tgt->w, r->tgt->h, r->points, r->ids, K, &ap,
+                              imd ? o->mask_src : NULL, imd ? o->mask_trg : NULL, r->out, r->score, r->from_flip, &r->info,
+                              &r->extra);
 }
 
 static cJSON *json_xy(double x, double y) {
@@ -116,9 +147,9 @@ gc_status gc_match_picture(const gc_match_result *r, gc_image *out) {
     return gc_picture_matches(r->src, r->tgt, r->points, r->out, r->K, out);
 }
 
-gc_status gc_match_heatmap(const gc_match_result *r, int64_t q, const gc_descriptors *src, const gc_descriptors *src_flip,
-                           const gc_descriptors *trg, gc_image *out) {
-    memset(out, 0, sizeof *out);
+/* sim[3600]: the similarity map of point q from the pose that gave its match. */
+static gc_status query_similarity(const gc_match_result *r, int64_t q, const gc_descriptors *src, const gc_descriptors *src_flip,
+                                  const gc_descriptors *trg, float *sim) {
     if (q < 0 || q >= r->K) return gc_errorf(GC_ERR_ARG, "heat map of point %lld: only %lld points", (long long)q, (long long)r->K);
     const bool fl = r->from_flip[q];
     if (fl && !src_flip) return gc_errorf(GC_ERR_ARG, "heat map of point %lld: its match came from the flipped source", (long long)q);
@@ -129,10 +160,18 @@ gc_status gc_match_heatmap(const gc_match_result *r, int64_t q, const gc_descrip
                              gc_pose_name(r->info.pose));
         from = r->poses->src_rot[r->info.pose - GC_POSE_ROT90];
     }
+    return gc_descriptors_similarity(from, trg, r->extra.query840[2 * q], r->extra.query840[2 * q + 1], sim);
+}
+
+gc_status gc_match_heatmap(const gc_match_result *r, int64_t q, const gc_descriptors *src, const gc_descriptors *src_flip,
+                           const gc_descriptors *trg, bool target_only, gc_image *out) {
+    memset(out, 0, sizeof *out);
     float *sim = gc_alloc_array(3600, sizeof(float));
     if (!sim) return GC_ERR_NOMEM;
-    gc_status s = gc_descriptors_similarity(from, trg, r->extra.query840[2 * q], r->extra.query840[2 * q + 1], sim);
-    if (s == GC_OK) s = gc_picture_heatmap(r->src, r->tgt, r->points + 2 * q, r->out + 2 * q, sim, out);
+    gc_status s = query_similarity(r, q, src, src_flip, trg, sim);
+    if (s == GC_OK)
+        s = target_only ? gc_picture_similarity(r->tgt, sim, out)
+                        : gc_picture_heatmap(r->src, r->tgt, r->points + 2 * q, r->out + 2 * q, sim, out);
     gc_free(sim);
     return s;
 }

@@ -137,7 +137,8 @@ static uint8_t cmyk_channel(int c, int nk) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-static gc_status decode_jpeg(const uint8_t *data, size_t len, const char *label, int64_t max_pixels,
+/* header_only: out->w, out->h from the header (checked like a decode), no pixels. */
+static gc_status decode_jpeg(const uint8_t *data, size_t len, const char *label, int64_t max_pixels, bool header_only,
                              gc_image *out) {
     struct jpeg_decompress_struct d;
     jpeg_err err;
@@ -163,7 +164,8 @@ static gc_status decode_jpeg(const uint8_t *data, size_t len, const char *label,
     if (s == GC_OK && d.num_components != 1 && d.num_components != 3 && d.num_components != 4)
         s = gc_errorf(GC_ERR_UNSUPPORTED, "%s: JPEG with %d colour components is not supported (1, 3 or 4)",
                       label, d.num_components);
-    if (s != GC_OK) {
+    if (s != GC_OK || header_only) {
+        if (s == GC_OK) out->w = (int32_t)d.image_width, out->h = (int32_t)d.image_height;
         jpeg_destroy_decompress(&d);
         return s;
     }
@@ -303,16 +305,45 @@ static gc_status decode_png(const uint8_t *data, size_t len, const char *label, 
 
 /* ---- Entry points -------------------------------------------------------------------------- */
 
+typedef enum { KIND_NONE, KIND_JPEG, KIND_PNG } image_kind;
+
+/* Recognised by the signature, never by the name. */
+static image_kind kind_of(const uint8_t *p, size_t len) {
+    static const uint8_t k_png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return KIND_JPEG;
+    if (len >= 8 && memcmp(p, k_png, 8) == 0) return KIND_PNG;
+    return KIND_NONE;
+}
+
 gc_status gc_image_decode_limited(const void *data, size_t len, const char *label, int64_t max_pixels,
                                   gc_image *out) {
-    static const uint8_t k_png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     out->w = out->h = 0;
     out->rgb = NULL;
     const uint8_t *p = data;
     if (len == 0) return gc_errorf(GC_ERR_FORMAT, "%s: empty image file", label);
-    if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return decode_jpeg(p, len, label, max_pixels, out);
-    if (len >= 8 && memcmp(p, k_png, 8) == 0) return decode_png(p, len, label, max_pixels, out);
+    image_kind k = kind_of(p, len);
+    if (k == KIND_JPEG) return decode_jpeg(p, len, label, max_pixels, false, out);
+    if (k == KIND_PNG) return decode_png(p, len, label, max_pixels, out);
     return gc_errorf(GC_ERR_FORMAT, "%s: not a JPEG or PNG image (unrecognised signature)", label);
+}
+
+gc_status gc_image_size(const void *data, size_t len, const char *label, int32_t *w, int32_t *h) {
+    *w = *h = 0;
+    const uint8_t *p = data;
+    image_kind k = kind_of(p, len);
+    if (k == KIND_JPEG) {
+        gc_image hdr = {0};
+        GC_TRY(decode_jpeg(p, len, label, GC_IMAGE_MAX_PIXELS, true, &hdr));
+        *w = hdr.w, *h = hdr.h;
+        return GC_OK;
+    }
+    if (k == KIND_NONE) return gc_errorf(GC_ERR_FORMAT, "%s: not a JPEG or PNG image (unrecognised signature)", label);
+    /* PNG: the IHDR chunk comes first (length 13, then width and height) */
+    if (len < 24 || be32(p + 8) != 13 || memcmp(p + 12, "IHDR", 4) != 0)
+        return gc_errorf(GC_ERR_FORMAT, "%s: PNG without an IHDR chunk first", label);
+    GC_TRY(check_size(label, "PNG", be32(p + 16), be32(p + 20), GC_IMAGE_MAX_PIXELS));
+    *w = (int32_t)be32(p + 16), *h = (int32_t)be32(p + 20);
+    return GC_OK;
 }
 
 gc_status gc_image_decode(const void *data, size_t len, const char *label, gc_image *out) {
@@ -355,15 +386,29 @@ static void sink_write(void *ctx, void *data, int size) {
     m->len += (size_t)size;
 }
 
-/* An 8-bit PNG of `comp` channels (1: gray, colour type 0; 3: RGB), written atomically. */
-static gc_status save_png(const char *path, const uint8_t *px, int32_t w, int32_t h, int comp) {
-    if (!px || w <= 0 || h <= 0 || (int64_t)w * comp > INT32_MAX)
-        return gc_errorf(GC_ERR_ARG, "%s: cannot save an empty or oversized image", path);
+gc_status gc_png_encode(const uint8_t *px, int32_t w, int32_t h, int comp, const char *label, uint8_t **png, size_t *len) {
+    *png = NULL;
+    *len = 0;
+    if (!px || w <= 0 || h <= 0 || (comp != 1 && comp != 3) || (int64_t)w * comp > INT32_MAX)
+        return gc_errorf(GC_ERR_ARG, "%s: cannot encode an empty or oversized image", label);
     mem_sink m = {0};
     int ok = stbi_write_png_to_func(sink_write, &m, w, h, comp, px, w * comp);
-    gc_status s = (!ok || m.failed) ? gc_errorf(GC_ERR_NOMEM, "%s: PNG encoding failed", path)
-                                    : gc_write_file_atomic(path, m.buf, m.len);
-    free(m.buf);
+    if (!ok || m.failed) {
+        free(m.buf);
+        return gc_errorf(GC_ERR_NOMEM, "%s: PNG encoding failed", label);
+    }
+    *png = m.buf;
+    *len = m.len;
+    return GC_OK;
+}
+
+/* An 8-bit PNG of `comp` channels (1: gray, colour type 0; 3: RGB), written atomically. */
+static gc_status save_png(const char *path, const uint8_t *px, int32_t w, int32_t h, int comp) {
+    uint8_t *png;
+    size_t n;
+    GC_TRY(gc_png_encode(px, w, h, comp, path, &png, &n));
+    gc_status s = gc_write_file_atomic(path, png, n);
+    free(png);
     return s;
 }
 

@@ -95,36 +95,56 @@ gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, const flo
     return GC_OK;
 }
 
-gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
-                             const float *sim, gc_image *out) {
-    memset(out, 0, sizeof *out);
+/* Blend sim[3600] in jet colours (2:3 over the picture) into the w x h rectangle of c at (ox, 0) that shows
+ * a trg->w x trg->h image scaled by s: each pixel takes the similarity of the 60x60 cell under it in the
+ * 840 frame, normalised to the map's range. */
+static gc_status blend_similarity(gc_image *c, const gc_image *trg, double s, int ox, const float *sim) {
     gc_canvas_geom g;
     GC_TRY(gc_canvas_geometry(trg->w, trg->h, GC_CANVAS_DINO, &g));
-    gc_image c;
-    double s0, s1;
-    int ox;
-    GC_TRY(pair_canvas(&c, src, trg, &s0, &s1, &ox));
     float lo = sim[0], hi = sim[0];
     for (int t = 1; t < GC_CELLS; t++) {
         lo = fminf(lo, sim[t]);
         hi = fmaxf(hi, sim[t]);
     }
-    int w = (int)lround(trg->w * s1);
-    for (int y = 0; y < c.h; y++)
+    int w = (int)lround(trg->w * s), h = GC_MIN((int)lround(trg->h * s), c->h);
+    for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            double cx = (x + 0.5) / s1 * g.scale + g.off_x, cy = (y + 0.5) / s1 * g.scale + g.off_y;
+            double cx = (x + 0.5) / s * g.scale + g.off_x, cy = (y + 0.5) / s * g.scale + g.off_y;
             int col = GC_MIN((int)(cx * GC_GRID / GC_CANVAS_DINO), GC_GRID - 1), row = GC_MIN((int)(cy * GC_GRID / GC_CANVAS_DINO), GC_GRID - 1);
             double v = hi > lo ? (sim[row * GC_GRID + col] - lo) / (hi - lo) : 0;
             uint8_t hc[3];
             jet(v, hc);
-            uint8_t *p = c.rgb + ((size_t)y * c.w + ox + x) * 3;
+            uint8_t *p = c->rgb + ((size_t)y * c->w + ox + x) * 3;
             for (int k = 0; k < 3; k++) p[k] = (uint8_t)((p[k] * 2 + hc[k] * 3) / 5);
         }
+    return GC_OK;
+}
+
+gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
+                             const float *sim, gc_image *out) {
+    memset(out, 0, sizeof *out);
+    gc_image c;
+    double s0, s1;
+    int ox;
+    GC_TRY(pair_canvas(&c, src, trg, &s0, &s1, &ox));
+    gc_status st = blend_similarity(&c, trg, s1, ox, sim);
+    if (st != GC_OK) return gc_image_free(&c), st;
     static const uint8_t white[3] = {255, 255, 255}, red[3] = {255, 0, 0};
     disc(&c, query_xy[0] * s0, query_xy[1] * s0, 6, white);
     disc(&c, query_xy[0] * s0, query_xy[1] * s0, 4, red);
     disc(&c, ox + match_xy[0] * s1, match_xy[1] * s1, 6, white);
     disc(&c, ox + match_xy[0] * s1, match_xy[1] * s1, 4, red);
+    *out = c;
+    return GC_OK;
+}
+
+gc_status gc_picture_similarity(const gc_image *trg, const float *sim, gc_image *out) {
+    memset(out, 0, sizeof *out);
+    gc_image c;
+    GC_TRY(gc_image_alloc(&c, trg->w, trg->h));
+    memcpy(c.rgb, trg->rgb, (size_t)trg->w * trg->h * 3);
+    gc_status st = blend_similarity(&c, trg, 1.0, 0, sim);
+    if (st != GC_OK) return gc_image_free(&c), st;
     *out = c;
     return GC_OK;
 }

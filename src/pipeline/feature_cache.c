@@ -139,29 +139,33 @@ static bool features_valid(void *ctx, const char *path, int pose) {
     return ok;
 }
 
-static gc_status features_make(void *ctx, int i, const char *rel, const gc_image *img, int pose, const char *path) {
-    (void)i;
-    const features_maker *f = ctx;
-    const gc_feature_fn *fn = f->fn;
-    float *const *maps = f->maps;
-    gc_image turned = {0};
+gc_status gc_cache_load(const char *path, const gc_feature_fn *fn, int pose, float *const *maps) {
+    gc_weights *w;
+    GC_TRY(gc_cache_open(path, fn, pose, &w));
     gc_status s = GC_OK;
-    if (gc_pose_is_rotation(pose) && (s = gc_image_pose(img, pose, &turned)) == GC_OK) img = &turned;
-    if (s == GC_OK) s = fn->compute(fn->ctx, img, pose == GC_POSE_FLIP, maps);
-    gc_image_free(&turned);
-    GC_TRY(s);
+    for (int k = 0; s == GC_OK && k < fn->n_maps; k++) {
+        const float *p;
+        s = gc_weights_f32(w, fn->names[k], 3, fn->shape[k], &p);
+        if (s == GC_OK) memcpy(maps[k], p, (size_t)(fn->shape[k][0] * fn->shape[k][1] * fn->shape[k][2]) * sizeof(float));
+    }
+    gc_weights_free(w);
+    return s;
+}
+
+gc_status gc_cache_write(const gc_feature_fn *fn, int pose, const char *rel, const char *path, bool f16, float *const *maps) {
     gc_st_writer *wr = gc_st_writer_new();
     if (!wr) return gc_errorf(GC_ERR_NOMEM, "out of memory");
+    gc_status s = GC_OK;
     uint16_t *half[GC_FC_MAX_MAPS] = {0};
     for (int k = 0; s == GC_OK && k < fn->n_maps; k++) {
         int64_t n = fn->shape[k][0] * fn->shape[k][1] * fn->shape[k][2];
-        if (f->f16) {
+        if (f16) {
             if (!(half[k] = gc_alloc_array((size_t)n, sizeof(uint16_t)))) s = GC_ERR_NOMEM;
             for (int64_t e = 0; s == GC_OK && e < n; e++) half[k][e] = gc_f32_to_f16(maps[k][e]);
         }
         if (s == GC_OK)
-            s = gc_st_writer_add_ref(wr, fn->names[k], f->f16 ? GC_DT_F16 : GC_DT_F32, 3, fn->shape[k],
-                                     f->f16 ? (const void *)half[k] : (const void *)maps[k]);
+            s = gc_st_writer_add_ref(wr, fn->names[k], f16 ? GC_DT_F16 : GC_DT_F32, 3, fn->shape[k],
+                                     f16 ? (const void *)half[k] : (const void *)maps[k]);
     }
     char grid[64];
     snprintf(grid, sizeof grid, "%lldx%lld", (long long)fn->shape[0][1], (long long)fn->shape[0][2]);
@@ -176,6 +180,18 @@ static gc_status features_make(void *ctx, int i, const char *rel, const gc_image
     gc_st_writer_free(wr);
     for (int k = 0; k < GC_FC_MAX_MAPS; k++) gc_free(half[k]);
     return s;
+}
+
+static gc_status features_make(void *ctx, int i, const char *rel, const gc_image *img, int pose, const char *path) {
+    (void)i;
+    const features_maker *f = ctx;
+    gc_image turned = {0};
+    gc_status s = GC_OK;
+    if (gc_pose_is_rotation(pose) && (s = gc_image_pose(img, pose, &turned)) == GC_OK) img = &turned;
+    if (s == GC_OK) s = f->fn->compute(f->fn->ctx, img, pose == GC_POSE_FLIP, f->maps);
+    gc_image_free(&turned);
+    GC_TRY(s);
+    return gc_cache_write(f->fn, pose, rel, path, f->f16, f->maps);
 }
 
 gc_status gc_cache_features_init(const gc_feature_fn *fn, bool f16, gc_cache_product *p) {

@@ -42,6 +42,12 @@ char *gc_cache_mask_path(const char *cache_dir, const char *rel_image, int pose)
  * check), else a message naming the file and the mismatch. */
 gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int pose, gc_weights **out);
 
+/* A valid cache file (gc_cache_open) read into maps[k] (fn's C*H*W floats each; F16 files converted). */
+gc_status gc_cache_load(const char *path, const gc_feature_fn *fn, int pose, float *const *maps);
+/* Write maps[k] (fn's names and shapes) as the cache file `path` of image `rel` (metadata) in the pose,
+ * atomically (its folder must exist); f16: stored as float16. */
+gc_status gc_cache_write(const gc_feature_fn *fn, int pose, const char *rel, const char *path, bool f16, float *const *maps);
+
 /* One kind of file the cache holds per image and pose: the features of a backbone or the instance
  * masks. The extraction (claims, skipping valid files, waiting for concurrent runs) and the status
  * are the same for every kind. */

@@ -7,7 +7,7 @@
 #include "tensor/winograd.h"
 
 /* Bands of about GC_CONV_BAND_COLS output positions: a K x 2048 column block stays in the 4 MB L2 for
- * the SD-1.5 VAE (K = 1152) and runs OpenBLAS near peak (~100 GFLOP/s per core here), while one
+ * the SD-1.5 VAE (K = 1152) and runs the SGEMM near peak (~100 GFLOP/s per core here), while one
  * 32 MB block for the whole band ran at ~60. GC_CONV_BAND_FLOATS caps the block for large K. */
 #define GC_CONV_BAND_COLS 2048
 #define GC_CONV_BAND_FLOATS (8 << 20)
