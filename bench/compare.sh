@@ -77,6 +77,8 @@ run_round() { # T[key] wall seconds, T[key_cpu] process CPU seconds (all threads
   T[o_vae]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"; T[o_vae_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
   out=$("$G/bench_pipeline" "$threads" 2>&1)
   T[g_clip]+=" $(echo "$out" | num '^  CLIP image tower *\([0-9.]*\) s.*')"
+  T[g_text]+=" $(echo "$out" | num '^  text encoder (U, once) *\([0-9.]*\) s.*')"
+  T[g_cap]+=" $(echo "$out" | num '^  implicit captioner *\([0-9.]*\) s.*')"
   T[g_image]+=" $(echo "$out" | num '^  total (text encoder + one image) *\([0-9.]*\) s.*')"
   T[g_image_cpu]+=" $(echo "$out" | num '^  total (text encoder + one image).*one image: \([0-9.]*\) s CPU.*')"
   T[g_rss]+=" $(echo "$out" | num '^  peak RSS \([0-9]*\) MiB')"
@@ -162,14 +164,17 @@ done
   row "UNet to output block 7, 64^2" g_unet t_unet ""
   row "CLIP ViT-L/14-336, 4 crops" g_clip t_clip ""
   # PyTorch's whole image: the stage timings of the same shapes (text encoder once, 4 crops of CLIP,
-  # captioner, VAE and UNet, DINOv2 once)
+  # captioner, VAE and UNet, DINOv2 once). geocorr's the same way from its own stage runs too: on a
+  # loaded machine a minutes-long whole run cannot dodge the load the way short stage runs can.
   for sfx in "" _cpu; do
     for i in $(seq "$rounds"); do
       f() { echo "${T[$1$sfx]}" | cut -d' ' -f$((i + 1)); }
       T[t_image$sfx]+=" $(echo "$(f t_text) + $(f t_clip) + $(f t_cap) + 4 * ($(f t_vae) + $(f t_unet)) + $(f t_dino)" | bc)"
+      [ -n "$sfx" ] || T[g_stages]+=" $(echo "$(f g_text) + $(f g_clip) + $(f g_cap) + 4 * ($(f g_vae) + $(f g_unet)) + $(f g_dino)" | bc)"
     done
   done
   row "whole image (SD + DINO; PyTorch: stage sum)" g_image t_image ""
+  row "whole image, stage sum on both sides" g_stages t_image ""
   echo "# the same in process CPU seconds over all threads (wait-free work; steadier on a shared machine)"
   row "DINOv2 ViT-B/14 840^2 forward" g_dino_cpu t_dino_cpu o_dino_cpu
   row "DINOv2 whole process (features --dino-only)" g_dino_proc_cpu "" o_dino_cpu
