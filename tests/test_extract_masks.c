@@ -129,50 +129,16 @@ static int setup(void **st) {
     return 0;
 }
 
-/* The box on the 960 canvas as the mask script computes it (float32 x * (960 / long side) + the short
- * axis' offset (960 - round_half_even(960 * short / long)) // 2), written out here on its own. */
-static void canvas_box(const float b[4], int w, int h, float out[4]) {
-    const float sc = (float)(960.0 / (w > h ? w : h));
-    const double side = nearbyint(960.0 * (w > h ? h : w) / (w > h ? w : h)); /* round half even */
-    const float off = (float)(((int)(960 - side)) / 2);
-    for (int i = 0; i < 4; i++) out[i] = b[i] * sc + ((i % 2 == 1) == (w > h) ? off : 0.0f);
-}
-
-/* The mask file as 0/1 [960*960] (fails unless a 960 x 960 0/255 gray PNG). */
-static uint8_t *read_mask(const char *path) {
-    gc_image m;
-    if (gc_image_load(path, &m) != GC_OK) fail_msg("%s", gc_last_error());
-    assert_int_equal(m.w, 960);
-    assert_int_equal(m.h, 960);
-    uint8_t *v = malloc(960 * 960);
-    for (int i = 0; i < 960 * 960; i++) {
-        assert_true(m.rgb[3 * i] == 0 || m.rgb[3 * i] == 255);
-        v[i] = m.rgb[3 * i] / 255;
-    }
-    gc_image_free(&m);
-    return v;
-}
-
 /* The masks of image `rel` (all poses in `poses`) against `geocorr mask` on its 960 canvas with `box`
  * (original pixels) mapped; the other poses are that mask mirrored / turned (pixel centres through
  * turn maps written here). Returns the original mask (0/1). */
 static uint8_t *expect_masks(const char *cache, const char *images, const char *rel, const float box[4], unsigned poses) {
-    gc_image img, cv;
-    char ip[1400], cvp[1400], outp[1400];
+    char ip[1400];
     snprintf(ip, sizeof ip, "%s/%s", images, rel);
-    if (gc_image_load(ip, &img) != GC_OK) fail_msg("%s", gc_last_error());
-    assert_int_equal(gc_image_to_canvas(&img, 960, 0, &cv, NULL), GC_OK);
-    snprintf(cvp, sizeof cvp, "%s/canvas.png", g_tmp);
-    snprintf(outp, sizeof outp, "%s/cmd_mask.png", g_tmp);
-    assert_int_equal(gc_image_save_png(cvp, &cv), GC_OK);
     float b[4];
-    canvas_box(box, img.w, img.h, b);
-    int rc = gct_geocorr("mask --sam '%s' --image '%s' --box %.9g,%.9g,%.9g,%.9g --out '%s' >/dev/null", g_sam, cvp, b[0], b[1],
-                         b[2], b[3], outp);
-    if (rc) fail_msg("mask: %s", gct_last_stderr());
-    uint8_t *want = read_mask(outp), on = 0;
+    uint8_t *want = gct_sam_canvas_mask(g_sam, ip, box, g_tmp, b), on = 0;
     char *p0 = gc_cache_mask_path(cache, rel, GC_POSE_ORIGINAL);
-    uint8_t *got = read_mask(p0);
+    uint8_t *got = gct_read_canvas_mask(p0);
     assert_memory_equal(got, want, 960 * 960);
     int n_on = 0;
     for (int i = 0; i < 960 * 960; i++) n_on += want[i], on |= want[i];
@@ -184,7 +150,7 @@ static uint8_t *expect_masks(const char *cache, const char *images, const char *
             free(pp);
             continue;
         }
-        uint8_t *g = read_mask(pp);
+        uint8_t *g = gct_read_canvas_mask(pp);
         for (int y = 0; y < 960; y++)
             for (int x = 0; x < 960; x++) {
                 double cx = x + 0.5, cy = y + 0.5, ox = cx, oy = cy; /* where pixel (x, y) of the mask goes */
@@ -201,7 +167,6 @@ static uint8_t *expect_masks(const char *cache, const char *images, const char *
            rel, checked, b[0], b[1], b[2], b[3], n_on);
     assert_true(on && n_on < 960 * 960); /* a real mask, not empty or full */
     free(p0), free(got);
-    gc_image_free(&img), gc_image_free(&cv);
     return want;
 }
 

@@ -5,10 +5,13 @@
  *    independent float64 DFT of the Fourier filter, both to the project's 1e-4 of max|ref| (no fixture
  *    records the concatenation itself; observed <= ~1e-6).
  * 2. The command with the tiny DINOv2 (--features dino) on the 12 template photos and generated targets
- *    with masks (image-size PNG, 960 canvas, empty -> all ones): a well-formed report and the same
- *    distances, bit for bit, as `trace pose-test` on the maps `geocorr features` writes for those images
- *    and the masks on the 960 canvas (under the sanitizers: the report of the first two targets only).
- *    Bad arguments fail before any model runs.
+ *    whose masks come from every source (a file at the image's size that takes precedence over the
+ *    target's box, a file on the 960 canvas, SAM from a SPair annotation's box with the tiny SAM, none: all
+ *    ones): a well-formed report that counts and names the sources; the SAM mask's pixels at 128x128 equal
+ *    n_masked; and (Release) the same distances, bit for bit, as `trace pose-test` on the maps `geocorr
+ *    features` writes for those images with the file masks and `geocorr mask`'s mask on the 960 canvas
+ *    (under the sanitizers: the report without the all-ones target). Bad arguments, box files and
+ *    annotations fail before the feature models run.
  * 3. The fused test with every tiny model (SD at t = 100 after the skip concatenation): runs, well-formed
  *    report. Skipped under GEOCORR_SANITIZED (13 SD passes of the 960 canvas; ~10 s each in Release). */
 #include <complex.h>
@@ -22,6 +25,7 @@
 
 #include "testutil.h"
 
+#include "analysis/pose_boxes.h"
 #include "io/prng_weights.h"
 #include "models/sd.h"
 #include "pipeline_models.h"
@@ -138,33 +142,58 @@ static void write_mask(const char *path, int w, int h, int x0, int y0, int x1, i
 }
 
 typedef struct {
-    char dir[1024], targets[1100], masks[1100], labels[1100];
+    char dir[1024], targets[1100], masks[1100], labels[1100], ann[1100], sam[1100];
 } target_set;
 
 static const int k_tw[3] = {120, 64, 80}, k_th[3] = {90, 100, 80};
+/* t3: a white square on black, prompted in a corner, where the tiny SAM's mask is small (about an eighth of
+ * the canvas; its IMD costs in proportion) and not empty */
+static const float k_t3_box[4] = {100, 100, 117, 117};
 
-/* Three generated targets t0..t2 with labels l, f, r; masks: t0 at image size, t1 as a 960 canvas, t2
- * empty (all ones by the fallback). */
+/* A SPair-71k image annotation of a w x h image with the box and no keypoints. */
+static void write_annotation(const char *path, int w, int h, const float b[4]) {
+    char kps[1024] = "";
+    for (int i = 0; i < 30; i++) snprintf(kps + strlen(kps), sizeof kps - strlen(kps), "%s\"%d\": null", i ? ", " : "", i);
+    char *t = gc_strfmt("{\"image_width\": %d, \"image_height\": %d, \"bndbox\": [%g, %g, %g, %g], \"kps\": {%s}}", w,
+                        h, b[0], b[1], b[2], b[3], kps);
+    gct_write_file(path, t, strlen(t));
+    free(t);
+}
+
+/* Four generated targets t0..t3 with labels l, f, r, b and their mask sources:
+ * t0: a mask file at the image's size, and a box (the file comes first);
+ * t1: a mask file on the 960 canvas;
+ * t2: neither a mask file nor a box: all ones (the fallback);
+ * t3: only a box (a SPair annotation in ann/): SAM's mask from it.
+ * The tiny SAM as a model folder in sam/. */
 static void make_targets(target_set *t, const char *tag) {
     snprintf(t->dir, sizeof t->dir, "%s", gct_tmpdir(tag));
     snprintf(t->targets, sizeof t->targets, "%s/targets", t->dir);
     snprintf(t->masks, sizeof t->masks, "%s/masks", t->dir);
     snprintf(t->labels, sizeof t->labels, "%s/labels.json", t->dir);
-    char p[2400];
-    snprintf(p, sizeof p, "mkdir -p '%s' '%s'", t->targets, t->masks);
+    snprintf(t->ann, sizeof t->ann, "%s/ann", t->dir);
+    snprintf(t->sam, sizeof t->sam, "%s/sam", t->dir);
+    char p[8000];
+    snprintf(p, sizeof p, "mkdir -p '%s' '%s' '%s' '%s' && ln -s '%s' '%s/config.json' && ln -s '%s' '%s/model.safetensors'",
+             t->targets, t->masks, t->ann, t->sam, gct_fixture("sam/sam_tiny.config.json"), t->sam,
+             gct_fixture("sam/sam_tiny.model.safetensors"), t->sam);
     assert_int_equal(system(p), 0);
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/t%d.png", t->targets, i);
         write_image(p, k_tw[i], k_th[i], k_tw[i] / 3 + 10 * i, k_th[i] / 2, 15 + 5 * i);
     }
+    snprintf(p, sizeof p, "%s/t3.png", t->targets);
+    write_mask(p, 120, 120, 50, 50, 70, 70);
     snprintf(p, sizeof p, "%s/t0.png", t->masks);
     write_mask(p, 120, 90, 20, 30, 60, 70);
     snprintf(p, sizeof p, "%s/t1.png", t->masks);
     write_mask(p, 960, 960, 300, 400, 500, 560);
-    snprintf(p, sizeof p, "%s/t2.png", t->masks);
-    write_mask(p, 80, 80, 0, 0, 0, 0);
+    snprintf(p, sizeof p, "%s/t0.json", t->ann);
+    write_annotation(p, 120, 90, (const float[4]){10, 10, 100, 80});
+    snprintf(p, sizeof p, "%s/t3.json", t->ann);
+    write_annotation(p, 120, 120, k_t3_box);
     const char *lab = "{\"targets\": [{\"name\": \"t0\", \"pose\": \"l\"}, {\"name\": \"t1.png\", \"pose\": \"f\"}, "
-                      "{\"name\": \"t2\", \"pose\": \"r\"}]}";
+                      "{\"name\": \"t2\", \"pose\": \"r\"}, {\"name\": \"t3\", \"pose\": \"b\"}]}";
     gct_write_file(t->labels, lab, strlen(lab));
 }
 
@@ -198,33 +227,69 @@ static cJSON *check_report(const char *path, int n, const char *const *names, co
 /* The tiny DINOv2 as a model folder (the other tiny models are not needed with --features dino). */
 static void tiny_dino(models *m) { model_dir(m->dino, "pose_dino_model", "dinov2_tiny.config.json", "dinov2_tiny.model.safetensors"); }
 
+/* Ones of a 0/1 960 x 960 mask at 128 x 128 by PyTorch's nearest (source index floor(dst * 7.5)), written
+ * out here on its own. */
+static int64_t ones_at_128(const uint8_t *m) {
+    int64_t n = 0;
+    for (int y = 0; y < 128; y++)
+        for (int x = 0; x < 128; x++) n += m[(int)floor(y * 7.5) * 960 + (int)floor(x * 7.5)] != 0;
+    return n;
+}
+
 static void test_cmd_dino(void **state) {
     models m;
     tiny_dino(&m);
     target_set t;
     make_targets(&t, "pose_cmd_dino");
     /* under the sanitizers without t2: its all-ones mask costs 12 x 16384^2 distances, twice */
-    const int n = getenv("GEOCORR_SANITIZED") ? 2 : 3;
-    if (n == 2) {
-        const char *lab = "{\"targets\": [{\"name\": \"t0\", \"pose\": \"l\"}, {\"name\": \"t1.png\", \"pose\": \"f\"}]}";
+    const bool san = getenv("GEOCORR_SANITIZED") != NULL;
+    const int n = san ? 3 : 4, *idx = san ? (const int[]){0, 1, 3} : (const int[]){0, 1, 2, 3};
+    if (san) {
+        const char *lab = "{\"targets\": [{\"name\": \"t0\", \"pose\": \"l\"}, {\"name\": \"t1.png\", \"pose\": \"f\"}, "
+                          "{\"name\": \"t3\", \"pose\": \"b\"}]}";
         gct_write_file(t.labels, lab, strlen(lab));
     }
     const char *tdir = gct_fixture("images/pose_template"), *out = gct_path(t.dir, "out.json");
-    int rc = gct_geocorr("pose-test --dinov2 %s --features dino --templates %s --targets %s --labels %s --masks %s --json %s",
-                         m.dino, tdir, t.targets, t.labels, t.masks, out);
+    int rc = gct_geocorr("pose-test --dinov2 %s --features dino --templates %s --targets %s --labels %s --masks %s --sam %s "
+                         "--boxes %s --json %s --verbose", m.dino, tdir, t.targets, t.labels, t.masks, t.sam, t.ann, out);
     if (rc != 0) fail_msg("pose-test failed: %s", gct_last_stderr());
-    const char *names[3] = {"t0", "t1.png", "t2"};
-    const bool ones[3] = {false, false, true};
-    cJSON *got = check_report(out, n, names, "lfr", ones);
+    printf("%s", gct_last_stderr());
+    static const char *const all_names[4] = {"t0", "t1.png", "t2", "t3"}, *const sources[4] = {"file", "file", "all_ones", "sam"};
+    const char *names[4];
+    char labs[5] = "";
+    bool ones[4];
+    for (int i = 0; i < n; i++) names[i] = all_names[idx[i]], labs[i] = "lfrb"[idx[i]], ones[i] = idx[i] == 2;
+    cJSON *got = check_report(out, n, names, labs, ones);
     const cJSON *run = cJSON_GetObjectItem(got, "run");
     assert_string_equal(cJSON_GetObjectItem(run, "features")->valuestring, "dino");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(run, "templates")), 12);
+    /* the mask sources: t0's file before its box, t1's file, t2 all ones (no file, no box), t3 SAM */
+    const cJSON *mk = cJSON_GetObjectItem(run, "masks"), *src = cJSON_GetObjectItem(mk, "source"), *fb = cJSON_GetObjectItem(mk, "all_ones");
+    assert_int_equal(cJSON_GetObjectItem(mk, "n_file")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(mk, "n_sam")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(mk, "n_all_ones")->valueint, san ? 0 : 1);
+    assert_int_equal(cJSON_GetArraySize(src), n);
+    for (int i = 0; i < n; i++) assert_string_equal(cJSON_GetArrayItem(src, i)->valuestring, sources[idx[i]]);
+    assert_int_equal(cJSON_GetArraySize(fb), san ? 0 : 1);
+    if (!san) assert_string_equal(cJSON_GetArrayItem(fb, 0)->valuestring, "t2");
+    /* t3's mask is `geocorr mask` on its 960 canvas with the box mapped: its pixels at 128x128 are the
+     * report's n_masked (exact: both count the same nearest samples) */
+    float cb[4];
+    uint8_t *sam3 = gct_sam_canvas_mask(t.sam, gct_path(t.targets, "t3.png"), k_t3_box, t.dir, cb);
+    const int64_t want3 = ones_at_128(sam3);
+    const cJSON *r3 = cJSON_GetArrayItem(cJSON_GetObjectItem(got, "targets"), n - 1);
+    printf("  t3: geocorr mask with box (%.6g, %.6g, %.6g, %.6g) on the canvas: %lld pixels at 128x128, report n_masked %lld\n",
+           cb[0], cb[1], cb[2], cb[3], (long long)want3, (long long)cJSON_GetObjectItem(r3, "n_masked")->valuedouble);
+    assert_true(want3 >= 1 && want3 < 16384); /* a real mask, not the fallback */
+    assert_int_equal((int64_t)cJSON_GetObjectItem(r3, "n_masked")->valuedouble, want3);
 
-    if (getenv("GEOCORR_SANITIZED")) { /* the comparison below is 14 more DINOv2 passes: Release only */
+    if (san) { /* the comparison below is 16 more DINOv2 passes: Release only */
+        free(sam3);
         cJSON_Delete(got);
         return;
     }
-    /* the same maps through `features` and the trace */
+    /* the same maps through `features` and the trace, with the masks the command should have used: the
+     * files, none for t2 (an empty mask: all ones), `geocorr mask`'s for t3 */
     gc_st_writer *wr = gc_st_writer_new();
     char img[1400], feat[1400], name[64];
     for (int i = 0; i < 12 + n; i++) {
@@ -241,18 +306,20 @@ static void test_cmd_dino(void **state) {
         assert_int_equal(gc_st_writer_add(wr, name, r->dtype, r->ndim, r->shape, r->data), GC_OK);
         gc_weights_free(f);
         if (tm) continue;
-        gc_image im;
-        assert_int_equal(gc_image_load(img, &im), GC_OK);
-        uint8_t *canvas = malloc(960 * 960);
-        snprintf(feat, sizeof feat, "%s/t%d.png", t.masks, i - 12);
-        gc_image mi;
-        assert_int_equal(gc_image_load(feat, &mi), GC_OK);
-        assert_int_equal(gc_mask_to_canvas(&mi, im.w, im.h, 0, canvas), GC_OK);
-        gc_image_free(&mi);
+        uint8_t *canvas = calloc(960 * 960, 1);
+        if (i - 12 < 2) {
+            gc_image im, mi;
+            assert_int_equal(gc_image_load(img, &im), GC_OK);
+            snprintf(feat, sizeof feat, "%s/t%d.png", t.masks, i - 12);
+            assert_int_equal(gc_image_load(feat, &mi), GC_OK);
+            assert_int_equal(gc_mask_to_canvas(&mi, im.w, im.h, 0, canvas), GC_OK);
+            gc_image_free(&mi), gc_image_free(&im);
+        } else if (i - 12 == 3) {
+            memcpy(canvas, sam3, 960 * 960);
+        }
         snprintf(name, sizeof name, "target.%d.mask", i - 12);
         assert_int_equal(gc_st_writer_add(wr, name, GC_DT_U8, 2, (const int64_t[]){960, 960}, canvas), GC_OK);
         free(canvas);
-        gc_image_free(&im);
     }
     const char *in = gct_path(t.dir, "in.safetensors"), *out2 = gct_path(t.dir, "trace.json");
     assert_int_equal(gc_st_writer_save(wr, in), GC_OK);
@@ -267,9 +334,25 @@ static void test_cmd_dino(void **state) {
             assert_true(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "distances"), k)->valuedouble ==
                         cJSON_GetArrayItem(cJSON_GetObjectItem(b, "distances"), k)->valuedouble);
     }
-    printf("  command == trace on the same maps for %d targets x 12 templates\n", n);
+    printf("  command == trace on the same maps and masks (t3: geocorr mask's) for %d targets x 12 templates\n", n);
+    free(sam3);
     cJSON_Delete(tr);
     cJSON_Delete(got);
+}
+
+/* The box file's keys name targets by their stem; a target without a key has none. */
+static void test_boxes_parse(void **state) {
+    gc_pose_labels l;
+    assert_int_equal(gc_pose_labels_parse("{\"targets\": [{\"name\": \"a\", \"pose\": \"l\"}, {\"name\": \"b.jpg\", "
+                                          "\"pose\": \"r\"}, {\"name\": \"c\", \"pose\": \"f\"}]}", "labels", &l), GC_OK);
+    gc_pose_box b[3];
+    assert_int_equal(gc_pose_boxes_parse("{\"boxes\": {\"a.jpg\": [1, 2, 3, 4.5], \"b\": [0, 0, 10, 10], \"x\": [5, 6, 7, 8]}}",
+                                         "boxes", &l, b), GC_OK);
+    assert_true(b[0].found && b[1].found && !b[2].found);
+    assert_memory_equal(b[0].box, ((const float[4]){1, 2, 3, 4.5f}), sizeof b[0].box);
+    assert_memory_equal(b[1].box, ((const float[4]){0, 0, 10, 10}), sizeof b[1].box);
+    assert_int_equal(b[0].w, 0); /* no image size in a box file */
+    gc_pose_labels_free(&l);
 }
 
 static void expect_fail(const char *args, const char *needle) {
@@ -296,17 +379,53 @@ static void test_cmd_bad(void **state) {
     snprintf(p, sizeof p, "cp '%s/cat_white_back.png' '%s/cat_white_zfront.png'", d, d);
     assert_int_equal(system(p), 0);
     expect_fail(a, "template 11 in sorted order is cat_white_zfront.png; expected a name ending in _right.png");
-    /* a missing target image and a missing mask, reported before any model runs */
+    /* a missing target image and a missing mask (--masks alone: every target needs its file), reported before
+     * any model runs */
     snprintf(p, sizeof p, "%s/t1.png", t.targets);
     assert_int_equal(rename(p, gct_path(t.dir, "moved.png")), 0);
     snprintf(a, sizeof a, "--dinov2 %s --features dino --templates %s --targets %s --labels %s", m.dino, tdir, t.targets, t.labels);
     expect_fail(a, "no image for target \"t1.png\"");
     assert_int_equal(rename(gct_path(t.dir, "moved.png"), p), 0);
-    snprintf(p, sizeof p, "%s/t2.png", t.masks);
-    assert_int_equal(unlink(p), 0);
     snprintf(a, sizeof a, "--dinov2 %s --features dino --templates %s --targets %s --labels %s --masks %s", m.dino, tdir, t.targets,
              t.labels, t.masks);
     expect_fail(a, "t2.png: no mask for target \"t2\"");
+    /* SAM options: --sam and --boxes together, --sam-config with --sam */
+    snprintf(a, sizeof a, "--dinov2 %s --features dino --templates %s --targets %s --labels %s --sam %s", m.dino, tdir, t.targets,
+             t.labels, t.sam);
+    expect_fail(a, "--sam W and --boxes SRC go together");
+    snprintf(a, sizeof a, "--dinov2 %s --features dino --templates %s --targets %s --labels %s --sam-config x.json", m.dino, tdir,
+             t.targets, t.labels);
+    expect_fail(a, "--sam-config needs --sam W");
+    /* malformed box files, each named with the key at fault; a missing one */
+    static const char *const bad[][2] = {
+        {"{\"boxes\": {\"t3\": [1, 2, 3]", "not valid JSON"},
+        {"{\"t3\": [1, 2, 3, 4]}", "expected {\"boxes\": {\"<target name>\": [x1, y1, x2, y2], ...}}"},
+        {"{\"boxes\": {\"t3\": [1, 2, 3]}}", "boxes[\"t3\"] must be [x1, y1, x2, y2]"},
+        {"{\"boxes\": {\"other\": [1, 2, \"3\", 4]}}", "boxes[\"other\"] must be [x1, y1, x2, y2]"},
+        {"{\"boxes\": {\"t3\": [50, 10, 20, 30]}}", "boxes[\"t3\"] (50, 10, 20, 30) is inverted"},
+        {"{\"boxes\": {\"t3\": [1, 2, 1e300, 4]}}", "coordinate 2 (inf) is not a number within 1e6 pixels"},
+        {"{\"boxes\": {\"t3\": [1, 2, 3, 4], \"t3.png\": [1, 2, 3, 4]}}", "two boxes for target \"t3\""},
+        {"{\"boxes\": {\"t3\": [200, 10, 300, 20]}}", "t3.png: its --boxes box (200, 10, 300, 20) lies outside the 120x120 image"},
+    };
+    const char *bf = gct_path(t.dir, "boxes.json");
+    snprintf(a, sizeof a, "--dinov2 %s --features dino --templates %s --targets %s --labels %s --sam %s --boxes %s", m.dino, tdir,
+             t.targets, t.labels, t.sam, bf);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        gct_write_file(bf, bad[i][0], strlen(bad[i][0]));
+        expect_fail(a, bad[i][1]);
+        if (i < 7 && !strstr(gct_last_stderr(), bf)) fail_msg("message does not name %s", bf);
+    }
+    unlink(bf);
+    expect_fail(a, "boxes.json");
+    /* a malformed SPair annotation, and one of another image size */
+    snprintf(a, sizeof a, "--dinov2 %s --features dino --templates %s --targets %s --labels %s --sam %s --boxes %s", m.dino, tdir,
+             t.targets, t.labels, t.sam, t.ann);
+    snprintf(p, sizeof p, "%s/t3.json", t.ann);
+    const char *ann = "{\"image_width\": 120, \"image_height\": 120, \"bndbox\": [1, 2]}";
+    gct_write_file(p, ann, strlen(ann));
+    expect_fail(a, "t3.json: 'bndbox' must be a list of 4 numbers");
+    write_annotation(p, 121, 120, k_t3_box);
+    expect_fail(a, "t3.png: its --boxes annotation is for a 121x120 image, the image is 120x120");
     /* fused needs the SD branch; a bad mode; bad PCA dims */
     snprintf(a, sizeof a, "--dinov2 %s --templates %s --targets %s --labels %s", m.dino, tdir, t.targets, t.labels);
     expect_fail(a, "--features fused needs the SD branch");
@@ -348,6 +467,7 @@ static void test_cmd_fused(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sd_after_skip),
+        cmocka_unit_test(test_boxes_parse),
         cmocka_unit_test(test_cmd_bad),
         cmocka_unit_test(test_cmd_dino),
     };

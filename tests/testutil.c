@@ -155,3 +155,42 @@ cJSON *gct_load_json(const char *file) {
     if (!j) fail_msg("%s: not JSON", file);
     return j;
 }
+
+uint8_t *gct_read_canvas_mask(const char *path) {
+    gc_image m;
+    if (gc_image_load(path, &m) != GC_OK) fail_msg("%s", gc_last_error());
+    assert_int_equal(m.w, 960);
+    assert_int_equal(m.h, 960);
+    uint8_t *v = malloc(960 * 960);
+    for (int i = 0; i < 960 * 960; i++) {
+        assert_true(m.rgb[3 * i] == 0 || m.rgb[3 * i] == 255);
+        v[i] = m.rgb[3 * i] / 255;
+    }
+    gc_image_free(&m);
+    return v;
+}
+
+/* The box on the 960 canvas as the mask script computes it (float32 x * (960 / long side) + the short
+ * axis' offset (960 - round_half_even(960 * short / long)) // 2), written out here on its own. */
+static void canvas_box(const float b[4], int w, int h, float out[4]) {
+    const float sc = (float)(960.0 / (w > h ? w : h));
+    const double side = nearbyint(960.0 * (w > h ? h : w) / (w > h ? w : h)); /* round half even */
+    const float off = (float)(((int)(960 - side)) / 2);
+    for (int i = 0; i < 4; i++) out[i] = b[i] * sc + ((i % 2 == 1) == (w > h) ? off : 0.0f);
+}
+
+uint8_t *gct_sam_canvas_mask(const char *sam, const char *image, const float box[4], const char *tmpdir, float cbox[4]) {
+    gc_image img, cv;
+    if (gc_image_load(image, &img) != GC_OK) fail_msg("%s", gc_last_error());
+    assert_int_equal(gc_image_to_canvas(&img, 960, 0, &cv, NULL), GC_OK);
+    char cvp[1200], outp[1200];
+    snprintf(cvp, sizeof cvp, "%s/canvas.png", tmpdir);
+    snprintf(outp, sizeof outp, "%s/cmd_mask.png", tmpdir);
+    assert_int_equal(gc_image_save_png(cvp, &cv), GC_OK);
+    canvas_box(box, img.w, img.h, cbox);
+    int rc = gct_geocorr("mask --sam '%s' --image '%s' --box %.9g,%.9g,%.9g,%.9g --out '%s' >/dev/null", sam, cvp, cbox[0],
+                         cbox[1], cbox[2], cbox[3], outp);
+    if (rc) fail_msg("mask: %s", gct_last_stderr());
+    gc_image_free(&img), gc_image_free(&cv);
+    return gct_read_canvas_mask(outp);
+}

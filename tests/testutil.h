@@ -43,4 +43,12 @@ const char *gct_last_stderr(void);
 /* Write bytes to a file (test inputs). */
 void gct_write_file(const char *path, const void *buf, size_t len);
 
+/* A 960 x 960 mask file (fails unless a 0/255 gray PNG of that size) as 0/1 [960 * 960]; caller frees. */
+uint8_t *gct_read_canvas_mask(const char *path);
+/* The reference's instance mask of an image from its box, made the way a user would: `geocorr mask --sam
+ * SAM` on the image's 960 canvas (written into tmpdir) with box (x1, y1, x2, y2 in the image's pixels)
+ * mapped into the canvas as preprocess_mask_sam.py maps it, by a formula written out in the test helper
+ * (cbox[4] receives it). Returns the mask as 0/1 [960 * 960]; caller frees. */
+uint8_t *gct_sam_canvas_mask(const char *sam, const char *image, const float box[4], const char *tmpdir, float cbox[4]);
+
 #endif

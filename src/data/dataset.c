@@ -185,47 +185,12 @@ static void pair_free(gc_eval_pair *p) {
 
 /* ---- SPair-71k -------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *name; /* image file name */
-    float kps[30][3];
-    float box[4]; /* bndbox */
-    double w, h, bbox_max;
-    int azimuth;
-} spair_image;
-
-typedef struct {
-    spair_image *v;
-    int n, cap;
-} spair_cache;
-
-static gc_status spair_image_get(spair_cache *c, const char *root, const char *cat, const char *imname,
-                                 const spair_image **out) {
-    for (int i = 0; i < c->n; i++)
-        if (strcmp(c->v[i].name, imname) == 0) return *out = &c->v[i], GC_OK;
-    /* the reference maps the image path to its annotation by replacing 'jpg' with 'json' */
-    size_t ln = strlen(imname);
-    if (ln < 4 || strcmp(imname + ln - 4, ".jpg") != 0)
-        return gc_errorf(GC_ERR_FORMAT, "image name '%s' does not end in .jpg", imname);
-    char *path = gc_strfmt("%s/ImageAnnotation/%s/%.*s.json", root, cat, (int)(ln - 4), imname);
-    if (!path) return GC_ERR_NOMEM;
-    if (!gc_file_exists(path)) {
-        gc_status s = gc_errorf(GC_ERR_MISSING, "%s: image annotation missing (a pair names image %s/%s)", path, cat,
-                                imname);
-        free(path);
-        return s;
-    }
+gc_status gc_spair_image_load(const char *path, gc_spair_image *out) {
     cJSON *j;
-    gc_status s = gc_json_load(path, &j);
-    if (s != GC_OK) return free(path), s;
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 32;
-        spair_image *nv = gc_realloc_array(c->v, (size_t)cap, sizeof(spair_image));
-        if (!nv) s = GC_ERR_NOMEM;
-        else c->v = nv, c->cap = cap;
-    }
-    spair_image im = {0};
+    GC_TRY(gc_json_load(path, &j));
+    gc_spair_image im = {0};
     double bb[4] = {0}, az = -1;
-    if (s == GC_OK) s = json_num(j, path, "image_width", &im.w);
+    gc_status s = json_num(j, path, "image_width", &im.w);
     if (s == GC_OK) s = json_num(j, path, "image_height", &im.h);
     if (s == GC_OK) s = check_size(path, im.w, im.h);
     if (s == GC_OK) s = json_nums(j, path, "bndbox", 4, bb);
@@ -247,14 +212,53 @@ static gc_status spair_image_get(spair_cache *c, const char *root, const char *c
         }
     }
     cJSON_Delete(j);
-    free(path);
     if (s != GC_OK) return s;
     im.bbox_max = GC_MAX(bb[3] - bb[1], bb[2] - bb[0]);
     for (int k = 0; k < 4; k++) im.box[k] = (float)bb[k];
     im.azimuth = (int)az;
-    if (!(im.name = gc_strdup(imname))) return GC_ERR_NOMEM;
-    c->v[c->n] = im;
-    *out = &c->v[c->n++];
+    *out = im;
+    return GC_OK;
+}
+
+typedef struct {
+    char *name; /* image file name */
+    gc_spair_image a;
+} spair_image;
+
+typedef struct {
+    spair_image *v;
+    int n, cap;
+} spair_cache;
+
+static gc_status spair_image_get(spair_cache *c, const char *root, const char *cat, const char *imname,
+                                 const gc_spair_image **out) {
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->v[i].name, imname) == 0) return *out = &c->v[i].a, GC_OK;
+    /* the reference maps the image path to its annotation by replacing 'jpg' with 'json' */
+    size_t ln = strlen(imname);
+    if (ln < 4 || strcmp(imname + ln - 4, ".jpg") != 0)
+        return gc_errorf(GC_ERR_FORMAT, "image name '%s' does not end in .jpg", imname);
+    char *path = gc_strfmt("%s/ImageAnnotation/%s/%.*s.json", root, cat, (int)(ln - 4), imname);
+    if (!path) return GC_ERR_NOMEM;
+    if (!gc_file_exists(path)) {
+        gc_status s = gc_errorf(GC_ERR_MISSING, "%s: image annotation missing (a pair names image %s/%s)", path, cat,
+                                imname);
+        free(path);
+        return s;
+    }
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 32;
+        spair_image *nv = gc_realloc_array(c->v, (size_t)cap, sizeof(spair_image));
+        if (!nv) return free(path), GC_ERR_NOMEM;
+        c->v = nv, c->cap = cap;
+    }
+    spair_image *im = &c->v[c->n];
+    gc_status s = gc_spair_image_load(path, &im->a);
+    free(path);
+    if (s != GC_OK) return s;
+    if (!(im->name = gc_strdup(imname))) return GC_ERR_NOMEM;
+    c->n++;
+    *out = &im->a;
     return GC_OK;
 }
 
@@ -280,7 +284,7 @@ static gc_status spair_pair(builder *b, const char *root, const char *cat, const
     if (s == GC_OK) s = json_nums(j, file, "trg_imsize", -2, tsz);
     if (s == GC_OK) s = check_size(file, ssz[0], ssz[1]);
     if (s == GC_OK) s = check_size(file, tsz[0], tsz[1]);
-    const spair_image *si = NULL, *ti = NULL;
+    const gc_spair_image *si = NULL, *ti = NULL;
     if (s == GC_OK) s = spair_image_get(cache, root, cat, sn, &si);
     if (s == GC_OK) s = spair_image_get(cache, root, cat, tn, &ti);
     if (s == GC_OK) {

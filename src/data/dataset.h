@@ -12,6 +12,18 @@
 
 #define GC_EVAL_MAX_KPS 30
 
+/* One SPair-71k image annotation (ImageAnnotation/<category>/<stem>.json), as the pair reader and
+ * `pose-test --boxes` read it: sizes, bndbox, the 30 keypoints, the azimuth bin. */
+typedef struct {
+    double w, h;        /* image_width, image_height */
+    float box[4];       /* bndbox (x1, y1, x2, y2) in original pixels, as float32 */
+    double bbox_max;    /* max(y2 - y1, x2 - x1) in float64 (eval_spair's threshold) */
+    float kps[30][3];   /* (x, y, 1) or zeros for a null keypoint */
+    int azimuth;        /* azimuth_id, -1 when absent */
+} gc_spair_image;
+/* Read and check one annotation file; a problem names the file and the key. */
+gc_status gc_spair_image_load(const char *path, gc_spair_image *out);
+
 typedef enum { GC_DS_SPAIR, GC_DS_PFPASCAL, GC_DS_AP10K } gc_dataset_kind;
 typedef enum { GC_AP10K_INTRA, GC_AP10K_CROSS_SPECIES, GC_AP10K_CROSS_FAMILY } gc_ap10k_subset;
 

@@ -18,6 +18,16 @@ gc_status gc_mask_box_to_canvas(const float box[4], int32_t w, int32_t h, float 
     return GC_OK;
 }
 
+gc_status gc_mask_from_box(const gc_sam *sam, const gc_image *img, const float box[4], uint8_t *mask) {
+    float b960[4];
+    gc_image cv = {0};
+    gc_status s = gc_mask_box_to_canvas(box, img->w, img->h, b960);
+    if (s == GC_OK) s = gc_image_to_canvas(img, MS, 0, &cv, NULL);
+    if (s == GC_OK) s = gc_sam_annotation_mask(sam, &cv, b960, mask);
+    gc_image_free(&cv);
+    return s;
+}
+
 typedef struct {
     const gc_sam *sam;
     const char *cache_dir;
@@ -72,12 +82,7 @@ static gc_status base_mask(mask_maker *m, int i, const char *rel, const gc_image
     const float *box = m->boxes[i];
     if (!(isfinite(box[0]) && isfinite(box[1]) && isfinite(box[2]) && isfinite(box[3])))
         return gc_errorf(GC_ERR_MISSING, "%s: no instance box to prompt SAM with (no visible keypoint in any pair)", rel);
-    float b960[4];
-    gc_image cv = {0};
-    s = gc_mask_box_to_canvas(box, img->w, img->h, b960);
-    if (s == GC_OK) s = gc_image_to_canvas(img, MS, 0, &cv, NULL);
-    if (s == GC_OK) s = gc_sam_annotation_mask(m->sam, &cv, b960, m->base);
-    gc_image_free(&cv);
+    s = gc_mask_from_box(m->sam, img, box, m->base);
     return s == GC_OK ? s : gc_error_context(s, "%s: instance mask (box %g, %g, %g, %g)", rel, box[0], box[1], box[2], box[3]);
 }
 

@@ -14,6 +14,11 @@
  * script maps it (float32: x * (960 / max(w, h)) + the centring offset of the short axis). */
 gc_status gc_mask_box_to_canvas(const float box[4], int32_t w, int32_t h, float out[4]);
 
+/* The reference's instance mask of an image from its box (the one code path for it: the cache below and
+ * `pose-test --sam`): SAM on img's 960 canvas prompted with box[4] (x1, y1, x2, y2 in img's pixels, may
+ * reach past the border) mapped by gc_mask_box_to_canvas; mask[960 * 960] := 0/255. */
+gc_status gc_mask_from_box(const struct gc_sam *sam, const gc_image *img, const float box[4], uint8_t *mask);
+
 /* The masks of the images rel[0..n) with boxes[i] in original pixels (NaN: the image has no box, an
  * error when its mask is made) as a cache product made with sam (NULL: a product for
  * gc_cache_status_run only). A mask of another pose is derived from the image's mask: the one this run

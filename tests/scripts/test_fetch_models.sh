@@ -13,6 +13,13 @@ SRV=$T/srv
 mkdir -p "$SRV/up"
 start_server "$SRV" --drop up/sam_vit_h_4b8939.pth:70000
 
+# Invert the byte at offset $2 of file $1: a write of a fixed byte leaves the file unchanged when the random
+# stand-in already holds that byte there (1 run in 256).
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+    printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
 gitblob() { python3 -c 'import hashlib,sys; d=open(sys.argv[1],"rb").read(); print(hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest())' "$1"; }
 MAN=$T/models.manifest
 : >"$MAN"
@@ -100,7 +107,7 @@ check "the corrupted SAM file was fetched again" cmp -s "$SRV/up/sam_vit_h_4b893
 
 # 4. The prefix of an unpublished sum is checked; a recorded (first-download) sum is enforced afterwards.
 rm "$D/odise_label_coco_50e-b67d2efc.pth"
-printf 'Y' | dd of="$SRV/up/odise_label_coco_50e-b67d2efc.pth" bs=1 seek=7 conv=notrunc 2>/dev/null
+flip_byte "$SRV/up/odise_label_coco_50e-b67d2efc.pth" 7
 rc=0
 bash "$FM" --manifest "$MAN" --trust-first-download --only odise "$D" >"$T/out5" 2>&1 || rc=$?
 cat "$T/out5"
@@ -110,7 +117,7 @@ check "... and removed" [ ! -e "$D/odise_label_coco_50e-b67d2efc.pth" ] && [ ! -
 echo "odise plain.bin unpublished $URL/up/odise_label_coco_50e-b67d2efc.pth" >"$T/plain.manifest"
 bash "$FM" --manifest "$T/plain.manifest" --trust-first-download "$T/plain" >"$T/out5b" 2>&1 || fail "trusted first download: $(cat "$T/out5b")"
 first=$(sha256 "$T/plain/plain.bin")
-printf 'Z' | dd of="$SRV/up/odise_label_coco_50e-b67d2efc.pth" bs=1 seek=9 conv=notrunc 2>/dev/null
+flip_byte "$SRV/up/odise_label_coco_50e-b67d2efc.pth" 9
 rm "$T/plain/plain.bin"
 rc=0
 bash "$FM" --manifest "$T/plain.manifest" --trust-first-download "$T/plain" >"$T/out5c" 2>&1 || rc=$?
