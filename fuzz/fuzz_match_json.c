@@ -1,6 +1,7 @@
-/* libFuzzer target: the user JSON files of `geocorr match` (points files and flip tables), and the
- * flip-table machinery applied to whatever parses (renumbering, permutations). The points parsers are
- * the command line's (src/cli/points.c, compiled into this target). */
+/* libFuzzer target: the user inputs of `geocorr match` (points files, --points and --box-* text, flip
+ * tables), the flip-table machinery applied to whatever parses (renumbering, permutations), and the
+ * model identity records its --cache folder keeps (pipeline/image_cache.h). The points parsers are the
+ * command line's (src/cli/points.c, compiled into this target). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "match/align.h"
 #include "cli/match_output.h"
+#include "pipeline/image_cache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
@@ -48,6 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     float *xy;
     int64_t K;
     if (gc_points_parse(text, &xy, &K) == GC_OK) free(xy);
+    float box[4];
+    (void)gc_box_parse(text, "--box", box);
+    gc_feature_fn spec;
+    if (gc_image_cache_parse_spec(text, size, &spec) == GC_OK)
+        for (int k = 0; k < spec.n_maps; k++) (void)(spec.shape[k][0] * spec.shape[k][1] * spec.shape[k][2] + spec.names[k][0]);
     free(text);
     return 0;
 }

@@ -302,6 +302,13 @@ typedef struct {
     int64_t mem_mb;          /* descriptors kept in memory (least recently used evicted), MiB; 0: 2048 */
     int sample;              /* per category the reference's sampling of this many pairs; 0: every pair */
     const char *predictions_out; /* NULL, or a P.json receiving the predictions (frame anno840) */
+    /* the supervised recipe (NULL: off; not with map_name): each cached image's s3, s4, s5, dino (or dino
+     * alone) fused -> this post-processor (gc_postproc_load) -> per-token normalisation, as
+     * gc_descriptors_from_maps; computed once per image and kept within mem_mb */
+    const struct gc_postproc *postproc;
+    /* called after each batch of pairs (may be NULL): pairs matched of the total, seconds since the start */
+    void (*progress)(void *ctx, int64_t done, int64_t total, double seconds);
+    void *progress_ctx;
 } gc_eval_cache_config;
 
 typedef struct gc_eval_report gc_eval_report;
@@ -415,6 +422,11 @@ GC_API gc_status gc_match_pixels_ex(const gc_descriptors *src, const gc_descript
  * (gc_descriptors_similarity) blended in jet colours and match_xy marked. */
 GC_API gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, const float *src_xy, const float *trg_xy,
                              int64_t K, gc_image *out);
+/* gc_picture_matches with the outlines of instance masks (as gc_match_pixels takes them: the image's
+ * size or the 960 canvas, object where R > 127) drawn on their images; either mask may be NULL. */
+GC_API gc_status gc_picture_matches_masked(const gc_image *src, const gc_image *trg, const float *src_xy,
+                                           const float *trg_xy, int64_t K, const gc_image *mask_src,
+                                           const gc_image *mask_trg, gc_image *out);
 GC_API gc_status gc_picture_heatmap(const gc_image *src, const gc_image *trg, const float *query_xy, const float *match_xy,
                              const float *sim, gc_image *out);
 /* The heat map alone, at the target's own size: trg with sim[3600] blended in the same jet colours,

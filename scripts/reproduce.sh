@@ -51,7 +51,6 @@ T=()
 # ---- the recipes ----------------------------------------------------------------------------------
 steps=()         # the chain, one command per entry (words separated by \x1f)
 step() { local IFS=$'\x1f'; steps+=("$*"); }
-want_postproc_eval=0
 case $name in
 spair-zeroshot|spair-supervised)
     ds=spair root="$data/SPair-71k" cache=${cache:-cache/spair}
@@ -65,7 +64,6 @@ spair-zeroshot|spair-supervised)
         title="SPair-71k test, supervised (best_856.PTH, window soft-argmax 15x15), per image, bbox threshold"
         pub_where="Tab. 9, README" pub=(85.6 75.3 22.0) pub_geo=()
         eval_flags=(--postproc "$models/postproc/spair_best_856.PTH" --window 7 --geo --per-image)
-        want_postproc_eval=1
     fi
     step bash "$here/fetch-models.sh" --only "$only" ${trust[@]+"${trust[@]}"} "$models"
     step bash "$here/fetch-data.sh" ${trust[@]+"${trust[@]}"} spair "$data"
@@ -80,7 +78,6 @@ ap10k)
     title="AP-10K test, supervised (last.PTH, window soft-argmax 15x15), per image, bbox threshold"
     pub_where="Tab. 3 (an image in the supplied paper text: no number)" pub=() pub_geo=()
     eval_flags=(--postproc "$models/postproc/ap10k_last.PTH" --window 7 --geo --per-image)
-    want_postproc_eval=1
     step bash "$here/fetch-models.sh" --only dinov2,sd,clip,odise,postproc-ap10k ${trust[@]+"${trust[@]}"} "$models"
     step bash "$here/fetch-data.sh" ${trust[@]+"${trust[@]}"} ap10k "$data"
     evals=()
@@ -95,7 +92,6 @@ pfpascal)
     pub_where="Tab. 3 (an image in the supplied paper text: no number)" pub=() pub_geo=()
     run="$out/pfpascal-train"
     eval_flags=(--postproc "$run/best.safetensors" --window 7 --per-image)
-    want_postproc_eval=1
     step bash "$here/fetch-models.sh" --only dinov2,sd,clip,odise,postproc-ap10k ${trust[@]+"${trust[@]}"} "$models"
     step bash "$here/fetch-data.sh" ${trust[@]+"${trust[@]}"} pfpascal "$data"
     for split in trn val test; do
@@ -135,18 +131,7 @@ fi
 log="$out/$name.log"
 # ---- run ------------------------------------------------------------------------------------------
 if [ $report = 0 ]; then
-# geocorr must have what the chain needs before hours go into fetching and extraction.
-knows() { # COMMAND OPTION ARGS...: this geocorr's COMMAND accepts OPTION
-    local o
-    o=$("$GEOCORR" "$1" "$2" "${@:3}" 2>&1 || true)
-    [[ $o != *"unexpected argument '$2'"* && $o != *"unknown command"* && $o != *"not found"* ]]
-}
 command -v "$GEOCORR" >/dev/null || { echo "reproduce: geocorr not found: build it (cmake --build build) or set GEOCORR" >&2; exit 1; }
-nx=/nonexistent/reproduce-probe
-if [ $want_postproc_eval = 1 ] && ! knows eval --postproc $nx --dataset spair --root $nx --cache $nx; then
-    echo "reproduce: this geocorr has no 'eval --cache ... --postproc CKPT' (post-processed descriptors on the feature cache), which $name needs" >&2
-    exit 1
-fi
 mkdir -p "$out"
 : >"$log"
 for s in "${steps[@]}"; do

@@ -1,16 +1,21 @@
-/* Shared by test_pipeline.c, test_features.c and test_clip.c: the tiny e2e models (tiny CLIP, captioner, text
- * encoder, SD x0.1 generated from its manifest, tiny DINOv2) as folders/files in a temp dir, the
- * reference canvases of antelope.jpg, and comparisons of output tensors with e2e_tiny.io. */
+/* Shared by test_pipeline.c, test_features.c, test_clip.c, test_extract.c, test_example.c and
+ * test_match_oneshot.c: the tiny e2e models (tiny CLIP, captioner, text encoder, SD x0.1 generated from its
+ * manifest, tiny DINOv2) as folders/files in a temp dir, a DINO-only post-processor for the tiny DINOv2,
+ * the reference canvases of antelope.jpg, and comparisons of output tensors with e2e_tiny.io. */
 #ifndef GCT_PIPELINE_MODELS_H
 #define GCT_PIPELINE_MODELS_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testutil.h"
 #include "base/sha256.h"
+#include "models/postproc.h"
+#include "train/trainer.h"
 
 #define TOL 1e-4
 
@@ -18,17 +23,38 @@ typedef struct {
     char dino[1200], clip[1200], text[1200], sd[1200], flags[6000];
 } models;
 
-static inline void model_dir(char *out, const char *tag, const char *config_fixture, const char *weights_fixture) {
-    const char *d = gct_tmpdir(tag);
-    char p[1300], *buf;
+/* dir (created) as a model folder: config.json (a copy of the fixture) + model.safetensors -> the fixture's weights. */
+static inline void model_folder(const char *dir, const char *config_fixture, const char *weights_fixture) {
+    char p[1600], *buf;
     size_t len;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) fail_msg("cannot create %s", dir);
     assert_int_equal(gc_read_file(gct_fixture(config_fixture), &buf, &len, 1 << 20), GC_OK);
-    snprintf(p, sizeof p, "%s/config.json", d);
+    snprintf(p, sizeof p, "%s/config.json", dir);
     gct_write_file(p, buf, len);
     free(buf);
-    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
     assert_int_equal(symlink(gct_fixture(weights_fixture), p), 0);
+}
+
+/* A model folder in a fresh temporary folder (its path into out[1200]). */
+static inline void model_dir(char *out, const char *tag, const char *config_fixture, const char *weights_fixture) {
+    const char *d = gct_tmpdir(tag);
+    model_folder(d, config_fixture, weights_fixture);
     snprintf(out, 1200, "%s", d);
+}
+
+/* A DINO-only post-processor of the tiny DINOv2's width (64 -> 128 channels, 32 groups) with the
+ * reference's initialisation drawn with seed, saved as safetensors at path. */
+static inline void write_dino_postproc(const char *path, uint64_t seed) {
+    gc_postproc pp;
+    const int64_t fd[1] = {64};
+    assert_int_equal(gc_postproc_new(&pp, 1, fd, 128, 32), GC_OK);
+    gc_postproc_init_reference(&pp, seed);
+    gc_st_writer *wr = gc_st_writer_new();
+    assert_int_equal(gc_postproc_add_to_writer(&pp, pp.data, "", wr), GC_OK);
+    assert_int_equal(gc_st_writer_save(wr, path), GC_OK);
+    gc_st_writer_free(wr);
+    gc_postproc_clear(&pp);
 }
 
 static inline void tiny_models(models *m) {

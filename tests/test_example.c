@@ -15,9 +15,7 @@
 #include <sys/stat.h>
 
 #include "io/prng_weights.h"
-#include "models/postproc.h"
-#include "testutil.h"
-#include "train/trainer.h"
+#include "pipeline_models.h"
 
 static char g_dir[1024];
 static char g_models[2048];
@@ -93,15 +91,7 @@ static void test_example_equals_match(void **state) {
     assert_int_equal(stat(feat[0], &fs), 0);
     assert_int_equal(fs.st_mode & 0777, 0644); /* 0666 & ~umask 022: the usual permissions, not mkstemp's 0600 */
     /* a DINO-only post-processor of the tiny model's width (64 -> 128), the reference initialisation */
-    gc_postproc pp;
-    const int64_t fd[1] = {64};
-    assert_int_equal(gc_postproc_new(&pp, 1, fd, 128, 32), GC_OK);
-    gc_postproc_init_reference(&pp, 7);
-    gc_st_writer *wr = gc_st_writer_new();
-    assert_int_equal(gc_postproc_add_to_writer(&pp, pp.data, "", wr), GC_OK);
-    assert_int_equal(gc_st_writer_save(wr, gct_path(g_dir, "pp.safetensors")), GC_OK);
-    gc_st_writer_free(wr);
-    gc_postproc_clear(&pp);
+    write_dino_postproc(gct_path(g_dir, "pp.safetensors"), 7);
     const char *pp_path = gct_path(g_dir, "pp.safetensors");
     for (int sup = 0; sup < 2; sup++) {
         char extra[1200] = "", args[6000];

@@ -159,6 +159,11 @@ static void test_train_resume(void **state) {
     /* interrupted after 10 steps, then resumed: the same parameters and state as the uninterrupted run */
     assert_int_equal(train(gct_path(g_dir, "part"), "--max-steps 10"), 0);
     assert_int_equal(train(gct_path(g_dir, "part"), "--resume"), 0);
+    /* the progress display (stderr is a file here: plain lines), counted from the resumed step */
+    printf("  %s", gct_last_stderr());
+    assert_non_null(strstr(gct_last_stderr(), "train 11/24 steps (45%)"));
+    assert_non_null(strstr(gct_last_stderr(), "train 24/24 steps (100%)"));
+    assert_non_null(strstr(gct_last_stderr(), "  loss "));
     expect_same_file(gct_path(g_dir, "full/last.safetensors"), gct_path(g_dir, "part/last.safetensors"));
     expect_same_file(gct_path(g_dir, "full/last.state.safetensors"), gct_path(g_dir, "part/last.state.safetensors"));
 }

@@ -46,6 +46,15 @@ const char *gc_arg_str(gc_args *a, const char *name, const char *def) {
     return a->argv[i + 1];
 }
 
+int gc_arg_strs(gc_args *a, const char *name, const char **out, int max) {
+    int n = 0;
+    for (const char *iv; find_opt(a, name, &iv) >= 0; n++) {
+        const char *v = gc_arg_str(a, name, NULL);
+        if (n < max) out[n] = v;
+    }
+    return n;
+}
+
 gc_status gc_arg_req(gc_args *a, const char *name, const char **out) {
     const char *v = gc_arg_str(a, name, NULL);
     if (!v) return gc_errorf(GC_ERR_ARG, "%s: option %s VALUE is required", a->cmd, name);

@@ -76,4 +76,31 @@ gc_status gc_cli_features_config(gc_args *a, gc_features_config *cfg);
  * command; a second call would find the option consumed and reset the count to the default. */
 gc_status gc_cli_threads(gc_args *a);
 
+/* Every value of a repeatable option ("--box-tgt A --box-tgt B"), in order: up to max into out; returns
+ * how many were given (NULL entries: an occurrence without its value). */
+int gc_arg_strs(gc_args *a, const char *name, const char **out, int max);
+
+/* The progress display of long commands (progress.c), on stderr: on a terminal a bar redrawn in place
+ * with the rate and the time left; otherwise a plain line at each tenth of the work and at least once a
+ * minute; nothing when off (--no-progress). Rates count from `base` units done at 0 seconds. */
+typedef struct {
+    const char *label, *unit; /* "extract", "file" (plural: + "s") */
+    bool on, tty;
+    int64_t base;             /* units done when this run started (a resumed training run) */
+    int64_t done, total;
+    double seconds;           /* since this run started */
+    char extra[96];           /* appended to the line (train: the loss) */
+    bool started, open;       /* something was drawn; a terminal bar waits for its line end */
+    int tenth;                /* the tenth of the last plain line */
+    double last;              /* seconds at the last line / redraw */
+} gc_progress;
+
+void gc_progress_init(gc_progress *p, const char *label, const char *unit, bool on);
+/* done of total after `seconds`; extra (may be NULL) is appended to the line. */
+void gc_progress_update(gc_progress *p, int64_t done, int64_t total, double seconds, const char *extra);
+/* A message line that does not break the bar (it is redrawn below the message). */
+void gc_progress_note(gc_progress *p, const char *text);
+/* The final state, once, ending the bar's line. */
+void gc_progress_end(gc_progress *p);
+
 #endif

@@ -1,9 +1,11 @@
 /* `geocorr eval --dataset spair|pfpascal|ap10k --root DIR [--split test]
- *  (--from-predictions P.json | --cache DIR [--map NAME] [--hard | --window W] [--align off|flip|mnn]
- *   [--poses auto|flip,rot90,...] [--sample N] [--predictions-out P.json] [--cache-mem MB] [--threads N])
+ *  (--from-predictions P.json | --cache DIR [--map NAME | --postproc P.PTH [--groups N]] [--hard | --window W]
+ *   [--align off|flip|mnn] [--poses auto|flip,rot90,...] [--sample N] [--predictions-out P.json] [--cache-mem MB]
+ *   [--threads N] [--no-progress])
  *  [--alpha a,b,c] [--per-image|--per-keypoint] [--img-threshold] [--geo] [--errors] [--subset S]
  *  [--protocol reference|corrected] [--json OUT]`: PCK in every convention the reference reports
- * (TRACE.md §4, §8, docs/eval.md), of given predictions or of matches on the feature cache. */
+ * (TRACE.md §4, §8, docs/eval.md), of given predictions or of matches on the feature cache (zero-shot
+ * descriptors, one named map, or the supervised recipe with a post-processor). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,10 @@ static gc_status parse_alphas(const char *s, gc_eval_config *c) {
     return s && !c->n_alpha ? gc_errorf(GC_ERR_ARG, "--alpha: no thresholds given") : GC_OK;
 }
 
+static void on_progress(void *ctx, int64_t done, int64_t total, double seconds) {
+    gc_progress_update(ctx, done, total, seconds, NULL);
+}
+
 static gc_status run(gc_args *a) {
     gc_eval_config c = {0};
     GC_TRY(gc_arg_req(a, "--dataset", &c.dataset));
@@ -42,6 +48,11 @@ static gc_status run(gc_args *a) {
     int64_t window, sample;
     co.cache_dir = gc_arg_str(a, "--cache", NULL);
     co.map_name = gc_arg_str(a, "--map", NULL);
+    const char *postproc = gc_arg_str(a, "--postproc", NULL);
+    int64_t groups;
+    GC_TRY(gc_arg_int(a, "--groups", 0, &groups)); /* the post-processor's GroupNorm groups (0: config.json, else 32) */
+    gc_progress bar;
+    gc_progress_init(&bar, "eval", "pair", !gc_arg_flag(a, "--no-progress"));
     co.match.hard = gc_arg_flag(a, "--hard");
     GC_TRY(gc_arg_int(a, "--window", 7, &window)); /* the eval configs' SOFT_EVAL_WINDOW (zero-shot: 5) */
     GC_TRY(gc_arg_int(a, "--sample", 0, &sample));
@@ -65,14 +76,27 @@ static gc_status run(gc_args *a) {
                                      "pairs and their predictions)");
     if (window < -60 || window > 60 || sample < 0 || sample > 1000000)
         return gc_errorf(GC_ERR_ARG, "--window must be in [-60, 60] and --sample >= 0");
+    if (preds_path && postproc) return gc_errorf(GC_ERR_ARG, "--postproc applies to --cache (it makes the descriptors of the cached features)");
+    if (postproc && co.map_name) return gc_errorf(GC_ERR_ARG, "--postproc and --map exclude each other (the post-processor reads s3, s4, s5, dino)");
+    if (groups < 0 || groups > 4096 || (groups && !postproc)) return gc_errorf(GC_ERR_ARG, "--groups N (N >= 1) goes with --postproc");
     co.match.window = (int)window;
     co.sample = (int)sample;
     GC_TRY(gc_args_finish(a));
     if (!c.split || !c.protocol) return gc_errorf(GC_ERR_ARG, "an option lacks its value");
     if (per_kpt && per_img) return gc_errorf(GC_ERR_ARG, "--per-image and --per-keypoint exclude each other");
     GC_TRY(parse_alphas(alpha, &c));
+    gc_postproc *pp = NULL;
+    if (postproc) { /* the dataset folder first: a wrong --root is reported before a large model is read */
+        if (!gc_dir_exists(c.root)) return gc_errorf(GC_ERR_MISSING, "--root %s: no such dataset folder", c.root);
+        GC_TRY(gc_postproc_load(postproc, (int)groups, &pp));
+    }
+    co.postproc = pp;
+    co.progress = on_progress, co.progress_ctx = &bar;
     gc_eval_report *r;
-    GC_TRY(gc_eval_run(&c, preds_path, preds_path ? NULL : &co, &r));
+    gc_status rs = gc_eval_run(&c, preds_path, preds_path ? NULL : &co, &r);
+    gc_progress_end(&bar);
+    gc_postproc_free(pp);
+    GC_TRY(rs);
     char *text = NULL;
     gc_status s = json_out ? gc_eval_report_json(r, &text) : GC_OK;
     if (s == GC_OK && json_out) s = gc_write_file_atomic(json_out, text, strlen(text));

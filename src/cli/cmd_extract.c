@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -54,43 +53,26 @@ static gc_status print_status(const gc_extract_config *c) {
     return GC_OK;
 }
 
-/* The progress bar on stderr (a line per tenth when stderr is not a terminal) and the test hook. */
+/* The progress display (a line per tenth when stderr is not a terminal) and the test hook. */
 typedef struct {
-    bool show;
-    int64_t last_decile;
+    gc_progress bar;
     int64_t crash_after; /* GEOCORR_EXTRACT_CRASH_AFTER (< 0: off) */
 } extract_progress;
 
 static int64_t settled(const gc_extract_stats *st) { return st->computed + st->redone + st->skipped + st->by_others; }
 
-static void print_bar(const gc_extract_stats *st, double seconds, bool final) {
-    const int64_t done = settled(st), total = st->total;
-    const bool tty = isatty(2);
-    double rate = seconds > 0 ? done / seconds : 0, eta = rate > 0 ? (total - done) / rate : 0;
-    int width = 30, fill = total ? (int)(width * done / total) : width;
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-    bar[width] = 0;
-    fprintf(stderr, "%sextract [%s] %lld/%lld  %.2f files/s  ETA %dm%02ds%s", tty ? "\r" : "", bar, (long long)done,
-            (long long)total, rate, (int)eta / 60, (int)eta % 60, tty && !final ? "" : "\n");
-    fflush(stderr);
-}
-
 static void on_event(void *ctx, gc_extract_event ev, const gc_extract_stats *st, double seconds) {
     extract_progress *p = ctx;
     /* the test hook dies holding the claim of the file after the last one it may write */
     if (ev == GC_EXTRACT_FILE_STARTED && p->crash_after >= 0 && st->computed + st->redone >= p->crash_after) raise(SIGKILL);
-    if (!p->show) return;
     if (ev == GC_EXTRACT_WAITING) {
-        fprintf(stderr, "extract: waiting for %lld file(s) being computed by concurrent runs\n",
-                (long long)(st->total - settled(st)));
-        return;
+        char msg[128];
+        snprintf(msg, sizeof msg, "extract: waiting for %lld file(s) being computed by concurrent runs",
+                 (long long)(st->total - settled(st)));
+        gc_progress_note(&p->bar, msg);
+    } else if (ev == GC_EXTRACT_FILE_DONE) {
+        gc_progress_update(&p->bar, settled(st), st->total, seconds, NULL);
     }
-    if (ev != GC_EXTRACT_FILE_DONE) return;
-    const int64_t decile = st->total ? settled(st) * 10 / st->total : 10;
-    if (!isatty(2) && decile == p->last_decile) return;
-    p->last_decile = decile;
-    print_bar(st, seconds, false);
 }
 
 static gc_status run(gc_args *a) {
@@ -108,7 +90,8 @@ static gc_status run(gc_args *a) {
     c.masks = gc_arg_flag(a, "--masks");
     c.sam = gc_arg_str(a, "--sam", NULL);
     c.sam_config = gc_arg_str(a, "--sam-config", NULL);
-    extract_progress p = {.show = !gc_arg_flag(a, "--no-progress"), .last_decile = -1, .crash_after = -1};
+    extract_progress p = {.crash_after = -1};
+    gc_progress_init(&p.bar, "extract", "file", !gc_arg_flag(a, "--no-progress"));
     const bool status = gc_arg_flag(a, "--status");
     GC_TRY(gc_args_finish(a));
     if (!status && !models.dinov2 && !models.models_dir && !c.masks)
@@ -130,9 +113,8 @@ static gc_status run(gc_args *a) {
     if (crash && *crash) p.crash_after = atoll(crash);
     c.progress = on_event, c.progress_ctx = &p;
     gc_extract_stats st;
-    const double t0 = gc_now();
     gc_status s = gc_extract(&models, &c, &st);
-    if (p.show && st.total) print_bar(&st, gc_now() - t0, true);
+    gc_progress_end(&p.bar);
     if (s == GC_OK)
         fprintf(stderr, "extract: shard %d/%d: %lld files: %lld computed, %lld redone (invalid), %lld skipped (valid), "
                         "%lld computed by concurrent runs\n",

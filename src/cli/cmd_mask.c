@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "io/image.h"
-#include "cli/match_output.h" /* gc_points_parse */
+#include "cli/match_output.h" /* gc_points_parse, gc_box_parse */
 
 static const char k_usage[] =
     "usage: geocorr mask --sam W --image IMG (--box x1,y1,x2,y2 | --points \"x,y;x,y\" --labels 1,0) --out MASK.png\n"
@@ -19,20 +19,6 @@ static const char k_usage[] =
     "  The box and points are in IMG's pixels; labels are 1 (object) or 0 (background); a box and points\n"
     "  may be combined. --multimask predicts SAM's three masks, prints their scores and writes the best.\n"
     "  MASK.png: 8-bit grayscale, IMG's size, 255 inside the object, 0 outside.\n";
-
-/* n comma-separated float32 values ("x1,y1,x2,y2"). */
-static gc_status parse_box(const char *text, float box[4]) {
-    const char *p = text;
-    for (int i = 0; i < 4; i++) {
-        char *end;
-        errno = 0;
-        box[i] = strtof(p, &end);
-        if (end == p || errno == ERANGE || *end != (i < 3 ? ',' : '\0'))
-            return gc_errorf(GC_ERR_ARG, "mask: --box '%s': expected four numbers x1,y1,x2,y2 in image pixels", text);
-        p = end + 1;
-    }
-    return GC_OK;
-}
 
 /* "1,0,1" -> labels[n] (exactly n values). */
 static gc_status parse_labels(const char *text, int32_t *labels, int64_t n) {
@@ -68,7 +54,7 @@ static gc_status run(gc_args *a) {
     if (!box_s && !pts_s) return gc_errorf(GC_ERR_ARG, "mask: give a prompt: --box x1,y1,x2,y2 and/or --points with --labels");
     if (!pts_s != !lab_s) return gc_errorf(GC_ERR_ARG, "mask: --points and --labels go together (one label per point)");
     float box[4];
-    if (box_s) GC_TRY(parse_box(box_s, box));
+    if (box_s) GC_TRY(gc_box_parse(box_s, "mask: --box", box));
     float *pts = NULL;
     int32_t *labels = NULL;
     int64_t n = 0;

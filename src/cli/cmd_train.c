@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -12,7 +11,8 @@ static const char k_usage[] =
     "         [--init CKPT | [--feature-dims C3,C4,C5,CD|CD] [--proj-dim 768]] [--norm-groups G]\n"
     "         [--epochs N] [--lr X] [--wd X] [--schedule one-cycle|constant] [--steps-per-epoch reference|dataset]\n"
     "         [--pair-augment] [--dropout P] [--jitter G] [--seed S] [--val-every N] [--val-pairs N]\n"
-    "         [--train-split trn] [--val-split val] [--max-steps N] [--resume] [--flip-tables F.json] [--threads N]\n\n"
+    "         [--train-split trn] [--val-split val] [--max-steps N] [--resume] [--flip-tables F.json] [--threads N]\n"
+    "         [--no-progress]\n\n"
     "Trains the post-processor (REFERENCE.md §5) on the feature cache: <cache>/<image without extension>.safetensors\n"
     "(and _flip with --pair-augment) holding s3, s4, s5, dino with the channel counts of the --init checkpoint\n"
     "(safetensors, the authors' .PTH, or a folder with config.json giving num_norm_groups). Without --init the\n"
@@ -44,19 +44,13 @@ static gc_status parse_dims(const char *text, int *n, int64_t *fd) {
     return gc_errorf(GC_ERR_ARG, "--feature-dims '%s': expected 4 positive widths C3,C4,C5,CD or 1 (dino only)", text);
 }
 
-/* The progress line on stderr: steps, loss, seconds per step since this run's first step, ETA. */
-typedef struct {
-    int64_t first;
-    double t_first;
-    bool shown;
-} progress_line;
-
+/* Steps and the loss through the progress display; rates count from this run's first step (--resume). */
 static void show_progress(void *ctx, int64_t step, int64_t total, double loss, double seconds) {
-    progress_line *p = ctx;
-    if (!p->shown) p->first = step - 1, p->t_first = 0, p->shown = true;
-    const double per = (seconds - p->t_first) / (double)(step - p->first);
-    fprintf(stderr, "\rtrain %lld/%lld  loss %.4f  %.2f s/step  eta %.1f h   ", (long long)step, (long long)total, loss, per,
-            per * (double)(total - step) / 3600.0);
+    gc_progress *p = ctx;
+    if (!p->started) p->base = step - 1;
+    char extra[64];
+    snprintf(extra, sizeof extra, "loss %.4f", loss);
+    gc_progress_update(p, step, total, seconds, extra);
 }
 
 static gc_status run(gc_args *a) {
@@ -91,6 +85,8 @@ static gc_status run(gc_args *a) {
     c.flip_tables = gc_arg_str(a, "--flip-tables", NULL);
     c.pair_augment = gc_arg_flag(a, "--pair-augment");
     c.resume = gc_arg_flag(a, "--resume");
+    gc_progress bar;
+    gc_progress_init(&bar, "train", "step", !gc_arg_flag(a, "--no-progress"));
     GC_TRY(gc_args_finish(a));
     if (!spe || !c.train_split || !c.val_split) return gc_errorf(GC_ERR_ARG, "train: an option lacks its value");
     if (schedule && strcmp(schedule, "one-cycle") && strcmp(schedule, "constant"))
@@ -100,11 +96,10 @@ static gc_status run(gc_args *a) {
         return gc_errorf(GC_ERR_ARG, "--steps-per-epoch '%s': expected reference or dataset", spe);
     c.steps_per_epoch_dataset = strcmp(spe, "dataset") == 0;
     if (feature_dims) GC_TRY(parse_dims(feature_dims, &c.n_feature_dims, c.feature_dims));
-    progress_line line = {0};
-    if (isatty(2)) c.progress = show_progress, c.progress_ctx = &line;
+    c.progress = show_progress, c.progress_ctx = &bar;
     gc_train_result r;
     gc_status s = gc_train(&c, &r);
-    if (line.shown) fputc('\n', stderr);
+    gc_progress_end(&bar);
     if (s == GC_OK)
         printf("trained %lld steps; best PCK@%g %.4f; checkpoints in %s\n", (long long)r.steps, r.alpha, r.best, c.out_dir);
     return s;

@@ -1,5 +1,6 @@
 /* The outputs of `geocorr match` (match_output.h). */
 #include "cli/match_output.h"
+#include "io/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -55,6 +56,8 @@ gc_status gc_match_run(gc_match_result *r, int64_t K, const gc_descriptors *src,
         r->align_mode = "off (no flipped source features)";
     }
     const bool imd = r->aligned && o->mask_src;
+    r->mask_src = imd ? o->mask_src : NULL;
+    r->mask_tgt = imd ? o->mask_trg : NULL;
     if (r->aligned) {
         r->distance = imd ? "imd" : "mnn";
         r->flip_table = o->flip_table ? o->flip_table : o->category;
@@ -62,7 +65,7 @@ gc_status gc_match_run(gc_match_result *r, int64_t K, const gc_descriptors *src,
     const gc_align_params ap = {.match = r->match, .category = o->category, .flip_table = o->flip_table,
                                 .force_flip = !strcmp(o->align, "flip"), .poses = r->poses};
     return gc_match_pixels_ex(src, src_flip, trg, r->src->w, r->src->h, r->tgt->w, r->tgt->h, r->points, r->ids, K, &ap,
-                              imd ? o->mask_src : NULL, imd ? o->mask_trg : NULL, r->out, r->score, r->from_flip, &r->info,
+                              r->mask_src, r->mask_tgt, r->out, r->score, r->from_flip, &r->info,
                               &r->extra);
 }
 
@@ -79,8 +82,8 @@ static const char *method_name(const gc_match_params *m) {
     return m->hard ? "hard argmax" : m->window > 0 ? "window soft-argmax" : m->window == 0 ? "soft-argmax" : "gaussian-kernel soft-argmax";
 }
 
-gc_status gc_match_json(const gc_match_result *r, char **text) {
-    *text = NULL;
+/* What every result says before its points: the images, the descriptor, the matching and the alignment. */
+static cJSON *json_header(const gc_match_result *r) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "src", r->src_name);
     cJSON_AddStringToObject(root, "tgt", r->tgt_name);
@@ -112,6 +115,11 @@ gc_status gc_match_json(const gc_match_result *r, char **text) {
             cJSON_AddStringToObject(a, "pose_chosen", gc_pose_name(r->info.pose));
         }
     }
+    return root;
+}
+
+cJSON *gc_match_json_object(const gc_match_result *r) {
+    cJSON *root = json_header(r);
     cJSON *pts = cJSON_AddArrayToObject(root, "points");
     for (int64_t k = 0; k < r->K; k++) {
         cJSON *p = cJSON_CreateObject();
@@ -129,8 +137,12 @@ gc_status gc_match_json(const gc_match_result *r, char **text) {
             cJSON_AddNumberToObject(p, "flip_partner", (double)r->extra.partner[k]);
         cJSON_AddItemToArray(pts, p);
     }
-    char *t = cJSON_Print(root);
-    cJSON_Delete(root);
+    return root;
+}
+
+gc_status gc_json_text(const cJSON *j, char **text) {
+    *text = NULL;
+    char *t = j ? cJSON_Print(j) : NULL;
     size_t n = t ? strlen(t) : 0;
     char *full = t ? realloc(t, n + 2) : NULL;
     if (!full) {
@@ -143,8 +155,91 @@ gc_status gc_match_json(const gc_match_result *r, char **text) {
     return GC_OK;
 }
 
+gc_status gc_match_json(const gc_match_result *r, char **text) {
+    cJSON *root = gc_match_json_object(r);
+    gc_status s = gc_json_text(root, text);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* ---- dense mode: the match of every source cell ------------------------------------------------- */
+
+/* One [60][60] array of the points' values by cell (null where no point is): `dim` numbers per point
+ * from v (dim 1: a number, 2: [x, y]). */
+static cJSON *json_grid(const gc_match_result *r, const int64_t *cells, const float *v, int dim) {
+    cJSON *rows = cJSON_CreateArray();
+    cJSON **at = calloc(GC_DENSE_CELLS, sizeof *at);
+    for (int64_t k = 0; at && k < r->K; k++)
+        at[cells[k]] = dim == 2 ? json_xy(v[2 * k], v[2 * k + 1]) : cJSON_CreateNumber(v[k]);
+    for (int y = 0; at && y < GC_DENSE_GRID; y++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int x = 0; x < GC_DENSE_GRID; x++) {
+            cJSON *e = at[y * GC_DENSE_GRID + x];
+            cJSON_AddItemToArray(row, e ? e : cJSON_CreateNull());
+        }
+        cJSON_AddItemToArray(rows, row);
+    }
+    if (!at) cJSON_Delete(rows), rows = NULL;
+    free(at);
+    return rows;
+}
+
+cJSON *gc_match_dense_object(const gc_match_result *r, const int64_t *cells) {
+    cJSON *root = json_header(r), *d = cJSON_AddObjectToObject(root, "dense");
+    cJSON_AddNumberToObject(d, "grid", GC_DENSE_GRID);
+    cJSON_AddNumberToObject(d, "cells_in_source", (double)r->K);
+    cJSON_AddStringToObject(d, "layout", "[row][column] of the source's 60x60 cells: cell (c, r) is the source point "
+                                         "(14c + 7, 14r + 7) of the 840 frame; null where that point is outside the image");
+    cJSON_AddItemToObject(root, "match", json_grid(r, cells, r->out, 2));
+    cJSON_AddItemToObject(root, "match_840", json_grid(r, cells, r->extra.out840, 2));
+    cJSON_AddItemToObject(root, "score", json_grid(r, cells, r->score, 1));
+    return root;
+}
+
+gc_status gc_match_dense_save(const gc_match_result *r, const int64_t *cells, const cJSON *meta, const char *path) {
+    const size_t n = GC_DENSE_CELLS;
+    float *xy = gc_alloc_array(n * 2, sizeof(float)), *xy840 = gc_alloc_array(n * 2, sizeof(float));
+    float *score = gc_alloc_array(n, sizeof(float));
+    uint8_t *inside = gc_calloc(n, 1);
+    char *meta_text = meta ? cJSON_PrintUnformatted(meta) : NULL;
+    gc_st_writer *wr = gc_st_writer_new();
+    gc_status s = xy && xy840 && score && inside && meta_text && wr ? GC_OK : gc_errorf(GC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; s == GC_OK && i < 2 * n; i++) xy[i] = xy840[i] = NAN;
+    for (size_t i = 0; s == GC_OK && i < n; i++) score[i] = NAN;
+    for (int64_t k = 0; s == GC_OK && k < r->K; k++) {
+        const int64_t c = cells[k];
+        inside[c] = 1;
+        score[c] = r->score[k];
+        for (int j = 0; j < 2; j++) xy[2 * c + j] = r->out[2 * k + j], xy840[2 * c + j] = r->extra.out840[2 * k + j];
+    }
+    const int64_t g = GC_DENSE_GRID;
+    if (s == GC_OK) s = gc_st_writer_add(wr, "match", GC_DT_F32, 3, (const int64_t[]){g, g, 2}, xy);
+    if (s == GC_OK) s = gc_st_writer_add(wr, "match_840", GC_DT_F32, 3, (const int64_t[]){g, g, 2}, xy840);
+    if (s == GC_OK) s = gc_st_writer_add(wr, "score", GC_DT_F32, 2, (const int64_t[]){g, g}, score);
+    if (s == GC_OK) s = gc_st_writer_add(wr, "inside", GC_DT_U8, 2, (const int64_t[]){g, g}, inside);
+    if (s == GC_OK) s = gc_st_writer_meta(wr, "match", meta_text);
+    if (s == GC_OK) s = gc_st_writer_meta(wr, "geocorr_version", gc_version());
+    if (s == GC_OK) s = gc_st_writer_save(wr, path);
+    gc_st_writer_free(wr);
+    free(meta_text);
+    gc_free(xy), gc_free(xy840), gc_free(score), gc_free(inside);
+    return s;
+}
+
 gc_status gc_match_picture(const gc_match_result *r, gc_image *out) {
-    return gc_picture_matches(r->src, r->tgt, r->points, r->out, r->K, out);
+    return gc_picture_matches_masked(r->src, r->tgt, r->points, r->out, r->K, r->mask_src, r->mask_tgt, out);
+}
+
+gc_status gc_match_sheet(const gc_image *rows, int n, gc_image *out) {
+    memset(out, 0, sizeof *out);
+    int w = 1, h = 0;
+    for (int i = 0; i < n; i++) w = GC_MAX(w, rows[i].w), h += rows[i].h + (i ? GC_SHEET_GAP : 0);
+    GC_TRY(gc_image_alloc(out, w, GC_MAX(h, 1)));
+    memset(out->rgb, 255, (size_t)out->w * out->h * 3);
+    for (int i = 0, y0 = 0; i < n; y0 += rows[i].h + GC_SHEET_GAP, i++)
+        for (int y = 0; y < rows[i].h; y++)
+            memcpy(out->rgb + ((size_t)(y0 + y) * out->w) * 3, rows[i].rgb + (size_t)y * rows[i].w * 3, (size_t)rows[i].w * 3);
+    return GC_OK;
 }
 
 /* sim[3600]: the similarity map of point q from the pose that gave its match. */

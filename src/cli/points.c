@@ -1,5 +1,7 @@
-/* Points of `geocorr match`: "x1,y1;x2,y2" on the command line or a JSON points file. */
+/* Points of `geocorr match`: "x1,y1;x2,y2" on the command line, a JSON points file, the cells of the
+ * dense mode; and instance boxes "x1,y1,x2,y2" (match, mask). */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -76,7 +78,8 @@ gc_status gc_points_load(const char *path, float **xy, int64_t **ids, int64_t *K
             y = cJSON_GetObjectItemCaseSensitive(it, "y");
             i = cJSON_GetObjectItemCaseSensitive(it, "id");
         }
-        if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y) || (i && (!cJSON_IsNumber(i) || i->valuedouble < 0 ||
+        /* ids are keypoint indices: non-negative integers (bounded before the conversion to int64) */
+        if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y) || (i && (!cJSON_IsNumber(i) || i->valuedouble < 0 || i->valuedouble > 1e9 ||
                                                                i->valuedouble != floor(i->valuedouble)))) {
             free(v);
             free(id);
@@ -107,4 +110,43 @@ gc_status gc_points_load(const char *path, float **xy, int64_t **ids, int64_t *K
 done:
     cJSON_Delete(root);
     return st;
+}
+
+gc_status gc_dense_points(int32_t w, int32_t h, float **xy, int64_t **cells, int64_t *K) {
+    *xy = NULL, *cells = NULL, *K = 0;
+    float *v = malloc(GC_DENSE_CELLS * 3 * sizeof(float));
+    int64_t *c = malloc(GC_DENSE_CELLS * sizeof(int64_t));
+    if (!v || !c) return free(v), free(c), gc_errorf(GC_ERR_NOMEM, "out of memory");
+    const float step = (float)GC_CANVAS_DINO / GC_DENSE_GRID;
+    for (int i = 0; i < GC_DENSE_CELLS; i++) {
+        v[3 * i] = step * (float)(i % GC_DENSE_GRID) + step / 2, v[3 * i + 1] = step * (float)(i / GC_DENSE_GRID) + step / 2;
+        v[3 * i + 2] = 1;
+    }
+    gc_status s = gc_kps_from_canvas(v, GC_DENSE_CELLS, w, h, GC_CANVAS_DINO, v);
+    int64_t k = 0;
+    for (int i = 0; s == GC_OK && i < GC_DENSE_CELLS; i++) {
+        const float x = v[3 * i], y = v[3 * i + 1];
+        /* the cell centres in the image band (the others lie in the canvas padding) */
+        if (!(x >= 0 && y >= 0 && x < w && y < h)) continue;
+        v[2 * k] = x, v[2 * k + 1] = y, c[k++] = i;
+    }
+    if (s != GC_OK || k == 0) {
+        free(v), free(c);
+        return s != GC_OK ? s : gc_errorf(GC_ERR_ARG, "dense mode: no cell centre of the 60x60 grid falls inside the %dx%d source", w, h);
+    }
+    *xy = v, *cells = c, *K = k;
+    return GC_OK;
+}
+
+gc_status gc_box_parse(const char *text, const char *option, float box[4]) {
+    const char *p = text;
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        errno = 0;
+        box[i] = strtof(p, &end);
+        if (end == p || errno == ERANGE || *end != (i < 3 ? ',' : '\0'))
+            return gc_errorf(GC_ERR_ARG, "%s '%s': expected four numbers x1,y1,x2,y2 in image pixels", option, text);
+        p = end + 1;
+    }
+    return GC_OK;
 }

@@ -58,6 +58,9 @@ gc_status gc_eval_ctx_score_cache(gc_eval_ctx *x, const gc_eval_cache_config *co
     if (!co->cache_dir) return gc_errorf(GC_ERR_ARG, "eval: no feature cache folder given");
     if (co->sample < 0 || co->sample > 1000000) return gc_errorf(GC_ERR_ARG, "eval: sample %d pairs per category", co->sample);
     if ((unsigned)co->align > GC_EVAL_ALIGN_MNN) return gc_errorf(GC_ERR_ARG, "eval: unknown alignment %d", (int)co->align);
+    if (co->postproc && co->map_name)
+        return gc_errorf(GC_ERR_ARG, "eval: a post-processor makes the descriptor from s3, s4, s5 and dino; it does not combine with the map '%s'",
+                         co->map_name);
     if (co->poses && co->align == GC_EVAL_ALIGN_OFF)
         return gc_errorf(GC_ERR_ARG, "eval: poses are compared by the pose alignment: use it (align flip or mnn)");
     if (co->poses & ~(GC_POSES_AUTO | GC_POSES_ROTATIONS | (1u << GC_POSE_FLIP)))

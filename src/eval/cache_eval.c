@@ -49,7 +49,7 @@ static gc_status load_desc_file(const gc_eval_cache_config *o, const char *rel, 
         else if (strcmp(model, m) != 0)
             s = gc_errorf(GC_ERR_FORMAT, "%s: features of model '%s', but other files of the cache are '%s'", path, m, model);
     }
-    if (s == GC_OK) s = gc_desc_from_weights(w, o->map_name, NULL, d, NULL);
+    if (s == GC_OK) s = gc_desc_from_weights(w, o->map_name, o->postproc, d, NULL);
     if (s != GC_OK && s != GC_ERR_MISSING && s != GC_ERR_NOMEM && w) s = gc_error_context(s, "feature cache");
     gc_weights_free(w);
     free(path);
@@ -243,7 +243,8 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
     float *m64 = gc_alloc_array((size_t)omp_get_max_threads() * (3 + GC_N_ROT) * M64, sizeof(float));
     if (!cat_pairs || !jobs || !m64) s = GC_ERR_NOMEM;
     float *q = NULL, *sim = NULL; /* stacked query rows [M, C], their similarities [M, 3600]; cap floats each */
-    int64_t cap = 0;
+    int64_t cap = 0, done = 0;
+    const double t0 = gc_now();
     for (int c = 0; s == GC_OK && c < set->n_categories; c++) {
         /* the category's used points over the scored pairs: the index space of the flip table */
         int np = 0, used[GC_EVAL_MAX_KPS], nu;
@@ -280,6 +281,8 @@ gc_status gc_cache_predict(const gc_eval_set *set, const int *sel, int n, const 
             }
             s = match_target_run(o, &dc, jobs, nj, used, nu, nk, have_table ? &tused : NULL,
                                  gc_poses_resolve(o->poses, set->categories[c]), m64, &q, &sim, &cap);
+            done += nj;
+            if (s == GC_OK && o->progress) o->progress(o->progress_ctx, done, n, gc_now() - t0);
         }
         gc_flip_table_free(&table), gc_flip_table_free(&tused);
     }

@@ -75,13 +75,51 @@ static gc_status pair_canvas(gc_image *c, const gc_image *src, const gc_image *t
     return GC_OK;
 }
 
+/* The mask value (960 canvas cv of an image with geometry g) under pixel (x, y) of the image drawn
+ * scaled by s: the canvas position of the image pixel it shows. */
+static uint8_t mask_at(const uint8_t *cv, const gc_canvas_geom *g, double s, int x, int y) {
+    const int cx = GC_MIN((int)((x + 0.5) / s * g->scale + g->off_x), GC_CANVAS_SD - 1);
+    const int cy = GC_MIN((int)((y + 0.5) / s * g->scale + g->off_y), GC_CANVAS_SD - 1);
+    return cv[(size_t)cy * GC_CANVAS_SD + (size_t)cx];
+}
+
+/* The boundary of an instance mask (gc_mask_to_canvas: the image's size or the 960 canvas) over the
+ * image drawn at (ox, 0) scaled by s: picture pixels whose mask value differs from a 4-neighbour's. */
+static gc_status outline(gc_image *c, const gc_image *img, const gc_image *mask, double s, int ox) {
+    uint8_t *cv = gc_alloc((size_t)GC_CANVAS_SD * GC_CANVAS_SD);
+    if (!cv) return GC_ERR_NOMEM;
+    gc_canvas_geom g;
+    gc_status st = gc_mask_to_canvas(mask, img->w, img->h, 0, cv);
+    if (st == GC_OK) st = gc_canvas_geometry(img->w, img->h, GC_CANVAS_SD, &g);
+    const int w = (int)lround(img->w * s), h = GC_MIN((int)lround(img->h * s), c->h);
+    static const uint8_t yellow[3] = {255, 230, 0};
+    for (int y = 0; st == GC_OK && y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const uint8_t v = mask_at(cv, &g, s, x, y);
+            if ((x + 1 < w && mask_at(cv, &g, s, x + 1, y) != v) || (y + 1 < h && mask_at(cv, &g, s, x, y + 1) != v)) {
+                put(c, ox + x, y, yellow);
+                put(c, ox + x + 1, y, yellow); /* two pixels wide: visible at any picture scale */
+            }
+        }
+    gc_free(cv);
+    return st;
+}
+
 gc_status gc_picture_matches(const gc_image *src, const gc_image *trg, const float *src_xy, const float *trg_xy,
                              int64_t K, gc_image *out) {
+    return gc_picture_matches_masked(src, trg, src_xy, trg_xy, K, NULL, NULL, out);
+}
+
+gc_status gc_picture_matches_masked(const gc_image *src, const gc_image *trg, const float *src_xy, const float *trg_xy,
+                                    int64_t K, const gc_image *mask_src, const gc_image *mask_trg, gc_image *out) {
     memset(out, 0, sizeof *out);
     gc_image c;
     double s0, s1;
     int ox;
     GC_TRY(pair_canvas(&c, src, trg, &s0, &s1, &ox));
+    gc_status st = mask_src ? outline(&c, src, mask_src, s0, 0) : GC_OK;
+    if (st == GC_OK && mask_trg) st = outline(&c, trg, mask_trg, s1, ox);
+    if (st != GC_OK) return gc_image_free(&c), st;
     for (int64_t k = 0; k < K; k++) {
         uint8_t col[3];
         hue(fmod(k * 0.618033988749895, 1.0), col);

@@ -115,6 +115,7 @@ static void remove_stale_temps(const char *path) {
 typedef struct {
     const gc_feature_fn *fn;
     bool f16;
+    const char *name; /* the image's name in the files' metadata (NULL: the path relative to the root) */
     float *maps[GC_FC_MAX_MAPS];
 } features_maker;
 
@@ -152,7 +153,9 @@ gc_status gc_cache_load(const char *path, const gc_feature_fn *fn, int pose, flo
     return s;
 }
 
-gc_status gc_cache_write(const gc_feature_fn *fn, int pose, const char *rel, const char *path, bool f16, float *const *maps) {
+/* Write maps[k] (fn's names and shapes) as the cache file `path` of image `rel` (metadata) in the pose,
+ * atomically (its folder must exist); f16: stored as float16. */
+static gc_status cache_write(const gc_feature_fn *fn, int pose, const char *rel, const char *path, bool f16, float *const *maps) {
     gc_st_writer *wr = gc_st_writer_new();
     if (!wr) return gc_errorf(GC_ERR_NOMEM, "out of memory");
     gc_status s = GC_OK;
@@ -191,7 +194,7 @@ static gc_status features_make(void *ctx, int i, const char *rel, const gc_image
     if (s == GC_OK) s = f->fn->compute(f->fn->ctx, img, pose == GC_POSE_FLIP, f->maps);
     gc_image_free(&turned);
     GC_TRY(s);
-    return gc_cache_write(f->fn, pose, rel, path, f->f16, f->maps);
+    return cache_write(f->fn, pose, f->name ? f->name : rel, path, f->f16, f->maps);
 }
 
 gc_status gc_cache_features_init(const gc_feature_fn *fn, bool f16, gc_cache_product *p) {
@@ -358,6 +361,33 @@ gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char
     gc_cache_features_free(&p);
     return s;
 }
+
+gc_status gc_cache_ensure(const gc_feature_fn *fn, const char *cache_dir, const char *key, const char *name, const gc_image *img,
+                          int pose, bool *computed) {
+    *computed = false;
+    if (!fn->compute) return gc_errorf(GC_ERR_ARG, "feature cache: no feature function to compute %s with", name);
+    gc_cache_product p;
+    GC_TRY(gc_cache_features_init(fn, false, &p));
+    ((features_maker *)p.ctx)->name = name;
+    const gc_extract_config o = {.cache_dir = cache_dir, .n_shards = 1};
+    gc_extract_stats st = {0};
+    extract_run x = {.o = &o, .st = &st, .t0 = gc_now()};
+    /* the image is in memory already (extract_file reads it only when not loaded; it is not modified) */
+    gc_image im = *img;
+    bool loaded = true;
+    file_outcome r = FILE_BUSY;
+    gc_status s = GC_OK;
+    for (bool first = true; s == GC_OK; first = false) {
+        s = extract_file(&x, 0, key, &p, pose, first, &im, &loaded, &r);
+        if (s != GC_OK || r != FILE_BUSY) break;
+        struct timespec pause = {0, 200 * 1000 * 1000}; /* another run holds the claim: wait for its file */
+        nanosleep(&pause, NULL);
+    }
+    *computed = s == GC_OK && (r == FILE_COMPUTED || r == FILE_REDONE);
+    gc_cache_features_free(&p);
+    return s;
+}
+
 static void count_model(gc_extract_models *m, const char *id) {
     for (int k = 0; k < m->n; k++)
         if (strcmp(m->id[k], id) == 0) {

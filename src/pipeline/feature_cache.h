@@ -44,9 +44,6 @@ gc_status gc_cache_open(const char *path, const gc_feature_fn *fn, int pose, gc_
 
 /* A valid cache file (gc_cache_open) read into maps[k] (fn's C*H*W floats each; F16 files converted). */
 gc_status gc_cache_load(const char *path, const gc_feature_fn *fn, int pose, float *const *maps);
-/* Write maps[k] (fn's names and shapes) as the cache file `path` of image `rel` (metadata) in the pose,
- * atomically (its folder must exist); f16: stored as float16. */
-gc_status gc_cache_write(const gc_feature_fn *fn, int pose, const char *rel, const char *path, bool f16, float *const *maps);
 
 /* One kind of file the cache holds per image and pose: the features of a backbone or the instance
  * masks. The extraction (claims, skipping valid files, waiting for concurrent runs) and the status
@@ -78,6 +75,14 @@ gc_status gc_cache_run(const gc_cache_product *products, int np, const char *ima
 /* gc_cache_run of the features of fn alone. */
 gc_status gc_cache_extract(const gc_feature_fn *fn, const char *image_root, char *const *rel_images, int n,
                            const gc_extract_config *o, gc_extract_stats *st);
+
+/* The keyed lookup of a cache of images known by content (geocorr match --cache, geocorr serve --cache):
+ * make <cache_dir>/<key><pose suffix>.safetensors valid for fn (compute set), computing it from the image
+ * in memory (turned or mirrored for the pose; `name` in its metadata and messages) unless it is valid
+ * already or a concurrent run finishes it (waited for): the claims of gc_cache_run. *computed: this call
+ * wrote the file. Read it with gc_cache_load or the descriptor loaders. */
+gc_status gc_cache_ensure(const gc_feature_fn *fn, const char *cache_dir, const char *key, const char *name, const gc_image *img,
+                          int pose, bool *computed);
 
 /* Status of every shard k < n_shards of products[0..np) for rel_images[0..n) in poses (as gc_cache_run):
  * shards[p * n_shards + k] for product p; models counts the model ids of the done files. No model is

@@ -167,21 +167,20 @@ static gc_status get_maps(serve_store *st, const uint8_t key[32], const char *na
         if (!(e->maps[k] = gc_alloc_array((size_t)n, sizeof(float)))) s = GC_ERR_NOMEM;
         e->bytes += n * (int64_t)sizeof(float);
     }
-    /* the cache file of a content: <cache>/<sha256 hex>[_flip].safetensors */
+    /* the cache file of a content: <cache>/<sha256 hex>[_flip].safetensors, made by the keyed lookup of
+     * `geocorr match --cache` (claimed against concurrent writers), then read */
     char hex[65];
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", key[i]);
     char *path = s == GC_OK && st->cache_dir ? gc_cache_path(st->cache_dir, hex, flip) : NULL;
-    const char *how = "computed";
+    bool computed = true;
     double t0 = gc_now();
-    if (path && gc_file_exists(path) && gc_cache_load(path, &st->fn, flip, e->maps) == GC_OK) {
-        how = "read from the cache";
-    } else {
-        gc_error_clear();
-        if (s == GC_OK) s = st->fn.compute(st->fn.ctx, img, flip, e->maps);
-        /* a cache that cannot be written costs time later, not correctness: say so and go on */
-        if (s == GC_OK && path && gc_cache_write(&st->fn, flip, name, path, false, e->maps) != GC_OK)
-            fprintf(stderr, "geocorr serve: warning: not cached: %s\n", gc_last_error());
+    if (path) {
+        s = gc_cache_ensure(&st->fn, st->cache_dir, hex, name, img, flip, &computed);
+        if (s == GC_OK) s = gc_cache_load(path, &st->fn, flip, e->maps);
+    } else if (s == GC_OK) {
+        s = st->fn.compute(st->fn.ctx, img, flip, e->maps);
     }
+    const char *how = computed ? "computed" : "read from the cache";
     free(path);
     if (s != GC_OK) return entry_free(e), s;
     fprintf(stderr, "geocorr serve: features of %s%s: %s in %.2f s\n", name, flip ? " (mirrored)" : "", how, gc_now() - t0);

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # scripts/reproduce.sh: --dry-run prints each recipe's exact chain (fetch -> extract (-> masks) (-> train)
 # -> eval) with the reference's flags (REFERENCE.md §10 and the authors' configs), every geocorr step
-# parses with this geocorr (a typo'd flag would be "unexpected argument"; a step whose flag another
-# branch adds is reported as pending: eval --postproc); a real run stops before any work when geocorr
-# lacks a step;
+# parses with this geocorr (a typo'd flag or one this build lacks would be "unexpected argument");
 # --report prints the result table from a run's log, next to the published numbers.
 . "$(dirname "$0")/testlib.sh"
 R="$REPO/scripts/reproduce.sh"
@@ -60,8 +58,6 @@ for n in spair-zeroshot spair-supervised ap10k pfpascal; do
     grep "^$G " "$T/$n.got" | while read -r line; do
         out=$(cd "$T" && eval "$line" 2>&1 || true)
         case $out in
-            *"unexpected argument '--postproc'"*)
-                echo "pending ($n): $(echo "$out" | head -1) — the step's flag comes from another branch" ;;
             *"unexpected argument"*|*"unknown command"*|*"needs a value"*|*"must be"*) fail "$n: geocorr rejects the options of: $line: $out" ;;
             *"D/"*|*"missing"*) echo "ok: $n: options accepted: ${line#"$G "}" ;;
             *) fail "$n: unexpected outcome of: $line: $out" ;;
@@ -69,14 +65,6 @@ for n in spair-zeroshot spair-supervised ap10k pfpascal; do
     done
 done
 
-# A real run stops before fetching when geocorr lacks a step of the chain.
-if [[ $("$G" eval --postproc x --dataset spair --root /nonexistent --cache /nonexistent 2>&1 || true) == *"unexpected argument '--postproc'"* ]]; then
-    rc=0
-    bash "$R" spair-supervised --models "$T/m" --data "$T/d" --out "$T/o" >"$T/run.out" 2>&1 || rc=$?
-    check "the run refuses to start without eval --postproc" [ $rc = 1 ]
-    contains "$T/run.out" "this geocorr has no 'eval --cache ... --postproc CKPT'"
-    check "... before fetching anything" [ ! -e "$T/m" ] && [ ! -e "$T/d" ]
-fi
 rc=0
 bash "$R" nosuchrecipe --dry-run >"$T/bad.out" 2>&1 || rc=$?
 check "an unknown recipe is an error" [ $rc = 2 ]

@@ -5,6 +5,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import struct
@@ -72,6 +73,15 @@ def geocorr(*args, cwd=None):
     if r.returncode != 0:
         raise AssertionError(f"geocorr {' '.join(args)} failed ({r.returncode}): {r.stderr}")
     return r
+
+
+def match_result(text):
+    """A `geocorr match` OUT.json less its last member, "computed" (what that run's models computed, which a
+    server keeping features in memory does not report): the bytes /api/match answers. The member must be
+    there, so that a change of the output is noticed."""
+    m = re.fullmatch(rb'(.*),\n\t"computed":\t\{[^{}]*\}\n\}\n', text, re.S)
+    assert m, f"no computed counts at the end of geocorr match's JSON: {text[-200:]!r}"
+    return m.group(1) + b"\n}\n"
 
 
 def tiny_dino(root):

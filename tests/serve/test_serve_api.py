@@ -192,7 +192,7 @@ class ServeApi(unittest.TestCase):
             args.append("--hard")
         su.geocorr(*args, cwd=cwd or self.images)
         with open(out, "rb") as f:
-            return f.read()
+            return su.match_result(f.read())
 
     CASES = [
         ("a.png", "b.png", [[10, 20], [50.5, 30.25]], {}),
