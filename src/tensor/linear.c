@@ -45,9 +45,45 @@ static gemm_tiling gemm_tiles(int64_t M, int64_t N) {
     return t;
 }
 
+/* oneDNN runs products of fewer than GEMM_MIN_ROWS rows through other kernels, and a row's bytes then
+ * differ from the same row computed in a larger call (measured: M = 1..15 vs 16..512 at K 768, N 3600;
+ * from 16 rows on they are identical). Short products are therefore computed as GEMM_MIN_ROWS-row ones
+ * with zero rows added, so that a row's result never depends on how many rows come with it: one query
+ * point matched alone equals the same point in a batch (geocorr match vs eval --cache, dense vs points). */
+enum { GEMM_MIN_ROWS = 16 };
+
+static gc_status sgemm_call(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+static gc_status sgemm_short(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    const int64_t R = GEMM_MIN_ROWS;
+    float *a = gc_calloc((size_t)(R * K + R * N), sizeof(float)), *c = a ? a + R * K : NULL;
+    if (!a) return gc_errorf(GC_ERR_NOMEM, "SGEMM %lldx%lldx%lld: no memory for its padded rows", (long long)M,
+                             (long long)N, (long long)K);
+    for (int64_t i = 0; i < M; i++) {
+        if (trans_a)
+            for (int64_t k = 0; k < K; k++) a[k * R + i] = A[k * lda + i];
+        else
+            memcpy(a + i * K, A + i * lda, (size_t)K * sizeof(float));
+        if (beta != 0.0f) memcpy(c + i * N, C + i * ldc, (size_t)N * sizeof(float));
+    }
+    gc_status st = sgemm_call(trans_a, trans_b, R, N, K, alpha, a, trans_a ? R : K, B, ldb, beta, c, N);
+    for (int64_t i = 0; st == GC_OK && i < M; i++) memcpy(C + i * ldc, c + i * N, (size_t)N * sizeof(float));
+    gc_free(a);
+    return st;
+}
+
 gc_status gc_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return GC_OK;
+    if (M < GEMM_MIN_ROWS) return sgemm_short(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return sgemm_call(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* One dnnl_sgemm on the calling thread. */
+static gc_status sgemm_call(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     /* oneDNN threads a call made outside an active parallel region with omp_get_max_threads()
      * threads: pin this call to the calling thread (the ICV is per thread, so this is cheap and
      * does not affect other threads). */
