@@ -13,8 +13,9 @@ static const char k_usage[] =
     "(docs/models.md; --dinov2 alone: the DINO descriptor); --postproc adds the supervised descriptor as a\n"
     "toggle. --images lists the JPEG / PNG files under DIR (recursive). Features are computed once per image\n"
     "content and kept in memory (--memory-mb, least recently used dropped) and, with --cache DIR, on disk in\n"
-    "the file format of `geocorr extract`. Binds to loopback; another --host prints a warning. --port 0 takes\n"
-    "any free port; the URL is printed when the server is ready. Stops on SIGINT / SIGTERM.\n";
+    "the folder of `geocorr match --cache` (each command reads what the other computed). Binds to loopback;\n"
+    "another --host prints a warning. --port 0 takes any free port; the URL is printed when the server is\n"
+    "ready. Stops on SIGINT / SIGTERM.\n";
 
 static gc_status run(gc_args *a) {
     if (a->argc >= 1 && !strcmp(a->argv[0], "--help")) {

@@ -23,6 +23,7 @@ struct gc_image_cache {
     gc_feature_fn spec;  /* the feature models' identity (from the memo, or the loaded pipeline's) */
     bool have_spec;
     bool loaded;         /* spec is gc_feature_fn_pipeline's: the models are in memory */
+    bool borrowed;       /* ... and belong to the caller (gc_image_cache_use_features) */
     char *feat_dir;      /* <dir>/features/<model id> */
     const char *sam_path;
     gc_sam *sam;         /* loaded at the first mask to compute */
@@ -213,6 +214,16 @@ static gc_status load_features(gc_image_cache *c, const char *fp) {
     return memo_write(c, fp, &fn);
 }
 
+gc_status gc_image_cache_use_features(gc_image_cache *c, const gc_feature_fn *fn) {
+    if (!c->models) return gc_errorf(GC_ERR_ARG, "image cache %s: opened without feature models", c->dir);
+    if (c->loaded && !c->borrowed) gc_feature_fn_pipeline_free(&c->spec);
+    c->loaded = c->borrowed = true;
+    GC_TRY(set_spec(c, fn));
+    char fp[65];
+    GC_TRY(features_fingerprint(c, fp));
+    return memo_write(c, fp, fn);
+}
+
 gc_status gc_image_cache_features(gc_image_cache *c, const char *key, const char *name, const gc_image *img, int pose,
                                   char **path, bool *computed) {
     *path = NULL;
@@ -338,7 +349,7 @@ gc_status gc_image_cache_open(const char *dir, const gc_features_config *models,
 
 void gc_image_cache_free(gc_image_cache *c) {
     if (!c) return;
-    if (c->loaded) gc_feature_fn_pipeline_free(&c->spec);
+    if (c->loaded && !c->borrowed) gc_feature_fn_pipeline_free(&c->spec);
     gc_sam_free(c->sam);
     free(c->dir), free(c->feat_dir), free(c->mask_dir);
     gc_free(c);

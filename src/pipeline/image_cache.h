@@ -25,6 +25,11 @@ typedef struct gc_image_cache gc_image_cache;
 gc_status gc_image_cache_open(const char *dir, const gc_features_config *models, const char *sam, gc_image_cache **out);
 void gc_image_cache_free(gc_image_cache *c);
 
+/* Compute with a feature pipeline already loaded (gc_feature_fn_pipeline of the same `models`; borrowed for
+ * the cache's life; geocorr serve loads its models at start): its identity is the cache's, and is remembered
+ * under the models' fingerprint so that a run which has not loaded them finds the same folder. */
+gc_status gc_image_cache_use_features(gc_image_cache *c, const gc_feature_fn *fn);
+
 /* The content key of an image file. */
 gc_status gc_image_key(const char *path, char key[GC_IMAGE_KEY_LEN + 1]);
 

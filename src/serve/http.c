@@ -253,11 +253,15 @@ gc_status gc_serve_run(const gc_serve_config *cfg) {
     if (!is_loopback((struct sockaddr *)&addr))
         fprintf(stderr, "geocorr serve: WARNING: --host %s is not a loopback address: anyone who can reach it can use this "
                         "server and read every image under --images\n", cfg->host);
-    /* Every connection is a new thread, and its request's scratch maps and oneDNN's SGEMM packing
-     * buffers (malloc'd per call, in each OpenMP thread) come from per-thread malloc heaps. glibc's
-     * dynamic mmap threshold (raised to the largest block freed so far) would keep those multi-megabyte
-     * blocks in up to 8 x cores heaps, and a warm server's RSS crept by ~60 MiB per 200 requests
-     * (test_serve_api); a fixed threshold hands them back to the system at free. */
+    /* Every connection is a thread, and glibc gives concurrent threads their own malloc arenas. Its dynamic
+     * mmap threshold rises to the size of the largest mmapped block freed (up to 32 MiB): from then on a
+     * match's or a heat map's large buffers come from the arenas, and each arena keeps up to twice that at
+     * its top, untrimmed. The resident size then follows how many threads happened to overlap (how loaded
+     * the machine is), not what the server holds: with the tiny DINOv2, 145-220 MiB, up to 57 MiB more
+     * after 200 requests that followed a warm-up (tests/serve/test_serve_api.py test_load), one arena of
+     * ~15 MiB resident per thread that ever overlapped. A fixed threshold (glibc's initial 128 KiB; setting
+     * it turns the dynamic one off) maps every large buffer on its own and unmaps it when freed. (Under
+     * ASan, whose allocator is its own, this is a no-op.) */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     server sv = {.api = {.cfg = cfg}};
     atomic_init(&sv.active, 0);

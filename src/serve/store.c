@@ -1,18 +1,18 @@
 /* The models, loaded once, and what they computed, kept per image content. Entries are keyed by the
- * SHA-256 of the image file, its orientation and what they hold: the feature maps (what --cache stores,
- * in the file format of `geocorr extract`), the zero-shot descriptor or the post-processed one. They are
- * reference counted: a request holds the descriptors it matches, so eviction (least recently used, beyond
- * the memory budget) only unlinks an entry in use and the last holder frees it. One computation runs at a
- * time (`compute` lock): the feature pipeline is one call at a time per handle, and a second request for
- * the same image then finds the first one's result instead of computing it again. */
+ * SHA-256 of the image file, its orientation and what they hold: the feature maps (what --cache stores:
+ * the cache folder of `geocorr match --cache`, pipeline/image_cache.h), the zero-shot descriptor or the
+ * post-processed one. They are reference counted: a request holds the descriptors it matches, so eviction
+ * (least recently used, beyond the memory budget) only unlinks an entry in use and the last holder frees it.
+ * One computation runs at a time (`compute` lock): the feature pipeline is one call at a time per handle,
+ * and a second request for the same image then finds the first one's result instead of computing it again. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/fs_tree.h"
 #include "match/descriptor.h"
 #include "models/postproc.h"
 #include "pipeline/feature_cache.h"
+#include "pipeline/image_cache.h"
 #include "serve/serve.h"
 
 typedef enum { KIND_MAPS, KIND_DESC, KIND_DESC_PP } entry_kind;
@@ -32,7 +32,7 @@ struct serve_entry {
 struct serve_store {
     gc_feature_fn fn;            /* the feature pipeline (model id, map names and shapes for the cache) */
     gc_postproc *pp;             /* or NULL */
-    char *cache_dir;
+    gc_image_cache *cache;       /* --cache, or NULL */
     pthread_mutex_t lock;        /* the list and the counts */
     pthread_mutex_t compute;     /* one computation at a time */
     serve_entry *head, *tail;
@@ -126,8 +126,8 @@ gc_status serve_store_init(const gc_serve_config *cfg, serve_store **out) {
     gc_status s = gc_feature_fn_pipeline(&cfg->models, &st->fn);
     if (s == GC_OK && cfg->postproc && (s = gc_postproc_load(cfg->postproc, 0, &st->pp)) == GC_OK)
         s = check_postproc(st, cfg->postproc);
-    if (s == GC_OK && cfg->cache_dir && (s = gc_mkdir_p(cfg->cache_dir)) == GC_OK)
-        s = (st->cache_dir = gc_strdup(cfg->cache_dir)) ? GC_OK : GC_ERR_NOMEM;
+    if (s == GC_OK && cfg->cache_dir && (s = gc_image_cache_open(cfg->cache_dir, &cfg->models, NULL, &st->cache)) == GC_OK)
+        s = gc_image_cache_use_features(st->cache, &st->fn);
     if (s != GC_OK) return serve_store_free(st), s;
     *out = st;
     return GC_OK;
@@ -140,9 +140,9 @@ void serve_store_free(serve_store *st) {
         unlink_entry(st, e);
         entry_free(e);
     }
+    gc_image_cache_free(st->cache); /* (borrows fn) */
     if (st->fn.ctx) gc_feature_fn_pipeline_free(&st->fn);
     gc_postproc_free(st->pp);
-    free(st->cache_dir);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->compute);
     free(st);
@@ -167,15 +167,14 @@ static gc_status get_maps(serve_store *st, const uint8_t key[32], const char *na
         if (!(e->maps[k] = gc_alloc_array((size_t)n, sizeof(float)))) s = GC_ERR_NOMEM;
         e->bytes += n * (int64_t)sizeof(float);
     }
-    /* the cache file of a content: <cache>/<sha256 hex>[_flip].safetensors, made by the keyed lookup of
-     * `geocorr match --cache` (claimed against concurrent writers), then read */
-    char hex[65];
+    /* the cache file of a content, as `geocorr match --cache` finds and makes it: <cache>/features/<model
+     * id>/<sha256 hex>[_flip].safetensors (claimed against concurrent writers while computed), then read */
+    char hex[65], *path = NULL;
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", key[i]);
-    char *path = s == GC_OK && st->cache_dir ? gc_cache_path(st->cache_dir, hex, flip) : NULL;
     bool computed = true;
     double t0 = gc_now();
-    if (path) {
-        s = gc_cache_ensure(&st->fn, st->cache_dir, hex, name, img, flip, &computed);
+    if (s == GC_OK && st->cache) {
+        s = gc_image_cache_features(st->cache, hex, name, img, flip ? GC_POSE_FLIP : GC_POSE_ORIGINAL, &path, &computed);
         if (s == GC_OK) s = gc_cache_load(path, &st->fn, flip, e->maps);
     } else if (s == GC_OK) {
         s = st->fn.compute(st->fn.ctx, img, flip, e->maps);

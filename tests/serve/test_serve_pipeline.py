@@ -61,10 +61,15 @@ def main():
     finally:
         sv.stop()
 
-    # the cache: <sha256 of the file>[_flip].safetensors, in the extract file format
+    # the cache: features/<model id>/<sha256 of the file>[_flip].safetensors (geocorr match --cache's folder), in the
+    # extract file format
+    models = os.listdir(os.path.join(cache, "features"))
+    assert len(models) == 1 and models[0].startswith("geoaware-"), models
+
     def cached(name, flip=False):
         import hashlib
-        return os.path.join(cache, hashlib.sha256(files[name]).hexdigest() + ("_flip" if flip else "") + ".safetensors")
+        return os.path.join(cache, "features", models[0],
+                            hashlib.sha256(files[name]).hexdigest() + ("_flip" if flip else "") + ".safetensors")
 
     for name, flip in (("a.png", False), ("a.png", True), ("b.png", False)):
         assert os.path.exists(cached(name, flip)), cached(name, flip)
