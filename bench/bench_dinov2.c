@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include "bench_util.h"
 #include "io/config.h"
@@ -15,7 +15,8 @@
 #include "tensor/linear.h"
 
 /* GFLOP per wall second of y[N,O] = x[N,K] W^T, best of `reps`; *per_cpu: per CPU second. raw: one
- * cblas_sgemm call with OpenBLAS's own threading (the machine's SGEMM peak), else gc_linear. */
+ * dnnl_sgemm call with oneDNN's own threading (the library's SGEMM peak; bench_sgemm compares it
+ * with the other libraries on the machine), else gc_linear. */
 static double gemm_gflops(int64_t N, int64_t K, int64_t O, int reps, bool raw, double *per_cpu) {
     float *x = gc_alloc_array((size_t)(N * K), 4), *w = gc_alloc_array((size_t)(O * K), 4);
     float *y = gc_alloc_array((size_t)(N * O), 4), *b = gc_alloc_array((size_t)O, 4);
@@ -26,8 +27,7 @@ static double gemm_gflops(int64_t N, int64_t K, int64_t O, int reps, bool raw, d
     for (int r = 0; r <= reps; r++) { /* r = 0: warm-up */
         double t0 = gc_now(), c0 = bench_cpu_seconds();
         if (raw)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)N, (blasint)O, (blasint)K, 1.0f, x,
-                        (blasint)K, w, (blasint)K, 0.0f, y, (blasint)O);
+            dnnl_sgemm('N', 'T', N, O, K, 1.0f, x, K, w, K, 0.0f, y, O);
         else
             gc_linear(y, x, w, b, N, K, O);
         if (r == 0) continue;
@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     double peak = gemm_gflops(2048, 2048, 2048, 3, true, &pc);
     double g_qkv = gemm_gflops(T, D, D, 3, false, &qc), g_fc1 = gemm_gflops(T, D, F, 3, false, &f1c);
     double g_fc2 = gemm_gflops(T, F, D, 3, false, &f2c);
-    printf("  SGEMM peak (2048^3, one cblas_sgemm, OpenBLAS threads %d): %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n", threads, peak, pc);
+    printf("  SGEMM peak (2048^3, one dnnl_sgemm, oneDNN threads %d): %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n", threads, peak, pc);
     printf("  model GEMMs (wall): q/k/v/proj [%lld,%lld]x[%lld,%lld]^T %.1f GFLOP/s (%.0f%% of peak), fc1 %.1f (%.0f%%), "
            "fc2 %.1f (%.0f%%)\n",
            (long long)T, (long long)D, (long long)D, (long long)D, g_qkv, 100 * g_qkv / peak, g_fc1,

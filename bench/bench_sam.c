@@ -13,7 +13,6 @@
 #include "io/prng_weights.h"
 #include "models/sam.h"
 
-char *openblas_get_corename(void);
 
 /* A generated tensor (the fixtures' generator, keyed by name) added to w. */
 static gc_status gen(gc_weights *w, const char *name, double offset, double scale, int ndim, const int64_t *shape) {
@@ -128,9 +127,9 @@ int main(int argc, char **argv) {
         att += nb * nb * (4.0 * L * L * D + 2.0 * L * D * 2 * (2 * n - 1));
     }
     const double other = 2.0 * T * 768 * D + 2.0 * T * D * C + 18.0 * T * C * C, total = lin + att + other;
-    printf("geocorr %s threads %d (OpenBLAS %s): SAM ViT-%s image encoder %lldx%lld (%lld tokens, D %lld, %lld blocks) "
+    printf("geocorr %s threads %d (%s): SAM ViT-%s image encoder %lldx%lld (%lld tokens, D %lld, %lld blocks) "
            "forward %.2f s  cpu %.2f s  peak RSS %.0f MiB (weights %.0f MiB, generated in %.1f s)\n",
-           gc_version(), threads, openblas_get_corename(), !strcmp(which, "b") ? "B" : "H", (long long)S, (long long)S,
+           gc_version(), threads, gc_kernels(), !strcmp(which, "b") ? "B" : "H", (long long)S, (long long)S,
            (long long)T, (long long)D, (long long)hp->depth, best, best_cpu, bench_peak_rss_mib(), rss_weights, t_load);
     printf("  whole pass: %.0f GFLOP (%.0f linear, %.0f attention) -> %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n",
            total * 1e-9, lin * 1e-9, att * 1e-9, total / best * 1e-9, total / best_cpu * 1e-9);

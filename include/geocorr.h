@@ -14,10 +14,11 @@
  *  - one call at a time per handle (give each thread its own, or serialise): gc_sd, gc_features
  *    (gc_features_compute accumulates per-stage timings in the handle);
  *  - gc_image, gc_feature_maps: plain data owned by the caller.
- * The heavy ops run on the library's own OpenMP / OpenBLAS threads; calling from several threads
- * multiplies them (set gc_set_threads accordingly). Some ops switch OpenBLAS to one thread for their
- * duration (a process-wide setting); results never depend on thread counts, so concurrent calls stay
- * correct and only their speed is affected.
+ * The heavy ops run on the library's own OpenMP threads (each oneDNN GEMM on the thread that calls
+ * it); calling from several threads multiplies them (set gc_set_threads accordingly). A model's
+ * scratch arena serves one call at a time; a concurrent call on the same model works in a private
+ * one. Results never depend on thread counts, so concurrent calls stay correct and only their speed
+ * is affected.
  */
 #ifndef GEOCORR_H
 #define GEOCORR_H
@@ -60,8 +61,11 @@ GC_API const char *gc_last_error(void);
 GC_API const char *gc_status_str(gc_status s);
 /* Library version string, e.g. "0.1.0". */
 GC_API const char *gc_version(void);
+/* The compute kernels in use on this machine: GEMM library and instruction set, the version of
+ * geocorr's own loops the loader picked, the attention kernel (`geocorr --version --verbose`). */
+GC_API const char *gc_kernels(void);
 
-/* Thread count for GEMM (OpenBLAS) and the OpenMP loops. n <= 0 selects GEOCORR_THREADS from
+/* Thread count of geocorr's OpenMP loops (GEMM tiles included). n <= 0 selects GEOCORR_THREADS from
  * the environment or else all cores. Results are identical for every thread count. */
 GC_API void gc_set_threads(int n);
 GC_API int gc_get_threads(void);
@@ -542,10 +546,9 @@ GC_API gc_status gc_train(const gc_train_config *c, gc_train_result *result);
  * long side to the encoder size with Pillow BILINEAR, normalise, pad), then gc_sam_predict decodes
  * any number of prompts (milliseconds each) into masks of the image's size (logits > 0).
  * Thread safety: a loaded gc_sam and a gc_sam_image are never modified after creation, so several
- * threads may share them. Each call parallelises internally (gc_set_threads threads) and, like
- * every geocorr call, sets OpenBLAS's process-wide thread count around its GEMMs: to call
- * set_image / predict / box_mask from several threads at once, use gc_set_threads(1) (one thread
- * per call); the results are the same bytes as serial calls. */
+ * threads may share them. Each call parallelises internally (gc_set_threads threads); calls from
+ * several threads at once give the same bytes as serial calls (gc_set_threads(1) keeps them from
+ * oversubscribing the cores). */
 typedef struct gc_sam gc_sam;
 typedef struct gc_sam_image gc_sam_image;
 

@@ -306,7 +306,7 @@ static void test_hub_pth(void **state) {
 }
 
 /* The whole forward pass gives the same bytes with 1 and 2 threads (tiny_reg at 840x840: 3,605
- * tokens, so attention runs many query blocks and the GEMMs are split by OpenBLAS). */
+ * tokens, so attention runs many query blocks and the GEMMs are split into parallel tiles). */
 static void test_thread_determinism(void **state) {
     gc_dinov2 *m = load_cfg("tiny_reg");
     int64_t H, W;

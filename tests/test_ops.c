@@ -175,20 +175,32 @@ static void check_attention(const char *what, int64_t Tq, int64_t Tk, int64_t he
     float *qkv = rand_buf(GC_MAX(Tq, Tk) * 3 * D, amp);
     float *out = malloc(Tq * D * sizeof(float));
     double *ref = malloc(Tq * D * sizeof(double));
-    gc_status s = gc_attention(out, D, qkv, 3 * D, qkv + D, 3 * D, qkv + 2 * D, 3 * D, Tq, Tk, heads, hd,
-                               1.0f / sqrtf((float)hd), causal);
-    assert_int_equal(s, GC_OK);
     ref_attention(ref, qkv, 3 * D, qkv + D, 3 * D, qkv + 2 * D, 3 * D, Tq, Tk, heads, hd, 1.0 / sqrt((double)hd),
                   causal);
-    assert_true(rel_err(what, out, ref, Tq * D) < 1e-5);
+    /* both kernels: the portable one (x86-64-v3 cap) and, on AVX-512 CPUs, the fused one; float32
+     * scores and sums over <= 600 keys stay within 1e-5 of the double reference */
+    for (int level = 3; level <= 4; level++) {
+        gc_cpu_limit(level);
+        char name[128];
+        snprintf(name, sizeof name, "%s [cpu level %d]", what, gc_cpu_level());
+        gc_status s = gc_attention(out, D, qkv, 3 * D, qkv + D, 3 * D, qkv + 2 * D, 3 * D, Tq, Tk, heads, hd,
+                                   1.0f / sqrtf((float)hd), causal);
+        assert_int_equal(s, GC_OK);
+        assert_true(rel_err(name, out, ref, Tq * D) < 1e-5);
+    }
     free(qkv), free(out), free(ref);
 }
 
 static void test_attention(void **state) {
-    /* sizes cross several query (128) and key (256) tiles with ragged ends */
+    /* sizes cross several query blocks (256 portable, 96 fused; 12- and 6-row register tiles) and key
+     * blocks (256 portable, 128 fused in 32-key panels) with ragged ends; head widths that are not a
+     * multiple of 16 (the fused kernel pads them), and one above 256 (served by the portable kernel) */
     check_attention("attention 300x600 h3 hd16", 300, 600, 3, 16, false, 1);
     check_attention("attention 77x77 causal", 77, 77, 2, 8, true, 1);
     check_attention("attention 530x530 causal", 530, 530, 2, 32, true, 1);
+    check_attention("attention 250x140 hd40", 250, 140, 2, 40, false, 1);
+    check_attention("attention 100x77 hd160", 100, 77, 2, 160, false, 1);
+    check_attention("attention 60x70 hd300", 60, 70, 1, 300, false, 1);
     check_attention("attention peaked scores", 200, 300, 2, 64, false, 6); /* exercises the running max */
     check_attention("attention 1 key", 5, 1, 1, 4, false, 1);
     float x = 0;
@@ -326,13 +338,13 @@ static void test_pos_embed_fixtures(void **state) {
     check_pos_embed("tiny_reg", "840x840", 60, 60, true);
 }
 
-/* Same bytes with 1 and 2 threads: GEMMs (incl. K = 588, where OpenBLAS's own threading changes the
- * K blocking, and K = 3072), attention, layernorm, activations and resampling. */
+/* Same bytes with 1 and 2 threads: GEMMs (incl. K = 588 and K = 3072, where a BLAS's own threading
+ * may split K), attention (both kernels), layernorm, activations and resampling. */
 static void test_thread_determinism(void **state) {
     int64_t N = 600, K = 384, O = 512, T = 700, H = 6, hd = 64, D = H * hd;
     float *x = rand_buf(N * K, 1), *W = rand_buf(O * K, 0.1f), *b = rand_buf(O, 0.1f);
     float *qkv = rand_buf(T * 3 * D, 1), *grid = rand_buf(D * 37 * 37, 1);
-    float *res[2][8];
+    float *res[2][10];
     float *xk = rand_buf(600 * 3072, 1), *wk = rand_buf(64 * 3072, 0.1f);
     for (int r = 0; r < 2; r++) {
         gc_set_threads(r + 1);
@@ -357,9 +369,17 @@ static void test_thread_determinism(void **state) {
         gc_linear(res[r][6], xk, wk, NULL, 600, 588, 64);
         res[r][7] = malloc(600 * 64 * sizeof(float));
         gc_linear(res[r][7], xk, wk, b, 600, 3072, 64);
+        gc_cpu_limit(3); /* the portable attention kernel too */
+        for (int c = 0; c < 2; c++) {
+            res[r][8 + c] = malloc(T * D * sizeof(float));
+            assert_int_equal(gc_attention(res[r][8 + c], D, qkv, 3 * D, qkv + D, 3 * D, qkv + 2 * D, 3 * D, T, T, H,
+                                          hd, 0.125f, c),
+                             GC_OK);
+        }
+        gc_cpu_limit(4);
     }
-    int64_t sizes[8] = {N * O, T * D, T * D, N * O, D * 3600, D * 3600, 600 * 64, 600 * 64};
-    for (int i = 0; i < 8; i++) {
+    int64_t sizes[10] = {N * O, T * D, T * D, N * O, D * 3600, D * 3600, 600 * 64, 600 * 64, T * D, T * D};
+    for (int i = 0; i < 10; i++) {
         assert_memory_equal(res[0][i], res[1][i], sizes[i] * sizeof(float));
         free(res[0][i]), free(res[1][i]);
     }

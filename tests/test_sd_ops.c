@@ -66,7 +66,8 @@ static void check_conv(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t 
     printf("  conv %lldx%lldx%lld k%lld s%lld pad(%lld,%lld,%lld,%lld): rel %.3g\n", (long long)Cin, (long long)H,
            (long long)W, (long long)k, (long long)stride, (long long)p.top, (long long)p.left, (long long)p.bottom,
            (long long)p.right, e);
-    assert_true(e <= 1e-5); /* float32 sums of <= 600 products vs double: observed ~1e-7 */
+    /* float32 sums of <= 600 products vs double: observed ~1e-7 direct, 2e-7 F(2x2,3x3), 5e-6 F(4x4,3x3) */
+    assert_true(e <= 1e-5);
     free(x), free(w), free(b), free(y), free(ref);
 }
 
@@ -76,9 +77,15 @@ static void test_conv2d(void **state) {
     check_conv(3, 8, 6, 4, 3, 2, (gc_pad2d){0, 0, 1, 1});  /* VAE Downsample: right/bottom only */
     check_conv(7, 5, 6, 3, 1, 1, (gc_pad2d){0, 0, 0, 0});  /* 1x1 */
     check_conv(32, 33, 35, 5, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd F(2x2,3x3), odd sizes: partial tiles */
-    check_conv(40, 32, 48, 7, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd, even sizes */
-    /* Winograd over many bands of tile rows */
-    if (!getenv("GEOCORR_SANITIZED")) check_conv(64, 128, 128, 2, 3, 1, (gc_pad2d){1, 1, 1, 1});
+    check_conv(40, 32, 48, 7, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd F(2x2,3x3), even sizes */
+    /* F(4x4,3x3) from 128x128 up, its error a few times F(2x2)'s (observed ~5e-6 at 64 channels);
+     * fewer than 8 bands run in turn with tiled parallel GEMMs, more run in parallel: F(4x4) over 4
+     * bands (129: partial tiles), then 16 bands, and im2col over 32 parallel bands */
+    if (!getenv("GEOCORR_SANITIZED")) {
+        check_conv(64, 129, 128, 2, 3, 1, (gc_pad2d){1, 1, 1, 1});
+        check_conv(32, 512, 512, 2, 3, 1, (gc_pad2d){1, 1, 1, 1});
+        check_conv(3, 256, 256, 4, 3, 1, (gc_pad2d){1, 1, 1, 1});
+    }
 }
 
 static void test_groupnorm(void **state) {

@@ -9,9 +9,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
-torch.manual_seed(0)
-
 
 class Res(nn.Module):
     def __init__(s, cin, cout, emb, eps):
@@ -173,22 +170,29 @@ class VAEEncoder(nn.Module):
         return 0.18215 * s.quant(s.cout(F.silu(s.nout(h))))[:, :4]
 
 
-with torch.no_grad():
-    vae = VAEEncoder().eval()
-    img = torch.rand(1, 3, 512, 512) * 2 - 1
-    t0, c0 = time.time(), time.process_time()
-    z0 = vae(img)
-    print("torch vae_encoder_512 %.3f\ntorch vae_encoder_512_cpu %.3f" % (time.time() - t0, time.process_time() - c0),
-          flush=True)
-    del vae
-    unet = UNet().eval()
-    ctx = torch.randn(1, 77, 768)
-    z = torch.randn(1, 4, 64, 64)
-    best, best_cpu = 1e9, 1e9
-    for _ in range(2):
+def main():
+    torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        vae = VAEEncoder().eval()
+        img = torch.rand(1, 3, 512, 512) * 2 - 1
         t0, c0 = time.time(), time.process_time()
-        unet(z, 50, ctx, last=7)
-        best, best_cpu = min(best, time.time() - t0), min(best_cpu, time.process_time() - c0)
-    print("torch unet_to_block7_64 %.3f\ntorch unet_to_block7_64_cpu %.3f" % (best, best_cpu))
-    print("torch params %d" % sum(p.numel() for p in unet.parameters()))
-print("torch peak_rss_mb %.0f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        vae(img)
+        print("torch vae_encoder_512 %.3f\ntorch vae_encoder_512_cpu %.3f" % (time.time() - t0, time.process_time() - c0),
+              flush=True)
+        del vae
+        unet = UNet().eval()
+        ctx = torch.randn(1, 77, 768)
+        z = torch.randn(1, 4, 64, 64)
+        best, best_cpu = 1e9, 1e9
+        for _ in range(2):
+            t0, c0 = time.time(), time.process_time()
+            unet(z, 50, ctx, last=7)
+            best, best_cpu = min(best, time.time() - t0), min(best_cpu, time.process_time() - c0)
+        print("torch unet_to_block7_64 %.3f\ntorch unet_to_block7_64_cpu %.3f" % (best, best_cpu))
+        print("torch params %d" % sum(p.numel() for p in unet.parameters()))
+    print("torch peak_rss_mb %.0f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+if __name__ == "__main__":
+    main()

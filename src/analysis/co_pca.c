@@ -4,9 +4,9 @@
 #include <math.h>
 #include <string.h>
 
-/* LAPACK's symmetric eigen-solver (MRRR, a chosen range of eigenpairs), exported by libopenblas.
- * Debian's libopenblas-dev ships no LAPACKE header, so the Fortran entry point is declared here with
- * gfortran's hidden lengths of the three character arguments. */
+/* LAPACK's symmetric eigen-solver (MRRR, a chosen range of eigenpairs), from the system's liblapack
+ * (netlib or OpenBLAS, whichever Debian's alternatives select). No LAPACKE header is needed: the
+ * Fortran entry point is declared here with gfortran's hidden lengths of the three character arguments. */
 extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a, const int *lda,
                     const double *vl, const double *vu, const int *il, const int *iu, const double *abstol, int *m,
                     double *w, double *z, const int *ldz, int *isuppz, double *work, const int *lwork, int *iwork,

@@ -42,6 +42,26 @@ bool gc_mul_ok(int64_t a, int64_t b, int64_t *out);
 /* Threads (src/base/threads.c). */
 int gc_threads(void);
 
+/* The CPU (src/base/cpu.c): x86-64 micro-architecture level 1..4 (4: AVX-512 F/BW/DQ/VL, 3: AVX2 +
+ * FMA, 2: SSE4.2; 0 off x86-64), capped by gc_cpu_limit (tests run the portable kernels with it).
+ * gc_cpu_loops_isa names the version of the GC_CLONES loops the loader picked. */
+int gc_cpu_level(void);
+void gc_cpu_limit(int level);
+const char *gc_cpu_loops_isa(void);
+
+/* GC_CLONES before a hot loop's function: compiled for x86-64-v4, -v3 and the baseline, one picked
+ * at load time. Same arithmetic in every version (no FMA contraction, no reassociation), so the
+ * bytes do not depend on the version. GCC only; other compilers build the baseline. Static functions
+ * only (a public op calls its static cloned body): GCC exports a non-static target_clones function's
+ * ifunc and resolver from the shared library whatever its visibility. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define GC_HAVE_CLONES 1
+#define GC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define GC_HAVE_CLONES 0
+#define GC_CLONES
+#endif
+
 /* Wall clock in seconds (monotonic). */
 double gc_now(void);
 

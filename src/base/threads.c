@@ -1,12 +1,10 @@
-/* One thread count for OpenBLAS and OpenMP. Every parallel loop in geocorr partitions work so that
+/* One thread count for OpenMP (oneDNN's GEMMs run inside geocorr's own parallel loops). Every parallel loop in geocorr partitions work so that
  * each output element is computed by exactly one thread in a fixed order: results do not depend on
  * the thread count. */
 #include <omp.h>
 #include <stdlib.h>
 
 #include "base/base.h"
-
-void openblas_set_num_threads(int num_threads);
 
 static int g_threads = 0;
 
@@ -18,7 +16,6 @@ void gc_set_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();
     g_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
 }
 
 int gc_get_threads(void) {

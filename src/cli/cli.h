@@ -72,7 +72,8 @@ extern const gc_command gc_trace_zeroshot;
  * --clip-vision, --text-encoder, --captioner, --dino-only (TRACE.md §7). */
 gc_status gc_cli_features_config(gc_args *a, gc_features_config *cfg);
 
-/* Shared option: --threads N (falls back to GEOCORR_THREADS). */
+/* Shared option: --threads N (falls back to GEOCORR_THREADS). main() applies it once for every
+ * command; a second call would find the option consumed and reset the count to the default. */
 gc_status gc_cli_threads(gc_args *a);
 
 /* Every value of a repeatable option ("--box-tgt A --box-tgt B"), in order: up to max into out; returns

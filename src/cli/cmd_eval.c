@@ -58,7 +58,6 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_arg_int(a, "--sample", 0, &sample));
     GC_TRY(gc_arg_int(a, "--cache-mem", 2048, &co.mem_mb)); /* descriptors held in memory (MiB) */
     if (co.mem_mb < 1) return gc_errorf(GC_ERR_ARG, "--cache-mem must be a positive number of MiB");
-    GC_TRY(gc_cli_threads(a));
     const char *align = gc_arg_str(a, "--align", "off");
     co.predictions_out = gc_arg_str(a, "--predictions-out", NULL);
     if (!align) return gc_errorf(GC_ERR_ARG, "--align needs a value");

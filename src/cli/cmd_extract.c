@@ -93,7 +93,6 @@ static gc_status run(gc_args *a) {
     extract_progress p = {.crash_after = -1};
     gc_progress_init(&p.bar, "extract", "file", !gc_arg_flag(a, "--no-progress"));
     const bool status = gc_arg_flag(a, "--status");
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!status && !models.dinov2 && !models.models_dir && !c.masks)
         return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required (the model flags of geocorr features; "

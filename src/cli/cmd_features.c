@@ -101,7 +101,6 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_arg_int(a, "--canvas", GC_CANVAS_DINO, &canvas));
     bool flip = gc_arg_flag(a, "--flip"), verbose = gc_arg_flag(a, "--verbose");
     const char *pose_s = gc_arg_str(a, "--pose", NULL);
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!cfg.dinov2 && !cfg.models_dir)
         return gc_errorf(GC_ERR_ARG, "--models DIR or --dinov2 PATH is required: a folder with config.json + "

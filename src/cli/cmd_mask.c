@@ -50,7 +50,6 @@ static gc_status run(gc_args *a) {
     const char *config = gc_arg_str(a, "--config", NULL), *box_s = gc_arg_str(a, "--box", NULL);
     const char *pts_s = gc_arg_str(a, "--points", NULL), *lab_s = gc_arg_str(a, "--labels", NULL);
     const bool multimask = gc_arg_flag(a, "--multimask");
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!box_s && !pts_s) return gc_errorf(GC_ERR_ARG, "mask: give a prompt: --box x1,y1,x2,y2 and/or --points with --labels");
     if (!pts_s != !lab_s) return gc_errorf(GC_ERR_ARG, "mask: --points and --labels go together (one label per point)");

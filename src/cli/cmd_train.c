@@ -87,7 +87,6 @@ static gc_status run(gc_args *a) {
     c.resume = gc_arg_flag(a, "--resume");
     gc_progress bar;
     gc_progress_init(&bar, "train", "step", !gc_arg_flag(a, "--no-progress"));
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!spe || !c.train_split || !c.val_split) return gc_errorf(GC_ERR_ARG, "train: an option lacks its value");
     if (schedule && strcmp(schedule, "one-cycle") && strcmp(schedule, "constant"))

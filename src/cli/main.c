@@ -35,6 +35,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("geocorr %s\n", gc_version());
+        if (argc > 2 && strcmp(argv[2], "--verbose") == 0)
+            printf("kernels: %s\nthreads: %d (GEOCORR_THREADS or --threads; default all cores)\n", gc_kernels(),
+                   gc_get_threads());
         return 0;
     }
     for (size_t i = 0; i < GC_COUNTOF(k_commands); i++) {

@@ -96,7 +96,6 @@ static gc_status trace_run(gc_dinov2 *m, gc_weights *in, const char *out_path, t
 static gc_status run(gc_args *a) {
     const char *weights, *inputs, *out;
     GC_TRY(gc_trace_io_args(a, &weights, &inputs, &out));
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     gc_dinov2 *m;
     GC_TRY(gc_dinov2_load(weights, &m));

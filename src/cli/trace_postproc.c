@@ -35,7 +35,6 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_trace_io_args(a, &weights, &inputs, &out));
     int64_t groups;
     GC_TRY(gc_arg_int(a, "--groups", 0, &groups)); /* GroupNorm groups when not 32 / config.json */
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     gc_postproc m;
     GC_TRY(gc_postproc_open(&m, weights, groups));

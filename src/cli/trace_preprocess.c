@@ -29,7 +29,6 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_arg_req(a, "--out", &out));
     GC_TRY(gc_arg_int(a, "--canvas", -1, &size));
     const bool flip = gc_arg_flag(a, "--flip");
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (!image && !inputs) return gc_errorf(GC_ERR_ARG, "%s: give --image IMG or --inputs IN", a->cmd);
     if (size < 1 || size > 16384) return gc_errorf(GC_ERR_ARG, "%s: --canvas S is required (1..16384)", a->cmd);

@@ -63,7 +63,6 @@ static gc_status run(gc_args *a) {
     const char *weights, *inputs, *out;
     GC_TRY(gc_trace_io_args(a, &weights, &inputs, &out));
     const char *config = gc_arg_str(a, "--config", NULL);
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     gc_sam *m;
     GC_TRY(gc_sam_load(weights, config, &m));

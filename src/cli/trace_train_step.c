@@ -164,7 +164,6 @@ static gc_status run(gc_args *a) {
     GC_TRY(gc_arg_double(a, "--double-flip", cfg.w_double, &cfg.w_double));
     GC_TRY(gc_arg_double(a, "--self-flip", cfg.w_self, &cfg.w_self));
     GC_TRY(gc_arg_double(a, "--single-flip", cfg.w_single, &cfg.w_single));
-    GC_TRY(gc_cli_threads(a));
     GC_TRY(gc_args_finish(a));
     if (cfg.jitter < 0 || cfg.w_double < 0 || cfg.w_self < 0 || cfg.w_single < 0)
         return gc_errorf(GC_ERR_ARG, "trace train-step: --jitter and the flip weights must be >= 0");

@@ -186,7 +186,7 @@ static gc_status match_target_gemm(const gc_eval_cache_config *o, const pair_job
             memcpy(*q + ((int64_t)j * nu + u) * C, jobs[j].ds->rows + cells[u] * C, (size_t)C * sizeof(float));
         }
     }
-    gc_matmul(*sim, *q, dt->rows, M, C, GC_CELLS, false, true, 1.0f, 0.0f);
+    GC_TRY(gc_matmul(*sim, *q, dt->rows, M, C, GC_CELLS, false, true, 1.0f, 0.0f));
     /* all rows at once: enough of them for the matcher's threads (rows are independent) */
     float *xy = gc_alloc_array((size_t)M * 2, sizeof(float));
     if (!xy) return gc_errorf(GC_ERR_NOMEM, "out of memory");
@@ -224,13 +224,11 @@ static gc_status match_target_run(const gc_eval_cache_config *o, desc_cache *dc,
     if (s != GC_OK) return s;
     if (o->align == GC_EVAL_ALIGN_OFF) return match_target_gemm(o, jobs, nj, used, nu, nk, q, sim, cap);
     int failed = nj;
-    int saved = gc_blas_serial_begin();
     /* (a min reduction, not a named critical section: those export a global lock symbol) */
 #pragma omp parallel for schedule(dynamic, 1) if (nj > 1) reduction(min : failed)
     for (int j = 0; j < nj; j++)
         if (match_pair(o, &jobs[j], used, nu, nk, tused, m64 + (size_t)omp_get_thread_num() * (3 + GC_N_ROT) * M64) != GC_OK)
             failed = GC_MIN(failed, j);
-    gc_blas_serial_end(saved);
     /* a worker's message is its thread's: redo the first failure here to report it */
     return failed < nj ? match_pair(o, &jobs[failed], used, nu, nk, tused, m64) : GC_OK;
 }

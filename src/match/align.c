@@ -165,14 +165,15 @@ gc_status gc_imd_at(const float *src, const float *trg, int64_t C, int64_t res, 
         for (int64_t j0 = 0; j0 < T.n; j0 += CT) {
             int64_t nt = GC_MIN(CT, T.n - j0);
             const float *tc = T.clean + j0 * C, *tr = trep + j0 * C;
-            gc_matmul(g1, S.clean + i0 * C, tc, m, C, nt, false, true, 1.0f, 0.0f);
-            if (any_rep) {
+            st = gc_matmul(g1, S.clean + i0 * C, tc, m, C, nt, false, true, 1.0f, 0.0f);
+            if (any_rep && st == GC_OK) {
                 /* d2 = |s'-t'|^2 - 2R (s'.n + m.t') + R^2 (|m| + |n| - 2 m.n): every product is of
                  * O(1) numbers, so the 1e10 terms never swamp the small ones */
-                gc_matmul(g2, S.clean + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
-                gc_matmul(g2, srep + i0 * C, tc, m, C, nt, false, true, 1.0f, 1.0f);
-                gc_matmul(g3, srep + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
+                st = gc_matmul(g2, S.clean + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
+                if (st == GC_OK) st = gc_matmul(g2, srep + i0 * C, tc, m, C, nt, false, true, 1.0f, 1.0f);
+                if (st == GC_OK) st = gc_matmul(g3, srep + i0 * C, tr, m, C, nt, false, true, 1.0f, 0.0f);
             }
+            if (st != GC_OK) goto done;
 #pragma omp parallel for schedule(static)
             for (int64_t ii = 0; ii < m; ii++) {
                 const scan_row row = {T.norm2 + j0, T.nrep + j0, g1 + ii * nt, any_rep ? g2 + ii * nt : NULL,
@@ -242,7 +243,7 @@ gc_status gc_mnn_distance(const float *src, const float *trg, int64_t n, int64_t
     for (int64_t i0 = 0; i0 < n; i0 += CH) {
         int64_t m = GC_MIN(CH, n - i0);
         /* torch.cdist's matrix-product path: |a|^2 + |b|^2 - 2 a.b, clamped at 1e-30, sqrt */
-        gc_matmul(d, src + i0 * C, trg, m, C, n, false, true, -2.0f, 0.0f);
+        if ((st = gc_matmul(d, src + i0 * C, trg, m, C, n, false, true, -2.0f, 0.0f)) != GC_OK) goto done;
 #pragma omp parallel for schedule(static)
         for (int64_t ii = 0; ii < m; ii++) {
             float *row = d + ii * n;

@@ -35,9 +35,9 @@ gc_status gc_match_similarity(const float *src, const float *trg, int64_t n, int
         }
         memcpy(q + k * c, src + cells[k] * c, (size_t)c * sizeof(float));
     }
-    gc_matmul(sim, q, trg, K, c, n, false, true, 1.0f, 0.0f);
+    gc_status s = gc_matmul(sim, q, trg, K, c, n, false, true, 1.0f, 0.0f);
     gc_free(q);
-    return GC_OK;
+    return s;
 }
 
 /* float32(np.linspace(-1, 1, 60)[i]) as numpy computes it (start + i*step, last = stop). */

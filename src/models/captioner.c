@@ -64,13 +64,14 @@ gc_status captioner_forward(const captioner *m, const float *prefix, const float
     if (!lin) return GC_ERR_NOMEM;
     float *pe = lin + D;
     /* PositionalLinear: linear(x).unsqueeze(1) + positional_embedding. */
-    gc_linear(lin, prefix, m->proj_w, m->proj_b, 1, m->embed, D);
-    for (int64_t t = 0; t < n; t++)
+    gc_status s = gc_linear(lin, prefix, m->proj_w, m->proj_b, 1, m->embed, D);
+    for (int64_t t = 0; t < n && s == GC_OK; t++)
         for (int64_t c = 0; c < D; c++) pe[t * D + c] = lin[c] + m->proj_pos[t * D + c];
-    for (int64_t i = 0; i < n * D; i++) cond[i] = U[i] + tanhf(m->alpha[i]) * pe[i];
-    gc_linear(cond_emb, prefix, m->time_w, m->time_b, 1, m->embed, Dt);
-    for (int64_t c = 0; c < Dt; c++) cond_emb[c] = tanhf(m->time_alpha[c]) * (cond_emb[c] + m->time_pos[c]);
-    gc_status s = GC_TAP(tap, "prefix_embed", pe, 1, n, D);
+    for (int64_t i = 0; i < n * D && s == GC_OK; i++) cond[i] = U[i] + tanhf(m->alpha[i]) * pe[i];
+    if (s == GC_OK) s = gc_linear(cond_emb, prefix, m->time_w, m->time_b, 1, m->embed, Dt);
+    for (int64_t c = 0; c < Dt && s == GC_OK; c++)
+        cond_emb[c] = tanhf(m->time_alpha[c]) * (cond_emb[c] + m->time_pos[c]);
+    if (s == GC_OK) s = GC_TAP(tap, "prefix_embed", pe, 1, n, D);
     if (s == GC_OK) s = GC_TAP(tap, "cond", cond, 1, n, D);
     if (s == GC_OK) s = GC_TAP(tap, "cond_emb", cond_emb, 1, 1, Dt);
     if (s == GC_OK) s = GC_TAP(tap, "cond_emb_step0", cond_emb, 1, Dt);

@@ -4,10 +4,6 @@
 
 #include "io/config.h"
 #include "models/clip_block.h"
-#include "tensor/activation.h"
-#include "tensor/attention.h"
-#include "tensor/layernorm.h"
-#include "tensor/linear.h"
 
 static const char *ln1_name(clip_naming n) { return n == CLIP_NAMING_HF ? "layer_norm1.weight" : "ln_1.weight"; }
 
@@ -64,29 +60,31 @@ gc_status clip_block_load(clip_block *b, gc_weights *w, clip_naming naming, cons
     return GC_OK;
 }
 
-int64_t clip_block_scratch(int64_t T, int64_t W, int64_t F) { return T * (5 * W + F); }
-
-static void add_inplace(float *x, const float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] += y[i];
-}
-
-gc_status clip_block_forward(const clip_block *b, float *x, int64_t T, int64_t heads, float eps, bool causal,
-                             float *scratch) {
+gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t T, int64_t heads,
+                             float eps, bool causal) {
+    const gc_backend_i *be = ex->be;
     int64_t W = b->width, F = b->mlp, hd = W / heads;
-    float *h = scratch, *q = h + T * W, *k = q + T * W, *v = k + T * W, *a = v + T * W, *m = a + T * W;
-    gc_layernorm(h, x, b->ln1_w, b->ln1_b, T, W, eps);
-    gc_linear(q, h, b->wq, b->bq, T, W, W);
-    gc_linear(k, h, b->wk, b->bk, T, W, W);
-    gc_linear(v, h, b->wv, b->bv, T, W, W);
-    GC_TRY(gc_attention(a, W, q, W, k, W, v, W, T, T, heads, hd, 1.0f / sqrtf((float)hd), causal));
-    gc_linear(h, a, b->wo, b->bo, T, W, W);
-    add_inplace(x, h, T * W);
-    gc_layernorm(h, x, b->ln2_w, b->ln2_b, T, W, eps);
-    gc_linear(m, h, b->fc1_w, b->fc1_b, T, W, F);
-    gc_quick_gelu(m, T * F);
-    gc_linear(h, m, b->fc2_w, b->fc2_b, T, F, W);
-    add_inplace(x, h, T * W);
-    return GC_OK;
+    size_t mark = gc_arena_mark(a);
+    float *h = gc_arena_floats(a, T * (5 * W + F));
+    if (!h) return GC_ERR_NOMEM;
+    float *q = h + T * W, *k = q + T * W, *v = k + T * W, *at = v + T * W, *m = at + T * W;
+    gc_status s;
+    be->layernorm(h, x, b->ln1_w, b->ln1_b, T, W, eps);
+    if ((s = be->linear(q, h, b->wq, b->bq, T, W, W)) == GC_OK && (s = be->linear(k, h, b->wk, b->bk, T, W, W)) == GC_OK &&
+        (s = be->linear(v, h, b->wv, b->bv, T, W, W)) == GC_OK &&
+        (s = be->attention(a, at, W, q, W, k, W, v, W, T, T, heads, hd, 1.0f / sqrtf((float)hd), causal)) == GC_OK &&
+        (s = be->linear(h, at, b->wo, b->bo, T, W, W)) == GC_OK) {
+        be->add_scaled(x, h, NULL, T, W);
+        be->layernorm(h, x, b->ln2_w, b->ln2_b, T, W, eps);
+        s = be->linear(m, h, b->fc1_w, b->fc1_b, T, W, F);
+    }
+    if (s == GC_OK) {
+        be->unary(GC_UNARY_QUICK_GELU, m, T * F);
+        s = be->linear(h, m, b->fc2_w, b->fc2_b, T, F, W);
+    }
+    if (s == GC_OK) be->add_scaled(x, h, NULL, T, W);
+    gc_arena_rewind(a, mark);
+    return s;
 }
 
 /* The dotted path of `key` in the first place it appears, or NULL. */
@@ -129,6 +127,7 @@ gc_status clip_stack_load(clip_stack *st, gc_weights *w, clip_naming naming, con
         GC_TRY(clip_block_load(&st->blocks[i], w, naming, base, i, W));
         st->mlp = GC_MAX(st->mlp, st->blocks[i].mlp);
     }
+    if (!(st->ex = gc_exec_new(gc_backend_cpu()))) return GC_ERR_NOMEM;
     GC_TRY(clip_config_int(cfg, cf, sections, "num_attention_heads", W / 64, &st->heads));
     if (st->heads < 1 || W % st->heads)
         return gc_errorf(GC_ERR_SHAPE, "%s: %lld heads do not divide width %lld", cf, (long long)st->heads,
@@ -148,17 +147,15 @@ gc_status clip_stack_load(clip_stack *st, gc_weights *w, clip_naming naming, con
 
 void clip_stack_free(clip_stack *st) {
     free(st->blocks);
+    gc_exec_free(st->ex);
     *st = (clip_stack){0};
 }
 
-gc_status clip_stack_forward(const clip_stack *st, float *x, int64_t T, bool causal, const gc_tap *tap) {
-    float *scr = gc_alloc_array((size_t)clip_block_scratch(T, st->width, st->mlp), sizeof(float));
-    if (!scr) return GC_ERR_NOMEM;
+gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t T, bool causal, const gc_tap *tap) {
     gc_status s = GC_OK;
     for (int i = 0; i < st->layers && s == GC_OK; i++) {
-        s = clip_block_forward(&st->blocks[i], x, T, st->heads, st->eps, causal, scr);
+        s = clip_block_forward(&st->blocks[i], st->ex, a, x, T, st->heads, st->eps, causal);
         if (s == GC_OK) s = gc_tap_f32f(tap, x, 3, (const int64_t[]){1, T, st->width}, "block%d", i);
     }
-    gc_free(scr);
     return s;
 }

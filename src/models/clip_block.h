@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "backend/backend.h"
 #include "io/weights.h"
 #include "models/tap.h"
 
@@ -33,11 +34,10 @@ typedef struct {
 int clip_block_count(const gc_weights *w, clip_naming naming, const char *base);
 /* Bind block i under `base` with width W (F is read from the MLP weight). */
 gc_status clip_block_load(clip_block *b, gc_weights *w, clip_naming naming, const char *base, int i, int64_t W);
-/* Floats of scratch clip_block_forward needs for T tokens. */
-int64_t clip_block_scratch(int64_t T, int64_t W, int64_t F);
-/* x[T, W] in place. causal: token t attends to tokens <= t (text tower). */
-gc_status clip_block_forward(const clip_block *b, float *x, int64_t T, int64_t heads, float eps, bool causal,
-                             float *scratch);
+/* x[T, W] in place on ex's backend, work space from `a`. causal: token t attends to tokens <= t (text
+ * tower). */
+gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t T, int64_t heads,
+                             float eps, bool causal);
 
 /* The stack of blocks of one tower and the hyper-parameters only config.json can give. */
 typedef struct {
@@ -47,14 +47,16 @@ typedef struct {
     int64_t mlp;        /* widest MLP (scratch size) */
     float eps;          /* LayerNorm eps: config layer_norm_eps, else 1e-5 (also the tower's other norms) */
     clip_block *blocks; /* [layers] */
+    gc_exec *ex;        /* the tower's backend + scratch arena (owned) */
 } clip_stack;
 
 /* Bind blocks 0.. under `base` and read heads / eps from cfg (sections as clip_config_int). */
 gc_status clip_stack_load(clip_stack *st, gc_weights *w, clip_naming naming, const char *base, int64_t W,
                           const cJSON *cfg, const char *cfg_file, const char *const *sections);
 void clip_stack_free(clip_stack *st);
-/* x[T, W] through every block in place; taps block{i} [1, T, W]. */
-gc_status clip_stack_forward(const clip_stack *st, float *x, int64_t T, bool causal, const gc_tap *tap);
+/* x[T, W] through every block in place, work space from `a` (the tower's arena, acquired by the
+ * caller); taps block{i} [1, T, W]. */
+gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t T, bool causal, const gc_tap *tap);
 
 /* A field of a CLIP config.json: looked up at the top level (CLIPVisionConfig / CLIPTextConfig),
  * then under `section` (a full CLIPConfig's "vision_config" / "text_config", or the fixtures'

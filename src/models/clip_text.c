@@ -4,7 +4,6 @@
 
 #include "io/config.h"
 #include "models/clip_text.h"
-#include "tensor/layernorm.h"
 
 static const char *const k_sections[] = {"text_config", NULL};
 
@@ -94,8 +93,14 @@ gc_status clip_text_forward(const clip_text *m, const int64_t *ids, float *out, 
     for (int64_t t = 0; t < T; t++)
         for (int64_t c = 0; c < D; c++) out[t * D + c] = m->tok_emb[ids[t] * D + c] + m->pos_emb[t * D + c];
     gc_status s = GC_TAP(tap, "embeddings", out, 1, T, D);
-    if (s == GC_OK) s = clip_stack_forward(&m->stack, out, T, true, tap);
-    gc_layernorm(out, out, m->ln_final_w, m->ln_final_b, T, D, m->stack.eps);
-    if (s == GC_OK) s = GC_TAP(tap, "last_hidden_state", out, 1, T, D);
+    if (s == GC_OK) {
+        gc_arena local, *a = gc_arena_acquire(&m->stack.ex->arena, &local);
+        s = clip_stack_forward(&m->stack, a, out, T, true, tap);
+        gc_arena_release(a, &m->stack.ex->arena);
+    }
+    if (s == GC_OK) {
+        m->stack.ex->be->layernorm(out, out, m->ln_final_w, m->ln_final_b, T, D, m->stack.eps);
+        s = GC_TAP(tap, "last_hidden_state", out, 1, T, D);
+    }
     return s;
 }

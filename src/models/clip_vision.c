@@ -5,8 +5,6 @@
 #include "io/config.h"
 #include "models/clip_vision.h"
 #include "tensor/im2col.h"
-#include "tensor/layernorm.h"
-#include "tensor/linear.h"
 #include "tensor/resample.h"
 
 static const char *const k_sections[] = {"vision_config", "hf_CLIPVisionConfig", NULL};
@@ -130,31 +128,36 @@ gc_status clip_vision_preprocess(const clip_vision *m, const uint8_t *crop, int6
     return s;
 }
 
-gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, float *image_embed,
-                              const gc_tap *tap) {
+static gc_status vision_run(const clip_vision *m, gc_arena *a, const float *pixel_values, float *image_embed,
+                            const gc_tap *tap) {
+    const gc_backend_i *be = m->stack.ex->be;
     int64_t W = m->width, T = m->tokens, g = m->grid, p = m->patch, E = m->embed;
-    int64_t n_cols = g * g * 3 * p * p, n_x = T * W, n_proj = T * E;
-    float *cols = gc_alloc_array((size_t)(n_cols + n_x + n_proj), sizeof(float));
-    if (!cols) return GC_ERR_NOMEM;
-    float *x = cols + n_cols, *proj = x + n_x;
+    float *cols = gc_arena_floats(a, g * g * 3 * p * p), *x = gc_arena_floats(a, T * W), *proj = gc_arena_floats(a, T * E);
+    if (!cols || !x || !proj) return GC_ERR_NOMEM;
     float eps = m->stack.eps;
-    gc_status s = GC_TAP(tap, "pixel_values", pixel_values, 1, 3, m->image_size, m->image_size);
+    GC_TRY(GC_TAP(tap, "pixel_values", pixel_values, 1, 3, m->image_size, m->image_size));
     gc_patchify(cols, pixel_values, 3, g * p, g * p, p);
-    gc_linear(x + W, cols, m->conv1_w, NULL, g * g, 3 * p * p, W);
-    if (s == GC_OK) s = GC_TAP(tap, "patch_embeds", x + W, 1, g * g, W);
+    GC_TRY(be->linear(x + W, cols, m->conv1_w, NULL, g * g, 3 * p * p, W));
+    GC_TRY(GC_TAP(tap, "patch_embeds", x + W, 1, g * g, W));
     memcpy(x, m->class_emb, (size_t)W * sizeof(float));
     for (int64_t i = 0; i < T * W; i++) x[i] += m->pos_emb[i];
-    if (s == GC_OK) s = GC_TAP(tap, "tokens_in", x, 1, T, W);
-    gc_layernorm(x, x, m->ln_pre_w, m->ln_pre_b, T, W, eps);
-    if (s == GC_OK) s = GC_TAP(tap, "ln_pre", x, 1, T, W);
-    if (s == GC_OK) s = clip_stack_forward(&m->stack, x, T, false, tap);
-    gc_layernorm(x, x, m->ln_post_w, m->ln_post_b, T, W, eps);
-    if (s == GC_OK) s = GC_TAP(tap, "ln_post", x, 1, T, W);
-    if (m->proj) gc_matmul(proj, x, m->proj, T, W, E, false, false, 1.0f, 0.0f);
-    else gc_linear(proj, x, m->proj_t, NULL, T, W, E);
-    if (s == GC_OK) s = GC_TAP(tap, "proj_all", proj, 1, T, E);
+    GC_TRY(GC_TAP(tap, "tokens_in", x, 1, T, W));
+    be->layernorm(x, x, m->ln_pre_w, m->ln_pre_b, T, W, eps);
+    GC_TRY(GC_TAP(tap, "ln_pre", x, 1, T, W));
+    GC_TRY(clip_stack_forward(&m->stack, a, x, T, false, tap));
+    be->layernorm(x, x, m->ln_post_w, m->ln_post_b, T, W, eps);
+    GC_TRY(GC_TAP(tap, "ln_post", x, 1, T, W));
+    GC_TRY(m->proj ? be->matmul(proj, x, m->proj, T, W, E, false, false, 1.0f, 0.0f)
+                   : be->linear(proj, x, m->proj_t, NULL, T, W, E));
+    GC_TRY(GC_TAP(tap, "proj_all", proj, 1, T, E));
     memcpy(image_embed, proj, (size_t)E * sizeof(float));
-    if (s == GC_OK) s = GC_TAP(tap, "image_embed", image_embed, 1, E);
-    gc_free(cols);
+    return GC_TAP(tap, "image_embed", image_embed, 1, E);
+}
+
+gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, float *image_embed,
+                              const gc_tap *tap) {
+    gc_arena local, *a = gc_arena_acquire(&m->stack.ex->arena, &local);
+    gc_status s = vision_run(m, a, pixel_values, image_embed, tap);
+    gc_arena_release(a, &m->stack.ex->arena);
     return s;
 }

@@ -9,11 +9,7 @@
 #include <string.h>
 
 #include "io/config.h"
-#include "tensor/activation.h"
-#include "tensor/attention.h"
 #include "tensor/im2col.h"
-#include "tensor/layernorm.h"
-#include "tensor/linear.h"
 #include "tensor/resample.h"
 
 #define GC_DINOV2_HINT                                                                                  \
@@ -200,7 +196,7 @@ static gc_status dino_build(gc_dinov2 *m, gc_weights *w, const cJSON *cfg, const
     DINO_PARAM("", "layernorm.weight", "norm.weight", &m->norm_w, D);
     DINO_PARAM("", "layernorm.bias", "norm.bias", &m->norm_b, D);
     m->blocks = gc_calloc((size_t)m->depth, sizeof(gc_dinov2_block));
-    if (!m->blocks) return GC_ERR_NOMEM;
+    if (!m->blocks || !(m->ex = gc_exec_new(gc_backend_cpu()))) return GC_ERR_NOMEM;
     return dino_load_blocks(m, w, hub);
 }
 
@@ -209,6 +205,7 @@ void gc_dinov2_free(gc_dinov2 *m) {
     gc_free(m->blocks);
     for (int i = 0; i < m->n_pe; i++) gc_free(m->pe_cache[i]);
     pthread_mutex_destroy(&m->pe_lock);
+    gc_exec_free(m->ex);
     gc_weights_free(m->weights);
     gc_free(m);
 }
@@ -318,14 +315,7 @@ static gc_status dino_pos_table(gc_dinov2 *m, int64_t Hp, int64_t Wp, const floa
     return s;
 }
 
-/* x[T,D] += gamma[D] * y[T,D] */
-static void dino_residual(float *x, const float *y, const float *gamma, int64_t T, int64_t D) {
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t d = 0; d < D; d++) x[t * D + d] += gamma[d] * y[t * D + d];
-}
-
-/* Scratch of one forward pass. */
+/* Scratch of one forward pass (from the model's arena). */
 typedef struct {
     float *h;   /* [T, D] normed tokens, then branch output */
     float *qkv; /* [3, T, D] */
@@ -333,47 +323,52 @@ typedef struct {
     float *ffn; /* [T, F] (SwiGLU: [T, 2H]) */
 } dino_scratch;
 
-static gc_status dino_block(const gc_dinov2 *m, const gc_dinov2_block *b, float *x, int64_t T, dino_scratch *s) {
+static gc_status dino_block(const gc_dinov2 *m, const gc_dinov2_block *b, float *x, int64_t T, dino_scratch *s,
+                            gc_arena *a) {
+    const gc_backend_i *be = m->ex->be;
     int64_t D = m->dim, hd = D / m->heads;
     float *q = s->qkv, *k = q + T * D, *v = k + T * D;
-    gc_layernorm(s->h, x, b->norm1_w, b->norm1_b, T, D, m->eps);
-    gc_linear(q, s->h, b->wq, b->bq, T, D, D);
-    gc_linear(k, s->h, b->wk, b->bk, T, D, D);
-    gc_linear(v, s->h, b->wv, b->bv, T, D, D);
-    GC_TRY(gc_attention(s->att, D, q, D, k, D, v, D, T, T, m->heads, hd, (float)(1.0 / sqrt((double)hd)), false));
-    gc_linear(s->h, s->att, b->proj_w, b->proj_b, T, D, D);
-    dino_residual(x, s->h, b->ls1, T, D);
-    gc_layernorm(s->h, x, b->norm2_w, b->norm2_b, T, D, m->eps);
+    be->layernorm(s->h, x, b->norm1_w, b->norm1_b, T, D, m->eps);
+    GC_TRY(be->linear(q, s->h, b->wq, b->bq, T, D, D));
+    GC_TRY(be->linear(k, s->h, b->wk, b->bk, T, D, D));
+    GC_TRY(be->linear(v, s->h, b->wv, b->bv, T, D, D));
+    GC_TRY(be->attention(a, s->att, D, q, D, k, D, v, D, T, T, m->heads, hd, (float)(1.0 / sqrt((double)hd)), false));
+    GC_TRY(be->linear(s->h, s->att, b->proj_w, b->proj_b, T, D, D));
+    be->add_scaled(x, s->h, b->ls1, T, D);
+    be->layernorm(s->h, x, b->norm2_w, b->norm2_b, T, D, m->eps);
     int64_t H = m->ffn_hidden;
     if (m->swiglu) {
-        gc_linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, 2 * H);
+        GC_TRY(be->linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, 2 * H));
 #pragma omp parallel for schedule(static)
         for (int64_t t = 0; t < T; t++) { /* silu(x1) * x2 into the first H columns of row t */
             float *r = s->ffn + t * 2 * H;
-            gc_silu(r, H);
+            be->unary(GC_UNARY_SILU, r, H);
             for (int64_t j = 0; j < H; j++) r[j] *= r[H + j];
         }
         /* pack rows to [T, H]; sequential: row t's target overlaps the source rows of t/2 .. t */
         for (int64_t t = 1; t < T; t++) memmove(s->ffn + t * H, s->ffn + t * 2 * H, (size_t)H * sizeof(float));
-        gc_linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D);
+        GC_TRY(be->linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D));
     } else {
-        gc_linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, H);
-        gc_gelu_erf(s->ffn, T * H);
-        gc_linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D);
+        GC_TRY(be->linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, H));
+        be->unary(GC_UNARY_GELU_ERF, s->ffn, T * H);
+        GC_TRY(be->linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D));
     }
-    dino_residual(x, s->h, b->ls2, T, D);
+    be->add_scaled(x, s->h, b->ls2, T, D);
     return GC_OK;
 }
 
 /* Patch embedding + cls + position table + registers into x[T, D]. */
-static gc_status dino_embed(gc_dinov2 *m, const float *px, int64_t H, int64_t W, float *x, gc_dinov2_outputs *o) {
+static gc_status dino_embed(gc_dinov2 *m, const float *px, int64_t H, int64_t W, float *x, gc_dinov2_outputs *o,
+                            gc_arena *a) {
     int64_t D = m->dim, p = m->patch, R = m->registers, Hp = H / p, Wp = W / p, N = Hp * Wp, K = 3 * p * p;
-    float *cols = gc_alloc_array((size_t)N, (size_t)K * sizeof(float));
+    size_t mark = gc_arena_mark(a);
+    float *cols = gc_arena_floats(a, N * K);
     if (!cols) return GC_ERR_NOMEM;
     gc_patchify(cols, px, 3, H, W, p);
     float *patches = x + (1 + R) * D;
-    gc_linear(patches, cols, m->patch_w, m->patch_b, N, K, D);
-    gc_free(cols);
+    gc_status st = m->ex->be->linear(patches, cols, m->patch_w, m->patch_b, N, K, D);
+    gc_arena_rewind(a, mark);
+    GC_TRY(st);
     const float *pe = NULL;
     float *pe_owned;
     GC_TRY(dino_pos_table(m, Hp, Wp, &pe, &pe_owned));
@@ -386,37 +381,39 @@ static gc_status dino_embed(gc_dinov2 *m, const float *px, int64_t H, int64_t W,
     return GC_OK;
 }
 
-gc_status gc_dinov2_forward(gc_dinov2 *m, const float *pixels, int64_t H, int64_t W, gc_dinov2_outputs *o) {
+static gc_status dino_run(gc_dinov2 *m, const float *pixels, int64_t H, int64_t W, gc_dinov2_outputs *o,
+                          gc_arena *a) {
     int64_t D = m->dim, p = m->patch;
-    if (H < p || W < p || H % p || W % p)
-        return gc_errorf(GC_ERR_ARG, "DINOv2: image %lldx%lld is not a positive multiple of the patch size %lld",
-                         (long long)H, (long long)W, (long long)p);
-    if (H > 65536 || W > 65536) return gc_errorf(GC_ERR_ARG, "DINOv2: image %lldx%lld too large", (long long)H, (long long)W);
     int64_t Hp = H / p, Wp = W / p, N = Hp * Wp, T = 1 + m->registers + N;
     int64_t F = m->swiglu ? 2 * m->ffn_hidden : m->ffn_hidden;
-    float *x = gc_alloc_array((size_t)T, (size_t)D * sizeof(float));
-    dino_scratch s = {gc_alloc_array((size_t)T, (size_t)D * sizeof(float)),
-                      gc_alloc_array((size_t)(3 * T), (size_t)D * sizeof(float)),
-                      gc_alloc_array((size_t)T, (size_t)D * sizeof(float)),
-                      gc_alloc_array((size_t)T, (size_t)F * sizeof(float))};
-    gc_status st = x && s.h && s.qkv && s.att && s.ffn ? GC_OK : GC_ERR_NOMEM;
-    if (st == GC_OK) st = dino_embed(m, pixels, H, W, x, o);
-    if (st == GC_OK && o && o->tokens_in) memcpy(o->tokens_in, x, (size_t)(T * D) * sizeof(float));
-    for (int64_t i = 0; st == GC_OK && i < m->depth; i++) {
-        st = dino_block(m, &m->blocks[i], x, T, &s);
-        if (st == GC_OK && o && o->blocks && o->blocks[i]) memcpy(o->blocks[i], x, (size_t)(T * D) * sizeof(float));
+    float *x = gc_arena_floats(a, T * D);
+    dino_scratch s = {gc_arena_floats(a, T * D), gc_arena_floats(a, 3 * T * D), gc_arena_floats(a, T * D),
+                      gc_arena_floats(a, T * F)};
+    if (!x || !s.h || !s.qkv || !s.att || !s.ffn) return GC_ERR_NOMEM;
+    GC_TRY(dino_embed(m, pixels, H, W, x, o, a));
+    if (o && o->tokens_in) memcpy(o->tokens_in, x, (size_t)(T * D) * sizeof(float));
+    for (int64_t i = 0; i < m->depth; i++) {
+        GC_TRY(dino_block(m, &m->blocks[i], x, T, &s, a));
+        if (o && o->blocks && o->blocks[i]) memcpy(o->blocks[i], x, (size_t)(T * D) * sizeof(float));
     }
-    if (st == GC_OK && o && o->x_norm) gc_layernorm(o->x_norm, x, m->norm_w, m->norm_b, T, D, m->eps);
-    if (st == GC_OK && o && o->geoaware) {
+    if (o && o->x_norm) m->ex->be->layernorm(o->x_norm, x, m->norm_w, m->norm_b, T, D, m->eps);
+    if (o && o->geoaware) {
         const float *pt = x + (1 + m->registers) * D;
         for (int64_t d = 0; d < D; d++)
             for (int64_t n = 0; n < N; n++) o->geoaware[d * N + n] = pt[n * D + d];
     }
-    gc_free(x);
-    gc_free(s.h);
-    gc_free(s.qkv);
-    gc_free(s.att);
-    gc_free(s.ffn);
+    return GC_OK;
+}
+
+gc_status gc_dinov2_forward(gc_dinov2 *m, const float *pixels, int64_t H, int64_t W, gc_dinov2_outputs *o) {
+    int64_t p = m->patch;
+    if (H < p || W < p || H % p || W % p)
+        return gc_errorf(GC_ERR_ARG, "DINOv2: image %lldx%lld is not a positive multiple of the patch size %lld",
+                         (long long)H, (long long)W, (long long)p);
+    if (H > 65536 || W > 65536) return gc_errorf(GC_ERR_ARG, "DINOv2: image %lldx%lld too large", (long long)H, (long long)W);
+    gc_arena local, *a = gc_arena_acquire(&m->ex->arena, &local);
+    gc_status st = dino_run(m, pixels, H, W, o, a);
+    gc_arena_release(a, &m->ex->arena);
     return st;
 }
 

@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "backend/backend.h"
 #include "io/weights.h"
 
 typedef struct {
@@ -47,6 +48,7 @@ struct gc_dinov2 {
     const float *norm_w, *norm_b; /* [D] final LayerNorm */
     gc_dinov2_block *blocks;     /* [depth] */
     gc_weights *weights;         /* owned */
+    gc_exec *ex;                 /* backend + scratch arena (owned) */
     /* Interpolated position tables of the patch grids met so far, append-only (a table handed to a
      * forward pass stays valid while the model lives) and behind pe_lock, so that threads can share
      * one model. Grids beyond GC_DINO_PE_CACHE get a table of their own per pass. */

@@ -315,7 +315,7 @@ static gc_status block_forward(const gc_postproc *m, int i, const float *x, int6
             GC_TRY(tap(ctx, name, (ptr), (C), H, W));              \
         }                                                          \
     } while (0)
-    gc_matmul(b->h1, k->w1, x, mid, cin, HW, false, false, 1.0f, 0.0f);
+    GC_TRY(gc_matmul(b->h1, k->w1, x, mid, cin, HW, false, false, 1.0f, 0.0f));
     gc_groupnorm_stats(b->a1, b->h1, k->g1, k->b1, mid, HW, G, m->eps, st, sd);
     GC_PP_TAP("conv1", b->a1, mid);
     relu(b->a1, mid * HW);
@@ -323,12 +323,12 @@ static gc_status block_forward(const gc_postproc *m, int i, const float *x, int6
     gc_groupnorm_stats(b->a2, b->h2, k->g2, k->b2, mid, HW, G, m->eps, st + 2 * G, sd + 2 * G);
     GC_PP_TAP("conv2", b->a2, mid);
     relu(b->a2, mid * HW);
-    gc_matmul(b->h3, k->w3, b->a2, P, mid, HW, false, false, 1.0f, 0.0f);
+    GC_TRY(gc_matmul(b->h3, k->w3, b->a2, P, mid, HW, false, false, 1.0f, 0.0f));
     gc_groupnorm_stats(b->out, b->h3, k->g3, k->b3, P, HW, G, m->eps, st + 4 * G, sd + 4 * G);
     GC_PP_TAP("conv3", b->out, P);
     const float *sc = x;
     if (k->ws) {
-        gc_matmul(b->hs, k->ws, x, P, cin, HW, false, false, 1.0f, 0.0f);
+        GC_TRY(gc_matmul(b->hs, k->ws, x, P, cin, HW, false, false, 1.0f, 0.0f));
         gc_groupnorm_stats(scratch, b->hs, k->gs, k->bs, P, HW, G, m->eps, st + 6 * G, sd + 6 * G);
         GC_PP_TAP("shortcut", scratch, P);
         sc = scratch;

@@ -94,9 +94,9 @@ static gc_status vit_attention(const gc_sam_hparams *hp, const gc_sam_vit_block 
         }
     }
     /* qkv rows [0:D] q, [D:2D] k, [2D:3D] v: three GEMMs into contiguous q, k, v */
-    gc_linear(s->q, h, b->qkv_w, b->qkv_b, Tw, D, D);
-    gc_linear(s->k, h, b->qkv_w + D * D, b->qkv_b ? b->qkv_b + D : NULL, Tw, D, D);
-    gc_linear(s->v, h, b->qkv_w + 2 * D * D, b->qkv_b ? b->qkv_b + 2 * D : NULL, Tw, D, D);
+    GC_TRY(gc_linear(s->q, h, b->qkv_w, b->qkv_b, Tw, D, D));
+    GC_TRY(gc_linear(s->k, h, b->qkv_w + D * D, b->qkv_b ? b->qkv_b + D : NULL, Tw, D, D));
+    GC_TRY(gc_linear(s->v, h, b->qkv_w + 2 * D * D, b->qkv_b ? b->qkv_b + 2 * D : NULL, Tw, D, D));
     const gc_relpos rp = {b->rel_h, b->rel_w, n, n};
     for (int64_t w0 = 0; w0 < Tw; w0 += L) {
         float *o = s->att + w0 * D;
@@ -114,7 +114,7 @@ static gc_status vit_attention(const gc_sam_hparams *hp, const gc_sam_vit_block 
         a = h;
     }
     /* proj is per token: applied after the crop, it gives upstream's values on the kept tokens */
-    gc_linear(ws ? s->q : h, a, b->proj_w, b->proj_b, T, D, D);
+    GC_TRY(gc_linear(ws ? s->q : h, a, b->proj_w, b->proj_b, T, D, D));
     const float *y = ws ? s->q : h;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < T * D; i++) x[i] += y[i];
@@ -122,14 +122,15 @@ static gc_status vit_attention(const gc_sam_hparams *hp, const gc_sam_vit_block 
 }
 
 /* x[T, D] += lin2(gelu(lin1(norm2(x)))). */
-static void vit_mlp(const gc_sam_hparams *hp, const gc_sam_vit_block *b, float *x, vit_scratch *s) {
+static gc_status vit_mlp(const gc_sam_hparams *hp, const gc_sam_vit_block *b, float *x, vit_scratch *s) {
     const int64_t T = hp->grid * hp->grid, D = hp->dim, F = hp->mlp;
     gc_layernorm(s->h, x, b->norm2_w, b->norm2_b, T, D, hp->enc_eps);
-    gc_linear(s->ffn, s->h, b->lin1_w, b->lin1_b, T, D, F);
+    GC_TRY(gc_linear(s->ffn, s->h, b->lin1_w, b->lin1_b, T, D, F));
     gc_gelu_erf(s->ffn, T * F);
-    gc_linear(s->att, s->ffn, b->lin2_w, b->lin2_b, T, F, D);
+    GC_TRY(gc_linear(s->att, s->ffn, b->lin2_w, b->lin2_b, T, F, D));
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < T * D; i++) x[i] += s->att[i];
+    return GC_OK;
 }
 
 /* Neck: x[T, D] -> emb[T, C] (1x1 conv, LayerNorm2d, 3x3 conv pad 1, LayerNorm2d; no biases). */
@@ -138,8 +139,8 @@ static gc_status vit_neck(const gc_sam_hparams *hp, const gc_sam_encoder *e, con
     float *a = gc_alloc_array((size_t)T, (size_t)C * sizeof(float));
     float *m = gc_alloc_array((size_t)T, (size_t)C * sizeof(float));
     gc_status s = a && m ? GC_OK : gc_error_context(GC_ERR_NOMEM, "SAM neck");
+    if (s == GC_OK) s = gc_linear(a, x, e->neck1_w, NULL, T, D, C);
     if (s == GC_OK) {
-        gc_linear(a, x, e->neck1_w, NULL, T, D, C);
         /* LayerNorm2d normalises each pixel over its channels: a row LayerNorm of the token matrix */
         gc_layernorm(a, a, e->neck1_ln_w, e->neck1_ln_b, T, C, hp->neck_eps);
         gc_sam_transpose(m, a, T, C);
@@ -177,8 +178,8 @@ gc_status gc_sam_encode(const gc_sam *m, const float *img, float *emb, const gc_
                                           (long long)D);
     if (st == GC_OK) {
         gc_patchify(cols, img, 3, S, S, p);
-        gc_linear(x, cols, e->patch_w, e->patch_b, T, 3 * p * p, D);
-        st = GC_TAP(tap, "patch_embed", x, 1, g, g, D);
+        st = gc_linear(x, cols, e->patch_w, e->patch_b, T, 3 * p * p, D);
+        if (st == GC_OK) st = GC_TAP(tap, "patch_embed", x, 1, g, g, D);
     }
     if (st == GC_OK && e->pos_embed) {
 #pragma omp parallel for schedule(static)
@@ -188,8 +189,8 @@ gc_status gc_sam_encode(const gc_sam *m, const float *img, float *emb, const gc_
     for (int64_t i = 0; st == GC_OK && i < hp->depth; i++) {
         st = vit_attention(hp, &e->blocks[i], hp->window[i], x, &s);
         if (st != GC_OK) break;
-        vit_mlp(hp, &e->blocks[i], x, &s);
-        st = gc_tap_f32f(tap, x, 4, (const int64_t[]){1, g, g, D}, "block%lld", (long long)i);
+        st = vit_mlp(hp, &e->blocks[i], x, &s);
+        if (st == GC_OK) st = gc_tap_f32f(tap, x, 4, (const int64_t[]){1, g, g, D}, "block%lld", (long long)i);
     }
     if (st == GC_OK) st = vit_neck(hp, e, x, emb);
     if (st == GC_OK) st = gc_sam_tap_nchw(tap, "image_embeddings", emb, g, g, hp->out_chans);

@@ -108,14 +108,15 @@ static int64_t mlp_width(const gc_sam_mlp *m) {
 
 /* One MLP on a single vector x -> y, ReLU between layers; hidden layers alternate between the two
  * halves of tmp (2 x mlp_width floats). */
-static void mlp_forward(const gc_sam_mlp *m, const float *x, float *y, float *tmp) {
+static gc_status mlp_forward(const gc_sam_mlp *m, const float *x, float *y, float *tmp) {
     const float *in = x;
     for (int64_t i = 0; i < m->n; i++) {
         float *o = i == m->n - 1 ? y : tmp + (i % 2) * mlp_width(m);
-        gc_linear(o, in, m->w[i], m->b[i], 1, m->in[i], m->out[i]);
+        GC_TRY(gc_linear(o, in, m->w[i], m->b[i], 1, m->in[i], m->out[i]));
         if (i < m->n - 1) gc_relu(o, m->out[i]);
         in = o;
     }
+    return GC_OK;
 }
 
 /* Scratch of one decoder pass: Nk = g*g image tokens, Nq prompt tokens, width C, internal I. */
@@ -131,11 +132,11 @@ typedef struct {
 static gc_status attn_forward(const gc_sam_attn *at, int64_t heads, const float *xq, int64_t nq, const float *xk,
                               const float *xv, int64_t nk, int64_t C, float *out, dec_scratch *s) {
     const int64_t I = at->internal, hd = I / heads;
-    gc_linear(s->q, xq, at->q_w, at->q_b, nq, C, I);
-    gc_linear(s->k, xk, at->k_w, at->k_b, nk, C, I);
-    gc_linear(s->v, xv, at->v_w, at->v_b, nk, C, I);
+    GC_TRY(gc_linear(s->q, xq, at->q_w, at->q_b, nq, C, I));
+    GC_TRY(gc_linear(s->k, xk, at->k_w, at->k_b, nk, C, I));
+    GC_TRY(gc_linear(s->v, xv, at->v_w, at->v_b, nk, C, I));
     GC_TRY(gc_attention(s->a, I, s->q, I, s->k, I, s->v, I, nq, nk, heads, hd, (float)(1.0 / sqrt((double)hd)), false));
-    gc_linear(out, s->a, at->o_w, at->o_b, nq, I, C);
+    GC_TRY(gc_linear(out, s->a, at->o_w, at->o_b, nq, I, C));
     return GC_OK;
 }
 
@@ -174,9 +175,9 @@ static gc_status two_way(const gc_sam *m, float *queries, const float *qpe, int6
         add_rows(s->kk, keys, kpe, Nk, C);
         GC_TRY(attn_forward(&l->token_to_image, heads, s->qq, Nq, s->kk, keys, Nk, C, s->o, s));
         residual_norm(queries, s->o, Nq, C, l->norm_w[1], l->norm_b[1], eps);
-        gc_linear(s->ffn, queries, l->lin1_w, l->lin1_b, Nq, C, hp->dec_mlp);
+        GC_TRY(gc_linear(s->ffn, queries, l->lin1_w, l->lin1_b, Nq, C, hp->dec_mlp));
         gc_relu(s->ffn, Nq * hp->dec_mlp);
-        gc_linear(s->o, s->ffn, l->lin2_w, l->lin2_b, Nq, hp->dec_mlp, C);
+        GC_TRY(gc_linear(s->o, s->ffn, l->lin2_w, l->lin2_b, Nq, hp->dec_mlp, C));
         residual_norm(queries, s->o, Nq, C, l->norm_w[2], l->norm_b[2], eps);
         add_rows(s->qq, queries, qpe, Nq, C); /* kk (keys + kpe) is unchanged since the last cross-attention */
         GC_TRY(attn_forward(&l->image_to_token, heads, s->kk, Nk, s->qq, queries, Nq, C, s->o, s));
@@ -250,10 +251,11 @@ gc_status gc_sam_decode(const gc_sam *m, const float *emb, const float *sparse, 
     if (st == GC_OK) {
         /* hypernetworks: mask token k -> hyper[k, C8]; masks_all[k] = hyper[k] . up (per pixel) */
         const float *hs = tokens;
-        for (int64_t k = 0; k < M; k++) mlp_forward(&d->hyper[k], hs + (1 + k) * C, hyper + k * C8, tmp);
-        gc_matmul(masks_all, hyper, up, M, C8, 16 * Nk, false, true, 1.0f, 0.0f);
-        mlp_forward(&d->iou_head, hs, iou_all, tmp);
-        st = GC_TAP(tap, "decoder.masks_all", masks_all, 1, M, 4 * g, 4 * g);
+        for (int64_t k = 0; k < M && st == GC_OK; k++)
+            st = mlp_forward(&d->hyper[k], hs + (1 + k) * C, hyper + k * C8, tmp);
+        if (st == GC_OK) st = gc_matmul(masks_all, hyper, up, M, C8, 16 * Nk, false, true, 1.0f, 0.0f);
+        if (st == GC_OK) st = mlp_forward(&d->iou_head, hs, iou_all, tmp);
+        if (st == GC_OK) st = GC_TAP(tap, "decoder.masks_all", masks_all, 1, M, 4 * g, 4 * g);
     }
     if (st == GC_OK) st = GC_TAP(tap, "decoder.iou_all", iou_all, 1, M);
     gc_free(tokens), gc_free(keys), gc_free(up), gc_free(hyper);

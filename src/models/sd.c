@@ -131,6 +131,7 @@ static void sd_free_parts(gc_sd *sd) {
     free(sd->sv.prefix);
     if (sd->wv != sd->wu) gc_weights_free(sd->wv);
     gc_weights_free(sd->wu);
+    gc_exec_free(sd->ex);
 }
 
 void gc_sd_free(gc_sd *sd) {
@@ -145,6 +146,8 @@ static gc_status sd_build(gc_sd *sd, const sd_hparams *h) {
     sd->sv.levels = sd->su.levels; /* unused by VAE names; kept consistent */
     GC_TRY(sd_unet_load(&sd->su, &h->hp, &sd->unet));
     GC_TRY(sd_vae_load(&sd->sv, &sd->vae));
+    if (!(sd->ex = gc_exec_new(gc_backend_cpu()))) return GC_ERR_NOMEM;
+    sd->unet.ex = sd->vae.ex = sd->ex; /* one arena: the encoder and the UNet run one after the other */
     sd->scale_factor = (float)h->scale;
     return sd_schedule_init(&sd->sched, h->linear_start, h->linear_end, h->timesteps);
 }

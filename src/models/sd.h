@@ -15,6 +15,7 @@ struct gc_sd {
     sd_vae vae;
     sd_schedule sched;
     float scale_factor;   /* latent scale (0.18215) */
+    gc_exec *ex;          /* backend + scratch arena of both networks (owned) */
 };
 
 /* Build from an already open weight set (tests: manifest-generated weights). Takes ownership of w;

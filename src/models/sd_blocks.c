@@ -2,8 +2,6 @@
 #include <string.h>
 
 #include "models/sd_blocks.h"
-#include "tensor/groupnorm.h"
-#include "tensor/linear.h"
 
 static gc_status param(const sd_source *s, const char *name, const char *what, int ndim, const int64_t *shape,
                        const float **out) {
@@ -41,9 +39,9 @@ gc_status sd_linear_load(const sd_source *s, const char *name, int64_t in, int64
     return bias ? param(s, name, "bias", 1, (const int64_t[]){out}, &l->b) : GC_OK;
 }
 
-gc_status sd_conv_forward(const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride, gc_pad2d pad,
-                          float *y) {
-    return gc_conv2d(y, x, c->w, c->b, c->cin, H, W, c->cout, c->k, stride, pad);
+gc_status sd_conv_forward(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride,
+                          gc_pad2d pad, float *y) {
+    return cx->be->conv2d(cx->a, y, x, c->w, c->b, c->cin, H, W, c->cout, c->k, stride, pad);
 }
 
 gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names, int64_t cin, int64_t cout,
@@ -73,62 +71,54 @@ gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names
     return GC_OK;
 }
 
-gc_status sd_resblock_forward(const sd_resblock *r, const float *x, int64_t H, int64_t W, const float *emb_silu,
-                              float *y) {
+gc_status sd_resblock_forward(const sd_ctx *cx, const sd_resblock *r, const float *x, int64_t H, int64_t W,
+                              const float *emb_silu, float *y) {
+    const gc_backend_i *be = cx->be;
     int64_t HW = H * W;
     const gc_pad2d p1 = {1, 1, 1, 1};
-    float *t = gc_alloc_array((size_t)(GC_MAX(r->cin, r->cout) * HW), sizeof(float));
-    float *h = gc_alloc_array((size_t)(r->cout * HW), sizeof(float));
-    gc_status st = t && h ? GC_OK : GC_ERR_NOMEM;
+    /* one work map: y holds conv1's output until conv2 overwrites it (conv2 reads t only), and t
+     * takes the shortcut conv last (a whole 512^2 x 128 map less at the VAE's peak) */
+    size_t mark = gc_arena_mark(cx->a);
+    float *t = gc_arena_floats(cx->a, GC_MAX(r->cin, r->cout) * HW);
+    float *e = r->emb_dim > 0 ? gc_arena_floats(cx->a, r->cout) : NULL;
+    gc_status st = t && (e || r->emb_dim <= 0) ? GC_OK : GC_ERR_NOMEM;
     if (st == GC_OK) {
-        gc_groupnorm(t, x, r->norm1.w, r->norm1.b, r->cin, HW, SD_GN_GROUPS, r->eps, true);
-        st = sd_conv_forward(&r->conv1, t, H, W, 1, p1, h);
+        be->groupnorm(t, x, r->norm1.w, r->norm1.b, r->cin, HW, SD_GN_GROUPS, r->eps, true);
+        st = sd_conv_forward(cx, &r->conv1, t, H, W, 1, p1, y);
     }
     if (st == GC_OK && r->emb_dim > 0) {
-        float e[r->cout];
-        gc_linear(e, emb_silu, r->emb.w, r->emb.b, 1, r->emb_dim, r->cout);
-        for (int64_t c = 0; c < r->cout; c++)
-            for (int64_t i = 0; i < HW; i++) h[c * HW + i] += e[c];
+        st = be->linear(e, emb_silu, r->emb.w, r->emb.b, 1, r->emb_dim, r->cout);
+        if (st == GC_OK) be->add_bias(y, e, r->cout, HW, true);
     }
     if (st == GC_OK) {
-        gc_groupnorm(t, h, r->norm2.w, r->norm2.b, r->cout, HW, SD_GN_GROUPS, r->eps, true);
-        st = sd_conv_forward(&r->conv2, t, H, W, 1, p1, y);
+        be->groupnorm(t, y, r->norm2.w, r->norm2.b, r->cout, HW, SD_GN_GROUPS, r->eps, true);
+        st = sd_conv_forward(cx, &r->conv2, t, H, W, 1, p1, y);
     }
     if (st == GC_OK && r->has_skip) {
-        st = sd_conv_forward(&r->skip, x, H, W, 1, (gc_pad2d){0, 0, 0, 0}, h);
-        if (st == GC_OK)
-            for (int64_t i = 0; i < r->cout * HW; i++) y[i] += h[i];
+        st = sd_conv_forward(cx, &r->skip, x, H, W, 1, (gc_pad2d){0, 0, 0, 0}, t);
+        if (st == GC_OK) be->add_scaled(y, t, NULL, 1, r->cout * HW);
     } else if (st == GC_OK) {
-        for (int64_t i = 0; i < r->cout * HW; i++) y[i] += x[i];
+        be->add_scaled(y, x, NULL, 1, r->cout * HW);
     }
-    gc_free(t);
-    gc_free(h);
+    gc_arena_rewind(cx->a, mark);
     return st;
 }
 
-static void add_bias_rows(float *y, const float *b, int64_t N, int64_t C) {
-    if (!b) return;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) y[n * C + c] += b[c];
+gc_status sd_linear_map_to_tokens(const sd_ctx *cx, const sd_linear *l, const float *x, int64_t HW, float *y) {
+    GC_TRY(cx->be->matmul(y, x, l->w, HW, l->in, l->out, true, true, 1.0f, 0.0f));
+    if (l->b) cx->be->add_bias(y, l->b, HW, l->out, false);
+    return GC_OK;
 }
 
-void sd_linear_map_to_tokens(const sd_linear *l, const float *x, int64_t HW, float *y) {
-    gc_matmul(y, x, l->w, HW, l->in, l->out, true, true, 1.0f, 0.0f);
-    add_bias_rows(y, l->b, HW, l->out);
+gc_status sd_linear_tokens_to_map(const sd_ctx *cx, const sd_linear *l, const float *t, int64_t HW, float *y) {
+    GC_TRY(cx->be->matmul(y, l->w, t, l->out, l->in, HW, false, true, 1.0f, 0.0f));
+    if (l->b) cx->be->add_bias(y, l->b, l->out, HW, true);
+    return GC_OK;
 }
 
-void sd_linear_tokens_to_map(const sd_linear *l, const float *t, int64_t HW, float *y) {
-    gc_matmul(y, l->w, t, l->out, l->in, HW, false, true, 1.0f, 0.0f);
-    if (l->b)
-        for (int64_t c = 0; c < l->out; c++)
-            for (int64_t i = 0; i < HW; i++) y[c * HW + i] += l->b[c];
-}
-
-void sd_linear_forward(const sd_linear *l, const float *x, int64_t N, float *y, bool accumulate) {
-    if (!accumulate) {
-        gc_linear(y, x, l->w, l->b, N, l->in, l->out);
-        return;
-    }
-    gc_matmul(y, x, l->w, N, l->in, l->out, false, true, 1.0f, 1.0f);
-    add_bias_rows(y, l->b, N, l->out);
+gc_status sd_linear_forward(const sd_ctx *cx, const sd_linear *l, const float *x, int64_t N, float *y, bool accumulate) {
+    if (!accumulate) return cx->be->linear(y, x, l->w, l->b, N, l->in, l->out);
+    GC_TRY(cx->be->matmul(y, x, l->w, N, l->in, l->out, false, true, 1.0f, 1.0f));
+    if (l->b) cx->be->add_bias(y, l->b, N, l->out, false);
+    return GC_OK;
 }

@@ -4,8 +4,15 @@
 #ifndef GC_SD_BLOCKS_H
 #define GC_SD_BLOCKS_H
 
+#include "backend/backend.h"
 #include "models/sd_source.h"
 #include "tensor/conv2d.h"
+
+/* What a forward pass runs on: the backend's ops and the arena its buffers come from. */
+typedef struct {
+    const gc_backend_i *be;
+    gc_arena *a;
+} sd_ctx;
 
 typedef struct {
     int64_t cin, cout, k;
@@ -30,8 +37,8 @@ gc_status sd_norm_load(const sd_source *s, const char *name, int64_t C, sd_norm 
 gc_status sd_linear_load(const sd_source *s, const char *name, int64_t in, int64_t out, bool bias, sd_linear *l);
 
 /* y[cout, Ho, Wo] = conv(x[cin, H, W]) with the given stride and padding. */
-gc_status sd_conv_forward(const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride, gc_pad2d pad,
-                          float *y);
+gc_status sd_conv_forward(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride,
+                          gc_pad2d pad, float *y);
 
 typedef struct {
     int64_t cin, cout;
@@ -49,9 +56,9 @@ typedef struct {
 gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names, int64_t cin, int64_t cout,
                            int64_t emb_dim, float eps, sd_resblock *r);
 /* y[cout, H, W] = skip(x) + conv2(silu(gn2(conv1(silu(gn1(x))) + Linear(emb_silu)))).
- * emb_silu = SiLU(emb) [emb_dim] (NULL when emb_dim == 0). */
-gc_status sd_resblock_forward(const sd_resblock *r, const float *x, int64_t H, int64_t W, const float *emb_silu,
-                              float *y);
+ * emb_silu = SiLU(emb) [emb_dim] (NULL when emb_dim == 0). y must not overlap x. */
+gc_status sd_resblock_forward(const sd_ctx *cx, const sd_resblock *r, const float *x, int64_t H, int64_t W,
+                              const float *emb_silu, float *y);
 
 /* 32 groups everywhere in SD. */
 #define SD_GN_GROUPS 32
@@ -59,10 +66,10 @@ gc_status sd_resblock_forward(const sd_resblock *r, const float *x, int64_t H, i
 /* A 1x1 conv (or Linear) between a map and tokens, as the SpatialTransformer's proj_in/proj_out and
  * the VAE attention's q/k/v/proj_out use it:
  *   to_tokens: y[HW, out] = x[in, HW]^T W^T + b      from_tokens: y[out, HW] = W t[HW, in]^T + b */
-void sd_linear_map_to_tokens(const sd_linear *l, const float *x, int64_t HW, float *y);
-void sd_linear_tokens_to_map(const sd_linear *l, const float *t, int64_t HW, float *y);
+gc_status sd_linear_map_to_tokens(const sd_ctx *cx, const sd_linear *l, const float *x, int64_t HW, float *y);
+gc_status sd_linear_tokens_to_map(const sd_ctx *cx, const sd_linear *l, const float *t, int64_t HW, float *y);
 /* y[N, out] (+)= x[N, in] W^T + b; accumulate adds into y (a residual connection). */
-void sd_linear_forward(const sd_linear *l, const float *x, int64_t N, float *y, bool accumulate);
+gc_status sd_linear_forward(const sd_ctx *cx, const sd_linear *l, const float *x, int64_t N, float *y, bool accumulate);
 
 /* Called with every named intermediate a forward pass exposes (shape without the batch dim). The
  * pointer is valid during the call only. A non-OK return stops the forward pass. */

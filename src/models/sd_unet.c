@@ -3,15 +3,7 @@
 #include <string.h>
 
 #include "models/sd_unet.h"
-#include "tensor/activation.h"
-#include "tensor/attention.h"
-#include "tensor/fourier.h"
-#include "tensor/geglu.h"
-#include "tensor/groupnorm.h"
-#include "tensor/layernorm.h"
-#include "tensor/linear.h"
 #include "tensor/timestep.h"
-#include "tensor/upsample.h"
 
 #define UNET_RES_EPS 1e-5f   /* GroupNorm32 in ResBlocks and the final norm */
 #define UNET_ST_EPS 1e-6f    /* SpatialTransformer's GroupNorm */
@@ -155,44 +147,49 @@ void sd_unet_free(sd_unet *u) {
     memset(u, 0, sizeof *u);
 }
 
+/* tok[HW, C] += o(attention(q(LN(tok)), k(src), v(src))) with src = LN(tok) (self-attention, ctx
+ * NULL) or the context [n_ctx, ctx_dim]. a, q, o: [HW, C], k, v: [max(HW, n_ctx), C] scratch. */
+static gc_status attend(const sd_ctx *cx, const sd_transformer *t, const sd_norm *ln, const sd_linear *wq,
+                        const sd_linear *wk, const sd_linear *wv, const sd_linear *wo, const float *ctx, int64_t n_ctx,
+                        float *tok, int64_t HW, float *a, float *q, float *k, float *v, float *o) {
+    int64_t C = t->C, hd = C / t->heads, nk = ctx ? n_ctx : HW;
+    const float *src = ctx ? ctx : a;
+    cx->be->layernorm(a, tok, ln->w, ln->b, HW, C, UNET_LN_EPS);
+    GC_TRY(sd_linear_forward(cx, wq, a, HW, q, false));
+    GC_TRY(sd_linear_forward(cx, wk, src, nk, k, false));
+    GC_TRY(sd_linear_forward(cx, wv, src, nk, v, false));
+    GC_TRY(cx->be->attention(cx->a, o, C, q, C, k, C, v, C, HW, nk, t->heads, hd, (float)pow((double)hd, -0.5), false));
+    return sd_linear_forward(cx, wo, o, HW, tok, true);
+}
+
 /* x[C, HW] += proj_out(BasicTransformerBlock(proj_in(GN(x)), context)). */
-static gc_status transformer_forward(const sd_transformer *t, float *x, int64_t HW, const float *ctx, int64_t n_ctx) {
-    int64_t C = t->C, hd = C / t->heads, nkv = GC_MAX(HW, n_ctx);
-    float scale = (float)pow((double)hd, -0.5);
-    size_t n = (size_t)(HW * C);
+static gc_status transformer_forward(const sd_ctx *cx, const sd_transformer *t, float *x, int64_t HW, const float *ctx,
+                                     int64_t n_ctx) {
+    const gc_backend_i *be = cx->be;
+    int64_t C = t->C, nkv = GC_MAX(HW, n_ctx), n = HW * C;
+    size_t mark = gc_arena_mark(cx->a);
     /* tok, a, q, o: [HW, C]; k, v: [max(HW, n_ctx), C]; f: [HW, 8C]; g: [HW, 4C] */
-    float *buf = gc_alloc_array(4 * n + 2 * (size_t)(nkv * C) + 12 * n, sizeof(float));
-    if (!buf) return GC_ERR_NOMEM;
-    float *tok = buf, *a = tok + n, *q = a + n, *o = q + n, *k = o + n, *v = k + nkv * C, *f = v + nkv * C,
-          *g = f + 8 * n;
-    gc_groupnorm(a, x, t->norm.w, t->norm.b, C, HW, SD_GN_GROUPS, UNET_ST_EPS, false);
-    sd_linear_map_to_tokens(&t->proj_in, a, HW, tok);
-    /* self-attention */
-    gc_layernorm(a, tok, t->ln1.w, t->ln1.b, HW, C, UNET_LN_EPS);
-    sd_linear_forward(&t->q1, a, HW, q, false);
-    sd_linear_forward(&t->k1, a, HW, k, false);
-    sd_linear_forward(&t->v1, a, HW, v, false);
-    gc_status st = gc_attention(o, C, q, C, k, C, v, C, HW, HW, t->heads, hd, scale, false);
+    float *tok = gc_arena_floats(cx->a, 4 * n + 2 * nkv * C + 12 * n);
+    if (!tok) return GC_ERR_NOMEM;
+    float *a = tok + n, *q = a + n, *o = q + n, *k = o + n, *v = k + nkv * C, *f = v + nkv * C, *g = f + 8 * n;
+    be->groupnorm(a, x, t->norm.w, t->norm.b, C, HW, SD_GN_GROUPS, UNET_ST_EPS, false);
+    gc_status st = sd_linear_map_to_tokens(cx, &t->proj_in, a, HW, tok);
+    if (st == GC_OK) /* self-attention */
+        st = attend(cx, t, &t->ln1, &t->q1, &t->k1, &t->v1, &t->o1, NULL, 0, tok, HW, a, q, k, v, o);
+    if (st == GC_OK) /* cross-attention on the context */
+        st = attend(cx, t, &t->ln2, &t->q2, &t->k2, &t->v2, &t->o2, ctx, n_ctx, tok, HW, a, q, k, v, o);
+    /* GEGLU feed-forward */
     if (st == GC_OK) {
-        sd_linear_forward(&t->o1, o, HW, tok, true);
-        /* cross-attention on the context */
-        gc_layernorm(a, tok, t->ln2.w, t->ln2.b, HW, C, UNET_LN_EPS);
-        sd_linear_forward(&t->q2, a, HW, q, false);
-        sd_linear_forward(&t->k2, ctx, n_ctx, k, false);
-        sd_linear_forward(&t->v2, ctx, n_ctx, v, false);
-        st = gc_attention(o, C, q, C, k, C, v, C, HW, n_ctx, t->heads, hd, scale, false);
+        be->layernorm(a, tok, t->ln3.w, t->ln3.b, HW, C, UNET_LN_EPS);
+        st = sd_linear_forward(cx, &t->ff1, a, HW, f, false);
     }
     if (st == GC_OK) {
-        sd_linear_forward(&t->o2, o, HW, tok, true);
-        /* GEGLU feed-forward */
-        gc_layernorm(a, tok, t->ln3.w, t->ln3.b, HW, C, UNET_LN_EPS);
-        sd_linear_forward(&t->ff1, a, HW, f, false);
-        gc_geglu(g, f, HW, 4 * C);
-        sd_linear_forward(&t->ff2, g, HW, tok, true);
-        sd_linear_tokens_to_map(&t->proj_out, tok, HW, a);
-        for (size_t i = 0; i < n; i++) x[i] += a[i];
+        be->geglu(g, f, HW, 4 * C);
+        st = sd_linear_forward(cx, &t->ff2, g, HW, tok, true);
     }
-    gc_free(buf);
+    if (st == GC_OK) st = sd_linear_tokens_to_map(cx, &t->proj_out, tok, HW, a);
+    if (st == GC_OK) be->add_scaled(x, a, NULL, 1, n);
+    gc_arena_rewind(cx->a, mark);
     return st;
 }
 
@@ -203,51 +200,142 @@ static gc_status emit_map(const sd_unet_run *run, const char *name, const float 
     return emit(run, name, x, 3, (const int64_t[]){C, H, W});
 }
 
-/* Run one block on x[cin, H, W] into a fresh buffer *y[cout, H', W'] (H, W updated). */
-static gc_status block_forward(const sd_unet_block *b, const float *x, int64_t *H, int64_t *W, const float *emb_silu,
-                               const float *ctx, int64_t n_ctx, const sd_unet_run *run, const char *pre_up_name,
-                               float **y) {
+/* Output size of block b on an h x w input. */
+static void block_out_size(const sd_unet_block *b, int64_t *h, int64_t *w) {
+    if (b->is_down) *h = gc_conv2d_out(*h, 3, 2, 1, 1), *w = gc_conv2d_out(*w, 3, 2, 1, 1);
+    else if (b->has_up) *h *= 2, *w *= 2;
+}
+
+/* Run one block on x[cin, H, W] into y[cout, H', W'] (H, W updated; y sized by block_out_size). */
+static gc_status block_forward(const sd_ctx *cx, const sd_unet_block *b, const float *x, int64_t *H, int64_t *W,
+                               const float *emb_silu, const float *ctx, int64_t n_ctx, const sd_unet_run *run,
+                               const char *pre_up_name, float *y) {
     int64_t h = *H, w = *W;
-    *y = NULL;
-    if (b->is_down) {
-        int64_t ho = gc_conv2d_out(h, 3, 2, 1, 1), wo = gc_conv2d_out(w, 3, 2, 1, 1);
-        float *o = gc_alloc_array((size_t)(b->cout * ho * wo), sizeof(float));
-        if (!o) return GC_ERR_NOMEM;
-        gc_status st = sd_conv_forward(&b->conv, x, h, w, 2, (gc_pad2d){1, 1, 1, 1}, o);
-        if (st != GC_OK) {
-            gc_free(o);
-            return st;
-        }
-        *H = ho;
-        *W = wo;
-        *y = o;
-        return GC_OK;
-    }
-    float *o = gc_alloc_array((size_t)(b->cout * h * w), sizeof(float));
-    if (!o) return GC_ERR_NOMEM;
-    gc_status st = sd_resblock_forward(&b->res, x, h, w, emb_silu, o);
-    if (st == GC_OK && b->has_attn) st = transformer_forward(&b->attn, o, h * w, ctx, n_ctx);
+    block_out_size(b, H, W);
+    if (b->is_down) return sd_conv_forward(cx, &b->conv, x, h, w, 2, (gc_pad2d){1, 1, 1, 1}, y);
+    size_t mark = gc_arena_mark(cx->a);
+    float *o = b->has_up ? gc_arena_floats(cx->a, b->cout * h * w) : y;
+    float *up = b->has_up && o ? gc_arena_floats(cx->a, 4 * b->cout * h * w) : NULL;
+    gc_status st = o && (up || !b->has_up) ? GC_OK : GC_ERR_NOMEM;
+    if (st == GC_OK) st = sd_resblock_forward(cx, &b->res, x, h, w, emb_silu, o);
+    if (st == GC_OK && b->has_attn) st = transformer_forward(cx, &b->attn, o, h * w, ctx, n_ctx);
     if (st == GC_OK && b->has_up) {
         st = emit_map(run, pre_up_name, o, b->cout, h, w);
-        size_t n4 = (size_t)(4 * b->cout * h * w);
-        float *up = gc_alloc_array(n4, sizeof(float)), *y2 = gc_alloc_array(n4, sizeof(float));
-        if (st == GC_OK && (!up || !y2)) st = GC_ERR_NOMEM;
         if (st == GC_OK) {
-            gc_upsample_nearest2x(up, o, b->cout, h, w);
-            st = sd_conv_forward(&b->conv, up, 2 * h, 2 * w, 1, (gc_pad2d){1, 1, 1, 1}, y2);
+            cx->be->upsample2x(up, o, b->cout, h, w);
+            st = sd_conv_forward(cx, &b->conv, up, 2 * h, 2 * w, 1, (gc_pad2d){1, 1, 1, 1}, y);
         }
-        gc_free(o);
-        o = y2;
-        gc_free(up);
-        *H = 2 * h;
-        *W = 2 * w;
     }
-    if (st != GC_OK) {
-        gc_free(o);
-        return st;
+    gc_arena_rewind(cx->a, mark);
+    return st;
+}
+
+/* The skips the decoder consumes: input_blocks.0 .. input_blocks.n_in, kept from the encoder. */
+typedef struct {
+    float **x;
+    int64_t *C, *H, *W;
+    int top;
+} unet_skips;
+
+static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, const float *z, int64_t h, int64_t w, float t,
+                          const float *context, int64_t n_ctx, const sd_unet_run *run, float *out, unet_skips *hs) {
+    const gc_backend_i *be = cx->be;
+    int last = run && run->last_block >= 0 && run->last_block < u->n_out ? run->last_block : u->n_out - 1;
+    char nm[64];
+    /* time embedding */
+    float *temb = gc_arena_floats(cx->a, u->mc + 3 * u->emb_dim);
+    if (!temb) return GC_ERR_NOMEM;
+    float *e1 = temb + u->mc, *emb = e1 + u->emb_dim, *emb_silu = emb + u->emb_dim;
+    gc_timestep_embedding(temb, t, u->mc);
+    GC_TRY(emit(run, "t_emb", temb, 1, &u->mc));
+    GC_TRY(be->linear(e1, temb, u->temb1.w, u->temb1.b, 1, u->mc, u->emb_dim));
+    be->unary(GC_UNARY_SILU, e1, u->emb_dim);
+    GC_TRY(be->linear(emb, e1, u->temb2.w, u->temb2.b, 1, u->emb_dim, u->emb_dim));
+    GC_TRY(emit(run, "emb", emb, 1, &u->emb_dim));
+    if (run && run->cond_emb) {
+        be->add_scaled(emb, run->cond_emb, NULL, 1, u->emb_dim);
+        GC_TRY(emit(run, "emb_plus_cond", emb, 1, &u->emb_dim));
     }
-    *y = o;
-    return GC_OK;
+    memcpy(emb_silu, emb, (size_t)u->emb_dim * sizeof(float));
+    be->unary(GC_UNARY_SILU, emb_silu, u->emb_dim);
+
+    /* encoder: every block output stays in the arena for the skips */
+    int64_t H = h, W = w;
+    if (!(hs->x[0] = gc_arena_floats(cx->a, u->mc * H * W))) return GC_ERR_NOMEM;
+    GC_TRY(sd_conv_forward(cx, &u->conv_in, z, H, W, 1, (gc_pad2d){1, 1, 1, 1}, hs->x[0]));
+    hs->C[0] = u->mc, hs->H[0] = H, hs->W[0] = W;
+    hs->top = 1;
+    GC_TRY(emit_map(run, "input_blocks.0", hs->x[0], u->mc, H, W));
+    for (int i = 0; i < u->n_in; i++) {
+        int64_t ho = H, wo = W;
+        block_out_size(&u->in[i], &ho, &wo);
+        float *y = gc_arena_floats(cx->a, u->in[i].cout * ho * wo);
+        if (!y) return GC_ERR_NOMEM;
+        GC_TRY(block_forward(cx, &u->in[i], hs->x[hs->top - 1], &H, &W, emb_silu, context, n_ctx, run, NULL, y));
+        hs->x[hs->top] = y, hs->C[hs->top] = u->in[i].cout, hs->H[hs->top] = H, hs->W[hs->top] = W;
+        snprintf(nm, sizeof nm, "input_blocks.%d", i + 1);
+        GC_TRY(emit_map(run, nm, y, u->in[i].cout, H, W));
+        hs->top++;
+    }
+    /* middle */
+    int64_t C = hs->C[hs->top - 1];
+    float *m1 = gc_arena_floats(cx->a, C * H * W), *hcur = gc_arena_floats(cx->a, C * H * W);
+    if (!m1 || !hcur) return GC_ERR_NOMEM;
+    GC_TRY(sd_resblock_forward(cx, &u->mid1, hs->x[hs->top - 1], H, W, emb_silu, m1));
+    GC_TRY(transformer_forward(cx, &u->mid_attn, m1, H * W, context, n_ctx));
+    GC_TRY(sd_resblock_forward(cx, &u->mid2, m1, H, W, emb_silu, hcur));
+    GC_TRY(emit_map(run, "middle_block", hcur, C, H, W));
+    /* decoder: [h, skip] in one concatenation buffer, each block's output in one buffer (its input
+     * is already copied into the concatenation); both sized for the largest block run */
+    bool after_skip = run && run->feat_after_skip;
+    int64_t cat_n = 0, out_n = C * H * W, hh = H, ww = W;
+    for (int k = 0; k <= last + after_skip && k < u->n_out; k++) {
+        int64_t cin = (k ? u->out[k - 1].cout : C) + hs->C[hs->top - 1 - k];
+        cat_n = GC_MAX(cat_n, cin * hh * ww);
+        if (k > last) break; /* block last + 1's concatenation only (feat_after_skip) */
+        block_out_size(&u->out[k], &hh, &ww);
+        out_n = GC_MAX(out_n, u->out[k].cout * hh * ww);
+    }
+    float *cat = gc_arena_floats(cx->a, cat_n), *ybuf = gc_arena_floats(cx->a, out_n);
+    if (!cat || !ybuf) return GC_ERR_NOMEM;
+    bool freeu = run && run->freeu;
+    for (int k = 0; k < u->n_out; k++) {
+        float s = 1.0f;
+        if (freeu && (C == 4 * u->mc || C == 2 * u->mc)) {
+            /* GeoAware scales the backbone in place, so the recorded feature carries the factor */
+            float bk = C == 4 * u->mc ? run->b1 : run->b2;
+            s = C == 4 * u->mc ? run->s1 : run->s2;
+            for (int64_t i = 0; i < (C / 2) * H * W; i++) hcur[i] *= bk;
+        }
+        bool feat = k % (u->nr + 1) == u->nr, after = feat && after_skip;
+        snprintf(nm, sizeof nm, "feat%d", k);
+        if (feat && !after) GC_TRY(emit_map(run, nm, hcur, C, H, W));
+        if (k > last && !after) break;
+        int top = --hs->top;
+        float *skip = hs->x[top];
+        int64_t Cs = hs->C[top];
+        if (hs->H[top] != H || hs->W[top] != W)
+            return gc_errorf(GC_ERR_INTERNAL, "UNet skip %d is %lldx%lld, backbone %lldx%lld", top,
+                             (long long)hs->H[top], (long long)hs->W[top], (long long)H, (long long)W);
+        if (s != 1.0f) GC_TRY(be->lowfreq_scale(skip, Cs, H, W, s));
+        memcpy(cat, hcur, (size_t)(C * H * W) * sizeof(float));
+        memcpy(cat + C * H * W, skip, (size_t)(Cs * H * W) * sizeof(float));
+        if (after) GC_TRY(emit_map(run, nm, cat, C + Cs, H, W));
+        if (k > last) break;
+        char pre[64];
+        snprintf(pre, sizeof pre, "output_blocks.%d.pre_upsample", k);
+        hcur = ybuf;
+        GC_TRY(block_forward(cx, &u->out[k], cat, &H, &W, emb_silu, context, n_ctx, run, pre, hcur));
+        C = u->out[k].cout;
+        snprintf(nm, sizeof nm, "output_blocks.%d", k);
+        GC_TRY(emit_map(run, nm, hcur, C, H, W));
+    }
+    if (last < u->n_out - 1) return GC_OK;
+    float *tmp = gc_arena_floats(cx->a, C * H * W), *o = out ? out : gc_arena_floats(cx->a, u->out_ch * H * W);
+    if (!tmp || !o) return GC_ERR_NOMEM;
+    be->groupnorm(tmp, hcur, u->norm_out.w, u->norm_out.b, C, H * W, SD_GN_GROUPS, UNET_RES_EPS, true);
+    GC_TRY(sd_conv_forward(cx, &u->conv_out, tmp, H, W, 1, (gc_pad2d){1, 1, 1, 1}, o));
+    return emit_map(run, "out", o, u->out_ch, H, W);
 }
 
 int64_t sd_unet_skip_channels(const sd_unet *u, int k) {
@@ -266,125 +354,20 @@ gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w
     if (ctx_dim != u->ctx_dim)
         return gc_errorf(GC_ERR_SHAPE, "UNet context is %lld wide, the model's cross-attention expects %lld",
                          (long long)ctx_dim, (long long)u->ctx_dim);
-    int last = run && run->last_block >= 0 && run->last_block < u->n_out ? run->last_block : u->n_out - 1;
-    char nm[64];
-    gc_status st = GC_OK;
-    /* time embedding */
-    float *temb = gc_alloc_array((size_t)(u->mc + 3 * u->emb_dim), sizeof(float));
-    if (!temb) return GC_ERR_NOMEM;
-    float *e1 = temb + u->mc, *emb = e1 + u->emb_dim, *emb_silu = emb + u->emb_dim;
-    gc_timestep_embedding(temb, t, u->mc);
-    st = emit(run, "t_emb", temb, 1, &u->mc);
-    gc_linear(e1, temb, u->temb1.w, u->temb1.b, 1, u->mc, u->emb_dim);
-    gc_silu(e1, u->emb_dim);
-    gc_linear(emb, e1, u->temb2.w, u->temb2.b, 1, u->emb_dim, u->emb_dim);
-    if (st == GC_OK) st = emit(run, "emb", emb, 1, &u->emb_dim);
-    if (st == GC_OK && run && run->cond_emb) {
-        for (int64_t i = 0; i < u->emb_dim; i++) emb[i] += run->cond_emb[i];
-        st = emit(run, "emb_plus_cond", emb, 1, &u->emb_dim);
+    /* the skip table (host bookkeeping; the maps themselves live in the arena) */
+    int n = u->n_in + 1;
+    unet_skips hs = {.x = gc_calloc((size_t)n, sizeof(float *)), .C = gc_alloc_array((size_t)(3 * n), sizeof(int64_t))};
+    if (!hs.x || !hs.C) {
+        gc_free(hs.x);
+        gc_free(hs.C);
+        return GC_ERR_NOMEM;
     }
-    memcpy(emb_silu, emb, (size_t)u->emb_dim * sizeof(float));
-    gc_silu(emb_silu, u->emb_dim);
-
-    /* encoder: keep every block output for the skips */
-    float **hs = gc_calloc((size_t)(u->n_in + 1), sizeof(float *));
-    int64_t *hsC = gc_alloc_array((size_t)(3 * (u->n_in + 1)), sizeof(int64_t));
-    if (!hs || !hsC) st = GC_ERR_NOMEM;
-    int64_t *hsH = hsC ? hsC + u->n_in + 1 : NULL, *hsW = hsH ? hsH + u->n_in + 1 : NULL;
-    int top = 0;
-    int64_t H = h, W = w;
-    if (st == GC_OK) {
-        hs[0] = gc_alloc_array((size_t)(u->mc * H * W), sizeof(float));
-        st = hs[0] ? sd_conv_forward(&u->conv_in, z, H, W, 1, (gc_pad2d){1, 1, 1, 1}, hs[0]) : GC_ERR_NOMEM;
-        hsC[0] = u->mc, hsH[0] = H, hsW[0] = W;
-        top = 1;
-        if (st == GC_OK) st = emit_map(run, "input_blocks.0", hs[0], u->mc, H, W);
-    }
-    for (int i = 0; st == GC_OK && i < u->n_in; i++) {
-        st = block_forward(&u->in[i], hs[top - 1], &H, &W, emb_silu, context, n_ctx, run, NULL, &hs[top]);
-        if (st != GC_OK) break;
-        hsC[top] = u->in[i].cout, hsH[top] = H, hsW[top] = W;
-        snprintf(nm, sizeof nm, "input_blocks.%d", i + 1);
-        st = emit_map(run, nm, hs[top], hsC[top], H, W);
-        top++;
-    }
-    /* middle */
-    int64_t C = top > 0 ? hsC[top - 1] : 0;
-    float *hcur = NULL, *tmp = NULL;
-    if (st == GC_OK) {
-        hcur = gc_alloc_array((size_t)(C * H * W), sizeof(float));
-        st = hcur ? sd_resblock_forward(&u->mid1, hs[top - 1], H, W, emb_silu, hcur) : GC_ERR_NOMEM;
-    }
-    if (st == GC_OK) st = transformer_forward(&u->mid_attn, hcur, H * W, context, n_ctx);
-    if (st == GC_OK) {
-        tmp = gc_alloc_array((size_t)(C * H * W), sizeof(float));
-        st = tmp ? sd_resblock_forward(&u->mid2, hcur, H, W, emb_silu, tmp) : GC_ERR_NOMEM;
-        gc_free(hcur);
-        hcur = tmp;
-        tmp = NULL;
-    }
-    if (st == GC_OK) st = emit_map(run, "middle_block", hcur, C, H, W);
-    /* decoder */
-    bool freeu = run && run->freeu;
-    for (int k = 0; st == GC_OK && k < u->n_out; k++) {
-        float s = 1.0f;
-        if (freeu && (C == 4 * u->mc || C == 2 * u->mc)) {
-            /* GeoAware scales the backbone in place, so the recorded feature carries the factor */
-            float bk = C == 4 * u->mc ? run->b1 : run->b2;
-            s = C == 4 * u->mc ? run->s1 : run->s2;
-            for (int64_t i = 0; i < (C / 2) * H * W; i++) hcur[i] *= bk;
-        }
-        bool feat = k % (u->nr + 1) == u->nr, after = feat && run && run->feat_after_skip;
-        snprintf(nm, sizeof nm, "feat%d", k);
-        if (feat && !after) st = emit_map(run, nm, hcur, C, H, W);
-        if (st != GC_OK || (k > last && !after)) break;
-        /* the skip stays on the stack (freed with it on an error) until it is consumed */
-        float *skip = hs[top - 1];
-        int64_t Cs = hsC[top - 1];
-        if (hsH[top - 1] != H || hsW[top - 1] != W) {
-            st = gc_errorf(GC_ERR_INTERNAL, "UNet skip %d is %lldx%lld, backbone %lldx%lld", top - 1, (long long)hsH[top - 1],
-                           (long long)hsW[top - 1], (long long)H, (long long)W);
-            break;
-        }
-        if (s != 1.0f) st = gc_fourier_lowfreq_scale(skip, Cs, H, W, s);
-        float *cat = st == GC_OK ? gc_alloc_array((size_t)((C + Cs) * H * W), sizeof(float)) : NULL;
-        if (st == GC_OK && !cat) st = GC_ERR_NOMEM;
-        if (st != GC_OK) break;
-        memcpy(cat, hcur, (size_t)(C * H * W) * sizeof(float));
-        memcpy(cat + C * H * W, skip, (size_t)(Cs * H * W) * sizeof(float));
-        gc_free(skip);
-        hs[--top] = NULL;
-        gc_free(hcur);
-        hcur = NULL;
-        if (after) st = emit_map(run, nm, cat, C + Cs, H, W);
-        if (st != GC_OK || k > last) {
-            gc_free(cat);
-            break;
-        }
-        char pre[64];
-        snprintf(pre, sizeof pre, "output_blocks.%d.pre_upsample", k);
-        st = block_forward(&u->out[k], cat, &H, &W, emb_silu, context, n_ctx, run, pre, &hcur);
-        gc_free(cat);
-        C = u->out[k].cout;
-        snprintf(nm, sizeof nm, "output_blocks.%d", k);
-        if (st == GC_OK) st = emit_map(run, nm, hcur, C, H, W);
-    }
-    if (st == GC_OK && last == u->n_out - 1) {
-        tmp = gc_alloc_array((size_t)(C * H * W), sizeof(float));
-        float *o = out ? out : gc_alloc_array((size_t)(u->out_ch * H * W), sizeof(float));
-        if (!tmp || !o) st = GC_ERR_NOMEM;
-        if (st == GC_OK) {
-            gc_groupnorm(tmp, hcur, u->norm_out.w, u->norm_out.b, C, H * W, SD_GN_GROUPS, UNET_RES_EPS, true);
-            st = sd_conv_forward(&u->conv_out, tmp, H, W, 1, (gc_pad2d){1, 1, 1, 1}, o);
-        }
-        if (st == GC_OK) st = emit_map(run, "out", o, u->out_ch, H, W);
-        if (o != out) gc_free(o);
-    }
-    gc_free(tmp);
-    gc_free(hcur);
-    for (int i = 0; hs && i < top; i++) gc_free(hs[i]);
-    gc_free(hs);
-    gc_free(hsC);
-    gc_free(temb);
+    hs.H = hs.C + n, hs.W = hs.H + n;
+    gc_arena local, *a = gc_arena_acquire(&u->ex->arena, &local);
+    sd_ctx cx = {u->ex->be, a};
+    gc_status st = unet_run(&cx, u, z, h, w, t, context, n_ctx, run, out, &hs);
+    gc_arena_release(a, &u->ex->arena);
+    gc_free(hs.x);
+    gc_free(hs.C);
     return st;
 }

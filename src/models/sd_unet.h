@@ -44,6 +44,7 @@ typedef struct {
     sd_unet_block *out;             /* [n_out] */
     sd_norm norm_out;               /* GroupNorm eps 1e-5 + SiLU */
     sd_conv conv_out;               /* [out_ch, mc, 3, 3] */
+    gc_exec *ex;                    /* backend + arena of the gc_sd holding this UNet (not owned) */
 } sd_unet;
 
 /* Hyper-parameters shapes cannot give; heads[l] <= 0 and ctx_dim <= 0 mean "SD-1.5 default" (8) /

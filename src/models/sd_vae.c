@@ -3,8 +3,6 @@
 #include <string.h>
 
 #include "models/sd_vae.h"
-#include "tensor/attention.h"
-#include "tensor/groupnorm.h"
 
 #define VAE_EPS 1e-6f
 
@@ -75,27 +73,74 @@ static gc_status emit(sd_tap_fn tap, void *ctx, const char *name, const float *x
 }
 
 /* x += proj(attention(GN(x))): one head over the H*W positions, scale C^-0.5. */
-static gc_status mid_attention(const sd_vae *v, float *x, int64_t C, int64_t HW) {
-    float *n = gc_alloc_array((size_t)(C * HW), sizeof(float));
-    float *qkv = gc_alloc_array((size_t)(4 * C * HW), sizeof(float));
-    if (!n || !qkv) {
-        gc_free(n);
-        gc_free(qkv);
-        return GC_ERR_NOMEM;
-    }
-    float *q = qkv, *k = q + C * HW, *vv = k + C * HW, *o = vv + C * HW;
-    gc_groupnorm(n, x, v->attn_norm.w, v->attn_norm.b, C, HW, SD_GN_GROUPS, VAE_EPS, false);
-    sd_linear_map_to_tokens(&v->attn_q, n, HW, q);
-    sd_linear_map_to_tokens(&v->attn_k, n, HW, k);
-    sd_linear_map_to_tokens(&v->attn_v, n, HW, vv);
-    gc_status st = gc_attention(o, C, q, C, k, C, vv, C, HW, HW, 1, C, (float)pow((double)C, -0.5), false);
-    if (st == GC_OK) {
-        sd_linear_tokens_to_map(&v->attn_proj, o, HW, n);
-        for (int64_t i = 0; i < C * HW; i++) x[i] += n[i];
-    }
-    gc_free(n);
-    gc_free(qkv);
+static gc_status mid_attention(const sd_ctx *cx, const sd_vae *v, float *x, int64_t C, int64_t HW) {
+    const gc_backend_i *be = cx->be;
+    size_t mark = gc_arena_mark(cx->a);
+    float *n = gc_arena_floats(cx->a, C * HW), *q = gc_arena_floats(cx->a, 4 * C * HW);
+    if (!n || !q) return GC_ERR_NOMEM;
+    float *k = q + C * HW, *vv = k + C * HW, *o = vv + C * HW;
+    be->groupnorm(n, x, v->attn_norm.w, v->attn_norm.b, C, HW, SD_GN_GROUPS, VAE_EPS, false);
+    gc_status st = sd_linear_map_to_tokens(cx, &v->attn_q, n, HW, q);
+    if (st == GC_OK) st = sd_linear_map_to_tokens(cx, &v->attn_k, n, HW, k);
+    if (st == GC_OK) st = sd_linear_map_to_tokens(cx, &v->attn_v, n, HW, vv);
+    if (st == GC_OK) st = be->attention(cx->a, o, C, q, C, k, C, vv, C, HW, HW, 1, C, (float)pow((double)C, -0.5), false);
+    if (st == GC_OK) st = sd_linear_tokens_to_map(cx, &v->attn_proj, o, HW, n);
+    if (st == GC_OK) be->add_scaled(x, n, NULL, 1, C * HW);
+    gc_arena_rewind(cx->a, mark);
     return st;
+}
+
+static gc_status vae_run(const sd_ctx *cx, const sd_vae *v, const float *img, int64_t H, int64_t W, float scale,
+                         float *z0, sd_tap_fn tap, void *ctx) {
+    /* largest activation: channels entering or leaving a level times that level's resolution */
+    int64_t cap = GC_MAX(v->ch, GC_MAX(v->z2, v->e2)) * H * W, cprev = v->ch;
+    for (int64_t l = 0; l < v->levels; l++) {
+        int64_t co = v->ch * v->mult[l], s = ((int64_t)1 << l);
+        cap = GC_MAX(cap, GC_MAX(cprev, co) * (H / s) * (W / s));
+        cprev = co;
+    }
+    float *a = gc_arena_floats(cx->a, cap), *b = gc_arena_floats(cx->a, cap);
+    if (!a || !b) return GC_ERR_NOMEM;
+    char nm[96];
+    int64_t c = v->ch;
+    const gc_pad2d p1 = {1, 1, 1, 1}, pdown = {0, 0, 1, 1};
+    GC_TRY(sd_conv_forward(cx, &v->conv_in, img, H, W, 1, p1, a));
+    for (int64_t l = 0; l < v->levels; l++) {
+        for (int64_t j = 0; j < v->nr; j++) {
+            const sd_resblock *rb = &v->blocks[l * v->nr + j];
+            GC_TRY(sd_resblock_forward(cx, rb, a, H, W, NULL, b));
+            float *t = a; a = b; b = t;
+            c = rb->cout;
+        }
+        if (l == v->levels - 1) {
+            snprintf(nm, sizeof nm, "encoder.down.%d.block.%d", (int)l, (int)v->nr - 1);
+            GC_TRY(emit(tap, ctx, nm, a, c, H, W));
+        }
+        if (l < v->levels - 1) {
+            GC_TRY(sd_conv_forward(cx, &v->down[l], a, H, W, 2, pdown, b));
+            H = gc_conv2d_out(H, 3, 2, 0, 1);
+            W = gc_conv2d_out(W, 3, 2, 0, 1);
+            float *t = a; a = b; b = t;
+            if (l >= 1) {
+                snprintf(nm, sizeof nm, "encoder.down.%d.downsample", (int)l);
+                GC_TRY(emit(tap, ctx, nm, a, c, H, W));
+            }
+        }
+    }
+    int64_t HW = H * W;
+    GC_TRY(sd_resblock_forward(cx, &v->mid1, a, H, W, NULL, b));
+    GC_TRY(mid_attention(cx, v, b, c, HW));
+    GC_TRY(sd_resblock_forward(cx, &v->mid2, b, H, W, NULL, a));
+    GC_TRY(emit(tap, ctx, "encoder.mid", a, c, H, W));
+    cx->be->groupnorm(b, a, v->norm_out.w, v->norm_out.b, c, HW, SD_GN_GROUPS, VAE_EPS, true);
+    GC_TRY(sd_conv_forward(cx, &v->conv_out, b, H, W, 1, p1, a));
+    GC_TRY(emit(tap, ctx, "encoder.out", a, v->z2, H, W));
+    GC_TRY(sd_conv_forward(cx, &v->quant, a, H, W, 1, (gc_pad2d){0, 0, 0, 0}, b));
+    GC_TRY(emit(tap, ctx, "moments", b, v->e2, H, W));
+    int64_t zc = v->e2 / 2;
+    GC_TRY(emit(tap, ctx, "posterior_mean", b, zc, H, W));
+    for (int64_t i = 0; i < zc * HW; i++) z0[i] = scale * b[i];
+    return emit(tap, ctx, "z0", z0, zc, H, W);
 }
 
 gc_status sd_vae_encode(const sd_vae *v, const float *img, int64_t H, int64_t W, float scale, float *z0,
@@ -104,61 +149,9 @@ gc_status sd_vae_encode(const sd_vae *v, const float *img, int64_t H, int64_t W,
     if (H < f || W < f || H % f || W % f)
         return gc_errorf(GC_ERR_SHAPE, "VAE input %lldx%lld: height and width must be positive multiples of %lld",
                          (long long)H, (long long)W, (long long)f);
-    /* largest activation: channels entering or leaving a level times that level's resolution */
-    int64_t cap_f = GC_MAX(v->ch, GC_MAX(v->z2, v->e2)) * H * W, cprev = v->ch;
-    for (int64_t l = 0; l < v->levels; l++) {
-        int64_t co = v->ch * v->mult[l], s = ((int64_t)1 << l);
-        cap_f = GC_MAX(cap_f, GC_MAX(cprev, co) * (H / s) * (W / s));
-        cprev = co;
-    }
-    size_t cap = (size_t)cap_f;
-    float *a = gc_alloc_array(cap, sizeof(float)), *b = gc_alloc_array(cap, sizeof(float));
-    gc_status st = a && b ? GC_OK : GC_ERR_NOMEM;
-    char nm[96];
-    int64_t c = v->ch;
-    const gc_pad2d p1 = {1, 1, 1, 1}, pdown = {0, 0, 1, 1};
-    if (st == GC_OK) st = sd_conv_forward(&v->conv_in, img, H, W, 1, p1, a);
-    for (int64_t l = 0; st == GC_OK && l < v->levels; l++) {
-        for (int64_t j = 0; st == GC_OK && j < v->nr; j++) {
-            const sd_resblock *rb = &v->blocks[l * v->nr + j];
-            st = sd_resblock_forward(rb, a, H, W, NULL, b);
-            float *t = a; a = b; b = t;
-            c = rb->cout;
-        }
-        if (st == GC_OK && l == v->levels - 1) {
-            snprintf(nm, sizeof nm, "encoder.down.%d.block.%d", (int)l, (int)v->nr - 1);
-            st = emit(tap, ctx, nm, a, c, H, W);
-        }
-        if (st == GC_OK && l < v->levels - 1) {
-            st = sd_conv_forward(&v->down[l], a, H, W, 2, pdown, b);
-            H = gc_conv2d_out(H, 3, 2, 0, 1);
-            W = gc_conv2d_out(W, 3, 2, 0, 1);
-            float *t = a; a = b; b = t;
-            if (st == GC_OK && l >= 1) {
-                snprintf(nm, sizeof nm, "encoder.down.%d.downsample", (int)l);
-                st = emit(tap, ctx, nm, a, c, H, W);
-            }
-        }
-    }
-    int64_t HW = H * W;
-    if (st == GC_OK) st = sd_resblock_forward(&v->mid1, a, H, W, NULL, b);
-    if (st == GC_OK) st = mid_attention(v, b, c, HW);
-    if (st == GC_OK) st = sd_resblock_forward(&v->mid2, b, H, W, NULL, a);
-    if (st == GC_OK) st = emit(tap, ctx, "encoder.mid", a, c, H, W);
-    if (st == GC_OK) {
-        gc_groupnorm(b, a, v->norm_out.w, v->norm_out.b, c, HW, SD_GN_GROUPS, VAE_EPS, true);
-        st = sd_conv_forward(&v->conv_out, b, H, W, 1, p1, a);
-    }
-    if (st == GC_OK) st = emit(tap, ctx, "encoder.out", a, v->z2, H, W);
-    if (st == GC_OK) st = sd_conv_forward(&v->quant, a, H, W, 1, (gc_pad2d){0, 0, 0, 0}, b);
-    if (st == GC_OK) st = emit(tap, ctx, "moments", b, v->e2, H, W);
-    int64_t zc = v->e2 / 2;
-    if (st == GC_OK) st = emit(tap, ctx, "posterior_mean", b, zc, H, W);
-    if (st == GC_OK) {
-        for (int64_t i = 0; i < zc * HW; i++) z0[i] = scale * b[i];
-        st = emit(tap, ctx, "z0", z0, zc, H, W);
-    }
-    gc_free(a);
-    gc_free(b);
+    gc_arena local, *a = gc_arena_acquire(&v->ex->arena, &local);
+    sd_ctx cx = {v->ex->be, a};
+    gc_status st = vae_run(&cx, v, img, H, W, scale, z0, tap, ctx);
+    gc_arena_release(a, &v->ex->arena);
     return st;
 }

@@ -22,6 +22,7 @@ typedef struct {
     sd_norm norm_out;
     sd_conv conv_out;              /* [z2, C, 3, 3] */
     sd_conv quant;                 /* [e2, z2, 1, 1] */
+    gc_exec *ex;                   /* backend + arena of the gc_sd holding this encoder (not owned) */
 } sd_vae;
 
 /* Shapes from the tensors (LDM names through `s`). */

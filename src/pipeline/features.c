@@ -135,6 +135,17 @@ static gc_status setup_sd_branch(gc_features *f, const clip_text *text) {
     return GC_OK;
 }
 
+/* The stages run one after another: one scratch arena for all the networks, so the memory held
+ * between passes is the largest network's (the VAE encoder's) rather than the sum. */
+static void share_arena(gc_features *f) {
+    gc_exec *ex = f->dino->ex;
+    if (f->sd) {
+        gc_exec_share(&f->sd->ex, ex);
+        f->sd->vae.ex = f->sd->unet.ex = ex;
+    }
+    if (f->clip.stack.ex) gc_exec_share(&f->clip.stack.ex, ex);
+}
+
 void gc_features_set_sd_variant(gc_features *f, int t, bool after_skip) {
     if (f->dino_only) return;
     gc_sd_info si;
@@ -161,6 +172,7 @@ gc_status gc_features_assemble(gc_dinov2 *dino, gc_sd *sd, clip_vision *clip, ca
     gc_dinov2_info di;
     gc_dinov2_info_get(f->dino, &di);
     f->dino_dim = di.dim;
+    share_arena(f);
     gc_status s = f->dino_only ? GC_OK : setup_sd_branch(f, text);
     if (s != GC_OK) {
         gc_features_free(f);

@@ -268,9 +268,10 @@ gc_status gc_serve_run(const gc_serve_config *cfg) {
     gc_status s = serve_images_scan(cfg->images_dir, (size_t)cfg->max_upload_mb << 20, &sv.api.images);
     if (s == GC_OK) s = serve_store_init(cfg, &sv.api.store);
     /* SIGINT / SIGTERM from now on (while loading, their default action is the right one): a handler writes
-     * the signal to a pipe this thread waits on. Blocking them for sigwait would not do: OpenBLAS starts its
-     * threads before main, with the signals open, and the kernel may hand a process signal to any thread. A
-     * client that goes away must not kill the process (SIGPIPE). */
+     * the signal to a pipe this thread waits on. Blocking them for sigwait would not do: the system BLAS
+     * (OpenBLAS under Debian's alternatives, linked for the pose test's co-PCA) starts its threads before
+     * main, with the signals open, and the kernel may hand a process signal to any thread. A client that
+     * goes away must not kill the process (SIGPIPE). */
     if (s == GC_OK && pipe(g_stop_pipe) != 0) s = gc_errorf(GC_ERR_IO, "serve: pipe: %s", strerror(errno));
     if (s == GC_OK) {
         struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};

@@ -7,29 +7,67 @@
 
 #include <math.h>
 
+#include "base/base.h"
 #include "tensor/vecmath.h"
 
 #define GC_ELEMWISE_PARALLEL _Pragma("omp parallel for schedule(static) if (n > 65536)")
 
-void gc_gelu_erf(float *x, int64_t n) {
+GC_CLONES static void gelu_erf_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
     for (int64_t i = 0; i < n; i++) x[i] = x[i] * 0.5f * (1.0f + gc_verf(x[i] * (float)M_SQRT1_2));
 }
 
-void gc_quick_gelu(float *x, int64_t n) {
+void gc_gelu_erf(float *x, int64_t n) { gelu_erf_v(x, n); }
+
+GC_CLONES static void quick_gelu_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+    for (int64_t i = 0; i < n; i++) x[i] = gc_vxsigmoid(x[i], 1.702f);
 }
 
-void gc_silu(float *x, int64_t n) {
+void gc_quick_gelu(float *x, int64_t n) { quick_gelu_v(x, n); }
+
+GC_CLONES static void silu_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+    for (int64_t i = 0; i < n; i++) x[i] = gc_vxsigmoid(x[i], 1.0f);
 }
 
-void gc_relu(float *x, int64_t n) {
+void gc_silu(float *x, int64_t n) { silu_v(x, n); }
+
+GC_CLONES static void relu_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
     for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
+
+void gc_relu(float *x, int64_t n) { relu_v(x, n); }
+
+GC_CLONES static void add_scaled_v(float *x, const float *y, const float *gamma, int64_t T, int64_t D) {
+    if (!gamma) {
+        const int64_t n = T * D;
+        GC_ELEMWISE_PARALLEL
+        for (int64_t i = 0; i < n; i++) x[i] += y[i];
+        return;
+    }
+#pragma omp parallel for schedule(static) if (T * D > 65536)
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t d = 0; d < D; d++) x[t * D + d] += gamma[d] * y[t * D + d];
+}
+
+void gc_add_scaled(float *x, const float *y, const float *gamma, int64_t T, int64_t D) {
+    add_scaled_v(x, y, gamma, T, D);
+}
+
+GC_CLONES static void add_bias_v(float *x, const float *b, int64_t R, int64_t C, bool per_row) {
+#pragma omp parallel for schedule(static) if (R * C > 65536)
+    for (int64_t r = 0; r < R; r++) {
+        float *xr = x + r * C;
+        if (per_row)
+            for (int64_t c = 0; c < C; c++) xr[c] += b[r];
+        else
+            for (int64_t c = 0; c < C; c++) xr[c] += b[c];
+    }
+}
+
+void gc_add_bias(float *x, const float *b, int64_t R, int64_t C, bool per_row) { add_bias_v(x, b, R, C, per_row); }
 
 void gc_softmax_rows(float *x, int64_t N, int64_t C) {
 #pragma omp parallel for schedule(static) if (N * C > 65536)

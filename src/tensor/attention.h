@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/arena.h"
 #include "geocorr.h"
 #include "tensor/relpos.h"
 
@@ -20,10 +21,16 @@
 gc_status gc_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k, int64_t ldk,
                        const float *v, int64_t ldv, int64_t Tq, int64_t Tk, int64_t heads, int64_t hd,
                        float scale, bool causal);
+/* The same with its work space (the K/V copy and per-thread tiles) taken from `scratch`. */
+gc_status gc_attention_scratch(gc_arena *scratch, float *out, int64_t ldo, const float *q, int64_t ldq,
+                               const float *k, int64_t ldk, const float *v, int64_t ldv, int64_t Tq, int64_t Tk,
+                               int64_t heads, int64_t hd, float scale, bool causal);
 /* The same self-attention (T queries and keys on one grid) with the decomposed relative position
  * term of tensor/relpos.h added to every score (SAM's image encoder); memory stays O(threads x tile). */
 gc_status gc_attention_relpos(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k, int64_t ldk,
                               const float *v, int64_t ldv, int64_t T, int64_t heads, int64_t hd, float scale,
                               const gc_relpos *rp);
+/* The attention kernel in use on this CPU, e.g. "tiled SGEMM + online softmax". */
+const char *gc_attention_kernel(void);
 
 #endif

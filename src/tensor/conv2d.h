@@ -6,15 +6,25 @@
 
 #include <stdint.h>
 
+#include "backend/arena.h"
 #include "base/base.h"
 #include "tensor/im2col.h" /* gc_pad2d */
+
+/* Convolutions run over bands of output rows. With at least GC_CONV_PAR_BANDS bands, bands run in
+ * parallel (one thread each, serial GEMMs); with fewer (small maps: the UNet's 32x32 and 16x16
+ * levels are one band), bands run one after another and each GEMM is spread over the threads in
+ * fixed tiles, so no map size caps the thread count. The mode depends on the shape alone. */
+#define GC_CONV_PAR_BANDS 8
 
 /* Output size along one axis: (n + lo + hi - k) / stride + 1. */
 int64_t gc_conv2d_out(int64_t n, int64_t k, int64_t stride, int64_t pad_lo, int64_t pad_hi);
 
 /* y[Cout, Ho, Wo] = w[Cout, Cin, k, k] (*) x[Cin, H, W] + b[Cout] (b may be NULL).
- * Fails only when the column buffer cannot be allocated (GC_ERR_NOMEM). */
+ * Fails only when its buffers cannot be allocated (GC_ERR_NOMEM). */
 gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, int64_t Cin, int64_t H,
                     int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
+/* The same with its work space (column or Winograd buffers) taken from `scratch`. */
+gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const float *w, const float *b, int64_t Cin,
+                            int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
 
 #endif

@@ -8,7 +8,11 @@ gc_status gc_conv_transpose2x2(float *y, const float *x, const float *w, const f
     /* t[n, o*4 + i*2 + j] = sum_c x[n, c] w[c, o, i, j]: the weight is already a [Cin, Cout*4] matrix */
     float *t = gc_alloc_array((size_t)N, (size_t)O4 * sizeof(float));
     if (!t) return gc_error_context(GC_ERR_NOMEM, "transposed convolution (%lld x %lld)", (long long)N, (long long)O4);
-    gc_matmul(t, x, w, N, Cin, O4, false, false, 1.0f, 0.0f);
+    gc_status st = gc_matmul(t, x, w, N, Cin, O4, false, false, 1.0f, 0.0f);
+    if (st != GC_OK) {
+        gc_free(t);
+        return st;
+    }
 #pragma omp parallel for schedule(static) if (N * O4 > 65536)
     for (int64_t n = 0; n < N; n++) {
         const int64_t py = n / W, px = n % W;

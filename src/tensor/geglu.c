@@ -1,9 +1,10 @@
 #include <string.h>
 
+#include "base/base.h"
 #include "tensor/activation.h"
 #include "tensor/geglu.h"
 
-void gc_geglu(float *y, const float *x, int64_t N, int64_t D) {
+GC_CLONES static void geglu_v(float *y, const float *x, int64_t N, int64_t D) {
 #pragma omp parallel for schedule(static) if (N * D > 65536)
     for (int64_t t = 0; t < N; t++) {
         const float *a = x + t * 2 * D, *g = a + D;
@@ -13,3 +14,5 @@ void gc_geglu(float *y, const float *x, int64_t N, int64_t D) {
         for (int64_t j = 0; j < D; j++) yt[j] = a[j] * yt[j];
     }
 }
+
+void gc_geglu(float *y, const float *x, int64_t N, int64_t D) { geglu_v(y, x, N, D); }

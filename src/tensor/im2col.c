@@ -2,7 +2,9 @@
 
 #include <string.h>
 
-void gc_im2col_band(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
+#include "base/base.h"
+
+GC_CLONES static void im2col_band_v(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
                     gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
     const int64_t n = (r1 - r0) * Wo, rows = C * k * k;
     /* a pure copy: threads split the rows, so the bytes never depend on them. Inside gc_conv2d's
@@ -35,6 +37,11 @@ void gc_im2col_band(float *col, const float *x, int64_t C, int64_t H, int64_t W,
     }
 }
 
+void gc_im2col_band(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
+                    gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
+    im2col_band_v(col, x, C, H, W, k, stride, pad, Wo, r0, r1);
+}
+
 void gc_im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k) {
     const int64_t p = k / 2;
     gc_im2col_band(col, x, C, H, W, k, 1, (gc_pad2d){p, p, p, p}, W, 0, H);
@@ -52,7 +59,7 @@ void gc_patchify(float *out, const float *img, int64_t C, int64_t H, int64_t W, 
     }
 }
 
-void gc_col2im(float *dx, const float *col, int64_t C, int64_t H, int64_t W, int64_t k) {
+GC_CLONES static void col2im_v(float *dx, const float *col, int64_t C, int64_t H, int64_t W, int64_t k) {
     const int64_t p = k / 2;
     /* one thread per input channel, taps in a fixed order: the sums do not depend on threads */
 #pragma omp parallel for schedule(static)
@@ -72,4 +79,8 @@ void gc_col2im(float *dx, const float *col, int64_t C, int64_t H, int64_t W, int
             }
         }
     }
+}
+
+void gc_col2im(float *dx, const float *col, int64_t C, int64_t H, int64_t W, int64_t k) {
+    col2im_v(dx, col, C, H, W, k);
 }

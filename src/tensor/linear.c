@@ -1,59 +1,167 @@
-/* Dense products through CBLAS (OpenBLAS). OpenBLAS's own threading is not bit-stable: its threaded
- * driver blocks K differently from the serial one when K exceeds its block size (the 3600x588x64
- * patch embedding differs between 1 and 2 threads). So geocorr tiles C into fixed blocks and runs
- * serial SGEMMs on them in an OpenMP loop: every element is computed by the serial driver on a
- * tile that does not depend on the thread count. */
+/* Dense products through oneDNN's dnnl_sgemm. Why oneDNN and not the system BLAS: Debian's
+ * OpenBLAS 0.3.21 picks its kernels from a table of CPU models and falls back to SSE3 on any CPU it
+ * does not know (48 instead of 258 GFLOP/s on a family 6 model 207 Xeon), while oneDNN generates
+ * its kernels at run time from the cpuid feature bits (measurements: docs/architecture.md).
+ *
+ * Determinism: a library's own threading is not bit-stable (a threaded driver may split K
+ * differently from the serial one), so geocorr tiles C into fixed blocks and runs one
+ * single-threaded SGEMM per tile in an OpenMP loop: every element is computed by the same serial
+ * kernel call on a tile that does not depend on the thread count. */
 #include "tensor/linear.h"
 
-#include <cblas.h>
+#include <omp.h>
+#include <pthread.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/base.h"
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
+/* C tiles. Each tile's SGEMM packs its A rows and B columns again, which costs ~20% at 256 x 512
+ * (2048^3, one core: 118 GFLOP/s against 145 for one 512 x 2048 tile and 151 for one whole call),
+ * so tiles start at up to GEMM_BIG_M x GEMM_BIG_N (132 GFLOP/s) and are cut smaller, down to
+ * GEMM_SMALL_M x GEMM_SMALL_N, only while a product has fewer than GEMM_MIN_TILES tiles to spread
+ * over the threads. Equal tile sizes (a multiple of 16) keep the threads' shares even: 3601 rows
+ * are 8 tiles of 464 rows (the last 353), not 7 of 512 and one of 17. The tiling depends on M and
+ * N only, never on the thread count. */
+enum { GEMM_BIG_M = 512, GEMM_BIG_N = 1024, GEMM_SMALL_M = 256, GEMM_SMALL_N = 512, GEMM_MIN_TILES = 8 };
 
-/* C tiles: rows x cols (large enough for near-peak serial SGEMM, small enough to spread a
- * 3601 x 768 product over the cores). */
-enum { GC_GEMM_TILE_M = 256, GC_GEMM_TILE_N = 512 };
+typedef struct {
+    int64_t mt, nt; /* tile rows, cols */
+    int64_t tm, tn; /* tiles down, across */
+} gemm_tiling;
 
-int gc_blas_serial_begin(void) {
-    int n = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    return n;
-}
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-void gc_blas_serial_end(int n) { openblas_set_num_threads(n); }
-
-/* C[M,N] = alpha op(A) op(B) + beta C over fixed tiles, in parallel. lda/ldb as CBLAS row-major. */
-static void gemm_tiled(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
-                       bool trans_b, float alpha, float beta) {
-    int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
-    int64_t tm = (M + GC_GEMM_TILE_M - 1) / GC_GEMM_TILE_M, tn = (N + GC_GEMM_TILE_N - 1) / GC_GEMM_TILE_N;
-    int saved = gc_blas_serial_begin();
-#pragma omp parallel for schedule(dynamic, 1) if (tm * tn > 1)
-    for (int64_t t = 0; t < tm * tn; t++) {
-        int64_t i0 = (t / tn) * GC_GEMM_TILE_M, j0 = (t % tn) * GC_GEMM_TILE_N;
-        int64_t mi = GC_MIN(GC_GEMM_TILE_M, M - i0), nj = GC_MIN(GC_GEMM_TILE_N, N - j0);
-        const float *a = trans_a ? A + i0 : A + i0 * lda;
-        const float *b = trans_b ? B + j0 * ldb : B + j0;
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                    (blasint)mi, (blasint)nj, (blasint)K, alpha, a, (blasint)lda, b, (blasint)ldb, beta,
-                    C + i0 * N + j0, (blasint)N);
+static gemm_tiling gemm_tiles(int64_t M, int64_t N) {
+    int64_t r = ceil_div(M, GEMM_BIG_M), c = ceil_div(N, GEMM_BIG_N);
+    while (r * c < GEMM_MIN_TILES) {
+        if (ceil_div(N, c) > GEMM_SMALL_N) c++;
+        else if (ceil_div(M, r) > GEMM_SMALL_M) r++;
+        else break;
     }
-    gc_blas_serial_end(saved);
+    gemm_tiling t = {.mt = ceil_div(ceil_div(M, r), 16) * 16, .nt = ceil_div(ceil_div(N, c), 16) * 16};
+    t.tm = ceil_div(M, t.mt), t.tn = ceil_div(N, t.nt);
+    return t;
 }
 
-void gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O) {
-    if (N <= 0 || O <= 0) return;
+/* oneDNN runs products of fewer than GEMM_MIN_ROWS rows through other kernels, and a row's bytes then
+ * differ from the same row computed in a larger call (measured: M = 1..15 vs 16..512 at K 768, N 3600;
+ * from 16 rows on they are identical). Short products are therefore computed as GEMM_MIN_ROWS-row ones
+ * with zero rows added, so that a row's result never depends on how many rows come with it: one query
+ * point matched alone equals the same point in a batch (geocorr match vs eval --cache, dense vs points). */
+enum { GEMM_MIN_ROWS = 16 };
+
+static gc_status sgemm_call(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+static gc_status sgemm_short(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    const int64_t R = GEMM_MIN_ROWS;
+    float *a = gc_calloc((size_t)(R * K + R * N), sizeof(float)), *c = a ? a + R * K : NULL;
+    if (!a) return gc_errorf(GC_ERR_NOMEM, "SGEMM %lldx%lldx%lld: no memory for its padded rows", (long long)M,
+                             (long long)N, (long long)K);
+    for (int64_t i = 0; i < M; i++) {
+        if (trans_a)
+            for (int64_t k = 0; k < K; k++) a[k * R + i] = A[k * lda + i];
+        else
+            memcpy(a + i * K, A + i * lda, (size_t)K * sizeof(float));
+        if (beta != 0.0f) memcpy(c + i * N, C + i * ldc, (size_t)N * sizeof(float));
+    }
+    gc_status st = sgemm_call(trans_a, trans_b, R, N, K, alpha, a, trans_a ? R : K, B, ldb, beta, c, N);
+    for (int64_t i = 0; st == GC_OK && i < M; i++) memcpy(C + i * ldc, c + i * N, (size_t)N * sizeof(float));
+    gc_free(a);
+    return st;
+}
+
+gc_status gc_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return GC_OK;
+    if (M < GEMM_MIN_ROWS) return sgemm_short(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return sgemm_call(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* One dnnl_sgemm on the calling thread. */
+static gc_status sgemm_call(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    /* oneDNN threads a call made outside an active parallel region with omp_get_max_threads()
+     * threads: pin this call to the calling thread (the ICV is per thread, so this is cheap and
+     * does not affect other threads). */
+    int saved = omp_get_max_threads();
+    if (saved != 1) omp_set_num_threads(1);
+    dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta,
+                                  C, ldc);
+    if (saved != 1) omp_set_num_threads(saved);
+    if (st == dnnl_success) return GC_OK;
+    return gc_errorf(st == dnnl_out_of_memory ? GC_ERR_NOMEM : GC_ERR_INTERNAL,
+                     "SGEMM %lldx%lldx%lld failed in oneDNN (status %d%s)", (long long)M, (long long)N, (long long)K,
+                     (int)st, st == dnnl_out_of_memory ? ": out of memory for its packing buffers" : "");
+}
+
+/* Tile t of C (row-major over the tiling). */
+static gc_status gemm_tile(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                           int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                           const gemm_tiling *g, int64_t t) {
+    int64_t i0 = (t / g->tn) * g->mt, j0 = (t % g->tn) * g->nt;
+    int64_t mi = GC_MIN(g->mt, M - i0), nj = GC_MIN(g->nt, N - j0);
+    const float *a = trans_a ? A + i0 : A + i0 * lda;
+    const float *b = trans_b ? B + j0 * ldb : B + j0;
+    return gc_sgemm(trans_a, trans_b, mi, nj, K, alpha, a, lda, b, ldb, beta, C + i0 * ldc + j0, ldc);
+}
+
+gc_status gc_sgemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return GC_OK;
+    const gemm_tiling g = gemm_tiles(M, N);
+    const int64_t n_tiles = g.tm * g.tn;
+    int64_t failed = n_tiles;
+#pragma omp parallel for schedule(dynamic, 1) if (n_tiles > 1) reduction(min : failed)
+    for (int64_t t = 0; t < n_tiles; t++)
+        if (gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g, t) != GC_OK)
+            failed = GC_MIN(failed, t); /* a reduction: a named critical section would export a lock symbol */
+    /* a worker's message is its thread's: redo the first failing tile here to report it */
+    return failed < n_tiles ? gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g, failed)
+                            : GC_OK;
+}
+
+gc_status gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O) {
+    if (N <= 0 || O <= 0) return GC_OK;
     if (b) {
         for (int64_t n = 0; n < N; n++) memcpy(y + n * O, b, (size_t)O * sizeof(float));
     }
-    gemm_tiled(y, x, W, N, K, O, false, true, 1.0f, b ? 1.0f : 0.0f);
+    return gc_sgemm_tiled(false, true, N, O, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, O);
 }
 
-void gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
-               bool trans_b, float alpha, float beta) {
-    if (M <= 0 || N <= 0) return;
-    gemm_tiled(C, A, B, M, K, N, trans_a, trans_b, alpha, beta);
+gc_status gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
+                    bool trans_b, float alpha, float beta) {
+    return gc_sgemm_tiled(trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
+}
+
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "generic";
+    }
+}
+
+static char g_kernel[96];
+static void kernel_name(void) {
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(g_kernel, sizeof g_kernel, "oneDNN %d.%d.%d sgemm (%s)", v->major, v->minor, v->patch,
+             isa_name(dnnl_get_effective_cpu_isa()));
+}
+
+const char *gc_gemm_kernel(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, kernel_name);
+    return g_kernel;
 }

@@ -1,13 +1,13 @@
 #include "tensor/relpos.h"
 
-#include <cblas.h>
+#include "base/base.h"
+#include "tensor/linear.h"
 
-void gc_relpos_project(float *ph, float *pw, const float *q, int64_t ldq, int64_t nq, int64_t hd, const gc_relpos *rp) {
+gc_status gc_relpos_project(float *ph, float *pw, const float *q, int64_t ldq, int64_t nq, int64_t hd,
+                            const gc_relpos *rp) {
     const int64_t lh = 2 * rp->nh - 1, lw = 2 * rp->nw - 1;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nq, (blasint)lh, (blasint)hd, 1.0f, q,
-                (blasint)ldq, rp->rel_h, (blasint)hd, 0.0f, ph, (blasint)lh);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nq, (blasint)lw, (blasint)hd, 1.0f, q,
-                (blasint)ldq, rp->rel_w, (blasint)hd, 0.0f, pw, (blasint)lw);
+    GC_TRY(gc_sgemm(false, true, nq, lh, hd, 1.0f, q, ldq, rp->rel_h, hd, 0.0f, ph, lh));
+    return gc_sgemm(false, true, nq, lw, hd, 1.0f, q, ldq, rp->rel_w, hd, 0.0f, pw, lw);
 }
 
 void gc_relpos_add(float *S, int64_t lds, const float *ph, const float *pw, int64_t t0, int64_t nq, int64_t s0,

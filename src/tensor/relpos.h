@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "geocorr.h"
+
 typedef struct {
     const float *rel_h; /* [2*nh - 1, hd] */
     const float *rel_w; /* [2*nw - 1, hd] */
@@ -19,8 +21,9 @@ typedef struct {
 
 /* Projections of nq query rows of one head (row stride ldq, hd channels):
  * ph[i, r] = q_i · rel_h[r] ([nq, 2nh-1]) and pw[i, r] = q_i · rel_w[r] ([nq, 2nw-1]).
- * A serial SGEMM each (called inside the attention's parallel loop). */
-void gc_relpos_project(float *ph, float *pw, const float *q, int64_t ldq, int64_t nq, int64_t hd, const gc_relpos *rp);
+ * A serial SGEMM each (called inside the attention's parallel loop); fails only when one does. */
+gc_status gc_relpos_project(float *ph, float *pw, const float *q, int64_t ldq, int64_t nq, int64_t hd,
+                            const gc_relpos *rp);
 
 /* S[i, j] = (S[i, j] + ph[i, qy - ky + nh - 1]) + pw[i, qx - kx + nw - 1] for query t0 + i and key
  * s0 + j (i < nq, j < nk), the order of upstream's `attn + rel_h + rel_w`. S has row stride lds. */

@@ -40,7 +40,7 @@ static void bicubic_axis(int64_t n_in, int64_t n_out, double src_scale, int64_t 
     }
 }
 
-gc_status gc_resize_bicubic(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+GC_CLONES static gc_status resize_bicubic_v(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                             int64_t Wo, double src_scale_h, double src_scale_w) {
     GC_TRY(check_sizes("bicubic", H, W, Ho, Wo));
     int64_t *iy = gc_alloc_array((size_t)(4 * (Ho + Wo)), sizeof(int64_t));
@@ -72,6 +72,11 @@ gc_status gc_resize_bicubic(float *out, const float *in, int64_t C, int64_t H, i
     gc_free(iy);
     gc_free(wy);
     return GC_OK;
+}
+
+gc_status gc_resize_bicubic(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+                            int64_t Wo, double src_scale_h, double src_scale_w) {
+    return resize_bicubic_v(out, in, C, H, W, Ho, Wo, src_scale_h, src_scale_w);
 }
 
 /* PIL-style cubic filter (A = -0.5) of the antialiased path. */
@@ -113,7 +118,7 @@ static void aa_axis(int64_t n_in, int64_t n_out, double src_scale, int64_t maxw,
     }
 }
 
-gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+GC_CLONES static gc_status resize_bicubic_aa_v(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                                int64_t Wo, double src_scale_h, double src_scale_w) {
     GC_TRY(check_sizes("bicubic antialias", H, W, Ho, Wo));
     if (!(src_scale_h > 0 && src_scale_w > 0 && src_scale_h < 1e6 && src_scale_w < 1e6))
@@ -168,6 +173,11 @@ gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H
     return GC_OK;
 }
 
+gc_status gc_resize_bicubic_aa(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+                               int64_t Wo, double src_scale_h, double src_scale_w) {
+    return resize_bicubic_aa_v(out, in, C, H, W, Ho, Wo, src_scale_h, src_scale_w);
+}
+
 /* Linear taps of one axis (PyTorch 1.13 compute_indices_weights_linear, align_corners=False): the
  * ratio is a float, the source index and the weight's difference are computed in double (its
  * accscalar_t) and the weight stored as float. Rounding the index to float first moves 1024 -> 960
@@ -213,7 +223,7 @@ static gc_status bilinear_tables_init(bilinear_tables *t, int64_t H, int64_t W, 
     return GC_OK;
 }
 
-gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
+GC_CLONES static gc_status resize_bilinear_v(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho,
                              int64_t Wo) {
     bilinear_tables t;
     GC_TRY(bilinear_tables_init(&t, H, W, Ho, Wo));
@@ -235,7 +245,11 @@ gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, 
     return GC_OK;
 }
 
-gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
+gc_status gc_resize_bilinear(float *out, const float *in, int64_t C, int64_t H, int64_t W, int64_t Ho, int64_t Wo) {
+    return resize_bilinear_v(out, in, C, H, W, Ho, Wo);
+}
+
+GC_CLONES static gc_status resize_bilinear_tokens_v(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
                                     int64_t Ho, int64_t Wo, const int64_t *pix, int64_t n) {
     bilinear_tables t;
     GC_TRY(bilinear_tables_init(&t, H, W, Ho, Wo));
@@ -255,4 +269,9 @@ gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, in
     }
     bilinear_tables_free(&t);
     return GC_OK;
+}
+
+gc_status gc_resize_bilinear_tokens(float *out, int64_t ldo, const float *in, int64_t C, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo, const int64_t *pix, int64_t n) {
+    return resize_bilinear_tokens_v(out, ldo, in, C, H, W, Ho, Wo, pix, n);
 }

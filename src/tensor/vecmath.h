@@ -28,6 +28,75 @@ static inline float gc_vexp_neg(float x) {
     return p * scale;
 }
 
+/* x * sigmoid(a x) through one exp of a non-positive argument, e = exp(-|a x|):
+ * sigmoid(y) = 1 / (1 + e) for y >= 0, e / (1 + e) below (SiLU: a = 1, QuickGELU: a = 1.702). Within
+ * ~3 ulp of x / (1 + expf(-a x)), like PyTorch's vectorised CPU kernels (Sleef exp). */
+static inline float gc_vxsigmoid(float x, float a) {
+    float y = a * x;
+    float e = gc_vexp_neg(y < 0.0f ? y : -y);
+    float s = (y < 0.0f ? e : 1.0f) / (1.0f + e);
+    return x * s;
+}
+
+/* Sum of n floats in 8 fixed lanes (vectorises without reassociating: the order depends only on n). */
+static inline float gc_vsum(const float *x, int64_t n) {
+    float lane[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) lane[k] += x[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += x[j];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* One step of the online softmax of attention on a score row: exp(row - m_new) in place over the
+ * `valid` keys (0 on [valid, n)), *m and *l (running max and sum) updated; returns the correction
+ * exp(m_old - m_new) for the row's output accumulator. */
+static inline float gc_softmax_online(float *row, int64_t valid, int64_t n, float *m, float *l) {
+    float mx = *m;
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx; /* max: any order is exact */
+    /* exp and sum in one pass, the sum over 16 fixed lanes (order set by `valid` alone) */
+    float lane[16] = {0};
+    int64_t j = 0;
+    for (; j + 16 <= valid; j += 16)
+        for (int k = 0; k < 16; k++) lane[k] += row[j + k] = gc_vexp_neg(row[j + k] - mx);
+    for (int k = 0; j < valid; j++, k++) lane[k] += row[j] = gc_vexp_neg(row[j] - mx);
+    for (; j < n; j++) row[j] = 0.0f;
+    for (int k = 0; k < 8; k++) lane[k] += lane[k + 8];
+    const float sum = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    const float corr = gc_vexp_neg(*m - mx);
+    *l = *l * corr + sum;
+    *m = mx;
+    return corr;
+}
+
+/* Sum of n floats in double, over 8 fixed lanes (vectorises without reassociating: the order depends
+ * only on n), the lanes added pairwise. */
+static inline double gc_vsum_d(const float *x, int64_t n) {
+    double lane[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) lane[k] += (double)x[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += (double)x[j];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* Sum of (x - m)^2 in double over the same 8 lanes. */
+static inline double gc_vsumsq_d(const float *x, int64_t n, double m) {
+    double lane[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) {
+            double d = (double)x[j + k] - m;
+            lane[k] += d * d;
+        }
+    for (int k = 0; j < n; j++, k++) {
+        double d = (double)x[j] - m;
+        lane[k] += d * d;
+    }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 /* erf(x) by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), the formula of PyTorch's vectorised
  * CPU erf (Vectorized<float>::erf, used by nn.GELU on CPU). */
 static inline float gc_verf(float x) {

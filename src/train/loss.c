@@ -38,7 +38,9 @@ gc_status gc_loss_clip(const float *S, const float *T, int64_t P, int64_t n, con
     gc_status s = Fs && Ft && L && G && dF ? GC_OK : gc_error_context(GC_ERR_NOMEM, "sparse loss");
     if (s == GC_OK) {
         for (int64_t j = 0; j < n * P; j++) dF[j] = tau * Fs[j]; /* (tau * Fs) @ Ft^T as the reference */
-        gc_matmul(L, dF, Ft, n, P, n, false, true, 1.0f, 0.0f);
+        s = gc_matmul(L, dF, Ft, n, P, n, false, true, 1.0f, 0.0f);
+    }
+    if (s == GC_OK) {
         /* row softmax (logits_per_image) and column softmax (logits_per_text = L^T) */
         double total = 0;
         memset(G, 0, (size_t)(n * n) * sizeof(float));
@@ -64,10 +66,10 @@ gc_status gc_loss_clip(const float *S, const float *T, int64_t P, int64_t n, con
             double dl = 0;
             for (int64_t j = 0; j < n * n; j++) dl += (double)G[j] * L[j];
             *dlogit_scale += (float)dl; /* d/dlogit_scale of tau*x = tau*x */
-            gc_matmul(dF, G, Ft, n, n, P, false, false, tau, 0.0f);
-            scatter_rows(dS, dF, is, n, P);
-            gc_matmul(dF, G, Fs, n, n, P, true, false, tau, 0.0f);
-            scatter_rows(dT, dF, it, n, P);
+            s = gc_matmul(dF, G, Ft, n, n, P, false, false, tau, 0.0f);
+            if (s == GC_OK) scatter_rows(dS, dF, is, n, P);
+            if (s == GC_OK) s = gc_matmul(dF, G, Fs, n, n, P, true, false, tau, 0.0f);
+            if (s == GC_OK) scatter_rows(dT, dF, it, n, P);
         }
     }
     gc_free(Fs);
@@ -80,10 +82,10 @@ gc_status gc_loss_clip(const float *S, const float *T, int64_t P, int64_t n, con
 
 /* Soft-argmax of rows Sr[n,P] against T: probabilities Pr[n,HW] (softmax of (c - max)/beta, as
  * SFNet's softmax_with_temperature) and the predicted flow of source cells cells[n]. */
-static void soft_argmax_rows(const float *Sr, const float *T, int64_t P, int64_t side, int64_t n,
-                             const int64_t *cells, const float *g, float beta, float *Pr, float *flow) {
+static gc_status soft_argmax_rows(const float *Sr, const float *T, int64_t P, int64_t side, int64_t n,
+                                  const int64_t *cells, const float *g, float beta, float *Pr, float *flow) {
     const int64_t HW = side * side;
-    gc_matmul(Pr, Sr, T, n, P, HW, false, true, 1.0f, 0.0f);
+    GC_TRY(gc_matmul(Pr, Sr, T, n, P, HW, false, true, 1.0f, 0.0f));
     const float half = (float)(side - 1) / 2.0f;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -104,6 +106,7 @@ static void soft_argmax_rows(const float *Sr, const float *T, int64_t P, int64_t
         flow[2 * i + 1] = ((float)ey + 1.0f) * (float)(side - 1) / 2.0f - (float)(cells[i] / side);
         (void)half;
     }
+    return GC_OK;
 }
 
 gc_status gc_loss_dense(const float *S, const float *T, int64_t P, int64_t side, int64_t n, const int64_t *is,
@@ -117,8 +120,8 @@ gc_status gc_loss_dense(const float *S, const float *T, int64_t P, int64_t side,
     float *fl = gc_alloc_array((size_t)(2 * n), sizeof(float));
     float *dF = dS ? gc_alloc_array((size_t)(n * P), sizeof(float)) : NULL;
     gc_status s = Sr && Pr && fl && (!dS || dF) ? GC_OK : gc_error_context(GC_ERR_NOMEM, "dense loss");
+    if (s == GC_OK) s = soft_argmax_rows(Sr, T, P, side, n, is, g, beta, Pr, fl);
     if (s == GC_OK) {
-        soft_argmax_rows(Sr, T, P, side, n, is, g, beta, Pr, fl);
         if (flow) memcpy(flow, fl, (size_t)(2 * n) * sizeof(float));
         double total = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -149,9 +152,9 @@ gc_status gc_loss_dense(const float *S, const float *T, int64_t P, int64_t side,
                 p[t] = p[t] * (dp - (float)dot) / beta;
             }
         }
-        gc_matmul(dF, Pr, T, n, HW, P, false, false, 1.0f, 0.0f);
-        scatter_rows(dS, dF, is, n, P);
-        gc_matmul(dT, Pr, Sr, HW, n, P, true, false, 1.0f, 1.0f);
+        s = gc_matmul(dF, Pr, T, n, HW, P, false, false, 1.0f, 0.0f);
+        if (s == GC_OK) scatter_rows(dS, dF, is, n, P);
+        if (s == GC_OK) s = gc_matmul(dT, Pr, Sr, HW, n, P, true, false, 1.0f, 1.0f);
     }
     gc_free(Sr);
     gc_free(Pr);

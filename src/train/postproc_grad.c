@@ -32,7 +32,7 @@ typedef struct {
     float *col, *dcol; /* [mid*9, HW] */
 } grad_scratch;
 
-static void block_backward(const gc_postproc *m, int i, const gc_pp_block_cache *b, const float *x, int64_t H,
+static gc_status block_backward(const gc_postproc *m, int i, const gc_pp_block_cache *b, const float *x, int64_t H,
                            int64_t W, const float *dout, gc_pp_block *g, const grad_scratch *s) {
     const gc_pp_block *k = &m->p.blk[i];
     const int64_t HW = H * W, cin = m->fd[i], mid = m->mid, P = m->proj, G = m->groups;
@@ -42,19 +42,19 @@ static void block_backward(const gc_postproc *m, int i, const gc_pp_block_cache 
     gc_groupnorm_backward(s->dh3, g->g3, g->b3, s->dz, b->h3, st + 4 * G, k->g3, P, HW, G);
     if (k->ws) {
         gc_groupnorm_backward(s->dhs, g->gs, g->bs, s->dz, b->hs, st + 6 * G, k->gs, P, HW, G);
-        gc_matmul(g->ws, s->dhs, x, P, HW, cin, false, true, 1.0f, 1.0f);
+        GC_TRY(gc_matmul(g->ws, s->dhs, x, P, HW, cin, false, true, 1.0f, 1.0f));
     }
-    gc_matmul(g->w3, s->dh3, b->a2, P, HW, mid, false, true, 1.0f, 1.0f);
-    gc_matmul(s->da2, k->w3, s->dh3, mid, P, HW, true, false, 1.0f, 0.0f);
+    GC_TRY(gc_matmul(g->w3, s->dh3, b->a2, P, HW, mid, false, true, 1.0f, 1.0f));
+    GC_TRY(gc_matmul(s->da2, k->w3, s->dh3, mid, P, HW, true, false, 1.0f, 0.0f));
     relu_mask(s->da2, b->a2, mid * HW);
     gc_groupnorm_backward(s->dh2, g->g2, g->b2, s->da2, b->h2, st + 2 * G, k->g2, mid, HW, G);
     gc_im2col(s->col, b->a1, mid, H, W, 3);
-    gc_matmul(g->w2, s->dh2, s->col, mid, HW, mid * 9, false, true, 1.0f, 1.0f);
-    gc_matmul(s->dcol, k->w2, s->dh2, mid * 9, mid, HW, true, false, 1.0f, 0.0f);
+    GC_TRY(gc_matmul(g->w2, s->dh2, s->col, mid, HW, mid * 9, false, true, 1.0f, 1.0f));
+    GC_TRY(gc_matmul(s->dcol, k->w2, s->dh2, mid * 9, mid, HW, true, false, 1.0f, 0.0f));
     gc_col2im(s->da1, s->dcol, mid, H, W, 3);
     relu_mask(s->da1, b->a1, mid * HW);
     gc_groupnorm_backward(s->dh1, g->g1, g->b1, s->da1, b->h1, st, k->g1, mid, HW, G);
-    gc_matmul(g->w1, s->dh1, x, mid, HW, cin, false, true, 1.0f, 1.0f);
+    return gc_matmul(g->w1, s->dh1, x, mid, HW, cin, false, true, 1.0f, 1.0f);
 }
 
 gc_status gc_postproc_backward(const gc_postproc *m, const gc_pp_cache *c, const float *ddesc,
@@ -92,14 +92,15 @@ gc_status gc_postproc_backward(const gc_postproc *m, const gc_pp_cache *c, const
     }
     for (int i = 0; i < m->n_groups; i++) grads->mixing[i] += (float)(c->mix[i] * (dmix[i] - dot));
     int64_t off = 0;
-    for (int i = 0; i < m->n_groups; i++) {
+    gc_status st = GC_OK;
+    for (int i = 0; i < m->n_groups && st == GC_OK; i++) {
         const float mi = c->mix[i];
         for (int64_t j = 0; j < P * HW; j++) dout[j] = dy[j] * mi;
-        block_backward(m, i, &c->blk[i], c->x + off * HW, H, W, dout, &grads->blk[i], &s);
+        st = block_backward(m, i, &c->blk[i], c->x + off * HW, H, W, dout, &grads->blk[i], &s);
         off += m->fd[i];
     }
     gc_free(dy);
     gc_free(dout);
     gc_free(pool);
-    return GC_OK;
+    return st;
 }

@@ -1,0 +1,277 @@
+/* Winograd convolutions for the stride-1, pad-1 3x3 convs that dominate SD: per m x m output tile,
+ * V = B^T d B of its (m+2)^2 input patch, U = G g G^T of each filter, (m+2)^2 GEMMs
+ * M[xi] = U[xi] . V[xi] (Cout x Cin x tiles), Y = A^T M A.
+ *  - F(2x2, 3x3): 2.25x fewer multiplications than im2col + GEMM;
+ *  - F(4x4, 3x3) (Lavin & Gray's matrices, points 0, +-1, +-2): 4x fewer, float32 error a few times
+ *    F(2x2, 3x3)'s (test_sd_ops: ~5e-6 of the output scale at 64 channels against a double
+ *    reference, 3e-7 for F(2x2)); the SD-1.5 VAE fixtures move from 1.7e-6 to 3.3e-6 (tolerance 1e-4).
+ * Tiles are processed in bands of whole tile rows; gc_conv2d picks m by map size (bench_kernels). */
+#include "tensor/winograd.h"
+
+#include <omp.h>
+#include <string.h>
+
+#include "tensor/conv2d.h"
+#include "tensor/linear.h"
+
+#define GC_WINO_BAND_TILES 1024
+#define GC_WINO_MIN_TILES 256         /* narrower GEMMs (N < 256) lose more than the extra band gains */
+#define GC_WINO_BAND_FLOATS (8 << 20) /* V + M of one band: 32 MB (the 512-channel levels of the VAE) */
+
+/* Rows iy0 .. iy0+n-1 of channel xc[H, W] into d[n, Wp] with one zero column on the left and zeros
+ * past W (rows outside the map: zeros). */
+static inline void wino_rows(float *d, const float *xc, int64_t H, int64_t W, int64_t Wp, int64_t iy0, int n) {
+    for (int r = 0; r < n; r++) {
+        const int64_t iy = iy0 + r;
+        float *dr = d + r * Wp;
+        dr[0] = 0.0f;
+        for (int64_t i = W + 1; i < Wp; i++) dr[i] = 0.0f;
+        if (iy >= 0 && iy < H) memcpy(dr + 1, xc + iy * W, (size_t)W * sizeof(float));
+        else memset(dr + 1, 0, (size_t)W * sizeof(float));
+    }
+}
+
+/* ---- F(2x2, 3x3) ---------------------------------------------------------------------------- */
+
+GC_CLONES static void wino2_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
+#pragma omp parallel for schedule(static) if (Cout * Cin > 4096)
+    for (int64_t oc = 0; oc < Cout * Cin; oc++) {
+        const float *g = w + oc * 9;
+        float t[4][3], u[4][4];
+        for (int j = 0; j < 3; j++) { /* G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 */
+            t[0][j] = g[j];
+            t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+            t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+            t[3][j] = g[6 + j];
+        }
+        for (int i = 0; i < 4; i++) { /* (G g) G^T */
+            u[i][0] = t[i][0];
+            u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+            u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+            u[i][3] = t[i][2];
+        }
+        for (int xi = 0; xi < 16; xi++) U[(int64_t)xi * Cout * Cin + oc] = u[xi / 4][xi % 4];
+    }
+}
+
+/* V[xi, c, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
+ * 8 * (2*tw + 2) floats per thread of the channel loop (one when called inside a parallel band). */
+GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
+                       int64_t nr, float *rows) {
+    int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = Cin * nt;
+#pragma omp parallel for schedule(static) if (Cin * nt > 65536)
+    for (int64_t c = 0; c < Cin; c++) {
+        float *d = rows + (int64_t)omp_get_thread_num() * 8 * Wp, *t = d + 4 * Wp; /* 4 padded input rows, then
+                                                                                  * B^T down the columns */
+        const float *xc = x + c * H * W;
+        for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
+            wino_rows(d, xc, H, W, Wp, 2 * ti - 1, 4);
+            for (int64_t i = 0; i < Wp; i++) {
+                float d0 = d[i], d1 = d[Wp + i], d2 = d[2 * Wp + i], d3 = d[3 * Wp + i];
+                t[i] = d0 - d2;
+                t[Wp + i] = d1 + d2;
+                t[2 * Wp + i] = d2 - d1;
+                t[3 * Wp + i] = d1 - d3;
+            }
+            float *v = V + c * nt + (ti - ti0) * tw;
+            for (int r = 0; r < 4; r++) { /* (B^T d) B along each row */
+                const float *tr = t + r * Wp;
+                float *v0 = v + (4 * r) * stride, *v1 = v0 + stride, *v2 = v1 + stride, *v3 = v2 + stride;
+                for (int64_t j = 0; j < tw; j++) {
+                    float a0 = tr[2 * j], a1 = tr[2 * j + 1], a2 = tr[2 * j + 2], a3 = tr[2 * j + 3];
+                    v0[j] = a0 - a2;
+                    v1[j] = a1 + a2;
+                    v2[j] = a2 - a1;
+                    v3[j] = a1 - a3;
+                }
+            }
+        }
+    }
+}
+
+/* y (bias already there) += A^T M A for each tile of the rows ti0 .. ti0+nr-1. */
+GC_CLONES static void wino2_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw, int64_t ti0,
+                        int64_t nr) {
+    int64_t nt = nr * tw, stride = Cout * nt, full = W / 2; /* tiles whose 2 columns both exist */
+#pragma omp parallel for schedule(static) if (Cout * nt > 65536)
+    for (int64_t o = 0; o < Cout; o++) {
+        float *yo = y + o * H * W;
+        for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
+            const float *m = M + o * nt + (ti - ti0) * tw;
+            float *y0 = yo + 2 * ti * W, *y1 = 2 * ti + 1 < H ? y0 + W : NULL;
+            for (int64_t j = 0; j < tw; j++) {
+                float s0[4], s1[4]; /* A^T m: rows m0 + m1 + m2 and m1 - m2 - m3 */
+                for (int q = 0; q < 4; q++) {
+                    float m0 = m[q * stride + j], m1 = m[(4 + q) * stride + j], m2 = m[(8 + q) * stride + j],
+                          m3 = m[(12 + q) * stride + j];
+                    s0[q] = m0 + m1 + m2;
+                    s1[q] = m1 - m2 - m3;
+                }
+                y0[2 * j] += s0[0] + s0[1] + s0[2];
+                if (y1) y1[2 * j] += s1[0] + s1[1] + s1[2];
+                if (j < full) {
+                    y0[2 * j + 1] += s0[1] - s0[2] - s0[3];
+                    if (y1) y1[2 * j + 1] += s1[1] - s1[2] - s1[3];
+                }
+            }
+        }
+    }
+}
+
+/* ---- F(4x4, 3x3) ---------------------------------------------------------------------------- */
+
+/* out[6] = G a for one column a[3] of a filter (rows 1/4, -1/6 (1,1,1), -1/6 (1,-1,1),
+ * 1/24 + 1/12 + 1/6, 1/24 - 1/12 + 1/6, 0 0 1). */
+static inline void wino4_g(const float a[3], float out[6]) {
+    const float e = a[0] + a[2], o = a[1];
+    out[0] = 0.25f * a[0];
+    out[1] = (e + o) * (-1.0f / 6.0f);
+    out[2] = (e - o) * (-1.0f / 6.0f);
+    out[3] = a[0] * (1.0f / 24.0f) + a[1] * (1.0f / 12.0f) + a[2] * (1.0f / 6.0f);
+    out[4] = a[0] * (1.0f / 24.0f) - a[1] * (1.0f / 12.0f) + a[2] * (1.0f / 6.0f);
+    out[5] = a[2];
+}
+
+GC_CLONES static void wino4_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
+#pragma omp parallel for schedule(static) if (Cout * Cin > 4096)
+    for (int64_t oc = 0; oc < Cout * Cin; oc++) {
+        const float *g = w + oc * 9;
+        float t[6][3], u[6];
+        for (int j = 0; j < 3; j++) { /* G g, column by column */
+            float col[6];
+            wino4_g((const float[3]){g[j], g[3 + j], g[6 + j]}, col);
+            for (int i = 0; i < 6; i++) t[i][j] = col[i];
+        }
+        for (int i = 0; i < 6; i++) { /* (G g) G^T, row by row */
+            wino4_g(t[i], u);
+            for (int k = 0; k < 6; k++) U[(int64_t)(6 * i + k) * Cout * Cin + oc] = u[k];
+        }
+    }
+}
+
+/* The 6 values B^T d of one column d[0..5] (stride s apart) into out[0..5] (stride o apart). */
+#define WINO_BT(out, o, d, s)                                                               \
+    do {                                                                                    \
+        const float d0_ = (d)[0], d1_ = (d)[s], d2_ = (d)[2 * (s)], d3_ = (d)[3 * (s)],      \
+                    d4_ = (d)[4 * (s)], d5_ = (d)[5 * (s)];                                 \
+        (out)[0] = 4.0f * d0_ - 5.0f * d2_ + d4_;                                           \
+        (out)[o] = d3_ + d4_ - 4.0f * (d1_ + d2_);                                          \
+        (out)[2 * (o)] = d4_ - d3_ + 4.0f * (d1_ - d2_);                                    \
+        (out)[3 * (o)] = d4_ - d2_ + 2.0f * (d3_ - d1_);                                    \
+        (out)[4 * (o)] = d4_ - d2_ + 2.0f * (d1_ - d3_);                                    \
+        (out)[5 * (o)] = 4.0f * d1_ - 5.0f * d3_ + d5_;                                     \
+    } while (0)
+
+/* V[xi, c, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
+ * 12 * (4*tw + 2) floats per thread of the channel loop (one when called inside a parallel band). */
+GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
+                                 int64_t nr, float *rows) {
+    int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = Cin * nt;
+#pragma omp parallel for schedule(static) if (Cin * nt > 65536)
+    for (int64_t c = 0; c < Cin; c++) {
+        /* 6 padded input rows, then B^T applied down the columns */
+        float *d = rows + (int64_t)omp_get_thread_num() * 12 * Wp, *t = d + 6 * Wp;
+        const float *xc = x + c * H * W;
+        for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
+            wino_rows(d, xc, H, W, Wp, 4 * ti - 1, 6);
+            for (int64_t i = 0; i < Wp; i++) WINO_BT(t + i, Wp, d + i, Wp);
+            float *v = V + c * nt + (ti - ti0) * tw;
+            for (int r = 0; r < 6; r++) { /* (B^T d) B along each row */
+                const float *tr = t + r * Wp;
+                float *vr = v + (6 * r) * stride;
+                for (int64_t j = 0; j < tw; j++) WINO_BT(vr + j, stride, tr + 4 * j, 1);
+            }
+        }
+    }
+}
+
+/* y (bias already there) += A^T M A for each tile of the rows ti0 .. ti0+nr-1
+ * (A^T rows: 1 1 1 1 1 0 | 0 1 -1 2 -2 0 | 0 1 1 4 4 0 | 0 1 -1 8 -8 1). */
+GC_CLONES static void wino4_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw,
+                                  int64_t ti0, int64_t nr) {
+    int64_t nt = nr * tw, stride = Cout * nt;
+#pragma omp parallel for schedule(static) if (Cout * nt > 65536)
+    for (int64_t o = 0; o < Cout; o++) {
+        float *yo = y + o * H * W;
+        for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
+            const float *m = M + o * nt + (ti - ti0) * tw;
+            const int64_t ny = GC_MIN(4, H - 4 * ti);
+            for (int64_t j = 0; j < tw; j++) {
+                float s[4][6]; /* A^T m down the columns */
+                for (int k = 0; k < 6; k++) {
+                    const float m0 = m[k * stride + j], m1 = m[(6 + k) * stride + j], m2 = m[(12 + k) * stride + j],
+                                m3 = m[(18 + k) * stride + j], m4 = m[(24 + k) * stride + j],
+                                m5 = m[(30 + k) * stride + j];
+                    const float p = m1 + m2, q = m1 - m2, r = m3 + m4, u = m3 - m4;
+                    s[0][k] = m0 + p + r;
+                    s[1][k] = q + 2.0f * u;
+                    s[2][k] = p + 4.0f * r;
+                    s[3][k] = q + 8.0f * u + m5;
+                }
+                const int64_t nx = GC_MIN(4, W - 4 * j);
+                for (int64_t a = 0; a < ny; a++) { /* then along the rows */
+                    const float *sa = s[a];
+                    const float p = sa[1] + sa[2], q = sa[1] - sa[2], r = sa[3] + sa[4], u = sa[3] - sa[4];
+                    const float out[4] = {sa[0] + p + r, q + 2.0f * u, p + 4.0f * r, q + 8.0f * u + sa[5]};
+                    float *yr = yo + (4 * ti + a) * W + 4 * j;
+                    for (int64_t b = 0; b < nx; b++) yr[b] += out[b];
+                }
+            }
+        }
+    }
+}
+
+/* ---- bands ---------------------------------------------------------------------------------- */
+
+/* Band bi of an F(m x m, 3x3) conv: tile rows bi*rows .. (at most `rows` of them). buf: V, M and the
+ * input-transform rows. tiled: GEMMs spread over the threads in fixed tiles, else on this thread. */
+static gc_status wino_band(int m, float *y, const float *x, const float *U, int64_t Cin, int64_t H, int64_t W,
+                           int64_t Cout, int64_t rows, int64_t bi, bool tiled, float *buf) {
+    const int nx = (m + 2) * (m + 2);
+    int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m, band = rows * tw;
+    int64_t ti0 = bi * rows, nr = GC_MIN(rows, th - ti0), n = nr * tw;
+    float *V = buf, *M = V + nx * Cin * band, *scratch = M + nx * Cout * band;
+    (m == 4 ? wino4_input : wino2_input)(V, x, Cin, H, W, tw, ti0, nr, scratch);
+    for (int xi = 0; xi < nx; xi++)
+        GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, Cout, n, Cin, 1.0f, U + (int64_t)xi * Cout * Cin, Cin,
+                                                   V + (int64_t)xi * Cin * n, n, 0.0f, M + (int64_t)xi * Cout * n, n));
+    (m == 4 ? wino4_output : wino2_output)(y, M, Cout, H, W, tw, ti0, nr);
+    return GC_OK;
+}
+
+gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, int64_t Cin, int64_t H,
+                         int64_t W, int64_t Cout) {
+    const int nx = (m + 2) * (m + 2);
+    int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m;
+    /* whole tile rows per band, 256..1024 tiles within GC_WINO_BAND_FLOATS, and 4 bands where the map
+     * allows. Never from the thread count: the GEMM width must not change with it, or the bytes would. */
+    int64_t most = GC_MIN(GC_WINO_BAND_TILES, GC_WINO_BAND_FLOATS / (nx * (Cin + Cout)));
+    int64_t rows = GC_MAX(1, GC_MIN(most / tw, GC_MAX((th + 3) / 4, (GC_WINO_MIN_TILES + tw - 1) / tw)));
+    int64_t nbands = (th + rows - 1) / rows, band = rows * tw, Wp = m * tw + 2;
+    const bool par = nbands >= GC_CONV_PAR_BANDS;
+    const int nthr = omp_get_max_threads(), nt = par ? (int)GC_MIN((int64_t)nthr, nbands) : 1;
+    /* per band in flight: V, M and the rows of the input transform (one set per channel-loop thread) */
+    int64_t per = nx * (Cin + Cout) * band + 2 * (m + 2) * Wp * (par ? 1 : nthr);
+    size_t mark = gc_arena_mark(scratch);
+    float *U = gc_arena_floats(scratch, nx * Cout * Cin);
+    float *buf = U ? gc_arena_floats(scratch, nt * per) : NULL;
+    if (!buf) {
+        gc_arena_rewind(scratch, mark);
+        return gc_error_context(GC_ERR_NOMEM, "conv2d Winograd buffers");
+    }
+    (m == 4 ? wino4_filter : wino2_filter)(U, w, Cout, Cin);
+    gc_status st = GC_OK;
+    if (par) {
+        int64_t failed = nbands;
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
+        for (int64_t bi = 0; bi < nbands; bi++)
+            if (wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, false, buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
+                failed = GC_MIN(failed, bi);
+        /* a worker's message is its thread's: redo the failing band here to report it */
+        if (failed < nbands) st = wino_band(m, y, x, U, Cin, H, W, Cout, rows, failed, false, buf);
+    } else {
+        for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++) st = wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, true, buf);
+    }
+    gc_arena_rewind(scratch, mark);
+    return st;
+}
