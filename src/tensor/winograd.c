@@ -107,13 +107,14 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y (bias already there) += A^T M A for each tile of the rows ti0 .. ti0+nr-1. */
-GC_CLONES static void wino2_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw, int64_t ti0,
-                        int64_t nr) {
+/* y = bias + A^T M A for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias). */
+GC_CLONES static void wino2_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
+                                  int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = Cout * nt, full = W / 2; /* tiles whose 2 columns both exist */
 #pragma omp parallel for schedule(static) if (Cout * nt > 65536)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
+        const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
             const float *m = M + o * nt + (ti - ti0) * tw;
             float *y0 = yo + 2 * ti * W, *y1 = 2 * ti + 1 < H ? y0 + W : NULL;
@@ -125,11 +126,11 @@ GC_CLONES static void wino2_output(float *y, const float *M, int64_t Cout, int64
                     s0[q] = m0 + m1 + m2;
                     s1[q] = m1 - m2 - m3;
                 }
-                y0[2 * j] += s0[0] + s0[1] + s0[2];
-                if (y1) y1[2 * j] += s1[0] + s1[1] + s1[2];
+                y0[2 * j] = bo + (s0[0] + s0[1] + s0[2]);
+                if (y1) y1[2 * j] = bo + (s1[0] + s1[1] + s1[2]);
                 if (j < full) {
-                    y0[2 * j + 1] += s0[1] - s0[2] - s0[3];
-                    if (y1) y1[2 * j + 1] += s1[1] - s1[2] - s1[3];
+                    y0[2 * j + 1] = bo + (s0[1] - s0[2] - s0[3]);
+                    if (y1) y1[2 * j + 1] = bo + (s1[1] - s1[2] - s1[3]);
                 }
             }
         }
@@ -200,17 +201,18 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y (bias already there) += A^T M A for each tile of the rows ti0 .. ti0+nr-1
+/* y = bias + A^T M A for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias)
  * (A^T rows: 1 1 1 1 1 0 | 0 1 -1 2 -2 0 | 0 1 1 4 4 0 | 0 1 -1 8 -8 1), WINO_VT tiles of a row at a
  * time: the 36 loads per tile become contiguous runs across tiles and the arithmetic vectorises
  * across them (the same operations in the same order per output, so the bytes do not change). */
 #define WINO_VT 16
-GC_CLONES static void wino4_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw,
-                                  int64_t ti0, int64_t nr) {
+GC_CLONES static void wino4_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
+                                  int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = Cout * nt;
 #pragma omp parallel for schedule(static) if (Cout * nt > 65536)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
+        const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
             const float *m = M + o * nt + (ti - ti0) * tw;
             const int64_t ny = GC_MIN(4, H - 4 * ti);
@@ -241,7 +243,7 @@ GC_CLONES static void wino4_output(float *y, const float *M, int64_t Cout, int64
                 const int64_t nx = GC_MIN(4 * nj, W - 4 * j0);
                 for (int64_t a = 0; a < ny; a++) {
                     float *yr = yo + (4 * ti + a) * W + 4 * j0;
-                    for (int64_t i = 0; i < nx; i++) yr[i] += out[a][i];
+                    for (int64_t i = 0; i < nx; i++) yr[i] = bo + out[a][i];
                 }
             }
         }
@@ -252,8 +254,8 @@ GC_CLONES static void wino4_output(float *y, const float *M, int64_t Cout, int64
 
 /* Band bi of an F(m x m, 3x3) conv: tile rows bi*rows .. (at most `rows` of them). buf: V, M and the
  * input-transform rows. tiled: GEMMs spread over the threads in fixed tiles, else on this thread. */
-static gc_status wino_band(int m, float *y, const float *x, const float *U, int64_t Cin, int64_t H, int64_t W,
-                           int64_t Cout, int64_t rows, int64_t bi, bool tiled, float *buf) {
+static gc_status wino_band(int m, float *y, const float *b, const float *x, const float *U, int64_t Cin, int64_t H,
+                           int64_t W, int64_t Cout, int64_t rows, int64_t bi, bool tiled, float *buf) {
     const int nx = (m + 2) * (m + 2);
     int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m, band = rows * tw;
     int64_t ti0 = bi * rows, nr = GC_MIN(rows, th - ti0), n = nr * tw;
@@ -262,12 +264,12 @@ static gc_status wino_band(int m, float *y, const float *x, const float *U, int6
     for (int xi = 0; xi < nx; xi++)
         GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, Cout, n, Cin, 1.0f, U + (int64_t)xi * Cout * Cin, Cin,
                                                    V + (int64_t)xi * Cin * n, n, 0.0f, M + (int64_t)xi * Cout * n, n));
-    (m == 4 ? wino4_output : wino2_output)(y, M, Cout, H, W, tw, ti0, nr);
+    (m == 4 ? wino4_output : wino2_output)(y, b, M, Cout, H, W, tw, ti0, nr);
     return GC_OK;
 }
 
-gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, int64_t Cin, int64_t H,
-                         int64_t W, int64_t Cout) {
+gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, const float *b,
+                         int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
     const int nx = (m + 2) * (m + 2);
     int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m;
     /* whole tile rows per band, 256..1024 tiles within GC_WINO_BAND_FLOATS, and 4 bands where the map
@@ -292,12 +294,14 @@ gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, con
         int64_t failed = nbands;
 #pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
         for (int64_t bi = 0; bi < nbands; bi++)
-            if (wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, false, buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
+            if (wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, bi, false,
+                          buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
                 failed = GC_MIN(failed, bi);
         /* a worker's message is its thread's: redo the failing band here to report it */
-        if (failed < nbands) st = wino_band(m, y, x, U, Cin, H, W, Cout, rows, failed, false, buf);
+        if (failed < nbands) st = wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, failed, false, buf);
     } else {
-        for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++) st = wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, true, buf);
+        for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++)
+            st = wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, bi, true, buf);
     }
     gc_arena_rewind(scratch, mark);
     return st;
