@@ -1,6 +1,7 @@
 /* DINOv2 ViT-B/14 at 840x840 (GeoAware-SC's DINO branch) with the fixtures' manifest weights:
  * forward time, peak RSS, GFLOP/s of the model's GEMM shapes and of the whole pass, against the
  * machine's SGEMM peak (a large square SGEMM). Usage: bench_dinov2 [--threads N] [--size S] [--runs R]
+ * (one first call, then R timed: bench_util.h)
  * (GEOCORR_FIXTURES or the build default locates dinov2_vitb14.*). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,18 @@ static double gemm_gflops(int64_t N, int64_t K, int64_t O, int reps, bool raw, d
     return 2.0 * N * K * O / best * 1e-9;
 }
 
+typedef struct {
+    gc_dinov2 *m;
+    const float *px;
+    int64_t S;
+    float *feat;
+} dino_call;
+
+static int dino_forward(void *ctx) {
+    dino_call *c = ctx;
+    return gc_dinov2_features(c->m, c->px, c->S, c->S, c->feat) != GC_OK;
+}
+
 int main(int argc, char **argv) {
     int threads = 2, size = 840, runs = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -62,17 +75,13 @@ int main(int argc, char **argv) {
     int64_t S = size, D = m->dim, Hp = S / 14, T = 1 + Hp * Hp, F = m->ffn_hidden;
     float *px = gc_alloc_array((size_t)(3 * S * S), 4), *feat = gc_alloc_array((size_t)(D * Hp * Hp), 4);
     for (int64_t i = 0; i < 3 * S * S; i++) px[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-    double best = 1e30, best_cpu = 1e30;
-    for (int r = 0; r < runs; r++) {
-        double t0 = gc_now(), c0 = bench_cpu_seconds();
-        if (gc_dinov2_features(m, px, S, S, feat) != GC_OK) {
-            fprintf(stderr, "bench_dinov2: %s\n", gc_last_error());
-            return 1;
-        }
-        double t = gc_now() - t0, c = bench_cpu_seconds() - c0;
-        best = t < best ? t : best;
-        best_cpu = c < best_cpu ? c : best_cpu;
+    dino_call call = {m, px, S, feat};
+    bench_times tm;
+    if (bench_time_calls(dino_forward, &call, runs, &tm)) {
+        fprintf(stderr, "bench_dinov2: %s\n", gc_last_error());
+        return 1;
     }
+    const double best = tm.best, best_cpu = tm.best_cpu;
     /* FLOPs: linear layers 2*T*D*(3D + D + 2F) per block, attention 4*T*T*D per block, patch embed */
     double lin = 2.0 * T * D * (4.0 * D + 2.0 * F) * m->depth, att = 4.0 * T * T * D * m->depth;
     double total = lin + att + 2.0 * (T - 1) * D * 588;
@@ -80,6 +89,8 @@ int main(int argc, char **argv) {
            gc_version(), threads, size, size, (long long)T, best, best_cpu, bench_peak_rss_mib());
     printf("  whole pass: %.0f GFLOP (%.0f linear, %.0f attention) -> %.1f GFLOP/s wall, %.1f GFLOP per cpu-s\n",
            total * 1e-9, lin * 1e-9, att * 1e-9, total / best * 1e-9, total / best_cpu * 1e-9);
+    printf("  first call: %.2f s wall, %.2f s CPU (forward above: best of the %d after it)\n", tm.first, tm.first_cpu,
+           runs);
     double pc, qc, f1c, f2c;
     double peak = gemm_gflops(2048, 2048, 2048, 3, true, &pc);
     double g_qkv = gemm_gflops(T, D, D, 3, false, &qc), g_fc1 = gemm_gflops(T, D, F, 3, false, &f1c);

@@ -1,20 +1,43 @@
 /* SD-1.5 branch speed: the VAE encoder on a 512x512 image and the UNet up to output block 7 (GeoAware
  * taps, FreeU) on a 64x64 latent with a 77x768 context, SD-1.5 shapes from the fixtures' manifest
- * weights (generated in memory; the model holds them once). Prints seconds per stage and the peak
- * RSS; bench_sd.sh runs it next to tools/bench_sd_torch.py and prints the ratios. */
+ * weights (generated in memory; the model holds them once). Prints seconds per stage (the first call
+ * and the best of two after it) and the peak RSS; bench_sd.sh runs it next to tools/bench_sd_torch.py and prints the ratios. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "io/prng_weights.h"
 #include "models/sd.h"
 
-/* Process CPU seconds: on a machine shared by many jobs, wall time mostly measures the queue. */
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+typedef struct {
+    gc_sd *sd;
+    const float *img;
+    int64_t S;
+    float *z0;
+} vae_call;
+
+static int vae_encode(void *ctx) {
+    vae_call *c = ctx;
+    return gc_sd_encode(c->sd, c->img, c->S, c->S, c->z0) != GC_OK;
+}
+
+typedef struct {
+    gc_sd *sd;
+    const float *zt;
+    int64_t h;
+    const float *ctx, *cond;
+    float *s5, *s4, *s3;
+} unet_call;
+
+static int unet_features(void *ctx) {
+    unet_call *c = ctx;
+    return gc_sd_unet_features(c->sd, c->zt, c->h, c->h, 50, c->ctx, 77, 768, c->cond, c->s5, c->s4, c->s3) != GC_OK;
+}
+
+/* NAME: best of the calls after the first; NAME_first: the first call (bench_util.h). */
+static void report(const char *name, const bench_times *t) {
+    printf("geocorr %s %.3f\ngeocorr %s_cpu %.3f\ngeocorr %s_first %.3f\ngeocorr %s_first_cpu %.3f\n", name, t->best,
+           name, t->best_cpu, name, t->first, name, t->first_cpu);
 }
 
 int main(void) {
@@ -43,27 +66,20 @@ int main(void) {
     gc_prng_fill("bench.image", 1, 0.0, 1.0, img, 3 * S * S);
     gc_prng_fill("bench.context", 1, 0.0, 1.0, ctx, 77 * 768);
     gc_prng_fill("bench.cond", 1, 0.0, 0.1, cond, info.time_embed_dim);
-    t0 = gc_now();
-    double c0 = cpu_now();
-    gc_status st = gc_sd_encode(sd, img, S, S, z0);
-    printf("geocorr vae_encoder_512 %.3f\ngeocorr vae_encoder_512_cpu %.3f\n", gc_now() - t0, cpu_now() - c0);
-    if (st == GC_OK) st = gc_sd_add_noise(sd, z0, h, h, 50, zt);
-    double best = 1e9, best_cpu = 1e9;
-    for (int r = 0; st == GC_OK && r < 2; r++) {
-        t0 = gc_now();
-        c0 = cpu_now();
-        st = gc_sd_unet_features(sd, zt, h, h, 50, ctx, 77, 768, cond, s5, s4, s3);
-        best = GC_MIN(best, gc_now() - t0);
-        best_cpu = GC_MIN(best_cpu, cpu_now() - c0);
-    }
-    if (st != GC_OK) {
+    vae_call vc = {sd, img, S, z0};
+    bench_times tv, tu;
+    if (bench_time_calls(vae_encode, &vc, 2, &tv) || gc_sd_add_noise(sd, z0, h, h, 50, zt) != GC_OK) {
         fprintf(stderr, "bench_sd: %s\n", gc_last_error());
         return 1;
     }
-    printf("geocorr unet_to_block7_64 %.3f\ngeocorr unet_to_block7_64_cpu %.3f\n", best, best_cpu);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("geocorr peak_rss_mb %.0f\n", ru.ru_maxrss / 1024.0);
+    report("vae_encoder_512", &tv);
+    unet_call uc = {sd, zt, h, ctx, cond, s5, s4, s3};
+    if (bench_time_calls(unet_features, &uc, 2, &tu)) {
+        fprintf(stderr, "bench_sd: %s\n", gc_last_error());
+        return 1;
+    }
+    report("unet_to_block7_64", &tu);
+    printf("geocorr peak_rss_mb %.0f\n", bench_peak_rss_mib());
     printf("geocorr threads %d\n", gc_get_threads());
     gc_sd_free(sd);
     free(img), free(z0), free(zt), free(ctx), free(cond), free(s5), free(s4), free(s3);

@@ -7,7 +7,7 @@
 #
 # Usage: bash bench/compare.sh [--threads N] [--rounds R] [--scaling] [--build DIR]
 #   defaults: all cores, 3 rounds, build/ (configured Release and built if needed)
-# Takes ~15 min on a quiet 2-core machine (3 rounds); --scaling ~3 min.
+# Takes ~20 min on a quiet 2-core machine (3 rounds); --scaling ~4 min.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -52,35 +52,44 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a
 G="$build/bench" ORT="node $work/ort/ort_run.js"
 declare -A T # T[key] = "t1 t2 ..." seconds per round
 
+ort() { # $1 model name, $2 key: T[o_KEY], T[o_KEY_cpu] (best of 2 after a first call), T[o_KEY_first...]
+  local out
+  out=$($ORT "$work/$1.onnx" "$1" "$threads" 2 2>&1)
+  T[o_$2]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"; T[o_$2_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
+  T[o_$2_first]+=" $(echo "$out" | num '^ort first call \([0-9.]*\) s.*')"
+  T[o_$2_first_cpu]+=" $(echo "$out" | num '^ort first call .* first_cpu \([0-9.]*\) s.*')"
+}
+
 run_round() { # T[key] wall seconds, T[key_cpu] process CPU seconds (all threads)
   local out t
-  out=$("$G/bench_dinov2" --threads "$threads" 2>&1)
-  T[g_dino]+=" $(echo "$out" | num '.*forward \([0-9.]*\) s.*')"; T[g_dino_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
-  out=$("$py" "$root/tools/torch_dinov2_bench.py" --threads "$threads" 2>&1)
-  T[t_dino]+=" $(echo "$out" | num '.*forward \([0-9.]*\) s.*')"; T[t_dino_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
-  out=$($ORT "$work/dinov2_840.onnx" dinov2_840 "$threads" 1 2>&1)
-  T[o_dino]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"; T[o_dino_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
+  for side in g:"$G/bench_dinov2" t:"$py $root/tools/torch_dinov2_bench.py"; do
+    out=$(${side#*:} --threads "$threads" 2>&1)
+    T[${side%%:*}_dino]+=" $(echo "$out" | num '.*forward \([0-9.]*\) s.*')"
+    T[${side%%:*}_dino_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
+    T[${side%%:*}_dino_first]+=" $(echo "$out" | num '^  first call: \([0-9.]*\) s wall.*')"
+    T[${side%%:*}_dino_first_cpu]+=" $(echo "$out" | num '^  first call: .* \([0-9.]*\) s CPU.*')"
+  done
+  ort dinov2_840 dino
   t=$( { /usr/bin/time -f "%e %U %S" "$build/geocorr" features --dinov2 "$work/dinov2-base" --dino-only \
          --image "$fixtures/images/antelope.jpg" --out "$work/dino.safetensors" --threads "$threads" >/dev/null; } 2>&1 | tail -1)
   T[g_dino_proc]+=" $(echo "$t" | cut -d' ' -f1)"; T[g_dino_proc_cpu]+=" $(echo "$t" | awk '{print $2 + $3}')"
-  out=$(GEOCORR_THREADS=$threads "$G/bench_sd" 2>&1)
-  for k in vae:vae_encoder_512 unet:unet_to_block7_64; do
-    T[g_${k%%:*}]+=" $(echo "$out" | num "^geocorr ${k#*:} \([0-9.]*\)$")"
-    T[g_${k%%:*}_cpu]+=" $(echo "$out" | num "^geocorr ${k#*:}_cpu \([0-9.]*\)$")"
+  for side in g:geocorr:"env GEOCORR_THREADS=$threads $G/bench_sd" t:torch:"$py $root/tools/bench_sd_torch.py $threads"; do
+    local key=${side%%:*} rest=${side#*:}
+    out=$(${rest#*:} 2>&1)
+    for k in vae:vae_encoder_512 unet:unet_to_block7_64; do
+      for v in "" _cpu _first _first_cpu; do
+        T[${key}_${k%%:*}$v]+=" $(echo "$out" | num "^${rest%%:*} ${k#*:}$v \([0-9.]*\)$")"
+      done
+    done
   done
-  out=$("$py" "$root/tools/bench_sd_torch.py" "$threads" 2>&1)
-  for k in vae:vae_encoder_512 unet:unet_to_block7_64; do
-    T[t_${k%%:*}]+=" $(echo "$out" | num "^torch ${k#*:} \([0-9.]*\)$")"
-    T[t_${k%%:*}_cpu]+=" $(echo "$out" | num "^torch ${k#*:}_cpu \([0-9.]*\)$")"
+  ort vae_512 vae
+  out=$("$G/bench_pipeline" "$threads" 2>&1) # one image twice: the first (fresh process) and the next
+  for k in clip:'CLIP image tower' text:'text encoder (U, once)' cap:'implicit captioner' image:'total (text encoder + one image)'; do
+    T[g_${k%%:*}_first]+=" $(echo "$out" | num "^  ${k#*:} *\([0-9.]*\) s .*")"
+    T[g_${k%%:*}]+=" $(echo "$out" | num "^  ${k#*:} *[0-9.]* s *\([0-9.]*\) s .*")"
   done
-  out=$($ORT "$work/vae_512.onnx" vae_512 "$threads" 1 2>&1)
-  T[o_vae]+=" $(echo "$out" | num '.* run \([0-9.]*\) s.*')"; T[o_vae_cpu]+=" $(echo "$out" | num '.* cpu \([0-9.]*\) s.*')"
-  out=$("$G/bench_pipeline" "$threads" 2>&1)
-  T[g_clip]+=" $(echo "$out" | num '^  CLIP image tower *\([0-9.]*\) s.*')"
-  T[g_text]+=" $(echo "$out" | num '^  text encoder (U, once) *\([0-9.]*\) s.*')"
-  T[g_cap]+=" $(echo "$out" | num '^  implicit captioner *\([0-9.]*\) s.*')"
-  T[g_image]+=" $(echo "$out" | num '^  total (text encoder + one image) *\([0-9.]*\) s.*')"
-  T[g_image_cpu]+=" $(echo "$out" | num '^  total (text encoder + one image).*one image: \([0-9.]*\) s CPU.*')"
+  T[g_image_first_cpu]+=" $(echo "$out" | num '^  total (text encoder + one image).*one image: \([0-9.]*\) \/.*')"
+  T[g_image_cpu]+=" $(echo "$out" | num '^  total (text encoder + one image).*one image: [0-9.]* \/ \([0-9.]*\) s CPU.*')"
   T[g_rss]+=" $(echo "$out" | num '^  peak RSS \([0-9]*\) MiB')"
   out=$("$py" "$root/tools/bench_pipeline_torch.py" "$threads" 2>&1)
   for k in clip:'CLIP image tower (4 crops)' text:'text encoder (U, once)' cap:'implicit captioner (4 crops)'; do
@@ -155,32 +164,46 @@ for r in $(seq "$rounds"); do
   run_round
 done
 {
-  echo "# stage timings, wall seconds, $threads threads, min and median of $rounds alternating rounds"
+  echo "# stage timings, wall seconds, $threads threads, min and median of $rounds alternating rounds;"
+  echo "# every side: a first call, then the best of the calls after it (bench/bench_util.h)"
   printf "  %-44s %13s   %13s   %13s   %7s %7s\n" "" "geocorr" "PyTorch 1.13" "ORT 1.30" "PT/gc" "ORT/gc"
   printf "  %-44s %6s %6s   %6s %6s   %6s %6s\n" "" min med min med min med
-  row "DINOv2 ViT-B/14 840^2 forward" g_dino t_dino o_dino
-  row "DINOv2 whole process (features --dino-only)" g_dino_proc "" o_dino
-  row "VAE encoder 512^2" g_vae t_vae o_vae
-  row "UNet to output block 7, 64^2" g_unet t_unet ""
-  row "CLIP ViT-L/14-336, 4 crops" g_clip t_clip ""
-  # PyTorch's whole image: the stage timings of the same shapes (text encoder once, 4 crops of CLIP,
-  # captioner, VAE and UNet, DINOv2 once). geocorr's the same way from its own stage runs too: on a
-  # loaded machine a minutes-long whole run cannot dodge the load the way short stage runs can.
   for sfx in "" _cpu; do
+    [ -z "$sfx" ] || echo "# the same in process CPU seconds over all threads (wait-free work; steadier on a shared machine)"
+    row "DINOv2 ViT-B/14 840^2 forward" g_dino$sfx t_dino$sfx o_dino$sfx
+    row "  first call" g_dino_first$sfx t_dino_first$sfx o_dino_first$sfx
+    [ -n "$sfx" ] || row "DINOv2 whole process (features --dino-only)" g_dino_proc "" o_dino
+    [ -z "$sfx" ] || row "DINOv2 whole process (features --dino-only)" g_dino_proc_cpu "" o_dino_cpu
+    row "VAE encoder 512^2" g_vae$sfx t_vae$sfx o_vae$sfx
+    row "  first call" g_vae_first$sfx t_vae_first$sfx o_vae_first$sfx
+    row "UNet to output block 7, 64^2" g_unet$sfx t_unet$sfx ""
+    row "  first call" g_unet_first$sfx t_unet_first$sfx ""
+    [ -n "$sfx" ] || row "CLIP ViT-L/14-336, 4 crops" g_clip t_clip ""
+    [ -n "$sfx" ] || row "  first image" g_clip_first t_clip ""
+    # The whole image from the stage timings of the same shapes (text encoder once, 4 crops of CLIP,
+    # captioner, VAE and UNet, DINOv2 once), both sides the same way: steady state (an image in a run
+    # over a dataset) and the first image of a process (first calls of VAE, UNet, DINOv2).
+    # geocorr's CLIP, text encoder and captioner: bench_pipeline's first and next image (wall only, so
+    # in CPU seconds the whole image is geocorr's measured one against PyTorch's stage sums); PyTorch's:
+    # tools/bench_pipeline_torch.py's sums over the 4 crops, for both.
     for i in $(seq "$rounds"); do
-      f() { echo "${T[$1$sfx]}" | cut -d' ' -f$((i + 1)); }
-      T[t_image$sfx]+=" $(echo "$(f t_text) + $(f t_clip) + $(f t_cap) + 4 * ($(f t_vae) + $(f t_unet)) + $(f t_dino)" | bc)"
-      [ -n "$sfx" ] || T[g_stages]+=" $(echo "$(f g_text) + $(f g_clip) + $(f g_cap) + 4 * ($(f g_vae) + $(f g_unet)) + $(f g_dino)" | bc)"
+      f() { echo "${T[$1]}" | cut -d' ' -f$((i + 1)); }
+      for k in g t; do
+        [ -z "$sfx" ] || [ $k = t ] || continue
+        other="$(f ${k}_text$sfx) + $(f ${k}_clip$sfx) + $(f ${k}_cap$sfx)"
+        first="$other"
+        [ $k = t ] || first="$(f g_text_first) + $(f g_clip_first) + $(f g_cap_first)"
+        T[${k}_steady$sfx]+=" $(echo "$other + 4 * ($(f ${k}_vae$sfx) + $(f ${k}_unet$sfx)) + $(f ${k}_dino$sfx)" | bc)"
+        T[${k}_cold$sfx]+=" $(echo "$first + $(f ${k}_vae_first$sfx) + 3 * $(f ${k}_vae$sfx) + $(f ${k}_unet_first$sfx) + 3 * $(f ${k}_unet$sfx) + $(f ${k}_dino_first$sfx)" | bc)"
+      done
     done
+    if [ -z "$sfx" ]; then
+      row "whole image, stage sums, next image" g_steady t_steady ""
+      row "whole image, stage sums, first image" g_cold t_cold ""
+    fi
+    row "whole image, geocorr measured, next image" g_image$sfx t_steady$sfx ""
+    row "whole image, geocorr measured, first image" g_image_first$sfx t_cold$sfx ""
   done
-  row "whole image (SD + DINO; PyTorch: stage sum)" g_image t_image ""
-  row "whole image, stage sum on both sides" g_stages t_image ""
-  echo "# the same in process CPU seconds over all threads (wait-free work; steadier on a shared machine)"
-  row "DINOv2 ViT-B/14 840^2 forward" g_dino_cpu t_dino_cpu o_dino_cpu
-  row "DINOv2 whole process (features --dino-only)" g_dino_proc_cpu "" o_dino_cpu
-  row "VAE encoder 512^2" g_vae_cpu t_vae_cpu o_vae_cpu
-  row "UNet to output block 7, 64^2" g_unet_cpu t_unet_cpu ""
-  row "whole image (SD + DINO; PyTorch: stage sum)" g_image_cpu t_image_cpu ""
   echo "  geocorr peak RSS of the whole-image run: $(echo "${T[g_rss]}" | stats | cut -d' ' -f2) MiB"
   echo "# DINOv2 whole process = geocorr features --dinov2 DIR --dino-only on antelope.jpg (load, decode, canvas,"
   echo "# forward, write), against ORT's session.run alone. Same random-weight models of the same shapes on each side."

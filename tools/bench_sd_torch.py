@@ -2,12 +2,16 @@
 """PyTorch side of bench/bench_sd.sh: an SD-1.5-shaped UNet (CompVis openaimodel structure, LDM
 CrossAttention as einsum + softmax, no xformers) run up to output block 7 with GeoAware's FreeU on
 a 64x64 latent, and the SD-1.5 VAE encoder on a 512x512 image; random weights (timing only).
-Prints one line per stage: "torch <stage> <seconds>" and the peak RSS. Use Debian's torch:
+Prints "torch <stage> <seconds>" per stage (best of two calls after a first one, whose time is
+<stage>_first: geocorr's bench_sd protocol) and the peak RSS. Use Debian's torch:
 /usr/bin/python3 tools/bench_sd_torch.py [threads]"""
-import math, resource, sys, time
+import math, resource, sys
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from bench_timing import timed
 
 
 class Res(nn.Module):
@@ -170,27 +174,25 @@ class VAEEncoder(nn.Module):
         return 0.18215 * s.quant(s.cout(F.silu(s.nout(h))))[:, :4]
 
 
+def report(name, t):
+    """The keys of geocorr's bench_sd: best of the calls after the first, and the first call."""
+    best, best_cpu, _, first = t
+    print("torch %s %.3f\ntorch %s_cpu %.3f\ntorch %s_first %.3f\ntorch %s_first_cpu %.3f"
+          % (name, best, name, best_cpu, name, first[0], name, first[1]), flush=True)
+
+
 def main():
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
     torch.manual_seed(0)
-    with torch.no_grad():
-        vae = VAEEncoder().eval()
-        img = torch.rand(1, 3, 512, 512) * 2 - 1
-        t0, c0 = time.time(), time.process_time()
-        vae(img)
-        print("torch vae_encoder_512 %.3f\ntorch vae_encoder_512_cpu %.3f" % (time.time() - t0, time.process_time() - c0),
-              flush=True)
-        del vae
-        unet = UNet().eval()
-        ctx = torch.randn(1, 77, 768)
-        z = torch.randn(1, 4, 64, 64)
-        best, best_cpu = 1e9, 1e9
-        for _ in range(2):
-            t0, c0 = time.time(), time.process_time()
-            unet(z, 50, ctx, last=7)
-            best, best_cpu = min(best, time.time() - t0), min(best_cpu, time.process_time() - c0)
-        print("torch unet_to_block7_64 %.3f\ntorch unet_to_block7_64_cpu %.3f" % (best, best_cpu))
-        print("torch params %d" % sum(p.numel() for p in unet.parameters()))
+    vae = VAEEncoder().eval()
+    img = torch.rand(1, 3, 512, 512) * 2 - 1
+    report("vae_encoder_512", timed(lambda: vae(img), 2))
+    del vae
+    unet = UNet().eval()
+    ctx = torch.randn(1, 77, 768)
+    z = torch.randn(1, 4, 64, 64)
+    report("unet_to_block7_64", timed(lambda: unet(z, 50, ctx, last=7), 2))
+    print("torch params %d" % sum(p.numel() for p in unet.parameters()))
     print("torch peak_rss_mb %.0f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 

@@ -6,12 +6,18 @@ import torch
 
 
 def timed(fn, runs):
-    """Best wall and CPU seconds of `runs` calls of fn() under no_grad, and the peak RSS in MiB."""
+    """geocorr's protocol (bench/bench_util.h): one first call of fn() under no_grad, then `runs` more.
+    Returns (best wall, best CPU seconds of the calls after the first, peak RSS in MiB, (first wall,
+    first CPU seconds))."""
     best = best_cpu = float("inf")
+    first = None
     with torch.no_grad():
-        for _ in range(runs):
+        for r in range(runs + 1):
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
-            best = min(best, time.perf_counter() - t0)
-            best_cpu = min(best_cpu, time.process_time() - c0)
-    return best, best_cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            t, c = time.perf_counter() - t0, time.process_time() - c0
+            if r == 0:
+                first = (t, c)
+                continue
+            best, best_cpu = min(best, t), min(best_cpu, c)
+    return best, best_cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, first

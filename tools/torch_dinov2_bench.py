@@ -3,7 +3,7 @@
 structure: pre-LN, qkv + proj with bias, LayerScale, exact-GELU MLP, plain softmax attention as
 torch 1.13 computes it) on an 840x840 input, timed like geocorr's bench. Speed does not depend on
 the weight values, so the default init is used. Run with Debian's /usr/bin/python3 (torch 1.13).
-Usage: torch_dinov2_bench.py [--threads N] [--size 840] [--runs 1]"""
+Usage: torch_dinov2_bench.py [--threads N] [--size 840] [--runs 1] (a first call, then RUNS timed)"""
 import argparse
 
 import torch
@@ -68,8 +68,9 @@ def main():
     torch.set_num_threads(a.threads)
     m = ViT().eval()
     img = torch.randn(1, 3, a.size, a.size)
-    best, best_cpu, rss = timed(lambda: m(img), a.runs)
+    best, best_cpu, rss, first = timed(lambda: m(img), a.runs)
     print(f"torch {torch.__version__} threads {a.threads}: forward {best:.2f} s  cpu {best_cpu:.2f} s  peak RSS {rss:.0f} MiB")
+    print(f"  first call: {first[0]:.2f} s wall, {first[1]:.2f} s CPU (forward above: best of the {a.runs} after it)")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
  * and gives back in LIFO order (mark / rewind), so that a model allocates nothing after its first
  * forward pass at a given input size (no page faults of freshly mapped buffers, nothing to free).
  *
- * Growth: a take that does not fit the block gets a separate buffer for now; when the outermost
- * user releases the arena, the block is replaced by one that holds the whole high-water mark, so
+ * Growth: a take that does not fit the block gets a separate buffer for now (given back, it stays
+ * for reuse by a later take until the pass ends); when the outermost user releases the arena, the block is replaced by one that holds the whole high-water mark, so
  * the next pass fits. Memory held between passes: the high-water mark (gc_arena_trim drops it).
  *
  * Sharing: gc_arena_acquire gives the arena to one forward pass at a time; a concurrent pass on the
@@ -26,6 +26,8 @@ typedef struct gc_arena {
     char *block;                   /* [cap] */
     size_t cap, used, high;        /* bytes: block size, in use now (as if contiguous), most in use this pass */
     gc_arena_spill *spill;         /* buffers of takes past the block, newest first */
+    gc_arena_spill *spare;         /* spills given back this pass, kept for reuse until release */
+    size_t spill_bytes, spare_bytes; /* their sizes, summed */
     atomic_flag busy;              /* held by a forward pass */
 } gc_arena;
 

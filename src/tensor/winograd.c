@@ -33,24 +33,42 @@ static inline void wino_rows(float *d, const float *xc, int64_t H, int64_t W, in
 
 /* ---- F(2x2, 3x3) ---------------------------------------------------------------------------- */
 
+/* Filter transforms work on WINO_FB filters at a time, tap-major in local arrays: the taps are read
+ * once, the arithmetic vectorises across the filters and each U[xi] gets a contiguous run (one filter
+ * at a time it ran scalar with 16 or 36 scattered stores: 7% of a UNet pass). Same operations in the
+ * same order per value, so the bytes do not change. */
+#define WINO_FB 16
+
+/* g[k][l] = tap k of filter f0 + l, for the (at most WINO_FB) filters left of n; returns their count. */
+static inline int64_t wino_gather(float g[9][WINO_FB], const float *w, int64_t f0, int64_t n) {
+    const int64_t nb = GC_MIN(WINO_FB, n - f0);
+    for (int64_t l = 0; l < nb; l++)
+        for (int k = 0; k < 9; k++) g[k][l] = w[(f0 + l) * 9 + k];
+    return nb;
+}
+
 GC_CLONES static void wino2_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
-#pragma omp parallel for schedule(static) if (Cout * Cin > 4096)
-    for (int64_t oc = 0; oc < Cout * Cin; oc++) {
-        const float *g = w + oc * 9;
-        float t[4][3], u[4][4];
-        for (int j = 0; j < 3; j++) { /* G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 */
-            t[0][j] = g[j];
-            t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-            t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-            t[3][j] = g[6 + j];
+    const int64_t n = Cout * Cin;
+#pragma omp parallel for schedule(static) if (n > 4096)
+    for (int64_t f0 = 0; f0 < n; f0 += WINO_FB) {
+        float g[9][WINO_FB], t[4][3][WINO_FB];
+        const int64_t nb = wino_gather(g, w, f0, n);
+        for (int j = 0; j < 3; j++) /* G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 */
+            for (int64_t l = 0; l < nb; l++) {
+                t[0][j][l] = g[j][l];
+                t[1][j][l] = 0.5f * (g[j][l] + g[3 + j][l] + g[6 + j][l]);
+                t[2][j][l] = 0.5f * (g[j][l] - g[3 + j][l] + g[6 + j][l]);
+                t[3][j][l] = g[6 + j][l];
+            }
+        for (int i = 0; i < 4; i++) { /* (G g) G^T: row i gives U[4i .. 4i+3] */
+            float *u = U + (int64_t)(4 * i) * n + f0;
+            for (int64_t l = 0; l < nb; l++) {
+                u[l] = t[i][0][l];
+                u[n + l] = 0.5f * (t[i][0][l] + t[i][1][l] + t[i][2][l]);
+                u[2 * n + l] = 0.5f * (t[i][0][l] - t[i][1][l] + t[i][2][l]);
+                u[3 * n + l] = t[i][2][l];
+            }
         }
-        for (int i = 0; i < 4; i++) { /* (G g) G^T */
-            u[i][0] = t[i][0];
-            u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-            u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-            u[i][3] = t[i][2];
-        }
-        for (int xi = 0; xi < 16; xi++) U[(int64_t)xi * Cout * Cin + oc] = u[xi / 4][xi % 4];
     }
 }
 
@@ -89,13 +107,14 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y (bias already there) += A^T M A for each tile of the rows ti0 .. ti0+nr-1. */
-GC_CLONES static void wino2_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw, int64_t ti0,
-                        int64_t nr) {
+/* y = bias + A^T M A for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias). */
+GC_CLONES static void wino2_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
+                                  int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = Cout * nt, full = W / 2; /* tiles whose 2 columns both exist */
 #pragma omp parallel for schedule(static) if (Cout * nt > 65536)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
+        const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
             const float *m = M + o * nt + (ti - ti0) * tw;
             float *y0 = yo + 2 * ti * W, *y1 = 2 * ti + 1 < H ? y0 + W : NULL;
@@ -107,11 +126,11 @@ GC_CLONES static void wino2_output(float *y, const float *M, int64_t Cout, int64
                     s0[q] = m0 + m1 + m2;
                     s1[q] = m1 - m2 - m3;
                 }
-                y0[2 * j] += s0[0] + s0[1] + s0[2];
-                if (y1) y1[2 * j] += s1[0] + s1[1] + s1[2];
+                y0[2 * j] = bo + (s0[0] + s0[1] + s0[2]);
+                if (y1) y1[2 * j] = bo + (s1[0] + s1[1] + s1[2]);
                 if (j < full) {
-                    y0[2 * j + 1] += s0[1] - s0[2] - s0[3];
-                    if (y1) y1[2 * j + 1] += s1[1] - s1[2] - s1[3];
+                    y0[2 * j + 1] = bo + (s0[1] - s0[2] - s0[3]);
+                    if (y1) y1[2 * j + 1] = bo + (s1[1] - s1[2] - s1[3]);
                 }
             }
         }
@@ -120,32 +139,29 @@ GC_CLONES static void wino2_output(float *y, const float *M, int64_t Cout, int64
 
 /* ---- F(4x4, 3x3) ---------------------------------------------------------------------------- */
 
-/* out[6] = G a for one column a[3] of a filter (rows 1/4, -1/6 (1,1,1), -1/6 (1,-1,1),
- * 1/24 + 1/12 + 1/6, 1/24 - 1/12 + 1/6, 0 0 1). */
-static inline void wino4_g(const float a[3], float out[6]) {
-    const float e = a[0] + a[2], o = a[1];
-    out[0] = 0.25f * a[0];
-    out[1] = (e + o) * (-1.0f / 6.0f);
-    out[2] = (e - o) * (-1.0f / 6.0f);
-    out[3] = a[0] * (1.0f / 24.0f) + a[1] * (1.0f / 12.0f) + a[2] * (1.0f / 6.0f);
-    out[4] = a[0] * (1.0f / 24.0f) - a[1] * (1.0f / 12.0f) + a[2] * (1.0f / 6.0f);
-    out[5] = a[2];
+/* out[0], out[os], ..., out[5 os] = G a for one column a = (a0, a1, a2) of a filter (rows 1/4,
+ * -1/6 (1,1,1), -1/6 (1,-1,1), 1/24 + 1/12 + 1/6, 1/24 - 1/12 + 1/6, 0 0 1). */
+static inline void wino4_g(float a0, float a1, float a2, float *out, int64_t os) {
+    const float e = a0 + a2, o = a1;
+    out[0] = 0.25f * a0;
+    out[os] = (e + o) * (-1.0f / 6.0f);
+    out[2 * os] = (e - o) * (-1.0f / 6.0f);
+    out[3 * os] = a0 * (1.0f / 24.0f) + a1 * (1.0f / 12.0f) + a2 * (1.0f / 6.0f);
+    out[4 * os] = a0 * (1.0f / 24.0f) - a1 * (1.0f / 12.0f) + a2 * (1.0f / 6.0f);
+    out[5 * os] = a2;
 }
 
 GC_CLONES static void wino4_filter(float *U, const float *w, int64_t Cout, int64_t Cin) {
-#pragma omp parallel for schedule(static) if (Cout * Cin > 4096)
-    for (int64_t oc = 0; oc < Cout * Cin; oc++) {
-        const float *g = w + oc * 9;
-        float t[6][3], u[6];
-        for (int j = 0; j < 3; j++) { /* G g, column by column */
-            float col[6];
-            wino4_g((const float[3]){g[j], g[3 + j], g[6 + j]}, col);
-            for (int i = 0; i < 6; i++) t[i][j] = col[i];
-        }
-        for (int i = 0; i < 6; i++) { /* (G g) G^T, row by row */
-            wino4_g(t[i], u);
-            for (int k = 0; k < 6; k++) U[(int64_t)(6 * i + k) * Cout * Cin + oc] = u[k];
-        }
+    const int64_t n = Cout * Cin;
+#pragma omp parallel for schedule(static) if (n > 4096)
+    for (int64_t f0 = 0; f0 < n; f0 += WINO_FB) {
+        float g[9][WINO_FB], t[6][3][WINO_FB];
+        const int64_t nb = wino_gather(g, w, f0, n);
+        for (int j = 0; j < 3; j++) /* G g, column by column */
+            for (int64_t l = 0; l < nb; l++) wino4_g(g[j][l], g[3 + j][l], g[6 + j][l], &t[0][j][l], 3 * WINO_FB);
+        for (int i = 0; i < 6; i++) /* (G g) G^T, row by row: row i gives U[6i .. 6i+5] */
+            for (int64_t l = 0; l < nb; l++)
+                wino4_g(t[i][0][l], t[i][1][l], t[i][2][l], U + (int64_t)(6 * i) * n + f0 + l, n);
     }
 }
 
@@ -185,36 +201,49 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y (bias already there) += A^T M A for each tile of the rows ti0 .. ti0+nr-1
- * (A^T rows: 1 1 1 1 1 0 | 0 1 -1 2 -2 0 | 0 1 1 4 4 0 | 0 1 -1 8 -8 1). */
-GC_CLONES static void wino4_output(float *y, const float *M, int64_t Cout, int64_t H, int64_t W, int64_t tw,
-                                  int64_t ti0, int64_t nr) {
+/* y = bias + A^T M A for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias)
+ * (A^T rows: 1 1 1 1 1 0 | 0 1 -1 2 -2 0 | 0 1 1 4 4 0 | 0 1 -1 8 -8 1), WINO_VT tiles of a row at a
+ * time: the 36 loads per tile become contiguous runs across tiles and the arithmetic vectorises
+ * across them (the same operations in the same order per output, so the bytes do not change). */
+#define WINO_VT 16
+GC_CLONES static void wino4_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
+                                  int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = Cout * nt;
 #pragma omp parallel for schedule(static) if (Cout * nt > 65536)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
+        const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
             const float *m = M + o * nt + (ti - ti0) * tw;
             const int64_t ny = GC_MIN(4, H - 4 * ti);
-            for (int64_t j = 0; j < tw; j++) {
-                float s[4][6]; /* A^T m down the columns */
-                for (int k = 0; k < 6; k++) {
-                    const float m0 = m[k * stride + j], m1 = m[(6 + k) * stride + j], m2 = m[(12 + k) * stride + j],
-                                m3 = m[(18 + k) * stride + j], m4 = m[(24 + k) * stride + j],
-                                m5 = m[(30 + k) * stride + j];
-                    const float p = m1 + m2, q = m1 - m2, r = m3 + m4, u = m3 - m4;
-                    s[0][k] = m0 + p + r;
-                    s[1][k] = q + 2.0f * u;
-                    s[2][k] = p + 4.0f * r;
-                    s[3][k] = q + 8.0f * u + m5;
+            for (int64_t j0 = 0; j0 < tw; j0 += WINO_VT) {
+                const int64_t nj = GC_MIN(WINO_VT, tw - j0);
+                float s[4][6][WINO_VT], out[4][4 * WINO_VT];
+                for (int k = 0; k < 6; k++) { /* A^T m down the columns */
+                    const float *mk = m + k * stride + j0;
+                    for (int64_t j = 0; j < nj; j++) {
+                        const float m0 = mk[j], m1 = mk[6 * stride + j], m2 = mk[12 * stride + j],
+                                    m3 = mk[18 * stride + j], m4 = mk[24 * stride + j], m5 = mk[30 * stride + j];
+                        const float p = m1 + m2, q = m1 - m2, r = m3 + m4, u = m3 - m4;
+                        s[0][k][j] = m0 + p + r;
+                        s[1][k][j] = q + 2.0f * u;
+                        s[2][k][j] = p + 4.0f * r;
+                        s[3][k][j] = q + 8.0f * u + m5;
+                    }
                 }
-                const int64_t nx = GC_MIN(4, W - 4 * j);
-                for (int64_t a = 0; a < ny; a++) { /* then along the rows */
-                    const float *sa = s[a];
-                    const float p = sa[1] + sa[2], q = sa[1] - sa[2], r = sa[3] + sa[4], u = sa[3] - sa[4];
-                    const float out[4] = {sa[0] + p + r, q + 2.0f * u, p + 4.0f * r, q + 8.0f * u + sa[5]};
-                    float *yr = yo + (4 * ti + a) * W + 4 * j;
-                    for (int64_t b = 0; b < nx; b++) yr[b] += out[b];
+                for (int a = 0; a < 4; a++) /* then along the rows, into 4 output pixels per tile */
+                    for (int64_t j = 0; j < nj; j++) {
+                        const float p = s[a][1][j] + s[a][2][j], q = s[a][1][j] - s[a][2][j],
+                                    r = s[a][3][j] + s[a][4][j], u = s[a][3][j] - s[a][4][j];
+                        out[a][4 * j] = s[a][0][j] + p + r;
+                        out[a][4 * j + 1] = q + 2.0f * u;
+                        out[a][4 * j + 2] = p + 4.0f * r;
+                        out[a][4 * j + 3] = q + 8.0f * u + s[a][5][j];
+                    }
+                const int64_t nx = GC_MIN(4 * nj, W - 4 * j0);
+                for (int64_t a = 0; a < ny; a++) {
+                    float *yr = yo + (4 * ti + a) * W + 4 * j0;
+                    for (int64_t i = 0; i < nx; i++) yr[i] = bo + out[a][i];
                 }
             }
         }
@@ -225,8 +254,8 @@ GC_CLONES static void wino4_output(float *y, const float *M, int64_t Cout, int64
 
 /* Band bi of an F(m x m, 3x3) conv: tile rows bi*rows .. (at most `rows` of them). buf: V, M and the
  * input-transform rows. tiled: GEMMs spread over the threads in fixed tiles, else on this thread. */
-static gc_status wino_band(int m, float *y, const float *x, const float *U, int64_t Cin, int64_t H, int64_t W,
-                           int64_t Cout, int64_t rows, int64_t bi, bool tiled, float *buf) {
+static gc_status wino_band(int m, float *y, const float *b, const float *x, const float *U, int64_t Cin, int64_t H,
+                           int64_t W, int64_t Cout, int64_t rows, int64_t bi, bool tiled, float *buf) {
     const int nx = (m + 2) * (m + 2);
     int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m, band = rows * tw;
     int64_t ti0 = bi * rows, nr = GC_MIN(rows, th - ti0), n = nr * tw;
@@ -235,12 +264,12 @@ static gc_status wino_band(int m, float *y, const float *x, const float *U, int6
     for (int xi = 0; xi < nx; xi++)
         GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, Cout, n, Cin, 1.0f, U + (int64_t)xi * Cout * Cin, Cin,
                                                    V + (int64_t)xi * Cin * n, n, 0.0f, M + (int64_t)xi * Cout * n, n));
-    (m == 4 ? wino4_output : wino2_output)(y, M, Cout, H, W, tw, ti0, nr);
+    (m == 4 ? wino4_output : wino2_output)(y, b, M, Cout, H, W, tw, ti0, nr);
     return GC_OK;
 }
 
-gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, int64_t Cin, int64_t H,
-                         int64_t W, int64_t Cout) {
+gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, const float *b,
+                         int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
     const int nx = (m + 2) * (m + 2);
     int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m;
     /* whole tile rows per band, 256..1024 tiles within GC_WINO_BAND_FLOATS, and 4 bands where the map
@@ -265,12 +294,14 @@ gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, con
         int64_t failed = nbands;
 #pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
         for (int64_t bi = 0; bi < nbands; bi++)
-            if (wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, false, buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
+            if (wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, bi, false,
+                          buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
                 failed = GC_MIN(failed, bi);
         /* a worker's message is its thread's: redo the failing band here to report it */
-        if (failed < nbands) st = wino_band(m, y, x, U, Cin, H, W, Cout, rows, failed, false, buf);
+        if (failed < nbands) st = wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, failed, false, buf);
     } else {
-        for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++) st = wino_band(m, y, x, U, Cin, H, W, Cout, rows, bi, true, buf);
+        for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++)
+            st = wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, bi, true, buf);
     }
     gc_arena_rewind(scratch, mark);
     return st;
