@@ -233,9 +233,13 @@ static void test_train_from_scratch(void **state) {
                  last = mean_loss(gct_path(g_dir, "s_a/train.log"), 6 * last_epoch - 5, 6 * last_epoch);
     printf("  from scratch: mean loss epoch 1 %.4f, epoch %d %.4f\n", first, last_epoch, last);
     assert_true(last < first);
-    assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_b"), 11, run), 0);
-    expect_same_file(gct_path(g_dir, "s_a/last.safetensors"), gct_path(g_dir, "s_b/last.safetensors"));
-    expect_same_file(gct_path(g_dir, "s_a/last.state.safetensors"), gct_path(g_dir, "s_b/last.state.safetensors"));
+    /* the same seed, the same bytes: a second identical run, Release only (under the sanitizers it repeats the
+     * first run's code; test_train_resume's full == stopped + resumed runs also compare bytes there) */
+    if (!asan) {
+        assert_int_equal(gct_geocorr(fmt, g_spair, cache, gct_path(g_dir, "s_b"), 11, run), 0);
+        expect_same_file(gct_path(g_dir, "s_a/last.safetensors"), gct_path(g_dir, "s_b/last.safetensors"));
+        expect_same_file(gct_path(g_dir, "s_a/last.state.safetensors"), gct_path(g_dir, "s_b/last.state.safetensors"));
+    }
     /* another seed, another initialisation; --feature-dims that do not match the cache are named */
     gc_postproc a, b;
     const int64_t fd[4] = {16, 24, 24, 32};
