@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
         total[r] += stage[r][GC_STAGE_TEXT];
     }
     const char *calls[GC_STAGE_COUNT] = {"1 call", "4 crops", "4 crops", "4 crops", "4 crops", "4 crops", "3 maps", "1 call"};
-    printf("  %-36s %10s %10s\n", "", "first", "next image");
+    printf("  %-36s %10s %10s\n", "", "first", "next");
     for (int i = 0; i < GC_STAGE_COUNT; i++)
         printf("  %-36s %8.2f s %8.2f s  (%s)\n", gc_stage_names[i], stage[0][i], stage[1][i], calls[i]);
     printf("  %-36s %8.2f s %8.2f s  wall (one image: %.2f / %.2f s CPU over all threads)\n",
