@@ -172,8 +172,7 @@ done
     [ -z "$sfx" ] || echo "# the same in process CPU seconds over all threads (wait-free work; steadier on a shared machine)"
     row "DINOv2 ViT-B/14 840^2 forward" g_dino$sfx t_dino$sfx o_dino$sfx
     row "  first call" g_dino_first$sfx t_dino_first$sfx o_dino_first$sfx
-    [ -n "$sfx" ] || row "DINOv2 whole process (features --dino-only)" g_dino_proc "" o_dino
-    [ -z "$sfx" ] || row "DINOv2 whole process (features --dino-only)" g_dino_proc_cpu "" o_dino_cpu
+    row "DINOv2 whole process (features --dino-only)" g_dino_proc$sfx "" o_dino$sfx
     row "VAE encoder 512^2" g_vae$sfx t_vae$sfx o_vae$sfx
     row "  first call" g_vae_first$sfx t_vae_first$sfx o_vae_first$sfx
     row "UNet to output block 7, 64^2" g_unet$sfx t_unet$sfx ""
