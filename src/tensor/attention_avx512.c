@@ -3,11 +3,13 @@
  * transposed: one vector lane per query, so softmax statistics are vectors and no head width is
  * padded (a 40-wide head costs 40 columns, not 48).
  *   for each block of GC_ATT512_BK keys:
- *     S^T = scale K Q^T   register tiles of 8 keys x 48 queries, block max folded into the store
- *     online softmax      running max m, running sum l, acc *= exp(m_old - m_new), lane-wise
+ *     S^T = K Q^T         register tiles of 8 keys x 48 queries, block max folded into the store
+ *     online softmax      running max m, running sum l, acc *= 2^(m_old - m_new), lane-wise
  *     acc^T += V^T P^T    register tiles of 8 head columns x 48 queries over the key rows
  *   out = acc / l
- * K and V are packed once per call into key rows the tiles broadcast from; Q^T once per job. The
+ * Scores are in base-2 units (Q^T is packed scaled by scale * log2(e)), so the softmax takes 2^x: no
+ * multiply per score, and the exponential needs neither the log2(e) product nor the two-step
+ * reduction by ln 2. K and V are packed once per call into key rows the tiles broadcast from; Q^T once per job. The
  * order of every sum is fixed by the blocking alone: same bytes for every thread count. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math") /* vectorises gc_vexp_neg's clamp (tensor/vecmath.h) */
@@ -48,10 +50,10 @@ void gc_att512_pack(float *kp, float *vp, const float *k, int64_t ldk, const flo
     }
 }
 
-/* St[r][0..16nv) = scale * K[r] . (queries of Qt), r < KR, for the key rows K (hd apart) and Q^T rows
- * Qt (BQ apart); the same sum order as a row-major tile. Causal: lanes whose query precedes key r
+/* St[r][0..16nv) = K[r] . (queries of Qt), r < KR, for the key rows K (hd apart) and Q^T rows Qt
+ * (BQ apart). Causal: lanes whose query precedes key r
  * (16j + lane < diag + r) get -inf. bm[j] = max(bm[j], rows r < nrow). */
-static inline __attribute__((always_inline)) void qk_tile(const float *Qt, const float *K, int64_t hd, float scale,
+static inline __attribute__((always_inline)) void qk_tile(const float *Qt, const float *K, int64_t hd,
                                                           float *St, __m512 *bm, int64_t nrow, bool causal,
                                                           int64_t diag, const int nv) {
     __m512 c[KR][NV];
@@ -70,13 +72,12 @@ static inline __attribute__((always_inline)) void qk_tile(const float *Qt, const
             for (int j = 0; j < nv; j++) c[r][j] = _mm512_fmadd_ps(q[j], kr, c[r][j]);
         }
     }
-    const __m512 sc = _mm512_set1_ps(scale);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 #pragma GCC unroll 8
     for (int r = 0; r < KR; r++)
 #pragma GCC unroll 3
         for (int j = 0; j < nv; j++) {
-            __m512 x = _mm512_mul_ps(c[r][j], sc);
+            __m512 x = c[r][j];
             if (causal) {
                 const __mmask16 before = _mm512_cmplt_epi32_mask(_mm512_add_epi32(lane, _mm512_set1_epi32(16 * j)),
                                                                  _mm512_set1_epi32((int)(diag + r)));
@@ -114,12 +115,12 @@ static inline __attribute__((always_inline)) void pv_tile(const float *St, const
 }
 
 /* The tiles with the tile sizes as constants (full unrolling keeps the accumulators in registers). */
-static void qk_tile_nv(int nv, const float *Qt, const float *K, int64_t hd, float scale, float *St, __m512 *bm,
+static void qk_tile_nv(int nv, const float *Qt, const float *K, int64_t hd, float *St, __m512 *bm,
                        int64_t nrow, bool causal, int64_t diag) {
     switch (nv) {
-    case 3: qk_tile(Qt, K, hd, scale, St, bm, nrow, causal, diag, 3); break;
-    case 2: qk_tile(Qt, K, hd, scale, St, bm, nrow, causal, diag, 2); break;
-    default: qk_tile(Qt, K, hd, scale, St, bm, nrow, causal, diag, 1); break;
+    case 3: qk_tile(Qt, K, hd, St, bm, nrow, causal, diag, 3); break;
+    case 2: qk_tile(Qt, K, hd, St, bm, nrow, causal, diag, 2); break;
+    default: qk_tile(Qt, K, hd, St, bm, nrow, causal, diag, 1); break;
     }
 }
 
@@ -132,22 +133,20 @@ static void pv_tile_nd_nv(int nd, int nv, const float *St, const float *V, int64
     }
 }
 
-/* exp(x) for x <= 0 (below -87: ~1.6e-38): x = n ln2 + r, e^r = 1 + r + r^2 P(r) with the
- * polynomial of gc_vexp_neg, 2^n by vscalefps; FMA throughout (~2 ulp). */
-static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
+/* 2^x for x <= 0 (below -126: 2^-126, the smallest normal float, so no subnormal ever reaches the
+ * FMAs): x = n + f with |f| <= 1/2, 2^f = 1 + f P(f) (Cephes exp2f, relative error 1.4e-7), 2^n by
+ * vscalefps. */
+static inline __m512 exp2_512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f)), n);
 }
 
 gc_status gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t nq, float *P, float *scratch) {
@@ -155,14 +154,17 @@ gc_status gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t n
     const bool causal = a->causal;
     const float *kh = a->k + h * gc_att512_kfloats(Tk, hd), *vh = a->v + h * gc_att512_vfloats(Tk, hd);
     float *St = scratch, *At = St + BK * BQ, *Qt = At + hd * BQ, *m = Qt + hd * BQ, *l = m + BQ, *bmax = l + BQ;
+    const gc_relpos *rp = a->rp;
+    /* the relative position term is in natural units: scores are converted after it is added */
+    const float qs = rp ? a->scale : a->scale * 1.44269504088896341f;
     for (int64_t d = 0; d < hd; d++) /* Q^T: the tiles load 16 queries of one head column */
-        for (int64_t i = 0; i < 16 * nvq; i++) Qt[d * BQ + i] = i < nq ? a->q[(t0 + i) * a->ldq + h * hd + d] : 0.0f;
+        for (int64_t i = 0; i < 16 * nvq; i++)
+            Qt[d * BQ + i] = i < nq ? a->q[(t0 + i) * a->ldq + h * hd + d] * qs : 0.0f;
     for (int64_t i = 0; i < 16 * nvq; i++) {
         m[i] = -INFINITY;
         l[i] = 0.0f;
     }
     for (int64_t d = 0; d < hd; d++) memset(At + d * BQ, 0, (size_t)(16 * nvq) * sizeof(float));
-    const gc_relpos *rp = a->rp;
     float *ph = P, *pw = rp ? P + nq * (2 * rp->nh - 1) : NULL;
     if (rp) GC_TRY(gc_relpos_project(ph, pw, a->q + t0 * a->ldq + h * hd, a->ldq, nq, hd, rp));
     const int64_t kend = causal ? GC_MIN(Tk, t0 + nq) : Tk;
@@ -173,15 +175,20 @@ gc_status gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t n
             const int nv = (int)GC_MIN(NV, nvq - j0);
             __m512 bm[NV] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY)};
             for (int64_t r0 = 0; r0 < nk; r0 += KR)
-                qk_tile_nv(nv, Qt + 16 * j0, K + r0 * hd, hd, a->scale, St + r0 * BQ + 16 * j0, bm, nk - r0, causal,
+                qk_tile_nv(nv, Qt + 16 * j0, K + r0 * hd, hd, St + r0 * BQ + 16 * j0, bm, nk - r0, causal,
                            s0 + r0 - t0 - 16 * j0);
             for (int j = 0; j < nv; j++) _mm512_storeu_ps(bmax + 16 * (j0 + j), bm[j]);
         }
         if (rp) { /* the term changes the scores after the tiles took their max */
             gc_relpos_add(St, 1, BQ, ph, pw, t0, nq, s0, nk, rp);
+            const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
             for (int64_t j = 0; j < nvq; j++) {
                 __m512 mx = _mm512_set1_ps(-INFINITY);
-                for (int64_t s = 0; s < nk; s++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(St + s * BQ + 16 * j));
+                for (int64_t s = 0; s < nk; s++) {
+                    const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(St + s * BQ + 16 * j), log2e);
+                    _mm512_storeu_ps(St + s * BQ + 16 * j, x);
+                    mx = _mm512_max_ps(mx, x);
+                }
                 _mm512_storeu_ps(bmax + 16 * j, mx);
             }
         }
@@ -190,12 +197,12 @@ gc_status gc_att512_block(const gc_att_args *a, int64_t h, int64_t t0, int64_t n
             __m512 sum = _mm512_setzero_ps();
             for (int64_t s = 0; s < nk; s++) {
                 const __m512 x = _mm512_loadu_ps(St + s * BQ + 16 * j);
-                __m512 e = exp512(_mm512_sub_ps(x, mx));
+                __m512 e = exp2_512(_mm512_sub_ps(x, mx));
                 if (causal) e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ), e);
                 _mm512_storeu_ps(St + s * BQ + 16 * j, e);
                 sum = _mm512_add_ps(sum, e);
             }
-            const __m512 corr = exp512(_mm512_sub_ps(mo, mx));
+            const __m512 corr = exp2_512(_mm512_sub_ps(mo, mx));
             _mm512_storeu_ps(l + 16 * j, _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(l + 16 * j), corr), sum));
             _mm512_storeu_ps(m + 16 * j, mx);
             if (_mm512_cmp_ps_mask(corr, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ)) /* a running max moved */
