@@ -50,6 +50,24 @@ void gc_att512_pack(float *kp, float *vp, const float *k, int64_t ldk, const flo
     }
 }
 
+/* The register tile of both products: c[r][0..16nv) += sum_{k < n} B[r * rs + k * ks] A[k][0..16nv)
+ * for r < nr, rows of A BQ apart; one broadcast per r and k, the sum in k order. */
+static inline __attribute__((always_inline)) void tile_fma(__m512 c[KR][NV], const float *A, const float *B,
+                                                           int64_t rs, int64_t ks, int64_t n, const int nr,
+                                                           const int nv) {
+    for (int64_t k = 0; k < n; k++) {
+        __m512 a[NV];
+#pragma GCC unroll 3
+        for (int j = 0; j < nv; j++) a[j] = _mm512_loadu_ps(A + k * BQ + 16 * j);
+#pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+            const __m512 b = _mm512_set1_ps(B[r * rs + k * ks]);
+#pragma GCC unroll 3
+            for (int j = 0; j < nv; j++) c[r][j] = _mm512_fmadd_ps(a[j], b, c[r][j]);
+        }
+    }
+}
+
 /* St[r][0..16nv) = K[r] . (queries of Qt), r < KR, for the key rows K (hd apart) and Q^T rows Qt
  * (BQ apart). Causal: lanes whose query precedes key r
  * (16j + lane < diag + r) get -inf. bm[j] = max(bm[j], rows r < nrow). */
@@ -61,17 +79,7 @@ static inline __attribute__((always_inline)) void qk_tile(const float *Qt, const
     for (int r = 0; r < KR; r++)
 #pragma GCC unroll 3
         for (int j = 0; j < nv; j++) c[r][j] = _mm512_setzero_ps();
-    for (int64_t d = 0; d < hd; d++) {
-        __m512 q[NV];
-#pragma GCC unroll 3
-        for (int j = 0; j < nv; j++) q[j] = _mm512_loadu_ps(Qt + d * BQ + 16 * j);
-#pragma GCC unroll 8
-        for (int r = 0; r < KR; r++) {
-            const __m512 kr = _mm512_set1_ps(K[r * hd + d]);
-#pragma GCC unroll 3
-            for (int j = 0; j < nv; j++) c[r][j] = _mm512_fmadd_ps(q[j], kr, c[r][j]);
-        }
-    }
+    tile_fma(c, Qt, K, hd, 1, hd, KR, nv);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 #pragma GCC unroll 8
     for (int r = 0; r < KR; r++)
@@ -97,17 +105,7 @@ static inline __attribute__((always_inline)) void pv_tile(const float *St, const
     for (int r = 0; r < nd; r++)
 #pragma GCC unroll 3
         for (int j = 0; j < nv; j++) c[r][j] = _mm512_loadu_ps(At + r * BQ + 16 * j);
-    for (int64_t s = 0; s < nk; s++) {
-        __m512 p[NV];
-#pragma GCC unroll 3
-        for (int j = 0; j < nv; j++) p[j] = _mm512_loadu_ps(St + s * BQ + 16 * j);
-#pragma GCC unroll 8
-        for (int r = 0; r < nd; r++) {
-            const __m512 vr = _mm512_set1_ps(V[s * hd + r]);
-#pragma GCC unroll 3
-            for (int j = 0; j < nv; j++) c[r][j] = _mm512_fmadd_ps(p[j], vr, c[r][j]);
-        }
-    }
+    tile_fma(c, St, V, 1, hd, nk, nd, nv);
 #pragma GCC unroll 8
     for (int r = 0; r < nd; r++)
 #pragma GCC unroll 3
