@@ -87,6 +87,29 @@ static void test_clip_vision_tiny_crop_u8(void **st) {
     gc_weights_free(ref);
 }
 
+/* The production pass (no trace: the last block computes the CLS row only) against upstream, and
+ * byte-identical to the fully traced pass whose every token the trace tests compare. */
+static void test_clip_vision_tiny_cls_only(void **st) {
+    char d[1200];
+    model_dir(d, "cvo", "clip_vit_tiny.config.json", "clip_vit_tiny.openai.safetensors");
+    clip_vision m;
+    assert_int_equal(clip_vision_load(&m, d), GC_OK);
+    gc_weights *ref = gct_open(gct_fixture("clip_vit_tiny.io.safetensors"));
+    const float *pix;
+    assert_int_equal(gc_weights_f32(ref, "pixel_values", 4, (const int64_t[]){1, 3, 84, 84}, &pix), GC_OK);
+    float cls[48], all[48];
+    assert_int_equal(m.embed, 48);
+    assert_int_equal(clip_vision_forward(&m, pix, cls, NULL), GC_OK);
+    gct_expect_close(ref, "image_embed", cls, 48, TOL);
+    gc_st_writer *wr = gc_st_writer_new();
+    gc_tap tap = {.wr = wr};
+    assert_int_equal(clip_vision_forward(&m, pix, all, &tap), GC_OK);
+    assert_memory_equal(cls, all, sizeof cls);
+    gc_st_writer_free(wr);
+    gc_weights_free(ref);
+    clip_vision_free(&m);
+}
+
 /* Gather token rows idx[0..n) of x [T, W] (row = idx[i] - shift). */
 static float *gather_rows(const float *x, int64_t W, const int64_t *idx, int64_t n, int64_t shift) {
     float *o = malloc((size_t)(n * W) * sizeof(float));
@@ -145,6 +168,9 @@ static void test_clip_vision_vitl14_336(void **st) {
     gc_weights *ref = gct_open(gct_fixture("clip_vitl14_336.io.safetensors"));
     gc_weights *got = gct_open(out);
     gct_expect_close(ref, "image_embed", embed, 768, TOL);
+    float cls[768]; /* the production pass (CLS-only last block) gives the same bytes */
+    assert_int_equal(clip_vision_forward(&m, pix, cls, NULL), GC_OK);
+    assert_memory_equal(cls, embed, sizeof cls);
     const gc_tensor_ref *ri = gc_weights_find(ref, "rows_index");
     int64_t idx[25];
     memcpy(idx, ri->data, sizeof idx);
@@ -415,7 +441,7 @@ static void test_captioner_missing_keys(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clip_vision_tiny_openai), cmocka_unit_test(test_clip_vision_tiny_hf),
-        cmocka_unit_test(test_clip_vision_tiny_crop_u8), cmocka_unit_test(test_clip_vision_bad_input),
+        cmocka_unit_test(test_clip_vision_tiny_crop_u8), cmocka_unit_test(test_clip_vision_tiny_cls_only), cmocka_unit_test(test_clip_vision_bad_input),
         cmocka_unit_test(test_clip_vision_vitl14_336),  cmocka_unit_test(test_clip_text_tiny_hf),
         cmocka_unit_test(test_clip_text_tiny_ldm),      cmocka_unit_test(test_clip_text_l14),
         cmocka_unit_test(test_clip_text_legacy_ids),

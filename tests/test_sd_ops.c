@@ -88,6 +88,7 @@ static void test_conv2d(void **state) {
     }
 }
 
+/* Against double-precision statistics. */
 static void test_groupnorm(void **state) {
     enum { C = 64, HW = 10, G = 32 };
     uint64_t s = 3;
@@ -114,6 +115,35 @@ static void test_groupnorm(void **state) {
         printf("  groupnorm silu=%d rel %.3g\n", silu, e);
         assert_true(e <= 1e-5);
     }
+}
+
+/* The statistics are summed in one read about a sample of each group: groups far from zero with a
+ * small spread (mean 1000, std ~0.006; 200 elements: 32-lane blocks and a tail) must not lose their
+ * variance to cancellation. Compared in double with two-pass double statistics: one-pass shifted
+ * sums in double are exact to ~1e-13 here, a naive float E[x^2] - E[x]^2 would be off by 100%. (The
+ * normalised output itself is not compared: its x * scale + shift form, PyTorch's too, cancels in
+ * float at such offsets.) */
+static void test_groupnorm_stats_offset(void **state) {
+    enum { C = 64, HW = 100, G = 32, N = (C / G) * HW };
+    uint64_t s = 5;
+    float *x = malloc(sizeof(float) * C * HW), *y = malloc(sizeof(float) * C * HW), st[2 * G];
+    double sd[2 * G];
+    for (int i = 0; i < C * HW; i++) x[i] = 1000.0f + 0.01f * frand(&s);
+    gc_groupnorm_stats(y, x, NULL, NULL, C, HW, G, 1e-6f, st, sd);
+    double em = 0, er = 0;
+    for (int g = 0; g < G; g++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < N; i++) m += x[g * N + i];
+        m /= N;
+        for (int i = 0; i < N; i++) v += (x[g * N + i] - m) * (x[g * N + i] - m);
+        const double rstd = 1.0 / sqrt(v / N + 1e-6);
+        em = fmax(em, fabs(sd[2 * g] - m) / m);
+        er = fmax(er, fabs(sd[2 * g + 1] - rstd) / rstd);
+        assert_true(st[2 * g] == (float)sd[2 * g] && st[2 * g + 1] == (float)sd[2 * g + 1]);
+    }
+    printf("  groupnorm statistics at mean 1000: mean rel %.3g, rstd rel %.3g\n", em, er);
+    assert_true(em <= 1e-12 && er <= 1e-9);
+    free(x), free(y);
 }
 
 /* The reference definition: fftn, fftshift, mask[..., H//2-1 : H//2+1, W//2-1 : W//2+1] *= s (Python
@@ -223,7 +253,7 @@ static void test_schedule(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_groupnorm), cmocka_unit_test(test_fourier),
+        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_groupnorm), cmocka_unit_test(test_groupnorm_stats_offset), cmocka_unit_test(test_fourier),
         cmocka_unit_test(test_small_ops),  cmocka_unit_test(test_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,29 +60,31 @@ gc_status clip_block_load(clip_block *b, gc_weights *w, clip_naming naming, cons
     return GC_OK;
 }
 
-gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t T, int64_t heads,
-                             float eps, bool causal) {
+gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t T, int64_t nout,
+                             int64_t heads, float eps, bool causal) {
     const gc_backend_i *be = ex->be;
-    int64_t W = b->width, F = b->mlp, hd = W / heads;
+    int64_t W = b->width, F = b->mlp, hd = W / heads, n = nout;
     size_t mark = gc_arena_mark(a);
     float *h = gc_arena_floats(a, T * (5 * W + F));
     if (!h) return GC_ERR_NOMEM;
     float *q = h + T * W, *k = q + T * W, *v = k + T * W, *at = v + T * W, *m = at + T * W;
     gc_status s;
+    /* Keys and values come from every token; queries, the projection and the MLP only from the n rows
+     * the caller keeps (a row's bytes do not depend on how many rows a product has: tensor/linear.c). */
     be->layernorm(h, x, b->ln1_w, b->ln1_b, T, W, eps);
-    if ((s = be->linear(q, h, b->wq, b->bq, T, W, W)) == GC_OK && (s = be->linear(k, h, b->wk, b->bk, T, W, W)) == GC_OK &&
+    if ((s = be->linear(q, h, b->wq, b->bq, n, W, W)) == GC_OK && (s = be->linear(k, h, b->wk, b->bk, T, W, W)) == GC_OK &&
         (s = be->linear(v, h, b->wv, b->bv, T, W, W)) == GC_OK &&
-        (s = be->attention(a, at, W, q, W, k, W, v, W, T, T, heads, hd, 1.0f / sqrtf((float)hd), causal)) == GC_OK &&
-        (s = be->linear(h, at, b->wo, b->bo, T, W, W)) == GC_OK) {
-        be->add_scaled(x, h, NULL, T, W);
-        be->layernorm(h, x, b->ln2_w, b->ln2_b, T, W, eps);
-        s = be->linear(m, h, b->fc1_w, b->fc1_b, T, W, F);
+        (s = be->attention(a, at, W, q, W, k, W, v, W, n, T, heads, hd, 1.0f / sqrtf((float)hd), causal)) == GC_OK &&
+        (s = be->linear(h, at, b->wo, b->bo, n, W, W)) == GC_OK) {
+        be->add_scaled(x, h, NULL, n, W);
+        be->layernorm(h, x, b->ln2_w, b->ln2_b, n, W, eps);
+        s = be->linear(m, h, b->fc1_w, b->fc1_b, n, W, F);
     }
     if (s == GC_OK) {
-        be->unary(GC_UNARY_QUICK_GELU, m, T * F);
-        s = be->linear(h, m, b->fc2_w, b->fc2_b, T, F, W);
+        be->unary(GC_UNARY_QUICK_GELU, m, n * F);
+        s = be->linear(h, m, b->fc2_w, b->fc2_b, n, F, W);
     }
-    if (s == GC_OK) be->add_scaled(x, h, NULL, T, W);
+    if (s == GC_OK) be->add_scaled(x, h, NULL, n, W);
     gc_arena_rewind(a, mark);
     return s;
 }
@@ -151,11 +153,13 @@ void clip_stack_free(clip_stack *st) {
     *st = (clip_stack){0};
 }
 
-gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t T, bool causal, const gc_tap *tap) {
+gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t T, int64_t keep, bool causal,
+                             const gc_tap *tap) {
     gc_status s = GC_OK;
     for (int i = 0; i < st->layers && s == GC_OK; i++) {
-        s = clip_block_forward(&st->blocks[i], st->ex, a, x, T, st->heads, st->eps, causal);
-        if (s == GC_OK) s = gc_tap_f32f(tap, x, 3, (const int64_t[]){1, T, st->width}, "block%d", i);
+        const int64_t nout = i == st->layers - 1 ? keep : T;
+        s = clip_block_forward(&st->blocks[i], st->ex, a, x, T, nout, st->heads, st->eps, causal);
+        if (s == GC_OK) s = gc_tap_f32f(tap, x, 3, (const int64_t[]){1, nout, st->width}, "block%d", i);
     }
     return s;
 }

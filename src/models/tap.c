@@ -3,14 +3,17 @@
 
 #include "models/tap.h"
 
+bool gc_tap_wants(const gc_tap *tap, const char *name) {
+    if (!tap || !tap->wr) return false;
+    if (!tap->only) return true;
+    for (int i = 0; tap->only[i]; i++)
+        if (!strcmp(tap->only[i], name)) return true;
+    return false;
+}
+
 gc_status gc_tap_raw(const gc_tap *tap, const char *name, gc_dtype dt, const void *x, int ndim,
                      const int64_t *shape) {
-    if (!tap || !tap->wr) return GC_OK;
-    if (tap->only) {
-        int i = 0;
-        while (tap->only[i] && strcmp(tap->only[i], name) != 0) i++;
-        if (!tap->only[i]) return GC_OK;
-    }
+    if (!gc_tap_wants(tap, name)) return GC_OK;
     char full[256];
     int n = snprintf(full, sizeof full, "%s%s", tap->prefix ? tap->prefix : "", name);
     if (n < 0 || (size_t)n >= sizeof full) return gc_errorf(GC_ERR_ARG, "tap name too long: %s", name);

@@ -12,6 +12,8 @@ typedef struct {
     const char *const *only; /* NULL-terminated names to keep (before prefixing); NULL keeps all */
 } gc_tap;
 
+/* Whether a report of `name` would be kept (passes may skip work only a trace reads). */
+bool gc_tap_wants(const gc_tap *tap, const char *name);
 /* Report float32 tensor `name` with the given shape; no-op when tap is NULL. */
 gc_status gc_tap_f32(const gc_tap *tap, const char *name, const float *x, int ndim, const int64_t *shape);
 #define GC_TAP(tap, name, x, ...)                                                                   \

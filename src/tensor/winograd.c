@@ -13,6 +13,7 @@
 
 #include "tensor/conv2d.h"
 #include "tensor/linear.h"
+#include "tensor/winograd_kernels.h"
 
 #define GC_WINO_BAND_TILES 1024
 #define GC_WINO_MIN_TILES 256         /* narrower GEMMs (N < 256) lose more than the extra band gains */
@@ -72,11 +73,18 @@ GC_CLONES static void wino2_filter(float *U, const float *w, int64_t Cout, int64
     }
 }
 
-/* V[xi, c, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
+/* The AVX-512 row pass is built where the compiler targets x86-64 (winograd_avx512.c). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GC_WINO512 1
+#else
+#define GC_WINO512 0
+#endif
+
+/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
  * 8 * (2*tw + 2) floats per thread of the channel loop (one when called inside a parallel band). */
 GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
                        int64_t nr, float *rows) {
-    int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = Cin * nt;
+    int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = nt;
 #pragma omp parallel for schedule(static) if (Cin * nt > 65536)
     for (int64_t c = 0; c < Cin; c++) {
         float *d = rows + (int64_t)omp_get_thread_num() * 8 * Wp, *t = d + 4 * Wp; /* 4 padded input rows, then
@@ -84,6 +92,7 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
         const float *xc = x + c * H * W;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
             wino_rows(d, xc, H, W, Wp, 2 * ti - 1, 4);
+#pragma GCC ivdep /* t and d: rows of one buffer (see wino4_input) */
             for (int64_t i = 0; i < Wp; i++) {
                 float d0 = d[i], d1 = d[Wp + i], d2 = d[2 * Wp + i], d3 = d[3 * Wp + i];
                 t[i] = d0 - d2;
@@ -91,7 +100,7 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
                 t[2 * Wp + i] = d2 - d1;
                 t[3 * Wp + i] = d1 - d3;
             }
-            float *v = V + c * nt + (ti - ti0) * tw;
+            float *v = V + c * 16 * nt + (ti - ti0) * tw;
             for (int r = 0; r < 4; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
                 float *v0 = v + (4 * r) * stride, *v1 = v0 + stride, *v2 = v1 + stride, *v3 = v2 + stride;
@@ -110,13 +119,13 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
 /* y = bias + A^T M A for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias). */
 GC_CLONES static void wino2_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
                                   int64_t tw, int64_t ti0, int64_t nr) {
-    int64_t nt = nr * tw, stride = Cout * nt, full = W / 2; /* tiles whose 2 columns both exist */
+    int64_t nt = nr * tw, stride = nt, full = W / 2; /* tiles whose 2 columns both exist */
 #pragma omp parallel for schedule(static) if (Cout * nt > 65536)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            const float *m = M + o * nt + (ti - ti0) * tw;
+            const float *m = M + o * 16 * nt + (ti - ti0) * tw;
             float *y0 = yo + 2 * ti * W, *y1 = 2 * ti + 1 < H ? y0 + W : NULL;
             for (int64_t j = 0; j < tw; j++) {
                 float s0[4], s1[4]; /* A^T m: rows m0 + m1 + m2 and m1 - m2 - m3 */
@@ -178,11 +187,12 @@ GC_CLONES static void wino4_filter(float *U, const float *w, int64_t Cout, int64
         (out)[5 * (o)] = 4.0f * d1_ - 5.0f * d3_ + d5_;                                     \
     } while (0)
 
-/* V[xi, c, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
+/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
  * 12 * (4*tw + 2) floats per thread of the channel loop (one when called inside a parallel band). */
 GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
                                  int64_t nr, float *rows) {
-    int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = Cin * nt;
+    int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = nt;
+    const bool avx512 = GC_WINO512 && gc_cpu_level() >= 4;
 #pragma omp parallel for schedule(static) if (Cin * nt > 65536)
     for (int64_t c = 0; c < Cin; c++) {
         /* 6 padded input rows, then B^T applied down the columns */
@@ -190,12 +200,15 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
         const float *xc = x + c * H * W;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
             wino_rows(d, xc, H, W, Wp, 4 * ti - 1, 6);
+            /* t and d are rows of one buffer, so GCC must assume they overlap and would not vectorise */
+#pragma GCC ivdep
             for (int64_t i = 0; i < Wp; i++) WINO_BT(t + i, Wp, d + i, Wp);
-            float *v = V + c * nt + (ti - ti0) * tw;
+            float *v = V + c * 36 * nt + (ti - ti0) * tw;
             for (int r = 0; r < 6; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
                 float *vr = v + (6 * r) * stride;
-                for (int64_t j = 0; j < tw; j++) WINO_BT(vr + j, stride, tr + 4 * j, 1);
+                int64_t j = avx512 ? gc_wino4_bt_row_avx512(vr, stride, tr, tw) : 0;
+                for (; j < tw; j++) WINO_BT(vr + j, stride, tr + 4 * j, 1);
             }
         }
     }
@@ -208,13 +221,13 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
 #define WINO_VT 16
 GC_CLONES static void wino4_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
                                   int64_t tw, int64_t ti0, int64_t nr) {
-    int64_t nt = nr * tw, stride = Cout * nt;
+    int64_t nt = nr * tw, stride = nt;
 #pragma omp parallel for schedule(static) if (Cout * nt > 65536)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            const float *m = M + o * nt + (ti - ti0) * tw;
+            const float *m = M + o * 36 * nt + (ti - ti0) * tw;
             const int64_t ny = GC_MIN(4, H - 4 * ti);
             for (int64_t j0 = 0; j0 < tw; j0 += WINO_VT) {
                 const int64_t nj = GC_MIN(WINO_VT, tw - j0);
@@ -261,9 +274,12 @@ static gc_status wino_band(int m, float *y, const float *b, const float *x, cons
     int64_t ti0 = bi * rows, nr = GC_MIN(rows, th - ti0), n = nr * tw;
     float *V = buf, *M = V + nx * Cin * band, *scratch = M + nx * Cout * band;
     (m == 4 ? wino4_input : wino2_input)(V, x, Cin, H, W, tw, ti0, nr, scratch);
+    /* V[c, xi, n] and M[o, xi, n]: a channel's nx transformed tiles lie together (a tile's nx values
+     * stream from one block, not from nx blocks Cin * n apart), and each GEMM reads and writes its
+     * xi rows nx * n apart */
     for (int xi = 0; xi < nx; xi++)
         GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, Cout, n, Cin, 1.0f, U + (int64_t)xi * Cout * Cin, Cin,
-                                                   V + (int64_t)xi * Cin * n, n, 0.0f, M + (int64_t)xi * Cout * n, n));
+                                                   V + (int64_t)xi * n, nx * n, 0.0f, M + (int64_t)xi * n, nx * n));
     (m == 4 ? wino4_output : wino2_output)(y, b, M, Cout, H, W, tw, ti0, nr);
     return GC_OK;
 }
