@@ -192,7 +192,7 @@ static void check_attention(const char *what, int64_t Tq, int64_t Tk, int64_t he
 }
 
 static void test_attention(void **state) {
-    /* sizes cross several query blocks (256 portable, 96 fused in tiles of 48 queries with ragged 16-
+    /* sizes cross several query blocks (256 portable, 144 fused in tiles of 48 queries with ragged 16-
      * and 32-query tiles) and key blocks (256 portable, 64 fused in 8-key tiles) with ragged ends; head
      * widths whose last fused output tile has 1..7 of its 8 columns, and one above 256 (served by the
      * portable kernel) */

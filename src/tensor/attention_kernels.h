@@ -13,7 +13,7 @@
 
 /* AVX-512 blocking: queries per job (a multiple of 16: one vector lane per query), keys per softmax
  * step, keys of a score tile (the key padding of the packed K and V). */
-enum { GC_ATT512_BQ = 96, GC_ATT512_BK = 64, GC_ATT512_KR = 8 };
+enum { GC_ATT512_BQ = 144, GC_ATT512_BK = 64, GC_ATT512_KR = 8 };
 
 typedef struct {
     float *out;
