@@ -88,24 +88,35 @@ static void test_clip_vision_tiny_crop_u8(void **st) {
 }
 
 /* The production pass (no trace: the last block computes the CLS row only) against upstream, and
- * byte-identical to the fully traced pass whose every token the trace tests compare. */
+ * byte-identical to the fully traced pass whose every token the trace tests compare; a batch of
+ * three images (the pipeline's crops go through the tower together) gives each image the bytes of
+ * its single pass. */
 static void test_clip_vision_tiny_cls_only(void **st) {
     char d[1200];
     model_dir(d, "cvo", "clip_vit_tiny.config.json", "clip_vit_tiny.openai.safetensors");
     clip_vision m;
     assert_int_equal(clip_vision_load(&m, d), GC_OK);
     gc_weights *ref = gct_open(gct_fixture("clip_vit_tiny.io.safetensors"));
+    enum { P = 3 * 84 * 84, E = 48 };
     const float *pix;
     assert_int_equal(gc_weights_f32(ref, "pixel_values", 4, (const int64_t[]){1, 3, 84, 84}, &pix), GC_OK);
-    float cls[48], all[48];
-    assert_int_equal(m.embed, 48);
+    float cls[E], all[E], batch[3 * E], one[E];
+    assert_int_equal(m.embed, E);
     assert_int_equal(clip_vision_forward(&m, pix, cls, NULL), GC_OK);
-    gct_expect_close(ref, "image_embed", cls, 48, TOL);
+    gct_expect_close(ref, "image_embed", cls, E, TOL);
     gc_st_writer *wr = gc_st_writer_new();
     gc_tap tap = {.wr = wr};
     assert_int_equal(clip_vision_forward(&m, pix, all, &tap), GC_OK);
     assert_memory_equal(cls, all, sizeof cls);
     gc_st_writer_free(wr);
+    float *three = malloc(3 * P * sizeof(float));
+    for (int i = 0; i < 3 * P; i++) three[i] = pix[i % P] * (i < P ? 1.0f : i < 2 * P ? -0.5f : 0.25f);
+    assert_int_equal(clip_vision_forward_batch(&m, three, 3, batch, NULL), GC_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(clip_vision_forward(&m, three + i * P, one, NULL), GC_OK);
+        assert_memory_equal(batch + i * E, one, sizeof one);
+    }
+    free(three);
     gc_weights_free(ref);
     clip_vision_free(&m);
 }
@@ -168,9 +179,15 @@ static void test_clip_vision_vitl14_336(void **st) {
     gc_weights *ref = gct_open(gct_fixture("clip_vitl14_336.io.safetensors"));
     gc_weights *got = gct_open(out);
     gct_expect_close(ref, "image_embed", embed, 768, TOL);
-    float cls[768]; /* the production pass (CLS-only last block) gives the same bytes */
-    assert_int_equal(clip_vision_forward(&m, pix, cls, NULL), GC_OK);
-    assert_memory_equal(cls, embed, sizeof cls);
+    /* the production pass (CLS-only last block) in a batch of two crops gives the same bytes */
+    float *two = malloc(2 * 3 * 336 * 336 * sizeof(float)), cls[2 * 768];
+    uint8_t *crop2 = antelope_crop(448, 0);
+    memcpy(two, pix, 3 * 336 * 336 * sizeof(float));
+    assert_int_equal(clip_vision_preprocess(&m, crop2, 512, 512, 512 * 3, two + 3 * 336 * 336), GC_OK);
+    assert_int_equal(clip_vision_forward_batch(&m, two, 2, cls, NULL), GC_OK);
+    assert_memory_equal(cls, embed, 768 * sizeof(float));
+    free(two);
+    free(crop2);
     const gc_tensor_ref *ri = gc_weights_find(ref, "rows_index");
     int64_t idx[25];
     memcpy(idx, ri->data, sizeof idx);

@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "io/config.h"
 #include "models/clip_block.h"
@@ -60,31 +61,50 @@ gc_status clip_block_load(clip_block *b, gc_weights *w, clip_naming naming, cons
     return GC_OK;
 }
 
-gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t T, int64_t nout,
-                             int64_t heads, float eps, bool causal) {
+/* Rows i < keep of each of the nseq sequences of T rows in x [nseq * T, W] to or from xs [nseq * keep, W]. */
+static void seq_rows(float *xs, float *x, int64_t nseq, int64_t T, int64_t keep, int64_t W, bool gather) {
+    for (int64_t s = 0; s < nseq; s++)
+        for (int64_t i = 0; i < keep; i++) {
+            float *a = xs + (s * keep + i) * W, *b = x + (s * T + i) * W;
+            memcpy(gather ? a : b, gather ? b : a, (size_t)W * sizeof(float));
+        }
+}
+
+gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t nseq, int64_t T,
+                             int64_t keep, int64_t heads, float eps, bool causal) {
     const gc_backend_i *be = ex->be;
-    int64_t W = b->width, F = b->mlp, hd = W / heads, n = nout;
+    const int64_t W = b->width, F = b->mlp, hd = W / heads, R = nseq * T, n = nseq * keep;
+    const bool all = keep == T;
     size_t mark = gc_arena_mark(a);
-    float *h = gc_arena_floats(a, T * (5 * W + F));
+    float *h = gc_arena_floats(a, R * (5 * W + F) + (all ? 0 : 2 * n * W));
     if (!h) return GC_ERR_NOMEM;
-    float *q = h + T * W, *k = q + T * W, *v = k + T * W, *at = v + T * W, *m = at + T * W;
+    float *q = h + R * W, *k = q + R * W, *v = k + R * W, *at = v + R * W, *m = at + R * W;
+    /* Keys and values come from every token; queries, the projection and the MLP only from the rows
+     * the caller keeps, gathered into xo / ho (a row's bytes do not depend on how many rows a product
+     * has: tensor/linear.c). */
+    float *xo = all ? x : m + R * F, *ho = all ? h : xo + n * W;
     gc_status s;
-    /* Keys and values come from every token; queries, the projection and the MLP only from the n rows
-     * the caller keeps (a row's bytes do not depend on how many rows a product has: tensor/linear.c). */
-    be->layernorm(h, x, b->ln1_w, b->ln1_b, T, W, eps);
-    if ((s = be->linear(q, h, b->wq, b->bq, n, W, W)) == GC_OK && (s = be->linear(k, h, b->wk, b->bk, T, W, W)) == GC_OK &&
-        (s = be->linear(v, h, b->wv, b->bv, T, W, W)) == GC_OK &&
-        (s = be->attention(a, at, W, q, W, k, W, v, W, n, T, heads, hd, 1.0f / sqrtf((float)hd), causal)) == GC_OK &&
-        (s = be->linear(h, at, b->wo, b->bo, n, W, W)) == GC_OK) {
-        be->add_scaled(x, h, NULL, n, W);
-        be->layernorm(h, x, b->ln2_w, b->ln2_b, n, W, eps);
+    be->layernorm(h, x, b->ln1_w, b->ln1_b, R, W, eps);
+    if (!all) seq_rows(ho, h, nseq, T, keep, W, true);
+    if ((s = be->linear(q, ho, b->wq, b->bq, n, W, W)) == GC_OK && (s = be->linear(k, h, b->wk, b->bk, R, W, W)) == GC_OK)
+        s = be->linear(v, h, b->wv, b->bv, R, W, W);
+    for (int64_t i = 0; i < nseq && s == GC_OK; i++) /* each sequence attends to itself */
+        s = be->attention(a, at + i * keep * W, W, q + i * keep * W, W, k + i * T * W, W, v + i * T * W, W, keep, T,
+                          heads, hd, 1.0f / sqrtf((float)hd), causal);
+    if (s == GC_OK && (s = be->linear(h, at, b->wo, b->bo, n, W, W)) == GC_OK) {
+        if (!all) seq_rows(xo, x, nseq, T, keep, W, true);
+        be->add_scaled(xo, h, NULL, n, W);
+        be->layernorm(h, xo, b->ln2_w, b->ln2_b, n, W, eps);
         s = be->linear(m, h, b->fc1_w, b->fc1_b, n, W, F);
     }
     if (s == GC_OK) {
         be->unary(GC_UNARY_QUICK_GELU, m, n * F);
         s = be->linear(h, m, b->fc2_w, b->fc2_b, n, F, W);
     }
-    if (s == GC_OK) be->add_scaled(x, h, NULL, n, W);
+    if (s == GC_OK) {
+        be->add_scaled(xo, h, NULL, n, W);
+        if (!all) seq_rows(xo, x, nseq, T, keep, W, false);
+    }
     gc_arena_rewind(a, mark);
     return s;
 }
@@ -153,13 +173,14 @@ void clip_stack_free(clip_stack *st) {
     *st = (clip_stack){0};
 }
 
-gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t T, int64_t keep, bool causal,
-                             const gc_tap *tap) {
+gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t nseq, int64_t T, int64_t keep,
+                             bool causal, const gc_tap *tap) {
     gc_status s = GC_OK;
     for (int i = 0; i < st->layers && s == GC_OK; i++) {
-        const int64_t nout = i == st->layers - 1 ? keep : T;
-        s = clip_block_forward(&st->blocks[i], st->ex, a, x, T, nout, st->heads, st->eps, causal);
-        if (s == GC_OK) s = gc_tap_f32f(tap, x, 3, (const int64_t[]){1, nout, st->width}, "block%d", i);
+        const bool last = i == st->layers - 1;
+        s = clip_block_forward(&st->blocks[i], st->ex, a, x, nseq, T, last ? keep : T, st->heads, st->eps, causal);
+        if (s == GC_OK && (!last || keep == T))
+            s = gc_tap_f32f(tap, x, 3, (const int64_t[]){nseq, T, st->width}, "block%d", i);
     }
     return s;
 }

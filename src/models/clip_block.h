@@ -34,11 +34,12 @@ typedef struct {
 int clip_block_count(const gc_weights *w, clip_naming naming, const char *base);
 /* Bind block i under `base` with width W (F is read from the MLP weight). */
 gc_status clip_block_load(clip_block *b, gc_weights *w, clip_naming naming, const char *base, int i, int64_t W);
-/* x[T, W] in place on ex's backend, work space from `a`: rows 0..nout-1 are updated (all T tokens
- * serve as keys and values), rows past nout are left as they were (nout = 1: a CLS-only last block).
- * causal: token t attends to tokens <= t (text tower). */
-gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t T, int64_t nout,
-                             int64_t heads, float eps, bool causal);
+/* x [nseq * T, W] (nseq sequences of T tokens, each attending to itself) in place on ex's backend,
+ * work space from `a`: rows 0..keep-1 of each sequence are updated (all T tokens serve as keys and
+ * values), the others are left as they were (keep = 1: a CLS-only last block). causal: token t attends
+ * to tokens <= t (text tower). */
+gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a, float *x, int64_t nseq, int64_t T,
+                             int64_t keep, int64_t heads, float eps, bool causal);
 
 /* The stack of blocks of one tower and the hyper-parameters only config.json can give. */
 typedef struct {
@@ -55,11 +56,12 @@ typedef struct {
 gc_status clip_stack_load(clip_stack *st, gc_weights *w, clip_naming naming, const char *base, int64_t W,
                           const cJSON *cfg, const char *cfg_file, const char *const *sections);
 void clip_stack_free(clip_stack *st);
-/* x[T, W] through every block in place, work space from `a` (the tower's arena, acquired by the
- * caller); taps block{i} [1, T, W]. The last block updates only rows 0..keep-1 (keep = T: all; 1: the
- * CLS token, when nothing else is read) and its tap has those rows. */
-gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t T, int64_t keep, bool causal,
-                             const gc_tap *tap);
+/* x [nseq * T, W] through every block in place, work space from `a` (the tower's arena, acquired by
+ * the caller); taps block{i} [nseq, T, W]. The last block updates only rows 0..keep-1 of each
+ * sequence (keep = T: all; 1: the CLS token, when nothing else is read) and is tapped only when
+ * keep = T. */
+gc_status clip_stack_forward(const clip_stack *st, gc_arena *a, float *x, int64_t nseq, int64_t T, int64_t keep,
+                             bool causal, const gc_tap *tap);
 
 /* A field of a CLIP config.json: looked up at the top level (CLIPVisionConfig / CLIPTextConfig),
  * then under `section` (a full CLIPConfig's "vision_config" / "text_config", or the fixtures'

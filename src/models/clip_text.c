@@ -95,7 +95,7 @@ gc_status clip_text_forward(const clip_text *m, const int64_t *ids, float *out, 
     gc_status s = GC_TAP(tap, "embeddings", out, 1, T, D);
     if (s == GC_OK) {
         gc_arena local, *a = gc_arena_acquire(&m->stack.ex->arena, &local);
-        s = clip_stack_forward(&m->stack, a, out, T, T, true, tap);
+        s = clip_stack_forward(&m->stack, a, out, 1, T, T, true, tap);
         gc_arena_release(a, &m->stack.ex->arena);
     }
     if (s == GC_OK) {

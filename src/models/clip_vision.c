@@ -129,42 +129,62 @@ gc_status clip_vision_preprocess(const clip_vision *m, const uint8_t *crop, int6
     return s;
 }
 
-static gc_status vision_run(const clip_vision *m, gc_arena *a, const float *pixel_values, float *image_embed,
-                            const gc_tap *tap) {
+/* nb images pixel_values [nb, 3, S, S] -> image_embed [nb, E]: the images' tokens go through the
+ * blocks together (each attends to its own), so every weight is read once for the batch and the
+ * products are nb times taller. */
+static gc_status vision_run(const clip_vision *m, gc_arena *a, const float *pixel_values, int64_t nb,
+                            float *image_embed, const gc_tap *tap) {
     const gc_backend_i *be = m->stack.ex->be;
-    int64_t W = m->width, T = m->tokens, g = m->grid, p = m->patch, E = m->embed;
-    float *cols = gc_arena_floats(a, g * g * 3 * p * p), *x = gc_arena_floats(a, T * W), *proj = gc_arena_floats(a, T * E);
-    if (!cols || !x || !proj) return GC_ERR_NOMEM;
+    int64_t W = m->width, T = m->tokens, g = m->grid, p = m->patch, E = m->embed, S = m->image_size;
+    float *cols = gc_arena_floats(a, g * g * 3 * p * p), *x = gc_arena_floats(a, nb * T * W),
+          *proj = gc_arena_floats(a, nb * T * E), *cls = gc_arena_floats(a, nb * W);
+    if (!cols || !x || !proj || !cls) return GC_ERR_NOMEM;
     float eps = m->stack.eps;
-    GC_TRY(GC_TAP(tap, "pixel_values", pixel_values, 1, 3, m->image_size, m->image_size));
-    gc_patchify(cols, pixel_values, 3, g * p, g * p, p);
-    GC_TRY(be->linear(x + W, cols, m->conv1_w, NULL, g * g, 3 * p * p, W));
-    GC_TRY(GC_TAP(tap, "patch_embeds", x + W, 1, g * g, W));
-    memcpy(x, m->class_emb, (size_t)W * sizeof(float));
-    for (int64_t i = 0; i < T * W; i++) x[i] += m->pos_emb[i];
-    GC_TRY(GC_TAP(tap, "tokens_in", x, 1, T, W));
-    be->layernorm(x, x, m->ln_pre_w, m->ln_pre_b, T, W, eps);
-    GC_TRY(GC_TAP(tap, "ln_pre", x, 1, T, W));
+    GC_TRY(GC_TAP(tap, "pixel_values", pixel_values, nb, 3, S, S));
+    for (int64_t i = 0; i < nb; i++) {
+        float *xi = x + i * T * W;
+        gc_patchify(cols, pixel_values + i * 3 * S * S, 3, g * p, g * p, p);
+        GC_TRY(be->linear(xi + W, cols, m->conv1_w, NULL, g * g, 3 * p * p, W));
+        if (nb == 1) GC_TRY(GC_TAP(tap, "patch_embeds", xi + W, 1, g * g, W));
+        else GC_TRY(gc_tap_f32f(tap, xi + W, 3, (const int64_t[]){1, g * g, W}, "patch_embeds%lld", (long long)i));
+        memcpy(xi, m->class_emb, (size_t)W * sizeof(float));
+        for (int64_t j = 0; j < T * W; j++) xi[j] += m->pos_emb[j];
+    }
+    GC_TRY(GC_TAP(tap, "tokens_in", x, nb, T, W));
+    be->layernorm(x, x, m->ln_pre_w, m->ln_pre_b, nb * T, W, eps);
+    GC_TRY(GC_TAP(tap, "ln_pre", x, nb, T, W));
     /* The embedding is the CLS token's: past the last block's keys and values, the other tokens are
      * needed only by a trace (3.7% of the tower's work). */
     char last[32];
     snprintf(last, sizeof last, "block%lld", (long long)(m->stack.layers - 1));
     const bool all = gc_tap_wants(tap, last) || gc_tap_wants(tap, "ln_post") || gc_tap_wants(tap, "proj_all");
-    const int64_t keep = all ? T : 1;
-    GC_TRY(clip_stack_forward(&m->stack, a, x, T, keep, false, tap));
-    be->layernorm(x, x, m->ln_post_w, m->ln_post_b, keep, W, eps);
-    GC_TRY(GC_TAP(tap, "ln_post", x, 1, T, W));
-    GC_TRY(m->proj ? be->matmul(proj, x, m->proj, keep, W, E, false, false, 1.0f, 0.0f)
-                   : be->linear(proj, x, m->proj_t, NULL, keep, W, E));
-    GC_TRY(GC_TAP(tap, "proj_all", proj, 1, T, E));
-    memcpy(image_embed, proj, (size_t)E * sizeof(float));
-    return GC_TAP(tap, "image_embed", image_embed, 1, E);
+    GC_TRY(clip_stack_forward(&m->stack, a, x, nb, T, all ? T : 1, false, tap));
+    /* ln_post and proj: every token for a trace, else the CLS rows gathered */
+    float *rows = x;
+    int64_t nr = nb * T;
+    if (!all) {
+        for (int64_t i = 0; i < nb; i++) memcpy(cls + i * W, x + i * T * W, (size_t)W * sizeof(float));
+        rows = cls, nr = nb;
+    }
+    be->layernorm(rows, rows, m->ln_post_w, m->ln_post_b, nr, W, eps);
+    GC_TRY(GC_TAP(tap, "ln_post", rows, nb, T, W));
+    GC_TRY(m->proj ? be->matmul(proj, rows, m->proj, nr, W, E, false, false, 1.0f, 0.0f)
+                   : be->linear(proj, rows, m->proj_t, NULL, nr, W, E));
+    GC_TRY(GC_TAP(tap, "proj_all", proj, nb, T, E));
+    for (int64_t i = 0; i < nb; i++) memcpy(image_embed + i * E, proj + (all ? i * T : i) * E, (size_t)E * sizeof(float));
+    return GC_TAP(tap, "image_embed", image_embed, nb, E);
+}
+
+gc_status clip_vision_forward_batch(const clip_vision *m, const float *pixel_values, int64_t nb, float *image_embed,
+                                    const gc_tap *tap) {
+    if (nb < 1) return gc_errorf(GC_ERR_ARG, "CLIP image tower: %lld images", (long long)nb);
+    gc_arena local, *a = gc_arena_acquire(&m->stack.ex->arena, &local);
+    gc_status s = vision_run(m, a, pixel_values, nb, image_embed, tap);
+    gc_arena_release(a, &m->stack.ex->arena);
+    return s;
 }
 
 gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, float *image_embed,
                               const gc_tap *tap) {
-    gc_arena local, *a = gc_arena_acquire(&m->stack.ex->arena, &local);
-    gc_status s = vision_run(m, a, pixel_values, image_embed, tap);
-    gc_arena_release(a, &m->stack.ex->arena);
-    return s;
+    return clip_vision_forward_batch(m, pixel_values, 1, image_embed, tap);
 }

@@ -44,5 +44,9 @@ gc_status clip_vision_preprocess(const clip_vision *m, const uint8_t *crop, int6
  * ln_post, proj_all, image_embed. */
 gc_status clip_vision_forward(const clip_vision *m, const float *pixel_values, float *image_embed,
                               const gc_tap *tap);
+/* nb images at once: pixel_values [nb, 3, S, S] -> image_embed [nb, E], the same bytes per image as
+ * nb single calls; taps as above with nb for the leading 1 (patch_embeds{i} per image when nb > 1). */
+gc_status clip_vision_forward_batch(const clip_vision *m, const float *pixel_values, int64_t nb, float *image_embed,
+                                    const gc_tap *tap);
 
 #endif

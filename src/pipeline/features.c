@@ -277,8 +277,8 @@ static gc_status unet_tap(void *ctx, const char *name, const float *x, int ndim,
 
 /* Per-crop work buffers. */
 typedef struct {
-    float *clip_pix; /* [3, S, S] */
-    float *embed;    /* [E] */
+    float *clip_pix; /* [n crops, 3, S, S] */
+    float *embed;    /* [n crops, E] */
     float *cond;     /* [n_ctx, D] */
     float *cond_emb; /* [Dt] */
     float *img;      /* [3, 512, 512] in [-1, 1] */
@@ -297,14 +297,14 @@ static gc_status run_crop(gc_features *f, const uint8_t *canvas, int64_t full, i
     gc_tap t_clip = {.wr = t_crop.wr, .prefix = cprefix, .only = clip_keep};
     gc_tap t_cap = {.wr = t_crop.wr, .prefix = prefix, .only = cap_keep};
     const uint8_t *crop = canvas + (yx[0] * full + yx[1]) * 3;
+    const int64_t S = f->clip.image_size, E = f->clip.embed;
+    const float *embed = b->embed + k * E; /* the CLIP tower ran on all crops first (run_sd) */
     GC_TRY(gc_tap_raw(&t_crop, "yx", GC_DT_I64, yx, 1, (const int64_t[]){2}));
-    double t0 = gc_now();
-    GC_TRY(clip_vision_preprocess(&f->clip, crop, GC_SD_CROP, GC_SD_CROP, full * 3, b->clip_pix));
-    GC_TRY(clip_vision_forward(&f->clip, b->clip_pix, b->embed, &t_clip));
+    GC_TRY(GC_TAP(&t_clip, "pixel_values", b->clip_pix + k * 3 * S * S, 1, 3, S, S));
+    GC_TRY(GC_TAP(&t_clip, "image_embed", embed, 1, E));
     double t1 = gc_now();
-    f->stage_s[GC_STAGE_CLIP] += t1 - t0;
-    GC_TRY(captioner_forward(&f->cap, b->embed, f->U, b->cond, b->cond_emb, &t_cap));
-    t0 = gc_now();
+    GC_TRY(captioner_forward(&f->cap, embed, f->U, b->cond, b->cond_emb, &t_cap));
+    double t0 = gc_now();
     f->stage_s[GC_STAGE_CAPTIONER] += t0 - t1;
     /* ODISE: pixels / 255 in [0, 1], then (x - 0.5) / 0.5 for the VAE. */
     const int64_t n = GC_SD_CROP;
@@ -340,8 +340,8 @@ static gc_status run_sd(gc_features *f, const uint8_t *canvas, int64_t full, gc_
     int64_t S = f->clip.image_size, lat = GC_SD_CROP >> (f->sd->vae.levels - 1), lc = f->sd->vae.e2 / 2;
     crop_bufs b = {0};
     gc_stitch st[3] = {{0}};
-    b.clip_pix = gc_alloc_array((size_t)(3 * S * S), sizeof(float));
-    b.embed = gc_alloc_array((size_t)f->clip.embed, sizeof(float));
+    b.clip_pix = gc_alloc_array((size_t)(n * 3 * S * S), sizeof(float));
+    b.embed = gc_alloc_array((size_t)(n * f->clip.embed), sizeof(float));
     b.cond = gc_alloc_array((size_t)(f->n_ctx * f->ctx_dim), sizeof(float));
     b.cond_emb = gc_alloc_array((size_t)f->time_dim, sizeof(float));
     b.img = gc_alloc_array((size_t)(3 * GC_SD_CROP * GC_SD_CROP), sizeof(float));
@@ -353,9 +353,16 @@ static gc_status run_sd(gc_features *f, const uint8_t *canvas, int64_t full, gc_
         if (!b.feat[j]) s = GC_ERR_NOMEM;
         if (s == GC_OK) s = gc_stitch_init(&st[j], f->feat_c[j], full, GC_SD_CROP / f->feat_g[j]);
     }
+    /* The crops' CLIP passes in one batch: each weight is read once for all crops (same bytes) */
+    double t0 = gc_now();
+    for (int k = 0; k < n && s == GC_OK; k++)
+        s = clip_vision_preprocess(&f->clip, canvas + (yx[k][0] * full + yx[k][1]) * 3, GC_SD_CROP, GC_SD_CROP,
+                                   full * 3, b.clip_pix + k * 3 * S * S);
+    if (s == GC_OK) s = clip_vision_forward_batch(&f->clip, b.clip_pix, n, b.embed, NULL);
+    f->stage_s[GC_STAGE_CLIP] += gc_now() - t0;
     for (int k = 0; k < n && s == GC_OK; k++) {
         s = run_crop(f, canvas, full, k, yx[k], &b, tap);
-        double t0 = gc_now();
+        t0 = gc_now();
         for (int j = 0; j < 3 && s == GC_OK; j++) s = gc_stitch_add(&st[j], b.feat[j], f->feat_g[j], yx[k][0], yx[k][1]);
         f->stage_s[GC_STAGE_STITCH] += gc_now() - t0;
     }

@@ -24,7 +24,7 @@
  * over the threads. Equal tile sizes (a multiple of 16) keep the threads' shares even: 3601 rows
  * are 8 tiles of 464 rows (the last 353), not 7 of 512 and one of 17. The tiling depends on M and
  * N only, never on the thread count. */
-enum { GEMM_BIG_M = 512, GEMM_BIG_N = 1024, GEMM_SMALL_M = 256, GEMM_SMALL_N = 512, GEMM_MIN_TILES = 8 };
+enum { GEMM_BIG_M = 512, GEMM_BIG_N = 1024, GEMM_SMALL_M = 256, GEMM_SMALL_N = 512, GEMM_MIN_TILES = 8, GEMM_EVEN_MIN = 64 };
 
 typedef struct {
     int64_t mt, nt; /* tile rows, cols */
@@ -38,6 +38,16 @@ static gemm_tiling gemm_tiles(int64_t M, int64_t N) {
     while (r * c < GEMM_MIN_TILES) {
         if (ceil_div(N, c) > GEMM_SMALL_N) c++;
         else if (ceil_div(M, r) > GEMM_SMALL_M) r++;
+        else break;
+    }
+    /* An odd count under GEMM_MIN_TILES leaves a thread idle for a whole tile at the end: the UNet's
+     * 1280-channel convs at 16^2 and 8^2 made 5 tiles (2 threads: 83% busy), its 16^2 projections 3.
+     * Cut the longer tile side once more (to no less than GEMM_EVEN_MIN). */
+    while (r * c < GEMM_MIN_TILES && (r * c) % 2) {
+        const int64_t mt = ceil_div(M, r), nt = ceil_div(N, c);
+        if (mt >= nt && ceil_div(M, r + 1) >= GEMM_EVEN_MIN) r++;
+        else if (ceil_div(N, c + 1) >= GEMM_EVEN_MIN) c++;
+        else if (ceil_div(M, r + 1) >= GEMM_EVEN_MIN) r++;
         else break;
     }
     gemm_tiling t = {.mt = ceil_div(ceil_div(M, r), 16) * 16, .nt = ceil_div(ceil_div(N, c), 16) * 16};
