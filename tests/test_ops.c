@@ -192,9 +192,10 @@ static void check_attention(const char *what, int64_t Tq, int64_t Tk, int64_t he
 }
 
 static void test_attention(void **state) {
-    /* sizes cross several query blocks (256 portable, 96 fused; 12- and 6-row register tiles) and key
-     * blocks (256 portable, 128 fused in 32-key panels) with ragged ends; head widths that are not a
-     * multiple of 16 (the fused kernel pads them), and one above 256 (served by the portable kernel) */
+    /* sizes cross several query blocks (256 portable, 144 fused in tiles of 48 queries with ragged 16-
+     * and 32-query tiles) and key blocks (256 portable, 64 fused in 8-key tiles) with ragged ends; head
+     * widths whose last fused output tile has 1..7 of its 8 columns, and one above 256 (served by the
+     * portable kernel) */
     check_attention("attention 300x600 h3 hd16", 300, 600, 3, 16, false, 1);
     check_attention("attention 77x77 causal", 77, 77, 2, 8, true, 1);
     check_attention("attention 530x530 causal", 530, 530, 2, 32, true, 1);
@@ -203,6 +204,7 @@ static void test_attention(void **state) {
     check_attention("attention 60x70 hd300", 60, 70, 1, 300, false, 1);
     check_attention("attention peaked scores", 200, 300, 2, 64, false, 6); /* exercises the running max */
     check_attention("attention 1 key", 5, 1, 1, 4, false, 1);
+    for (int64_t hd = 9; hd <= 15; hd++) check_attention("attention 70x90 hd9..15", 70, 90, 1, hd, false, 1);
     float x = 0;
     assert_int_equal(gc_attention(&x, 1, &x, 1, &x, 1, &x, 1, 1, 0, 1, 1, 1.0f, false), GC_ERR_ARG);
 }

@@ -45,7 +45,7 @@ GC_CLONES static gc_status att_block(const gc_att_args *a, int64_t h, int64_t t0
     for (int64_t s0 = 0; s0 < kend; s0 += GC_ATT_BK) {
         int64_t nk = GC_MIN(GC_ATT_BK, kend - s0);
         GC_TRY(gc_sgemm(false, true, nq, nk, hd, scale, q + t0 * ldq, ldq, k + s0 * hd, hd, 0.0f, S, GC_ATT_BK));
-        if (rp) gc_relpos_add(S, GC_ATT_BK, ph, pw, t0, nq, s0, nk, rp);
+        if (rp) gc_relpos_add(S, GC_ATT_BK, 1, ph, pw, t0, nq, s0, nk, rp);
         for (int64_t i = 0; i < nq; i++) {
             int64_t valid = causal ? GC_MAX(0, GC_MIN(nk, t0 + i - s0 + 1)) : nk;
             float corr = gc_softmax_online(S + i * GC_ATT_BK, valid, nk, &m[i], &l[i]);

@@ -1,7 +1,7 @@
 /* Internal to tensor/attention.c: one (head, query block) of attention, per instruction set. The
  * portable kernel runs tile SGEMMs on head-major K and V copies; the AVX-512 kernel
- * (attention_avx512.c, built with AVX-512 flags, run when gc_cpu_level() >= 4) keeps K^T and V in
- * the panel layouts its register tiles read, so nothing is packed again per query block. */
+ * (attention_avx512.c, built with AVX-512 flags, run when gc_cpu_level() >= 4) keeps K and V in
+ * the key-row layouts its register tiles broadcast from, so nothing is packed again per query block. */
 #ifndef GC_ATTENTION_KERNELS_H
 #define GC_ATTENTION_KERNELS_H
 
@@ -11,8 +11,9 @@
 #include "geocorr.h"
 #include "tensor/relpos.h"
 
-/* AVX-512 blocking: query rows per job, keys per softmax step, keys per K^T panel. */
-enum { GC_ATT512_BQ = 96, GC_ATT512_BK = 128, GC_ATT512_KP = 32 };
+/* AVX-512 blocking: queries per job (a multiple of 16: one vector lane per query), keys per softmax
+ * step, keys of a score tile (the key padding of the packed K and V). */
+enum { GC_ATT512_BQ = 144, GC_ATT512_BK = 64, GC_ATT512_KR = 8 };
 
 typedef struct {
     float *out;
@@ -26,8 +27,8 @@ typedef struct {
     const gc_relpos *rp; /* relative position term (self-attention on a grid) or NULL */
 } gc_att_args;
 
-/* AVX-512 layouts: K^T in panels of GC_ATT512_KP keys, kp[h][panel][hd][KP] (keys past Tk zero);
- * V as vp[h][key][hdp] with hdp = hd rounded up to 16 and keys up to a panel multiple (zero pad). */
+/* AVX-512 layouts: K and V of head h as key rows kp[h][key][hd], vp[h][key][hd], keys padded with
+ * zero rows up to a multiple of GC_ATT512_KR. */
 int64_t gc_att512_kfloats(int64_t Tk, int64_t hd); /* per head */
 int64_t gc_att512_vfloats(int64_t Tk, int64_t hd);
 /* Pack head h of k[Tk, ldk] / v[Tk, ldv] (columns h*hd ..). */

@@ -26,8 +26,9 @@ gc_status gc_relpos_project(float *ph, float *pw, const float *q, int64_t ldq, i
                             const gc_relpos *rp);
 
 /* S[i, j] = (S[i, j] + ph[i, qy - ky + nh - 1]) + pw[i, qx - kx + nw - 1] for query t0 + i and key
- * s0 + j (i < nq, j < nk), the order of upstream's `attn + rel_h + rel_w`. S has row stride lds. */
-void gc_relpos_add(float *S, int64_t lds, const float *ph, const float *pw, int64_t t0, int64_t nq, int64_t s0,
-                   int64_t nk, const gc_relpos *rp);
+ * s0 + j (i < nq, j < nk), the order of upstream's `attn + rel_h + rel_w`. S[i, j] is S[i * ldi + j * ldj]
+ * (query rows: ldj = 1; the AVX-512 kernel's key rows: ldi = 1). */
+void gc_relpos_add(float *S, int64_t ldi, int64_t ldj, const float *ph, const float *pw, int64_t t0, int64_t nq,
+                   int64_t s0, int64_t nk, const gc_relpos *rp);
 
 #endif
