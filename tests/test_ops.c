@@ -80,6 +80,23 @@ static void test_linear(void **state) {
     free(A), free(B), free(C0), free(At), free(Bt), free(refc);
 }
 
+/* gc_linear_act (bias and activation applied per tile, in cache) gives the bytes of gc_linear followed
+ * by the activation pass, at a shape of several tiles with ragged ends (600 x 1100: 2 x 3 tiles). */
+static void test_linear_act(void **state) {
+    const int64_t N = 600, K = 48, O = 1100;
+    float *x = rand_buf(N * K, 2), *W = rand_buf(O * K, 0.5f), *b = rand_buf(O, 0.3f);
+    float *y = malloc(N * O * sizeof(float)), *y2 = malloc(N * O * sizeof(float));
+    const gc_act acts[] = {GC_ACT_NONE, GC_ACT_GELU_ERF, GC_ACT_QUICK_GELU, GC_ACT_SILU};
+    for (int i = 0; i < 4; i++)
+        for (int withb = 0; withb < 2; withb++) {
+            assert_int_equal(gc_linear_act(y, x, W, withb ? b : NULL, N, K, O, acts[i]), GC_OK);
+            assert_int_equal(gc_linear(y2, x, W, withb ? b : NULL, N, K, O), GC_OK);
+            gc_act_apply(acts[i], y2, N * O);
+            assert_memory_equal(y, y2, N * O * sizeof(float));
+        }
+    free(x), free(W), free(b), free(y), free(y2);
+}
+
 static void test_layernorm(void **state) {
     int64_t N = 9, C = 300;
     float *x = rand_buf(N * C, 3), *w = rand_buf(C, 1), *b = rand_buf(C, 1);
@@ -395,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_activations),    cmocka_unit_test(test_attention),
         cmocka_unit_test(test_resample),       cmocka_unit_test(test_pos_embed_fixtures),
         cmocka_unit_test(test_thread_determinism),
+        cmocka_unit_test(test_linear_act), /* last: the shared PRNG stream of the tests above is unchanged */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,9 +20,9 @@
 #include <stdint.h>
 
 #include "backend/arena.h"
-#include "tensor/im2col.h" /* gc_pad2d */
+#include "tensor/activation.h" /* gc_act */
+#include "tensor/im2col.h"     /* gc_pad2d */
 
-typedef enum { GC_UNARY_GELU_ERF, GC_UNARY_QUICK_GELU, GC_UNARY_SILU } gc_unary_op;
 
 typedef struct gc_backend_i {
     const char *name;
@@ -37,8 +37,11 @@ typedef struct gc_backend_i {
     /* C[M,N] = alpha op(A) op(B) + beta C, row-major (tensor/linear.h). */
     gc_status (*matmul)(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
                         bool trans_b, float alpha, float beta);
-    /* y[N,O] = x[N,K] W[O,K]^T + b (b may be NULL). */
+    /* y[N,O] = x[N,K] W[O,K]^T + b (b may be NULL); linear_act then y = act(y), fused where the
+     * backend can (the CPU tiles activate while in cache). */
     gc_status (*linear)(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O);
+    gc_status (*linear_act)(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O,
+                            gc_act act);
     /* Multi-head attention over strided q/k/v rows (tensor/attention.h). */
     gc_status (*attention)(gc_arena *scratch, float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                            int64_t ldk, const float *v, int64_t ldv, int64_t Tq, int64_t Tk, int64_t heads,
@@ -54,7 +57,7 @@ typedef struct gc_backend_i {
      * x[T, D] += gamma[D] * y[T, D] (gamma NULL: 1; residual connections, LayerScale);
      * x[R, C] += b[C] (per_row false: a bias per column of token rows) or += b[R] (per_row true: a
      * bias per channel of a channel-first map). */
-    void (*unary)(gc_unary_op op, float *x, int64_t n);
+    void (*unary)(gc_act op, float *x, int64_t n);
     void (*geglu)(float *y, const float *x, int64_t N, int64_t D);
     void (*add_scaled)(float *x, const float *y, const float *gamma, int64_t T, int64_t D);
     void (*add_bias)(float *x, const float *b, int64_t R, int64_t C, bool per_row);

@@ -26,14 +26,6 @@ static const char *cpu_kernels(void) {
     return g_kernels;
 }
 
-static void cpu_unary(gc_unary_op op, float *x, int64_t n) {
-    switch (op) {
-    case GC_UNARY_GELU_ERF: gc_gelu_erf(x, n); break;
-    case GC_UNARY_QUICK_GELU: gc_quick_gelu(x, n); break;
-    case GC_UNARY_SILU: gc_silu(x, n); break;
-    }
-}
-
 static const gc_backend_i k_cpu = {
     .name = "cpu",
     .kernels = cpu_kernels,
@@ -41,11 +33,12 @@ static const gc_backend_i k_cpu = {
     .free = gc_free,
     .matmul = gc_matmul,
     .linear = gc_linear,
+    .linear_act = gc_linear_act,
     .attention = gc_attention_scratch,
     .conv2d = gc_conv2d_scratch,
     .layernorm = gc_layernorm,
     .groupnorm = gc_groupnorm,
-    .unary = cpu_unary,
+    .unary = gc_act_apply,
     .geglu = gc_geglu,
     .add_scaled = gc_add_scaled,
     .add_bias = gc_add_bias,

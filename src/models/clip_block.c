@@ -95,12 +95,9 @@ gc_status clip_block_forward(const clip_block *b, const gc_exec *ex, gc_arena *a
         if (!all) seq_rows(xo, x, nseq, T, keep, W, true);
         be->add_scaled(xo, h, NULL, n, W);
         be->layernorm(h, xo, b->ln2_w, b->ln2_b, n, W, eps);
-        s = be->linear(m, h, b->fc1_w, b->fc1_b, n, W, F);
+        s = be->linear_act(m, h, b->fc1_w, b->fc1_b, n, W, F, GC_ACT_QUICK_GELU);
     }
-    if (s == GC_OK) {
-        be->unary(GC_UNARY_QUICK_GELU, m, n * F);
-        s = be->linear(h, m, b->fc2_w, b->fc2_b, n, F, W);
-    }
+    if (s == GC_OK) s = be->linear(h, m, b->fc2_w, b->fc2_b, n, F, W);
     if (s == GC_OK) {
         be->add_scaled(xo, h, NULL, n, W);
         if (!all) seq_rows(xo, x, nseq, T, keep, W, false);

@@ -342,15 +342,14 @@ static gc_status dino_block(const gc_dinov2 *m, const gc_dinov2_block *b, float 
 #pragma omp parallel for schedule(static)
         for (int64_t t = 0; t < T; t++) { /* silu(x1) * x2 into the first H columns of row t */
             float *r = s->ffn + t * 2 * H;
-            be->unary(GC_UNARY_SILU, r, H);
+            be->unary(GC_ACT_SILU, r, H);
             for (int64_t j = 0; j < H; j++) r[j] *= r[H + j];
         }
         /* pack rows to [T, H]; sequential: row t's target overlaps the source rows of t/2 .. t */
         for (int64_t t = 1; t < T; t++) memmove(s->ffn + t * H, s->ffn + t * 2 * H, (size_t)H * sizeof(float));
         GC_TRY(be->linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D));
     } else {
-        GC_TRY(be->linear(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, H));
-        be->unary(GC_UNARY_GELU_ERF, s->ffn, T * H);
+        GC_TRY(be->linear_act(s->ffn, s->h, b->fc1_w, b->fc1_b, T, D, H, GC_ACT_GELU_ERF));
         GC_TRY(be->linear(s->h, s->ffn, b->fc2_w, b->fc2_b, T, H, D));
     }
     be->add_scaled(x, s->h, b->ls2, T, D);

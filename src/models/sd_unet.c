@@ -249,7 +249,7 @@ static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, const float *z, in
     gc_timestep_embedding(temb, t, u->mc);
     GC_TRY(emit(run, "t_emb", temb, 1, &u->mc));
     GC_TRY(be->linear(e1, temb, u->temb1.w, u->temb1.b, 1, u->mc, u->emb_dim));
-    be->unary(GC_UNARY_SILU, e1, u->emb_dim);
+    be->unary(GC_ACT_SILU, e1, u->emb_dim);
     GC_TRY(be->linear(emb, e1, u->temb2.w, u->temb2.b, 1, u->emb_dim, u->emb_dim));
     GC_TRY(emit(run, "emb", emb, 1, &u->emb_dim));
     if (run && run->cond_emb) {
@@ -257,7 +257,7 @@ static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, const float *z, in
         GC_TRY(emit(run, "emb_plus_cond", emb, 1, &u->emb_dim));
     }
     memcpy(emb_silu, emb, (size_t)u->emb_dim * sizeof(float));
-    be->unary(GC_UNARY_SILU, emb_silu, u->emb_dim);
+    be->unary(GC_ACT_SILU, emb_silu, u->emb_dim);
 
     /* encoder: every block output stays in the arena for the skips */
     int64_t H = h, W = w;

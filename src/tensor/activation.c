@@ -12,26 +12,58 @@
 
 #define GC_ELEMWISE_PARALLEL _Pragma("omp parallel for schedule(static) if (n > 65536)")
 
+static inline float gelu_erf1(float x) { return x * 0.5f * (1.0f + gc_verf(x * (float)M_SQRT1_2)); }
+static inline float quick_gelu1(float x) { return gc_vxsigmoid(x, 1.702f); }
+static inline float silu1(float x) { return gc_vxsigmoid(x, 1.0f); }
+
 GC_CLONES static void gelu_erf_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] * 0.5f * (1.0f + gc_verf(x[i] * (float)M_SQRT1_2));
+    for (int64_t i = 0; i < n; i++) x[i] = gelu_erf1(x[i]);
 }
 
 void gc_gelu_erf(float *x, int64_t n) { gelu_erf_v(x, n); }
 
 GC_CLONES static void quick_gelu_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
-    for (int64_t i = 0; i < n; i++) x[i] = gc_vxsigmoid(x[i], 1.702f);
+    for (int64_t i = 0; i < n; i++) x[i] = quick_gelu1(x[i]);
 }
 
 void gc_quick_gelu(float *x, int64_t n) { quick_gelu_v(x, n); }
 
 GC_CLONES static void silu_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
-    for (int64_t i = 0; i < n; i++) x[i] = gc_vxsigmoid(x[i], 1.0f);
+    for (int64_t i = 0; i < n; i++) x[i] = silu1(x[i]);
 }
 
 void gc_silu(float *x, int64_t n) { silu_v(x, n); }
+
+void gc_act_apply(gc_act act, float *x, int64_t n) {
+    switch (act) {
+    case GC_ACT_NONE: break;
+    case GC_ACT_GELU_ERF: gc_gelu_erf(x, n); break;
+    case GC_ACT_QUICK_GELU: gc_quick_gelu(x, n); break;
+    case GC_ACT_SILU: gc_silu(x, n); break;
+    }
+}
+
+/* The same element functions as the passes above, so a tile's bytes are the pass's. */
+GC_CLONES void gc_act_rows(gc_act act, float *x, int64_t rows, int64_t cols, int64_t ld) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + r * ld;
+        switch (act) {
+        case GC_ACT_NONE: return;
+        case GC_ACT_GELU_ERF:
+            for (int64_t i = 0; i < cols; i++) xr[i] = gelu_erf1(xr[i]);
+            break;
+        case GC_ACT_QUICK_GELU:
+            for (int64_t i = 0; i < cols; i++) xr[i] = quick_gelu1(xr[i]);
+            break;
+        case GC_ACT_SILU:
+            for (int64_t i = 0; i < cols; i++) xr[i] = silu1(xr[i]);
+            break;
+        }
+    }
+}
 
 GC_CLONES static void relu_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL

@@ -5,6 +5,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The activations a GEMM tile can apply to its own output (gc_linear_act) or a pass over a tensor. */
+typedef enum { GC_ACT_NONE, GC_ACT_GELU_ERF, GC_ACT_QUICK_GELU, GC_ACT_SILU } gc_act;
+
+/* x = act(x) over n floats in place (GC_ACT_NONE: nothing). */
+void gc_act_apply(gc_act act, float *x, int64_t n);
+/* The same on rows x cols floats, rows ld apart, on the calling thread (inside a parallel tile). */
+void gc_act_rows(gc_act act, float *x, int64_t rows, int64_t cols, int64_t ld);
+
 void gc_gelu_erf(float *x, int64_t n);   /* x * 0.5 * (1 + erf(x / sqrt(2)))  (nn.GELU(); erf as torch's CPU kernel) */
 void gc_quick_gelu(float *x, int64_t n); /* x * sigmoid(1.702 x)                (CLIP) */
 void gc_silu(float *x, int64_t n);       /* x * sigmoid(x) */

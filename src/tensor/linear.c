@@ -108,38 +108,59 @@ static gc_status sgemm_call(bool trans_a, bool trans_b, int64_t M, int64_t N, in
                      (int)st, st == dnnl_out_of_memory ? ": out of memory for its packing buffers" : "");
 }
 
+/* What a tile does around its product while its C block is in cache, instead of passes over all of C:
+ * C = bias first (a bias per column; the product then accumulates onto it), the activation after. */
+typedef struct {
+    const float *bias; /* [N] or NULL */
+    gc_act act;
+} gemm_epilogue;
+
 /* Tile t of C (row-major over the tiling). */
 static gc_status gemm_tile(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-                           const gemm_tiling *g, int64_t t) {
+                           const gemm_tiling *g, const gemm_epilogue *ep, int64_t t) {
     int64_t i0 = (t / g->tn) * g->mt, j0 = (t % g->tn) * g->nt;
     int64_t mi = GC_MIN(g->mt, M - i0), nj = GC_MIN(g->nt, N - j0);
     const float *a = trans_a ? A + i0 : A + i0 * lda;
     const float *b = trans_b ? B + j0 * ldb : B + j0;
-    return gc_sgemm(trans_a, trans_b, mi, nj, K, alpha, a, lda, b, ldb, beta, C + i0 * ldc + j0, ldc);
+    float *c = C + i0 * ldc + j0;
+    if (ep->bias)
+        for (int64_t i = 0; i < mi; i++) memcpy(c + i * ldc, ep->bias + j0, (size_t)nj * sizeof(float));
+    GC_TRY(gc_sgemm(trans_a, trans_b, mi, nj, K, alpha, a, lda, b, ldb, beta, c, ldc));
+    gc_act_rows(ep->act, c, mi, nj, ldc);
+    return GC_OK;
 }
 
-gc_status gc_sgemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+static gc_status sgemm_tiled_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                                int64_t ldc, const gemm_epilogue *ep) {
     if (M <= 0 || N <= 0) return GC_OK;
     const gemm_tiling g = gemm_tiles(M, N);
     const int64_t n_tiles = g.tm * g.tn;
     int64_t failed = n_tiles;
 #pragma omp parallel for schedule(dynamic, 1) if (n_tiles > 1) reduction(min : failed)
     for (int64_t t = 0; t < n_tiles; t++)
-        if (gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g, t) != GC_OK)
+        if (gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g, ep, t) != GC_OK)
             failed = GC_MIN(failed, t); /* a reduction: a named critical section would export a lock symbol */
     /* a worker's message is its thread's: redo the first failing tile here to report it */
-    return failed < n_tiles ? gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g, failed)
+    return failed < n_tiles ? gemm_tile(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g, ep, failed)
                             : GC_OK;
 }
 
+gc_status gc_sgemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    const gemm_epilogue none = {NULL, GC_ACT_NONE};
+    return sgemm_tiled_ep(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &none);
+}
+
+gc_status gc_linear_act(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O,
+                        gc_act act) {
+    const gemm_epilogue ep = {b, act};
+    return sgemm_tiled_ep(false, true, N, O, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, O, &ep);
+}
+
 gc_status gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O) {
-    if (N <= 0 || O <= 0) return GC_OK;
-    if (b) {
-        for (int64_t n = 0; n < N; n++) memcpy(y + n * O, b, (size_t)O * sizeof(float));
-    }
-    return gc_sgemm_tiled(false, true, N, O, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, O);
+    return gc_linear_act(y, x, W, b, N, K, O, GC_ACT_NONE);
 }
 
 gc_status gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,

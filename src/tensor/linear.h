@@ -9,9 +9,14 @@
 #include <stdint.h>
 
 #include "geocorr.h"
+#include "tensor/activation.h"
 
 /* y[N,O] = x[N,K] · W[O,K]^T + b[O]   (PyTorch Linear; b may be NULL). */
 gc_status gc_linear(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O);
+/* The same followed by y = act(y), each tile activated while it is in cache: the bytes of gc_linear
+ * then gc_act_apply, without a second pass over y (an MLP's first layer). */
+gc_status gc_linear_act(float *y, const float *x, const float *W, const float *b, int64_t N, int64_t K, int64_t O,
+                        gc_act act);
 /* C[M,N] = alpha · op(A) · op(B) + beta · C, row-major; op = transpose when trans_* is set.
  * A is M x K (K x M if trans_a), B is K x N (N x K if trans_b). */
 gc_status gc_matmul(float *C, const float *A, const float *B, int64_t M, int64_t K, int64_t N, bool trans_a,
