@@ -39,11 +39,12 @@ gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const f
     int64_t Wo = gc_conv2d_out(W, k, stride, pad.left, pad.right);
     int64_t HWo = Ho * Wo, K = Cin * k * k;
     /* Winograd pays off once the GEMMs have some width (not on the UNet's 16x16 and 8x8 maps); F(4x4)
-     * from 128x128 up (1.15-1.35x F(2x2) there, 0.8x at 64x64: bench_kernels). It writes the bias with
-     * the output; the GEMM paths accumulate onto it. */
+     * from 64x64 up (1.15-1.35x F(2x2) from 128x128; at 64x64, 1 and 2 threads: UNet 320 channels
+     * 1.5x, 256 channels 1.6x, 640 -> 320 1.25x, VAE 512 channels 1.1x / 1.0x), F(2x2) below. It
+     * writes the bias with the output; the GEMM paths accumulate onto it. */
     if (k == 3 && stride == 1 && pad.top == 1 && pad.left == 1 && pad.bottom == 1 && pad.right == 1 && Cin >= 32 &&
         HWo >= 1024)
-        return gc_winograd3x3(scratch, HWo >= 16384 ? 4 : 2, y, x, w, b, Cin, H, W, Cout);
+        return gc_winograd3x3(scratch, HWo >= 4096 ? 4 : 2, y, x, w, b, Cin, H, W, Cout);
     fill_bias(y, b, Cout, HWo);
     if (k == 1 && stride == 1 && !pad.top && !pad.left && !pad.bottom && !pad.right)
         return gc_matmul(y, w, x, Cout, Cin, HWo, false, false, 1.0f, 1.0f);

@@ -18,6 +18,7 @@
 #define GC_WINO_BAND_TILES 1024
 #define GC_WINO_MIN_TILES 256         /* narrower GEMMs (N < 256) lose more than the extra band gains */
 #define GC_WINO_BAND_FLOATS (8 << 20) /* V + M of one band: 32 MB (the 512-channel levels of the VAE) */
+#define GC_WINO_PAR_FLOATS (1 << 20)  /* a band's transforms run over the threads from this many V or M floats */
 
 /* Rows iy0 .. iy0+n-1 of channel xc[H, W] into d[n, Wp] with one zero column on the left and zeros
  * past W (rows outside the map: zeros). */
@@ -85,7 +86,7 @@ GC_CLONES static void wino2_filter(float *U, const float *w, int64_t Cout, int64
 GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
                        int64_t nr, float *rows) {
     int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = nt;
-#pragma omp parallel for schedule(static) if (Cin * nt > 65536)
+#pragma omp parallel for schedule(static) if (16 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
         float *d = rows + (int64_t)omp_get_thread_num() * 8 * Wp, *t = d + 4 * Wp; /* 4 padded input rows, then
                                                                                   * B^T down the columns */
@@ -120,7 +121,7 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
 GC_CLONES static void wino2_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
                                   int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = nt, full = W / 2; /* tiles whose 2 columns both exist */
-#pragma omp parallel for schedule(static) if (Cout * nt > 65536)
+#pragma omp parallel for schedule(static) if (16 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
@@ -193,7 +194,7 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
                                  int64_t nr, float *rows) {
     int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = nt;
     const bool avx512 = GC_WINO512 && gc_cpu_level() >= 4;
-#pragma omp parallel for schedule(static) if (Cin * nt > 65536)
+#pragma omp parallel for schedule(static) if (36 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
         /* 6 padded input rows, then B^T applied down the columns */
         float *d = rows + (int64_t)omp_get_thread_num() * 12 * Wp, *t = d + 6 * Wp;
@@ -222,7 +223,7 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
 GC_CLONES static void wino4_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
                                   int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = nt;
-#pragma omp parallel for schedule(static) if (Cout * nt > 65536)
+#pragma omp parallel for schedule(static) if (36 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
@@ -292,7 +293,9 @@ gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, con
      * allows. Never from the thread count: the GEMM width must not change with it, or the bytes would. */
     int64_t most = GC_MIN(GC_WINO_BAND_TILES, GC_WINO_BAND_FLOATS / (nx * (Cin + Cout)));
     int64_t rows = GC_MAX(1, GC_MIN(most / tw, GC_MAX((th + 3) / 4, (GC_WINO_MIN_TILES + tw - 1) / tw)));
-    int64_t nbands = (th + rows - 1) / rows, band = rows * tw, Wp = m * tw + 2;
+    int64_t nbands = (th + rows - 1) / rows;
+    rows = (th + nbands - 1) / nbands; /* equal bands: 64^2 at F(4x4) with 512 channels is 2 x 8 rows, not 14 + 2 */
+    int64_t band = rows * tw, Wp = m * tw + 2;
     const bool par = nbands >= GC_CONV_PAR_BANDS;
     const int nthr = omp_get_max_threads(), nt = par ? (int)GC_MIN((int64_t)nthr, nbands) : 1;
     /* per band in flight: V, M and the rows of the input transform (one set per channel-loop thread) */
