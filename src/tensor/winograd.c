@@ -20,16 +20,22 @@
 #define GC_WINO_BAND_FLOATS (8 << 20) /* V + M of one band: 32 MB (the 512-channel levels of the VAE) */
 #define GC_WINO_PAR_FLOATS (1 << 20)  /* a band's transforms run over the threads from this many V or M floats */
 
-/* Rows iy0 .. iy0+n-1 of channel xc[H, W] into d[n, Wp] with one zero column on the left and zeros
- * past W (rows outside the map: zeros). */
-static inline void wino_rows(float *d, const float *xc, int64_t H, int64_t W, int64_t Wp, int64_t iy0, int n) {
+/* Rows iy0 .. iy0+n-1 of channel xc[H, W] as pointers (rows outside the map: `zero`, W zeros). The
+ * column pass reads the map in place: the padded tile grid's column 0 and columns past W are zeros,
+ * whose transforms are the zeros the column pass writes there itself. */
+static inline void wino_rows(const float **rp, const float *xc, const float *zero, int64_t H, int64_t W, int64_t iy0,
+                             int n) {
     for (int r = 0; r < n; r++) {
         const int64_t iy = iy0 + r;
-        float *dr = d + r * Wp;
-        dr[0] = 0.0f;
-        for (int64_t i = W + 1; i < Wp; i++) dr[i] = 0.0f;
-        if (iy >= 0 && iy < H) memcpy(dr + 1, xc + iy * W, (size_t)W * sizeof(float));
-        else memset(dr + 1, 0, (size_t)W * sizeof(float));
+        rp[r] = iy >= 0 && iy < H ? xc + iy * W : zero;
+    }
+}
+
+/* t[r][0] and t[r][W+1 .. Wp) = 0 for the n rows of t (Wp apart). */
+static inline void wino_pad_cols(float *t, int64_t W, int64_t Wp, int n) {
+    for (int r = 0; r < n; r++) {
+        t[r * Wp] = 0.0f;
+        for (int64_t i = W + 1; i < Wp; i++) t[r * Wp + i] = 0.0f;
     }
 }
 
@@ -88,19 +94,22 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
     int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = nt;
 #pragma omp parallel for schedule(static) if (16 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
-        float *d = rows + (int64_t)omp_get_thread_num() * 8 * Wp, *t = d + 4 * Wp; /* 4 padded input rows, then
-                                                                                  * B^T down the columns */
-        const float *xc = x + c * H * W;
+        /* a zero row, then B^T down the columns of the 4 input rows */
+        float *zero = rows + (int64_t)omp_get_thread_num() * 8 * Wp, *t = zero + 4 * Wp;
+        memset(zero, 0, (size_t)W * sizeof(float));
+        const float *xc = x + c * H * W, *rp[4];
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            wino_rows(d, xc, H, W, Wp, 2 * ti - 1, 4);
-#pragma GCC ivdep /* t and d: rows of one buffer (see wino4_input) */
-            for (int64_t i = 0; i < Wp; i++) {
-                float d0 = d[i], d1 = d[Wp + i], d2 = d[2 * Wp + i], d3 = d[3 * Wp + i];
-                t[i] = d0 - d2;
-                t[Wp + i] = d1 + d2;
-                t[2 * Wp + i] = d2 - d1;
-                t[3 * Wp + i] = d1 - d3;
+            wino_rows(rp, xc, zero, H, W, 2 * ti - 1, 4);
+            float *t1 = t + 1; /* column i of the map is column i + 1 of the padded grid */
+#pragma GCC ivdep /* the rows and t may alias as far as GCC knows */
+            for (int64_t i = 0; i < W; i++) {
+                float d0 = rp[0][i], d1 = rp[1][i], d2 = rp[2][i], d3 = rp[3][i];
+                t1[i] = d0 - d2;
+                t1[Wp + i] = d1 + d2;
+                t1[2 * Wp + i] = d2 - d1;
+                t1[3 * Wp + i] = d1 - d3;
             }
+            wino_pad_cols(t, W, Wp, 4);
             float *v = V + c * 16 * nt + (ti - ti0) * tw;
             for (int r = 0; r < 4; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
@@ -176,10 +185,10 @@ GC_CLONES static void wino4_filter(float *U, const float *w, int64_t Cout, int64
 }
 
 /* The 6 values B^T d of one column d[0..5] (stride s apart) into out[0..5] (stride o apart). */
-#define WINO_BT(out, o, d, s)                                                               \
+#define WINO_BT(out, o, d, s) WINO_BT6(out, o, (d)[0], (d)[s], (d)[2 * (s)], (d)[3 * (s)], (d)[4 * (s)], (d)[5 * (s)])
+#define WINO_BT6(out, o, a0, a1, a2, a3, a4, a5)                                            \
     do {                                                                                    \
-        const float d0_ = (d)[0], d1_ = (d)[s], d2_ = (d)[2 * (s)], d3_ = (d)[3 * (s)],      \
-                    d4_ = (d)[4 * (s)], d5_ = (d)[5 * (s)];                                 \
+        const float d0_ = (a0), d1_ = (a1), d2_ = (a2), d3_ = (a3), d4_ = (a4), d5_ = (a5);  \
         (out)[0] = 4.0f * d0_ - 5.0f * d2_ + d4_;                                           \
         (out)[o] = d3_ + d4_ - 4.0f * (d1_ + d2_);                                          \
         (out)[2 * (o)] = d4_ - d3_ + 4.0f * (d1_ - d2_);                                    \
@@ -196,14 +205,17 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
     const bool avx512 = GC_WINO512 && gc_cpu_level() >= 4;
 #pragma omp parallel for schedule(static) if (36 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
-        /* 6 padded input rows, then B^T applied down the columns */
-        float *d = rows + (int64_t)omp_get_thread_num() * 12 * Wp, *t = d + 6 * Wp;
-        const float *xc = x + c * H * W;
+        /* a zero row, then B^T down the columns of the 6 input rows */
+        float *zero = rows + (int64_t)omp_get_thread_num() * 12 * Wp, *t = zero + 6 * Wp;
+        memset(zero, 0, (size_t)W * sizeof(float));
+        const float *xc = x + c * H * W, *rp[6];
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            wino_rows(d, xc, H, W, Wp, 4 * ti - 1, 6);
-            /* t and d are rows of one buffer, so GCC must assume they overlap and would not vectorise */
+            wino_rows(rp, xc, zero, H, W, 4 * ti - 1, 6);
+            float *t1 = t + 1; /* column i of the map is column i + 1 of the padded grid */
+            /* the rows and t may alias as far as GCC knows, so it would not vectorise */
 #pragma GCC ivdep
-            for (int64_t i = 0; i < Wp; i++) WINO_BT(t + i, Wp, d + i, Wp);
+            for (int64_t i = 0; i < W; i++) WINO_BT6(t1 + i, Wp, rp[0][i], rp[1][i], rp[2][i], rp[3][i], rp[4][i], rp[5][i]);
+            wino_pad_cols(t, W, Wp, 6);
             float *v = V + c * 36 * nt + (ti - ti0) * tw;
             for (int r = 0; r < 6; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
