@@ -62,6 +62,17 @@ static void check_conv(int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t 
     gc_set_threads(nt < 2 ? 2 : nt);
     assert_memory_equal(y, y1, sizeof(float) * Cout * Ho * Wo);
     gc_set_threads(nt);
+    /* with a residual: the bytes of the conv followed by a separate y += res pass (the Winograd paths
+     * add it inside their output transform) */
+    for (int64_t i = 0; i < Cout * Ho * Wo; i++) y1[i] = frand(&s);
+    float *yr = malloc(sizeof(float) * Cout * Ho * Wo);
+    gc_arena ar;
+    gc_arena_init(&ar, gc_alloc, gc_free);
+    assert_int_equal(gc_conv2d_scratch(&ar, yr, x, w, b, y1, Cin, H, W, Cout, k, stride, p), GC_OK);
+    gc_arena_free(&ar);
+    for (int64_t i = 0; i < Cout * Ho * Wo; i++) y1[i] = y[i] + y1[i];
+    assert_memory_equal(yr, y1, sizeof(float) * Cout * Ho * Wo);
+    free(yr);
     free(y1);
     printf("  conv %lldx%lldx%lld k%lld s%lld pad(%lld,%lld,%lld,%lld): rel %.3g\n", (long long)Cin, (long long)H,
            (long long)W, (long long)k, (long long)stride, (long long)p.top, (long long)p.left, (long long)p.bottom,

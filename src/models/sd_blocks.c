@@ -39,9 +39,14 @@ gc_status sd_linear_load(const sd_source *s, const char *name, int64_t in, int64
     return bias ? param(s, name, "bias", 1, (const int64_t[]){out}, &l->b) : GC_OK;
 }
 
+gc_status sd_conv_forward_res(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W,
+                              int64_t stride, gc_pad2d pad, const float *res, float *y) {
+    return cx->be->conv2d(cx->a, y, x, c->w, c->b, res, c->cin, H, W, c->cout, c->k, stride, pad);
+}
+
 gc_status sd_conv_forward(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride,
                           gc_pad2d pad, float *y) {
-    return cx->be->conv2d(cx->a, y, x, c->w, c->b, c->cin, H, W, c->cout, c->k, stride, pad);
+    return sd_conv_forward_res(cx, c, x, H, W, stride, pad, NULL, y);
 }
 
 gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names, int64_t cin, int64_t cout,
@@ -92,13 +97,12 @@ gc_status sd_resblock_forward(const sd_ctx *cx, const sd_resblock *r, const floa
     }
     if (st == GC_OK) {
         be->groupnorm(t, y, r->norm2.w, r->norm2.b, r->cout, HW, SD_GN_GROUPS, r->eps, true);
-        st = sd_conv_forward(cx, &r->conv2, t, H, W, 1, p1, y);
+        /* without a shortcut conv, conv2 adds x as it writes y (no pass of its own over three maps) */
+        st = sd_conv_forward_res(cx, &r->conv2, t, H, W, 1, p1, r->has_skip ? NULL : x, y);
     }
     if (st == GC_OK && r->has_skip) {
         st = sd_conv_forward(cx, &r->skip, x, H, W, 1, (gc_pad2d){0, 0, 0, 0}, t);
         if (st == GC_OK) be->add_scaled(y, t, NULL, 1, r->cout * HW);
-    } else if (st == GC_OK) {
-        be->add_scaled(y, x, NULL, 1, r->cout * HW);
     }
     gc_arena_rewind(cx->a, mark);
     return st;

@@ -39,6 +39,9 @@ gc_status sd_linear_load(const sd_source *s, const char *name, int64_t in, int64
 /* y[cout, Ho, Wo] = conv(x[cin, H, W]) with the given stride and padding. */
 gc_status sd_conv_forward(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride,
                           gc_pad2d pad, float *y);
+/* The same plus a residual: y = conv(x) + res (res [cout, Ho, Wo]). */
+gc_status sd_conv_forward_res(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W,
+                              int64_t stride, gc_pad2d pad, const float *res, float *y);
 
 typedef struct {
     int64_t cin, cout;

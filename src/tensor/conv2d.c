@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "tensor/conv2d.h"
+#include "tensor/activation.h"
 #include "tensor/im2col.h"
 #include "tensor/linear.h"
 #include "tensor/winograd.h"
@@ -33,18 +34,31 @@ static gc_status im2col_band(float *y, const float *x, const float *w, int64_t C
     return (tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, Cout, n, K, 1.0f, w, K, col, n, 1.0f, y + r0 * Wo, HWo);
 }
 
-gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const float *w, const float *b, int64_t Cin,
-                            int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad) {
-    int64_t Ho = gc_conv2d_out(H, k, stride, pad.top, pad.bottom);
-    int64_t Wo = gc_conv2d_out(W, k, stride, pad.left, pad.right);
-    int64_t HWo = Ho * Wo, K = Cin * k * k;
+static gc_status conv_gemm(gc_arena *scratch, float *y, const float *x, const float *w, const float *b, int64_t Cin,
+                           int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
+
+gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const float *w, const float *b,
+                            const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t k,
+                            int64_t stride, gc_pad2d pad) {
+    const int64_t HWo = gc_conv2d_out(H, k, stride, pad.top, pad.bottom) * gc_conv2d_out(W, k, stride, pad.left, pad.right);
     /* Winograd pays off once the GEMMs have some width (not on the UNet's 16x16 and 8x8 maps); F(4x4)
      * from 64x64 up (1.15-1.35x F(2x2) from 128x128; at 64x64, 1 and 2 threads: UNet 320 channels
      * 1.5x, 256 channels 1.6x, 640 -> 320 1.25x, VAE 512 channels 1.1x / 1.0x), F(2x2) below. It
-     * writes the bias with the output; the GEMM paths accumulate onto it. */
+     * writes the bias (and adds the residual) with the output; the GEMM paths accumulate onto it. */
     if (k == 3 && stride == 1 && pad.top == 1 && pad.left == 1 && pad.bottom == 1 && pad.right == 1 && Cin >= 32 &&
         HWo >= 1024)
-        return gc_winograd3x3(scratch, HWo >= 4096 ? 4 : 2, y, x, w, b, Cin, H, W, Cout);
+        return gc_winograd3x3(scratch, HWo >= 4096 ? 4 : 2, y, x, w, b, res, Cin, H, W, Cout);
+    GC_TRY(conv_gemm(scratch, y, x, w, b, Cin, H, W, Cout, k, stride, pad));
+    if (res) gc_add_scaled(y, res, NULL, 1, Cout * HWo);
+    return GC_OK;
+}
+
+/* im2col + GEMM (1x1: one GEMM) onto the bias. */
+static gc_status conv_gemm(gc_arena *scratch, float *y, const float *x, const float *w, const float *b, int64_t Cin,
+                           int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad) {
+    int64_t Ho = gc_conv2d_out(H, k, stride, pad.top, pad.bottom);
+    int64_t Wo = gc_conv2d_out(W, k, stride, pad.left, pad.right);
+    int64_t HWo = Ho * Wo, K = Cin * k * k;
     fill_bias(y, b, Cout, HWo);
     if (k == 1 && stride == 1 && !pad.top && !pad.left && !pad.bottom && !pad.right)
         return gc_matmul(y, w, x, Cout, Cin, HWo, false, false, 1.0f, 1.0f);
@@ -79,7 +93,7 @@ gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, in
                     int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad) {
     gc_arena a;
     gc_arena_init(&a, gc_alloc, gc_free);
-    gc_status st = gc_conv2d_scratch(&a, y, x, w, b, Cin, H, W, Cout, k, stride, pad);
+    gc_status st = gc_conv2d_scratch(&a, y, x, w, b, NULL, Cin, H, W, Cout, k, stride, pad);
     gc_arena_free(&a);
     return st;
 }

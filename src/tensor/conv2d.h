@@ -23,8 +23,11 @@ int64_t gc_conv2d_out(int64_t n, int64_t k, int64_t stride, int64_t pad_lo, int6
  * Fails only when its buffers cannot be allocated (GC_ERR_NOMEM). */
 gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, int64_t Cin, int64_t H,
                     int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
-/* The same with its work space (column or Winograd buffers) taken from `scratch`. */
-gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const float *w, const float *b, int64_t Cin,
-                            int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
+/* The same with its work space (column or Winograd buffers) taken from `scratch`, and a residual:
+ * y = conv + b, then y += res[Cout, Ho, Wo] (res NULL: none; the Winograd path adds it while each
+ * output row is in cache, the bytes of a separate pass). */
+gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const float *w, const float *b,
+                            const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t k,
+                            int64_t stride, gc_pad2d pad);
 
 #endif

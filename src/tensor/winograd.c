@@ -126,9 +126,10 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y = bias + A^T M A for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias). */
-GC_CLONES static void wino2_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
-                                  int64_t tw, int64_t ti0, int64_t nr) {
+/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias; res NULL:
+ * no residual, which is added here while y is in cache rather than in a pass of its own). */
+GC_CLONES static void wino2_output(float *y, const float *b, const float *res, const float *M, int64_t Cout, int64_t H,
+                                  int64_t W, int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = nt, full = W / 2; /* tiles whose 2 columns both exist */
 #pragma omp parallel for schedule(static) if (16 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
@@ -137,6 +138,7 @@ GC_CLONES static void wino2_output(float *y, const float *b, const float *M, int
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
             const float *m = M + o * 16 * nt + (ti - ti0) * tw;
             float *y0 = yo + 2 * ti * W, *y1 = 2 * ti + 1 < H ? y0 + W : NULL;
+            const float *r0 = res ? res + o * H * W + 2 * ti * W : NULL, *r1 = r0 ? r0 + W : NULL;
             for (int64_t j = 0; j < tw; j++) {
                 float s0[4], s1[4]; /* A^T m: rows m0 + m1 + m2 and m1 - m2 - m3 */
                 for (int q = 0; q < 4; q++) {
@@ -151,6 +153,11 @@ GC_CLONES static void wino2_output(float *y, const float *b, const float *M, int
                     y0[2 * j + 1] = bo + (s0[1] - s0[2] - s0[3]);
                     if (y1) y1[2 * j + 1] = bo + (s1[1] - s1[2] - s1[3]);
                 }
+            }
+            if (r0) { /* the row pair is in cache */
+                for (int64_t i = 0; i < W; i++) y0[i] += r0[i];
+                if (y1)
+                    for (int64_t i = 0; i < W; i++) y1[i] += r1[i];
             }
         }
     }
@@ -227,13 +234,13 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y = bias + A^T M A for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias)
+/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (b, res may be NULL)
  * (A^T rows: 1 1 1 1 1 0 | 0 1 -1 2 -2 0 | 0 1 1 4 4 0 | 0 1 -1 8 -8 1), WINO_VT tiles of a row at a
  * time: the 36 loads per tile become contiguous runs across tiles and the arithmetic vectorises
  * across them (the same operations in the same order per output, so the bytes do not change). */
 #define WINO_VT 16
-GC_CLONES static void wino4_output(float *y, const float *b, const float *M, int64_t Cout, int64_t H, int64_t W,
-                                  int64_t tw, int64_t ti0, int64_t nr) {
+GC_CLONES static void wino4_output(float *y, const float *b, const float *res, const float *M, int64_t Cout, int64_t H,
+                                  int64_t W, int64_t tw, int64_t ti0, int64_t nr) {
     int64_t nt = nr * tw, stride = nt;
 #pragma omp parallel for schedule(static) if (36 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
@@ -268,8 +275,14 @@ GC_CLONES static void wino4_output(float *y, const float *b, const float *M, int
                     }
                 const int64_t nx = GC_MIN(4 * nj, W - 4 * j0);
                 for (int64_t a = 0; a < ny; a++) {
-                    float *yr = yo + (4 * ti + a) * W + 4 * j0;
-                    for (int64_t i = 0; i < nx; i++) yr[i] = bo + out[a][i];
+                    const int64_t off = (4 * ti + a) * W + 4 * j0;
+                    float *yr = yo + off;
+                    if (res) {
+                        const float *rr = res + o * H * W + off;
+                        for (int64_t i = 0; i < nx; i++) yr[i] = (bo + out[a][i]) + rr[i];
+                    } else {
+                        for (int64_t i = 0; i < nx; i++) yr[i] = bo + out[a][i];
+                    }
                 }
             }
         }
@@ -280,7 +293,7 @@ GC_CLONES static void wino4_output(float *y, const float *b, const float *M, int
 
 /* Band bi of an F(m x m, 3x3) conv: tile rows bi*rows .. (at most `rows` of them). buf: V, M and the
  * input-transform rows. tiled: GEMMs spread over the threads in fixed tiles, else on this thread. */
-static gc_status wino_band(int m, float *y, const float *b, const float *x, const float *U, int64_t Cin, int64_t H,
+static gc_status wino_band(int m, float *y, const float *b, const float *res, const float *x, const float *U, int64_t Cin, int64_t H,
                            int64_t W, int64_t Cout, int64_t rows, int64_t bi, bool tiled, float *buf) {
     const int nx = (m + 2) * (m + 2);
     int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m, band = rows * tw;
@@ -293,12 +306,12 @@ static gc_status wino_band(int m, float *y, const float *b, const float *x, cons
     for (int xi = 0; xi < nx; xi++)
         GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, Cout, n, Cin, 1.0f, U + (int64_t)xi * Cout * Cin, Cin,
                                                    V + (int64_t)xi * n, nx * n, 0.0f, M + (int64_t)xi * n, nx * n));
-    (m == 4 ? wino4_output : wino2_output)(y, b, M, Cout, H, W, tw, ti0, nr);
+    (m == 4 ? wino4_output : wino2_output)(y, b, res, M, Cout, H, W, tw, ti0, nr);
     return GC_OK;
 }
 
 gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, const float *b,
-                         int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+                         const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
     const int nx = (m + 2) * (m + 2);
     int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m;
     /* whole tile rows per band, 256..1024 tiles within GC_WINO_BAND_FLOATS, and 4 bands where the map
@@ -325,14 +338,14 @@ gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, con
         int64_t failed = nbands;
 #pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
         for (int64_t bi = 0; bi < nbands; bi++)
-            if (wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, bi, false,
+            if (wino_band(m, y, b, res, x, U, Cin, H, W, Cout, rows, bi, false,
                           buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
                 failed = GC_MIN(failed, bi);
         /* a worker's message is its thread's: redo the failing band here to report it */
-        if (failed < nbands) st = wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, failed, false, buf);
+        if (failed < nbands) st = wino_band(m, y, b, res, x, U, Cin, H, W, Cout, rows, failed, false, buf);
     } else {
         for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++)
-            st = wino_band(m, y, b, x, U, Cin, H, W, Cout, rows, bi, true, buf);
+            st = wino_band(m, y, b, res, x, U, Cin, H, W, Cout, rows, bi, true, buf);
     }
     gc_arena_rewind(scratch, mark);
     return st;

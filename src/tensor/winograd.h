@@ -7,9 +7,10 @@
 #include "backend/arena.h"
 #include "base/base.h"
 
-/* y[Cout, H, W] = b + conv3x3(x[Cin, H, W], w[Cout, Cin, 3, 3]), stride 1, zero padding 1 (b NULL:
- * no bias); m = 2 or 4: the output tile. Work space from `scratch`; fails only on allocation. */
+/* y[Cout, H, W] = (b + conv3x3(x[Cin, H, W], w[Cout, Cin, 3, 3])) + res[Cout, H, W], stride 1, zero
+ * padding 1 (b NULL: no bias; res NULL: no residual); m = 2 or 4: the output tile. Work space from
+ * `scratch`; fails only on allocation. */
 gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, const float *b,
-                         int64_t Cin, int64_t H, int64_t W, int64_t Cout);
+                         const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout);
 
 #endif
