@@ -406,13 +406,26 @@ static void test_thread_determinism(void **state) {
     free(x), free(W), free(b), free(qkv), free(grid), free(xk), free(wk);
 }
 
+/* A failed assertion leaves its test early: undo the kernel cap and thread count it may have set, so
+ * that one failure does not fail the tests after it (test_attention once left level 3 behind). */
+static int restore_cpu(void **state) {
+    (void)state;
+    gc_cpu_limit(4);
+    gc_set_threads(0);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),         cmocka_unit_test(test_layernorm),
-        cmocka_unit_test(test_activations),    cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_resample),       cmocka_unit_test(test_pos_embed_fixtures),
-        cmocka_unit_test(test_thread_determinism),
-        cmocka_unit_test(test_linear_act), /* last: the shared PRNG stream of the tests above is unchanged */
+        cmocka_unit_test_teardown(test_linear, restore_cpu),
+        cmocka_unit_test_teardown(test_layernorm, restore_cpu),
+        cmocka_unit_test_teardown(test_activations, restore_cpu),
+        cmocka_unit_test_teardown(test_attention, restore_cpu),
+        cmocka_unit_test_teardown(test_resample, restore_cpu),
+        cmocka_unit_test_teardown(test_pos_embed_fixtures, restore_cpu),
+        cmocka_unit_test_teardown(test_thread_determinism, restore_cpu),
+        /* last: the shared PRNG stream of the tests above is unchanged */
+        cmocka_unit_test_teardown(test_linear_act, restore_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
