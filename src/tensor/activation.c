@@ -46,8 +46,9 @@ void gc_act_apply(gc_act act, float *x, int64_t n) {
     }
 }
 
-/* The same element functions as the passes above, so a tile's bytes are the pass's. */
-GC_CLONES void gc_act_rows(gc_act act, float *x, int64_t rows, int64_t cols, int64_t ld) {
+/* The same element functions as the passes above, so a tile's bytes are the pass's. (Static: a
+ * target_clones function with external linkage would export its ifunc and resolver.) */
+GC_CLONES static void act_rows(gc_act act, float *x, int64_t rows, int64_t cols, int64_t ld) {
     for (int64_t r = 0; r < rows; r++) {
         float *xr = x + r * ld;
         switch (act) {
@@ -64,6 +65,8 @@ GC_CLONES void gc_act_rows(gc_act act, float *x, int64_t rows, int64_t cols, int
         }
     }
 }
+
+void gc_act_rows(gc_act act, float *x, int64_t rows, int64_t cols, int64_t ld) { act_rows(act, x, rows, cols, ld); }
 
 GC_CLONES static void relu_v(float *x, int64_t n) {
     GC_ELEMWISE_PARALLEL
