@@ -119,4 +119,40 @@ static inline void sdt_check_unet(gc_sd *sd, gc_weights *ref, const char *tag, c
     assert_int_equal(s.n + g.n, n_expected);
 }
 
+/* The GeoAware run (FreeU on; the plain run where the fixture has no GeoAware one for `tag`), to the
+ * end, over a batch of 4: the fixture's input at 1 and 2, other
+ * inputs at 0 and 3 (the latent of `other_zt_key`, half the context, no cond_emb), so an op that
+ * mixed the maps of a batch (or of chunks of it) would show in 1 and 2, which are compared with the
+ * fixture. */
+static inline void sdt_check_unet_batch(gc_sd *sd, gc_weights *ref, const char *tag, const char *zt_key,
+                                        const char *other_zt_key, int t, bool cond, int n_expected, double tol) {
+    int64_t dz[4], dc[4], de[4], d2[4];
+    const float *z = sdt_ref(ref, zt_key, dz), *z2 = sdt_ref(ref, other_zt_key, d2), *ctx = sdt_ref(ref, "context", dc);
+    const float *ce = cond ? sdt_ref(ref, "cond_emb", de) : NULL;
+    const int64_t zn = dz[1] * dz[2] * dz[3], cn = dc[1] * dc[2];
+    assert_int_equal(d2[1] * d2[2] * d2[3], zn);
+    float *zb = gc_alloc_array((size_t)(4 * zn), sizeof(float)), *cb = gc_alloc_array((size_t)(4 * cn), sizeof(float));
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s.", tag);
+    const bool geo = gc_weights_findf(ref, "%sgeoaware.out", prefix) != NULL;
+    const char *group = geo ? "geoaware." : "unet.";
+    sdt_sink g[2] = {{ref, prefix, group, geo, tol, 0}, {ref, prefix, group, geo, tol, 0}};
+    sd_unet_run run[4];
+    for (int i = 0; i < 4; i++) {
+        bool fx = i == 1 || i == 2;
+        memcpy(zb + i * zn, fx ? z : z2, (size_t)zn * sizeof(float));
+        for (int64_t j = 0; j < cn; j++) cb[i * cn + j] = fx ? ctx[j] : 0.5f * ctx[j];
+        run[i] = (sd_unet_run){.cond_emb = fx ? ce : NULL, .last_block = -1, .freeu = geo, .b1 = SD_FREEU_B1,
+                               .b2 = SD_FREEU_B2, .s1 = SD_FREEU_S1, .s2 = SD_FREEU_S2,
+                               .tap = fx ? sdt_tap : NULL, .tap_ctx = fx ? &g[i - 1] : NULL};
+    }
+    double t0 = gc_now();
+    assert_int_equal(sd_unet_forward_batch(&sd->unet, 4, zb, dz[2], dz[3], (float)t, cb, dc[1], dc[2], run, NULL), GC_OK);
+    printf("  %s, batch of 4: %d + %d tensors compared (UNet forward %.2f s)\n", tag, g[0].n, g[1].n, gc_now() - t0);
+    assert_int_equal(g[0].n, n_expected);
+    assert_int_equal(g[1].n, n_expected);
+    gc_free(zb);
+    gc_free(cb);
+}
+
 #endif

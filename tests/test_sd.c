@@ -197,6 +197,8 @@ static void tiny_run(const char *naming, bool full) {
     if (full) {
         sdt_check_unet(sd, ref, "t261", "t261.z_t", 261, false, 24, TOL);
         sdt_check_unet(sd, ref, "t50_condemb", "t50.z_t", 50, true, 5, TOL);
+        sdt_check_unet_batch(sd, ref, "t50", "t50.z_t", "t261.z_t", 50, false, 5, TOL);
+        sdt_check_unet_batch(sd, ref, "t50_condemb", "t50.z_t", "t261.z_t", 50, true, 5, TOL);
     }
     gc_sd_free(sd);
     gc_weights_free(ref);

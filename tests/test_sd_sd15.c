@@ -29,6 +29,7 @@ static void test_sd15(void **state) {
     sdt_check_unet(sd, ref, "t50", "t50.z_t", 50, false, 11, 1e-4);
     sdt_check_unet(sd, ref, "t261", "t261.z_t", 261, false, 11, 1e-4);
     sdt_check_unet(sd, ref, "t50_condemb", "t50.z_t", 50, true, 2, 1e-4);
+    sdt_check_unet_batch(sd, ref, "t50", "t50.z_t", "t261.z_t", 50, false, 4, 1e-4);
     printf("  weights generated in %.1f s, checks in %.1f s\n", t1 - t0, gc_now() - t1);
     gc_sd_free(sd);
     gc_weights_free(ref);

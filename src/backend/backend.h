@@ -46,10 +46,10 @@ typedef struct gc_backend_i {
     gc_status (*attention)(gc_arena *scratch, float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                            int64_t ldk, const float *v, int64_t ldv, int64_t Tq, int64_t Tk, int64_t heads,
                            int64_t hd, float scale, bool causal);
-    /* y[Cout, Ho, Wo] = (conv(x[Cin, H, W]) + b) + res, k x k kernel (tensor/conv2d.h; b, res may be
-     * NULL). */
-    gc_status (*conv2d)(gc_arena *scratch, float *y, const float *x, const float *w, const float *b, const float *res,
-                        int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
+    /* y[B, Cout, Ho, Wo] = (conv(x[B, Cin, H, W]) + b) + res, k x k kernel (tensor/conv2d.h; b, res
+     * may be NULL). */
+    gc_status (*conv2d)(gc_arena *scratch, int64_t B, float *y, const float *x, const float *w, const float *b,
+                        const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
     /* Norms (tensor/layernorm.h, tensor/groupnorm.h); y may equal x. */
     void (*layernorm)(float *y, const float *x, const float *w, const float *b, int64_t N, int64_t C, float eps);
     void (*groupnorm)(float *y, const float *x, const float *w, const float *b, int64_t C, int64_t HW, int64_t G,

@@ -39,14 +39,14 @@ gc_status sd_linear_load(const sd_source *s, const char *name, int64_t in, int64
     return bias ? param(s, name, "bias", 1, (const int64_t[]){out}, &l->b) : GC_OK;
 }
 
-gc_status sd_conv_forward_res(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W,
+gc_status sd_conv_forward_res(const sd_ctx *cx, int64_t B, const sd_conv *c, const float *x, int64_t H, int64_t W,
                               int64_t stride, gc_pad2d pad, const float *res, float *y) {
-    return cx->be->conv2d(cx->a, y, x, c->w, c->b, res, c->cin, H, W, c->cout, c->k, stride, pad);
+    return cx->be->conv2d(cx->a, B, y, x, c->w, c->b, res, c->cin, H, W, c->cout, c->k, stride, pad);
 }
 
-gc_status sd_conv_forward(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride,
-                          gc_pad2d pad, float *y) {
-    return sd_conv_forward_res(cx, c, x, H, W, stride, pad, NULL, y);
+gc_status sd_conv_forward(const sd_ctx *cx, int64_t B, const sd_conv *c, const float *x, int64_t H, int64_t W,
+                          int64_t stride, gc_pad2d pad, float *y) {
+    return sd_conv_forward_res(cx, B, c, x, H, W, stride, pad, NULL, y);
 }
 
 gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names, int64_t cin, int64_t cout,
@@ -76,33 +76,35 @@ gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names
     return GC_OK;
 }
 
-gc_status sd_resblock_forward(const sd_ctx *cx, const sd_resblock *r, const float *x, int64_t H, int64_t W,
+gc_status sd_resblock_forward(const sd_ctx *cx, int64_t B, const sd_resblock *r, const float *x, int64_t H, int64_t W,
                               const float *emb_silu, float *y) {
     const gc_backend_i *be = cx->be;
-    int64_t HW = H * W;
+    const int64_t HW = H * W, xs = r->cin * HW, ys = r->cout * HW;
     const gc_pad2d p1 = {1, 1, 1, 1};
-    /* one work map: y holds conv1's output until conv2 overwrites it (conv2 reads t only), and t
-     * takes the shortcut conv last (a whole 512^2 x 128 map less at the VAE's peak) */
+    /* one work map per image: y holds conv1's output until conv2 overwrites it (conv2 reads t only),
+     * and t takes the shortcut conv last (a whole 512^2 x 128 map less at the VAE's peak) */
     size_t mark = gc_arena_mark(cx->a);
-    float *t = gc_arena_floats(cx->a, GC_MAX(r->cin, r->cout) * HW);
-    float *e = r->emb_dim > 0 ? gc_arena_floats(cx->a, r->cout) : NULL;
+    float *t = gc_arena_floats(cx->a, B * GC_MAX(r->cin, r->cout) * HW);
+    float *e = r->emb_dim > 0 ? gc_arena_floats(cx->a, B * r->cout) : NULL;
     gc_status st = t && (e || r->emb_dim <= 0) ? GC_OK : GC_ERR_NOMEM;
     if (st == GC_OK) {
-        be->groupnorm(t, x, r->norm1.w, r->norm1.b, r->cin, HW, SD_GN_GROUPS, r->eps, true);
-        st = sd_conv_forward(cx, &r->conv1, t, H, W, 1, p1, y);
+        for (int64_t i = 0; i < B; i++)
+            be->groupnorm(t + i * xs, x + i * xs, r->norm1.w, r->norm1.b, r->cin, HW, SD_GN_GROUPS, r->eps, true);
+        st = sd_conv_forward(cx, B, &r->conv1, t, H, W, 1, p1, y);
     }
     if (st == GC_OK && r->emb_dim > 0) {
-        st = be->linear(e, emb_silu, r->emb.w, r->emb.b, 1, r->emb_dim, r->cout);
-        if (st == GC_OK) be->add_bias(y, e, r->cout, HW, true);
+        st = be->linear(e, emb_silu, r->emb.w, r->emb.b, B, r->emb_dim, r->cout);
+        for (int64_t i = 0; i < B && st == GC_OK; i++) be->add_bias(y + i * ys, e + i * r->cout, r->cout, HW, true);
     }
     if (st == GC_OK) {
-        be->groupnorm(t, y, r->norm2.w, r->norm2.b, r->cout, HW, SD_GN_GROUPS, r->eps, true);
+        for (int64_t i = 0; i < B; i++)
+            be->groupnorm(t + i * ys, y + i * ys, r->norm2.w, r->norm2.b, r->cout, HW, SD_GN_GROUPS, r->eps, true);
         /* without a shortcut conv, conv2 adds x as it writes y (no pass of its own over three maps) */
-        st = sd_conv_forward_res(cx, &r->conv2, t, H, W, 1, p1, r->has_skip ? NULL : x, y);
+        st = sd_conv_forward_res(cx, B, &r->conv2, t, H, W, 1, p1, r->has_skip ? NULL : x, y);
     }
     if (st == GC_OK && r->has_skip) {
-        st = sd_conv_forward(cx, &r->skip, x, H, W, 1, (gc_pad2d){0, 0, 0, 0}, t);
-        if (st == GC_OK) be->add_scaled(y, t, NULL, 1, r->cout * HW);
+        st = sd_conv_forward(cx, B, &r->skip, x, H, W, 1, (gc_pad2d){0, 0, 0, 0}, t);
+        if (st == GC_OK) be->add_scaled(y, t, NULL, 1, B * ys);
     }
     gc_arena_rewind(cx->a, mark);
     return st;

@@ -36,11 +36,11 @@ gc_status sd_conv_load(const sd_source *s, const char *name, int64_t cin, int64_
 gc_status sd_norm_load(const sd_source *s, const char *name, int64_t C, sd_norm *n);
 gc_status sd_linear_load(const sd_source *s, const char *name, int64_t in, int64_t out, bool bias, sd_linear *l);
 
-/* y[cout, Ho, Wo] = conv(x[cin, H, W]) with the given stride and padding. */
-gc_status sd_conv_forward(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W, int64_t stride,
-                          gc_pad2d pad, float *y);
-/* The same plus a residual: y = conv(x) + res (res [cout, Ho, Wo]). */
-gc_status sd_conv_forward_res(const sd_ctx *cx, const sd_conv *c, const float *x, int64_t H, int64_t W,
+/* y[B, cout, Ho, Wo] = conv(x[B, cin, H, W]) with the given stride and padding. */
+gc_status sd_conv_forward(const sd_ctx *cx, int64_t B, const sd_conv *c, const float *x, int64_t H, int64_t W,
+                          int64_t stride, gc_pad2d pad, float *y);
+/* The same plus a residual: y = conv(x) + res (res [B, cout, Ho, Wo]). */
+gc_status sd_conv_forward_res(const sd_ctx *cx, int64_t B, const sd_conv *c, const float *x, int64_t H, int64_t W,
                               int64_t stride, gc_pad2d pad, const float *res, float *y);
 
 typedef struct {
@@ -58,9 +58,10 @@ typedef struct {
  * out_layers.3, skip_connection) rather than the VAE's (norm1, conv1, norm2, conv2, nin_shortcut). */
 gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names, int64_t cin, int64_t cout,
                            int64_t emb_dim, float eps, sd_resblock *r);
-/* y[cout, H, W] = skip(x) + conv2(silu(gn2(conv1(silu(gn1(x))) + Linear(emb_silu)))).
- * emb_silu = SiLU(emb) [emb_dim] (NULL when emb_dim == 0). y must not overlap x. */
-gc_status sd_resblock_forward(const sd_ctx *cx, const sd_resblock *r, const float *x, int64_t H, int64_t W,
+/* y[b, cout, H, W] = skip(x) + conv2(silu(gn2(conv1(silu(gn1(x))) + Linear(emb_silu[b])))) for each
+ * of the B maps x[B, cin, H, W]. emb_silu = SiLU(emb) [B, emb_dim] (NULL when emb_dim == 0). y must
+ * not overlap x. */
+gc_status sd_resblock_forward(const sd_ctx *cx, int64_t B, const sd_resblock *r, const float *x, int64_t H, int64_t W,
                               const float *emb_silu, float *y);
 
 /* 32 groups everywhere in SD. */

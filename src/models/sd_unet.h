@@ -85,5 +85,12 @@ int64_t sd_unet_skip_channels(const sd_unet *u, int k);
  * model's), timestep t. out[out_ch, h, w] is written when the run reaches the end (may be NULL). */
 gc_status sd_unet_forward(const sd_unet *u, const float *z, int64_t h, int64_t w, float t, const float *context,
                           int64_t n_ctx, int64_t ctx_dim, const sd_unet_run *run, float *out);
+/* The same for B images at once: z[B, in_ch, h, w], context[B, n_ctx, ctx_dim], out[B, out_ch, h, w],
+ * runs[B] (each image's cond_emb, tap and tap_ctx; the other fields must agree). Each weight is read
+ * once per batch where the maps are small (GC_CONV_BATCH_FLOATS, UNET_ATTN_TOKENS): the 16x16 and
+ * 8x8 levels stream 59-118 MB of weights per conv for 64-256 positions of one image. */
+gc_status sd_unet_forward_batch(const sd_unet *u, int64_t B, const float *z, int64_t h, int64_t w, float t,
+                                const float *context, int64_t n_ctx, int64_t ctx_dim, const sd_unet_run *runs,
+                                float *out);
 
 #endif

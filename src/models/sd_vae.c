@@ -104,11 +104,11 @@ static gc_status vae_run(const sd_ctx *cx, const sd_vae *v, const float *img, in
     char nm[96];
     int64_t c = v->ch;
     const gc_pad2d p1 = {1, 1, 1, 1}, pdown = {0, 0, 1, 1};
-    GC_TRY(sd_conv_forward(cx, &v->conv_in, img, H, W, 1, p1, a));
+    GC_TRY(sd_conv_forward(cx, 1, &v->conv_in, img, H, W, 1, p1, a));
     for (int64_t l = 0; l < v->levels; l++) {
         for (int64_t j = 0; j < v->nr; j++) {
             const sd_resblock *rb = &v->blocks[l * v->nr + j];
-            GC_TRY(sd_resblock_forward(cx, rb, a, H, W, NULL, b));
+            GC_TRY(sd_resblock_forward(cx, 1, rb, a, H, W, NULL, b));
             float *t = a; a = b; b = t;
             c = rb->cout;
         }
@@ -117,7 +117,7 @@ static gc_status vae_run(const sd_ctx *cx, const sd_vae *v, const float *img, in
             GC_TRY(emit(tap, ctx, nm, a, c, H, W));
         }
         if (l < v->levels - 1) {
-            GC_TRY(sd_conv_forward(cx, &v->down[l], a, H, W, 2, pdown, b));
+            GC_TRY(sd_conv_forward(cx, 1, &v->down[l], a, H, W, 2, pdown, b));
             H = gc_conv2d_out(H, 3, 2, 0, 1);
             W = gc_conv2d_out(W, 3, 2, 0, 1);
             float *t = a; a = b; b = t;
@@ -128,14 +128,14 @@ static gc_status vae_run(const sd_ctx *cx, const sd_vae *v, const float *img, in
         }
     }
     int64_t HW = H * W;
-    GC_TRY(sd_resblock_forward(cx, &v->mid1, a, H, W, NULL, b));
+    GC_TRY(sd_resblock_forward(cx, 1, &v->mid1, a, H, W, NULL, b));
     GC_TRY(mid_attention(cx, v, b, c, HW));
-    GC_TRY(sd_resblock_forward(cx, &v->mid2, b, H, W, NULL, a));
+    GC_TRY(sd_resblock_forward(cx, 1, &v->mid2, b, H, W, NULL, a));
     GC_TRY(emit(tap, ctx, "encoder.mid", a, c, H, W));
     cx->be->groupnorm(b, a, v->norm_out.w, v->norm_out.b, c, HW, SD_GN_GROUPS, VAE_EPS, true);
-    GC_TRY(sd_conv_forward(cx, &v->conv_out, b, H, W, 1, p1, a));
+    GC_TRY(sd_conv_forward(cx, 1, &v->conv_out, b, H, W, 1, p1, a));
     GC_TRY(emit(tap, ctx, "encoder.out", a, v->z2, H, W));
-    GC_TRY(sd_conv_forward(cx, &v->quant, a, H, W, 1, (gc_pad2d){0, 0, 0, 0}, b));
+    GC_TRY(sd_conv_forward(cx, 1, &v->quant, a, H, W, 1, (gc_pad2d){0, 0, 0, 0}, b));
     GC_TRY(emit(tap, ctx, "moments", b, v->e2, H, W));
     int64_t zc = v->e2 / 2;
     GC_TRY(emit(tap, ctx, "posterior_mean", b, zc, H, W));

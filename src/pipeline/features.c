@@ -275,62 +275,80 @@ static gc_status unet_tap(void *ctx, const char *name, const float *x, int ndim,
     return gc_tap_f32f(u->tap, x, ndim + 1, sh, "unet.%s", name);
 }
 
-/* Per-crop work buffers. */
+/* Work buffers of the crops. */
 typedef struct {
     float *clip_pix; /* [n crops, 3, S, S] */
     float *embed;    /* [n crops, E] */
-    float *cond;     /* [n_ctx, D] */
-    float *cond_emb; /* [Dt] */
+    float *cond;     /* [n crops, n_ctx, D] */
+    float *cond_emb; /* [n crops, Dt] */
     float *img;      /* [3, 512, 512] in [-1, 1] */
-    float *z0, *z_t; /* [4, h, w] */
-    float *feat[3];  /* s5, s4, s3 of the crop */
+    float *z0;       /* [4, h, w] */
+    float *z_t;      /* [n crops, 4, h, w] */
+    float *feat[3];  /* [n crops, ...]: s5, s4, s3 of each crop */
 } crop_bufs;
 
-static gc_status run_crop(gc_features *f, const uint8_t *canvas, int64_t full, int k, const int64_t yx[2],
-                          crop_bufs *b, const gc_tap *tap) {
-    char prefix[64], cprefix[80];
-    snprintf(prefix, sizeof prefix, "%scrop%d.", tap && tap->prefix ? tap->prefix : "", k);
-    snprintf(cprefix, sizeof cprefix, "%sclip.", prefix);
+/* Crop k up to the UNet's inputs: its captioner conditioning and its noised latent. */
+static gc_status encode_crop(gc_features *f, const uint8_t *canvas, int64_t full, int k, const int64_t yx[2],
+                             crop_bufs *b, const gc_tap *t_crop) {
+    char cprefix[96];
+    snprintf(cprefix, sizeof cprefix, "%sclip.", t_crop->prefix);
     static const char *const clip_keep[] = {"pixel_values", "image_embed", NULL};
     static const char *const cap_keep[] = {"cond", "cond_emb", NULL};
-    gc_tap t_crop = {.wr = tap ? tap->wr : NULL, .prefix = prefix};
-    gc_tap t_clip = {.wr = t_crop.wr, .prefix = cprefix, .only = clip_keep};
-    gc_tap t_cap = {.wr = t_crop.wr, .prefix = prefix, .only = cap_keep};
+    gc_tap t_clip = {.wr = t_crop->wr, .prefix = cprefix, .only = clip_keep};
+    gc_tap t_cap = {.wr = t_crop->wr, .prefix = t_crop->prefix, .only = cap_keep};
     const uint8_t *crop = canvas + (yx[0] * full + yx[1]) * 3;
     const int64_t S = f->clip.image_size, E = f->clip.embed;
     const float *embed = b->embed + k * E; /* the CLIP tower ran on all crops first (run_sd) */
-    GC_TRY(gc_tap_raw(&t_crop, "yx", GC_DT_I64, yx, 1, (const int64_t[]){2}));
+    const int64_t n = GC_SD_CROP, h = n >> (f->sd->vae.levels - 1), lc = f->sd->vae.e2 / 2;
+    float *z_t = b->z_t + k * lc * h * h;
+    GC_TRY(gc_tap_raw(t_crop, "yx", GC_DT_I64, yx, 1, (const int64_t[]){2}));
     GC_TRY(GC_TAP(&t_clip, "pixel_values", b->clip_pix + k * 3 * S * S, 1, 3, S, S));
     GC_TRY(GC_TAP(&t_clip, "image_embed", embed, 1, E));
     double t1 = gc_now();
-    GC_TRY(captioner_forward(&f->cap, embed, f->U, b->cond, b->cond_emb, &t_cap));
+    GC_TRY(captioner_forward(&f->cap, embed, f->U, b->cond + k * f->n_ctx * f->ctx_dim, b->cond_emb + k * f->time_dim,
+                             &t_cap));
     double t0 = gc_now();
     f->stage_s[GC_STAGE_CAPTIONER] += t0 - t1;
     /* ODISE: pixels / 255 in [0, 1], then (x - 0.5) / 0.5 for the VAE. */
-    const int64_t n = GC_SD_CROP;
     for (int64_t c = 0; c < 3; c++)
         for (int64_t y = 0; y < n; y++)
             for (int64_t x = 0; x < n; x++)
                 b->img[(c * n + y) * n + x] = ((float)crop[(y * full + x) * 3 + c] / 255.0f - 0.5f) / 0.5f;
-    int64_t h = n >> (f->sd->vae.levels - 1), lc = f->sd->vae.e2 / 2;
     GC_TRY(gc_sd_encode(f->sd, b->img, n, n, b->z0));
-    GC_TRY(GC_TAP(&t_crop, "z0", b->z0, 1, lc, h, h));
+    GC_TRY(GC_TAP(t_crop, "z0", b->z0, 1, lc, h, h));
     t1 = gc_now();
     f->stage_s[GC_STAGE_VAE] += t1 - t0;
-    GC_TRY(gc_sd_add_noise(f->sd, b->z0, h, h, f->sd_t, b->z_t));
-    GC_TRY(GC_TAP(&t_crop, "z_t", b->z_t, 1, lc, h, h));
-    t0 = gc_now();
-    f->stage_s[GC_STAGE_NOISE] += t0 - t1;
-    unet_sink sink = {.f = f, .feat = {b->feat[0], b->feat[1], b->feat[2]}, .tap = &t_crop};
-    sd_unet_run run = {.cond_emb = b->cond_emb, .last_block = f->unet_feat[2] - 1, .freeu = true,
-                       .b1 = SD_FREEU_B1, .b2 = SD_FREEU_B2, .s1 = SD_FREEU_S1, .s2 = SD_FREEU_S2,
-                       .tap = unet_tap, .tap_ctx = &sink, .feat_after_skip = f->sd_after_skip};
-    GC_TRY(sd_unet_forward(&f->sd->unet, b->z_t, h, h, (float)f->sd_t, b->cond, f->n_ctx, f->ctx_dim, &run, NULL));
+    GC_TRY(gc_sd_add_noise(f->sd, b->z0, h, h, f->sd_t, z_t));
+    GC_TRY(GC_TAP(t_crop, "z_t", z_t, 1, lc, h, h));
+    f->stage_s[GC_STAGE_NOISE] += gc_now() - t1;
+    return GC_OK;
+}
+
+/* The n crops' latents through the UNet as one batch (each weight read once for all of them where
+ * the maps are small), each crop's s5, s4, s3 into b->feat. */
+static gc_status unet_crops(gc_features *f, int n, crop_bufs *b, const gc_tap *t_crop) {
+    const int64_t h = GC_SD_CROP >> (f->sd->vae.levels - 1);
+    unet_sink sink[GC_SLIDE_MAX_CROPS];
+    sd_unet_run run[GC_SLIDE_MAX_CROPS];
+    for (int k = 0; k < n; k++) {
+        sink[k] = (unet_sink){.f = f, .tap = &t_crop[k]};
+        for (int j = 0; j < 3; j++) sink[k].feat[j] = b->feat[j] + k * f->feat_c[j] * f->feat_g[j] * f->feat_g[j];
+        run[k] = (sd_unet_run){.cond_emb = b->cond_emb + k * f->time_dim, .last_block = f->unet_feat[2] - 1,
+                               .freeu = true, .b1 = SD_FREEU_B1, .b2 = SD_FREEU_B2, .s1 = SD_FREEU_S1,
+                               .s2 = SD_FREEU_S2, .tap = unet_tap, .tap_ctx = &sink[k],
+                               .feat_after_skip = f->sd_after_skip};
+    }
+    double t0 = gc_now();
+    GC_TRY(sd_unet_forward_batch(&f->sd->unet, n, b->z_t, h, h, (float)f->sd_t, b->cond, f->n_ctx, f->ctx_dim, run,
+                                 NULL));
     f->stage_s[GC_STAGE_UNET] += gc_now() - t0;
-    if (sink.found != 3) return gc_errorf(GC_ERR_INTERNAL, "UNet run did not report s5, s4 and s3");
     static const char *const names[3] = {"s5", "s4", "s3"};
-    for (int j = 0; j < 3; j++)
-        GC_TRY(gc_tap_f32(&t_crop, names[j], b->feat[j], 4, (const int64_t[]){1, f->feat_c[j], f->feat_g[j], f->feat_g[j]}));
+    for (int k = 0; k < n; k++) {
+        if (sink[k].found != 3) return gc_errorf(GC_ERR_INTERNAL, "UNet run did not report s5, s4 and s3");
+        for (int j = 0; j < 3; j++)
+            GC_TRY(gc_tap_f32(&t_crop[k], names[j], sink[k].feat[j], 4,
+                              (const int64_t[]){1, f->feat_c[j], f->feat_g[j], f->feat_g[j]}));
+    }
     return GC_OK;
 }
 
@@ -340,16 +358,22 @@ static gc_status run_sd(gc_features *f, const uint8_t *canvas, int64_t full, gc_
     int64_t S = f->clip.image_size, lat = GC_SD_CROP >> (f->sd->vae.levels - 1), lc = f->sd->vae.e2 / 2;
     crop_bufs b = {0};
     gc_stitch st[3] = {{0}};
+    char prefix[GC_SLIDE_MAX_CROPS][64];
+    gc_tap t_crop[GC_SLIDE_MAX_CROPS];
+    for (int k = 0; k < n; k++) {
+        snprintf(prefix[k], sizeof prefix[k], "%scrop%d.", tap && tap->prefix ? tap->prefix : "", k);
+        t_crop[k] = (gc_tap){.wr = tap ? tap->wr : NULL, .prefix = prefix[k]};
+    }
     b.clip_pix = gc_alloc_array((size_t)(n * 3 * S * S), sizeof(float));
     b.embed = gc_alloc_array((size_t)(n * f->clip.embed), sizeof(float));
-    b.cond = gc_alloc_array((size_t)(f->n_ctx * f->ctx_dim), sizeof(float));
-    b.cond_emb = gc_alloc_array((size_t)f->time_dim, sizeof(float));
+    b.cond = gc_alloc_array((size_t)(n * f->n_ctx * f->ctx_dim), sizeof(float));
+    b.cond_emb = gc_alloc_array((size_t)(n * f->time_dim), sizeof(float));
     b.img = gc_alloc_array((size_t)(3 * GC_SD_CROP * GC_SD_CROP), sizeof(float));
     b.z0 = gc_alloc_array((size_t)(lc * lat * lat), sizeof(float));
-    b.z_t = gc_alloc_array((size_t)(lc * lat * lat), sizeof(float));
+    b.z_t = gc_alloc_array((size_t)(n * lc * lat * lat), sizeof(float));
     gc_status s = b.clip_pix && b.embed && b.cond && b.cond_emb && b.img && b.z0 && b.z_t ? GC_OK : GC_ERR_NOMEM;
     for (int j = 0; j < 3 && s == GC_OK; j++) {
-        b.feat[j] = gc_alloc_array((size_t)(f->feat_c[j] * f->feat_g[j] * f->feat_g[j]), sizeof(float));
+        b.feat[j] = gc_alloc_array((size_t)(n * f->feat_c[j] * f->feat_g[j] * f->feat_g[j]), sizeof(float));
         if (!b.feat[j]) s = GC_ERR_NOMEM;
         if (s == GC_OK) s = gc_stitch_init(&st[j], f->feat_c[j], full, GC_SD_CROP / f->feat_g[j]);
     }
@@ -360,12 +384,14 @@ static gc_status run_sd(gc_features *f, const uint8_t *canvas, int64_t full, gc_
                                    full * 3, b.clip_pix + k * 3 * S * S);
     if (s == GC_OK) s = clip_vision_forward_batch(&f->clip, b.clip_pix, n, b.embed, NULL);
     f->stage_s[GC_STAGE_CLIP] += gc_now() - t0;
-    for (int k = 0; k < n && s == GC_OK; k++) {
-        s = run_crop(f, canvas, full, k, yx[k], &b, tap);
-        t0 = gc_now();
-        for (int j = 0; j < 3 && s == GC_OK; j++) s = gc_stitch_add(&st[j], b.feat[j], f->feat_g[j], yx[k][0], yx[k][1]);
-        f->stage_s[GC_STAGE_STITCH] += gc_now() - t0;
-    }
+    for (int k = 0; k < n && s == GC_OK; k++) s = encode_crop(f, canvas, full, k, yx[k], &b, &t_crop[k]);
+    if (s == GC_OK) s = unet_crops(f, n, &b, t_crop);
+    t0 = gc_now();
+    for (int k = 0; k < n && s == GC_OK; k++)
+        for (int j = 0; j < 3 && s == GC_OK; j++)
+            s = gc_stitch_add(&st[j], b.feat[j] + k * f->feat_c[j] * f->feat_g[j] * f->feat_g[j], f->feat_g[j],
+                              yx[k][0], yx[k][1]);
+    f->stage_s[GC_STAGE_STITCH] += gc_now() - t0;
     float **dst[3] = {&out->s5, &out->s4, &out->s3};
     int64_t *cs[3] = {&out->c5, &out->c4, &out->c3}, *gs[3] = {&out->g5, &out->g4, &out->g3};
     static const char *const names[3] = {"s5", "s4", "s3"};

@@ -23,10 +23,15 @@ int64_t gc_conv2d_out(int64_t n, int64_t k, int64_t stride, int64_t pad_lo, int6
  * Fails only when its buffers cannot be allocated (GC_ERR_NOMEM). */
 gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, int64_t Cin, int64_t H,
                     int64_t W, int64_t Cout, int64_t k, int64_t stride, gc_pad2d pad);
-/* The same with its work space (column or Winograd buffers) taken from `scratch`, and a residual:
- * y = conv + b, then y += res[Cout, Ho, Wo] (res NULL: none; the Winograd path adds it while each
- * output row is in cache, the bytes of a separate pass). */
-gc_status gc_conv2d_scratch(gc_arena *scratch, float *y, const float *x, const float *w, const float *b,
+/* The same over a batch, x[B, Cin, H, W] -> y[B, Cout, Ho, Wo], with its work space (column or
+ * Winograd buffers) taken from `scratch`, and a residual: y = conv + b, then y += res[B, Cout, Ho, Wo]
+ * (res NULL: none; the Winograd path adds it while each output row is in cache, the bytes of a
+ * separate pass). Small maps of a batch share their GEMMs, so the weights are read once for several
+ * (the UNet's 32x32 to 8x8 levels): Winograd bands of whole maps, or im2col GEMMs of
+ * GC_CONV_BATCH_COLS columns over maps of at most half that. The path, and so the bytes, depend on
+ * B and the shapes, never on the thread count. */
+#define GC_CONV_BATCH_COLS 256
+gc_status gc_conv2d_scratch(gc_arena *scratch, int64_t B, float *y, const float *x, const float *w, const float *b,
                             const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t k,
                             int64_t stride, gc_pad2d pad);
 

@@ -4,8 +4,8 @@
 
 #include "base/base.h"
 
-GC_CLONES static void im2col_band_v(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
-                    gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
+GC_CLONES static void im2col_band_v(float *col, int64_t ldc, const float *x, int64_t C, int64_t H, int64_t W, int64_t k,
+                                    int64_t stride, gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
     const int64_t n = (r1 - r0) * Wo, rows = C * k * k;
     /* a pure copy: threads split the rows, so the bytes never depend on them. Inside gc_conv2d's
      * parallel bands this region is nested and runs on the calling thread. */
@@ -13,7 +13,7 @@ GC_CLONES static void im2col_band_v(float *col, const float *x, int64_t C, int64
     for (int64_t row = 0; row < rows; row++) {
         const int64_t c = row / (k * k), ky = (row / k) % k, kx = row % k;
         const float *xc = x + c * H * W;
-        float *dst = col + row * n;
+        float *dst = col + row * ldc;
         for (int64_t r = r0; r < r1; r++) {
             const int64_t iy = r * stride - pad.top + ky;
             float *d = dst + (r - r0) * Wo;
@@ -37,14 +37,14 @@ GC_CLONES static void im2col_band_v(float *col, const float *x, int64_t C, int64
     }
 }
 
-void gc_im2col_band(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
-                    gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
-    im2col_band_v(col, x, C, H, W, k, stride, pad, Wo, r0, r1);
+void gc_im2col_band(float *col, int64_t ldc, const float *x, int64_t C, int64_t H, int64_t W, int64_t k,
+                    int64_t stride, gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1) {
+    im2col_band_v(col, ldc, x, C, H, W, k, stride, pad, Wo, r0, r1);
 }
 
 void gc_im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k) {
     const int64_t p = k / 2;
-    gc_im2col_band(col, x, C, H, W, k, 1, (gc_pad2d){p, p, p, p}, W, 0, H);
+    gc_im2col_band(col, H * W, x, C, H, W, k, 1, (gc_pad2d){p, p, p, p}, W, 0, H);
 }
 
 void gc_patchify(float *out, const float *img, int64_t C, int64_t H, int64_t W, int64_t p) {

@@ -15,9 +15,10 @@ typedef struct {
 
 /* Output rows [r0, r1) of the unfolding of x[C, H, W] for a k x k kernel, output width Wo:
  * col[(c*k + ky)*k + kx, (r - r0)*Wo + ox] = x[c, r*stride - pad.top + ky, ox*stride - pad.left + kx]
- * (0 outside). pad.bottom/right only bound the output size, which the caller passes (Wo, r1). */
-void gc_im2col_band(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
-                    gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1);
+ * (0 outside), col's rows ldc floats apart (>= (r1 - r0)*Wo; wider when a batch's images share the
+ * rows). pad.bottom/right only bound the output size, which the caller passes (Wo, r1). */
+void gc_im2col_band(float *col, int64_t ldc, const float *x, int64_t C, int64_t H, int64_t W, int64_t k,
+                    int64_t stride, gc_pad2d pad, int64_t Wo, int64_t r0, int64_t r1);
 /* col[C*k*k, H*W]: the whole map, stride 1, "same" padding k/2 (odd k). */
 void gc_im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, int64_t k);
 /* ViT patch embedding's unfolding, for a conv whose stride equals its kernel p (H, W multiples of p):

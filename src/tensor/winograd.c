@@ -19,6 +19,8 @@
 #define GC_WINO_MIN_TILES 256         /* narrower GEMMs (N < 256) lose more than the extra band gains */
 #define GC_WINO_BAND_FLOATS (8 << 20) /* V + M of one band: 32 MB (the 512-channel levels of the VAE) */
 #define GC_WINO_PAR_FLOATS (1 << 20)  /* a band's transforms run over the threads from this many V or M floats */
+#define GC_WINO_BATCH_FLOATS (32 << 20) /* V + M of a band of whole maps of a batch: 128 MB */
+#define GC_WINO_U_FLOATS (12 << 20)     /* a batch's filters are transformed in blocks of this many floats */
 
 /* Rows iy0 .. iy0+n-1 of channel xc[H, W] as pointers (rows outside the map: `zero`, W zeros). The
  * column pass reads the map in place: the padded tile grid's column 0 and columns past W are zeros,
@@ -87,11 +89,12 @@ GC_CLONES static void wino2_filter(float *U, const float *w, int64_t Cout, int64
 #define GC_WINO512 0
 #endif
 
-/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
- * 8 * (2*tw + 2) floats per thread of the channel loop (one when called inside a parallel band). */
+/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj; V's xi rows ld floats
+ * apart, >= nr * tw). rows: scratch of 8 * (2*tw + 2) floats per thread of the channel loop (one when
+ * called inside a parallel band). */
 GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
-                       int64_t nr, float *rows) {
-    int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = nt;
+                                  int64_t nr, int64_t ld, float *rows) {
+    int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = ld;
 #pragma omp parallel for schedule(static) if (16 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
         /* a zero row, then B^T down the columns of the 4 input rows */
@@ -110,7 +113,7 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
                 t1[3 * Wp + i] = d1 - d3;
             }
             wino_pad_cols(t, W, Wp, 4);
-            float *v = V + c * 16 * nt + (ti - ti0) * tw;
+            float *v = V + c * 16 * ld + (ti - ti0) * tw;
             for (int r = 0; r < 4; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
                 float *v0 = v + (4 * r) * stride, *v1 = v0 + stride, *v2 = v1 + stride, *v3 = v2 + stride;
@@ -126,17 +129,18 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (b NULL: no bias; res NULL:
- * no residual, which is added here while y is in cache rather than in a pass of its own). */
+/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (M's xi rows ld floats apart;
+ * b NULL: no bias; res NULL: no residual, which is added here while y is in cache rather than in a
+ * pass of its own). */
 GC_CLONES static void wino2_output(float *y, const float *b, const float *res, const float *M, int64_t Cout, int64_t H,
-                                  int64_t W, int64_t tw, int64_t ti0, int64_t nr) {
-    int64_t nt = nr * tw, stride = nt, full = W / 2; /* tiles whose 2 columns both exist */
+                                   int64_t W, int64_t tw, int64_t ti0, int64_t nr, int64_t ld) {
+    int64_t nt = nr * tw, stride = ld, full = W / 2; /* tiles whose 2 columns both exist */
 #pragma omp parallel for schedule(static) if (16 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            const float *m = M + o * 16 * nt + (ti - ti0) * tw;
+            const float *m = M + o * 16 * ld + (ti - ti0) * tw;
             float *y0 = yo + 2 * ti * W, *y1 = 2 * ti + 1 < H ? y0 + W : NULL;
             const float *r0 = res ? res + o * H * W + 2 * ti * W : NULL, *r1 = r0 ? r0 + W : NULL;
             for (int64_t j = 0; j < tw; j++) {
@@ -204,11 +208,12 @@ GC_CLONES static void wino4_filter(float *U, const float *w, int64_t Cout, int64
         (out)[5 * (o)] = 4.0f * d1_ - 5.0f * d3_ + d5_;                                     \
     } while (0)
 
-/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj). rows: scratch of
- * 12 * (4*tw + 2) floats per thread of the channel loop (one when called inside a parallel band). */
+/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj; xi rows ld apart). rows:
+ * scratch of 12 * (4*tw + 2) floats per thread of the channel loop (one when called inside a
+ * parallel band). */
 GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
-                                 int64_t nr, float *rows) {
-    int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = nt;
+                                  int64_t nr, int64_t ld, float *rows) {
+    int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = ld;
     const bool avx512 = GC_WINO512 && gc_cpu_level() >= 4;
 #pragma omp parallel for schedule(static) if (36 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
@@ -223,7 +228,7 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
 #pragma GCC ivdep
             for (int64_t i = 0; i < W; i++) WINO_BT6(t1 + i, Wp, rp[0][i], rp[1][i], rp[2][i], rp[3][i], rp[4][i], rp[5][i]);
             wino_pad_cols(t, W, Wp, 6);
-            float *v = V + c * 36 * nt + (ti - ti0) * tw;
+            float *v = V + c * 36 * ld + (ti - ti0) * tw;
             for (int r = 0; r < 6; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
                 float *vr = v + (6 * r) * stride;
@@ -234,20 +239,21 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (b, res may be NULL)
+/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (M's xi rows ld apart; b, res
+ * may be NULL)
  * (A^T rows: 1 1 1 1 1 0 | 0 1 -1 2 -2 0 | 0 1 1 4 4 0 | 0 1 -1 8 -8 1), WINO_VT tiles of a row at a
  * time: the 36 loads per tile become contiguous runs across tiles and the arithmetic vectorises
  * across them (the same operations in the same order per output, so the bytes do not change). */
 #define WINO_VT 16
 GC_CLONES static void wino4_output(float *y, const float *b, const float *res, const float *M, int64_t Cout, int64_t H,
-                                  int64_t W, int64_t tw, int64_t ti0, int64_t nr) {
-    int64_t nt = nr * tw, stride = nt;
+                                   int64_t W, int64_t tw, int64_t ti0, int64_t nr, int64_t ld) {
+    int64_t nt = nr * tw, stride = ld;
 #pragma omp parallel for schedule(static) if (36 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            const float *m = M + o * 36 * nt + (ti - ti0) * tw;
+            const float *m = M + o * 36 * ld + (ti - ti0) * tw;
             const int64_t ny = GC_MIN(4, H - 4 * ti);
             for (int64_t j0 = 0; j0 < tw; j0 += WINO_VT) {
                 const int64_t nj = GC_MIN(WINO_VT, tw - j0);
@@ -291,61 +297,97 @@ GC_CLONES static void wino4_output(float *y, const float *b, const float *res, c
 
 /* ---- bands ---------------------------------------------------------------------------------- */
 
-/* Band bi of an F(m x m, 3x3) conv: tile rows bi*rows .. (at most `rows` of them). buf: V, M and the
- * input-transform rows. tiled: GEMMs spread over the threads in fixed tiles, else on this thread. */
-static gc_status wino_band(int m, float *y, const float *b, const float *res, const float *x, const float *U, int64_t Cin, int64_t H,
-                           int64_t W, int64_t Cout, int64_t rows, int64_t bi, bool tiled, float *buf) {
+/* A band of an F(m x m, 3x3) conv: tile rows ti0 .. ti0+nr-1 of nb maps x[nb, Cin, H, W] (several
+ * maps: whole ones, their tiles side by side so each GEMM reads U[xi] once for all of them), output
+ * channels o0 .. o0+ob-1 (U: their transformed filters, [nx, ob, Cin]). buf: V, M and the
+ * input-transform rows; have_v: V already holds this band's transform. tiled: GEMMs spread over the
+ * threads in fixed tiles, else on this thread. */
+static gc_status wino_band(int m, float *y, const float *b, const float *res, const float *x, const float *U,
+                           int64_t nb, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t o0, int64_t ob,
+                           int64_t ti0, int64_t nr, bool have_v, bool tiled, float *buf) {
     const int nx = (m + 2) * (m + 2);
-    int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m, band = rows * tw;
-    int64_t ti0 = bi * rows, nr = GC_MIN(rows, th - ti0), n = nr * tw;
-    float *V = buf, *M = V + nx * Cin * band, *scratch = M + nx * Cout * band;
-    (m == 4 ? wino4_input : wino2_input)(V, x, Cin, H, W, tw, ti0, nr, scratch);
+    const int64_t tw = (W + m - 1) / m, T = nr * tw, n = nb * T, xs = Cin * H * W, ys = Cout * H * W, os = o0 * H * W;
+    float *V = buf, *M = V + nx * Cin * n, *scratch = M + nx * ob * n;
+    for (int64_t i = 0; i < nb && !have_v; i++)
+        (m == 4 ? wino4_input : wino2_input)(V + i * T, x + i * xs, Cin, H, W, tw, ti0, nr, n, scratch);
     /* V[c, xi, n] and M[o, xi, n]: a channel's nx transformed tiles lie together (a tile's nx values
      * stream from one block, not from nx blocks Cin * n apart), and each GEMM reads and writes its
      * xi rows nx * n apart */
     for (int xi = 0; xi < nx; xi++)
-        GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, Cout, n, Cin, 1.0f, U + (int64_t)xi * Cout * Cin, Cin,
+        GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, ob, n, Cin, 1.0f, U + (int64_t)xi * ob * Cin, Cin,
                                                    V + (int64_t)xi * n, nx * n, 0.0f, M + (int64_t)xi * n, nx * n));
-    (m == 4 ? wino4_output : wino2_output)(y, b, res, M, Cout, H, W, tw, ti0, nr);
+    for (int64_t i = 0; i < nb; i++)
+        (m == 4 ? wino4_output : wino2_output)(y + i * ys + os, b ? b + o0 : NULL, res ? res + i * ys + os : NULL,
+                                               M + i * T, ob, H, W, tw, ti0, nr, n);
     return GC_OK;
 }
 
-gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, const float *b,
+gc_status gc_winograd3x3(gc_arena *scratch, int m, int64_t B, float *y, const float *x, const float *w, const float *b,
                          const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
     const int nx = (m + 2) * (m + 2);
-    int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m;
+    const int64_t th = (H + m - 1) / m, tw = (W + m - 1) / m, T = th * tw, xs = Cin * H * W, ys = Cout * H * W;
     /* whole tile rows per band, 256..1024 tiles within GC_WINO_BAND_FLOATS, and 4 bands where the map
      * allows. Never from the thread count: the GEMM width must not change with it, or the bytes would. */
     int64_t most = GC_MIN(GC_WINO_BAND_TILES, GC_WINO_BAND_FLOATS / (nx * (Cin + Cout)));
     int64_t rows = GC_MAX(1, GC_MIN(most / tw, GC_MAX((th + 3) / 4, (GC_WINO_MIN_TILES + tw - 1) / tw)));
     int64_t nbands = (th + rows - 1) / rows;
     rows = (th + nbands - 1) / nbands; /* equal bands: 64^2 at F(4x4) with 512 channels is 2 x 8 rows, not 14 + 2 */
-    int64_t band = rows * tw, Wp = m * tw + 2;
-    const bool par = nbands >= GC_CONV_PAR_BANDS;
+    /* a batch of maps that are one band each: bands of whole maps, up to GC_WINO_BAND_TILES tiles
+     * within GC_WINO_BATCH_FLOATS, and the filters in equal blocks of output channels within
+     * GC_WINO_U_FLOATS (all of a 2560 -> 1280 conv's would take 210 MB at F(2x2)) */
+    const int64_t per_band = B > 1 && nbands == 1
+        ? GC_MAX(1, GC_MIN(B, GC_MIN(GC_WINO_BAND_TILES, GC_WINO_BATCH_FLOATS / (nx * (Cin + Cout))) / T)) : 1;
+    int64_t ob = Cout;
+    if (per_band > 1 && nx * Cout * Cin > GC_WINO_U_FLOATS) {
+        const int64_t nblk = (nx * Cout * Cin + GC_WINO_U_FLOATS - 1) / GC_WINO_U_FLOATS;
+        ob = GC_MIN(Cout, ((Cout + nblk - 1) / nblk + 15) / 16 * 16);
+    }
+    int64_t band = per_band * rows * tw, Wp = m * tw + 2;
+    const bool par = per_band == 1 && nbands >= GC_CONV_PAR_BANDS;
     const int nthr = omp_get_max_threads(), nt = par ? (int)GC_MIN((int64_t)nthr, nbands) : 1;
     /* per band in flight: V, M and the rows of the input transform (one set per channel-loop thread) */
-    int64_t per = nx * (Cin + Cout) * band + 2 * (m + 2) * Wp * (par ? 1 : nthr);
+    int64_t per = nx * (Cin + ob) * band + 2 * (m + 2) * Wp * (par ? 1 : nthr);
     size_t mark = gc_arena_mark(scratch);
-    float *U = gc_arena_floats(scratch, nx * Cout * Cin);
+    float *U = gc_arena_floats(scratch, nx * ob * Cin);
     float *buf = U ? gc_arena_floats(scratch, nt * per) : NULL;
     if (!buf) {
         gc_arena_rewind(scratch, mark);
         return gc_error_context(GC_ERR_NOMEM, "conv2d Winograd buffers");
     }
-    (m == 4 ? wino4_filter : wino2_filter)(U, w, Cout, Cin);
+    void (*filter)(float *, const float *, int64_t, int64_t) = m == 4 ? wino4_filter : wino2_filter;
     gc_status st = GC_OK;
-    if (par) {
-        int64_t failed = nbands;
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
-        for (int64_t bi = 0; bi < nbands; bi++)
-            if (wino_band(m, y, b, res, x, U, Cin, H, W, Cout, rows, bi, false,
-                          buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
-                failed = GC_MIN(failed, bi);
-        /* a worker's message is its thread's: redo the failing band here to report it */
-        if (failed < nbands) st = wino_band(m, y, b, res, x, U, Cin, H, W, Cout, rows, failed, false, buf);
+    if (per_band > 1) {
+        const bool one_group = per_band >= B; /* V is then transformed once for all blocks */
+        for (int64_t o0 = 0; o0 < Cout && st == GC_OK; o0 += ob) {
+            const int64_t nob = GC_MIN(ob, Cout - o0);
+            filter(U, w + o0 * Cin * 9, nob, Cin);
+            for (int64_t i = 0; i < B && st == GC_OK; i += per_band)
+                st = wino_band(m, y + i * ys, b, res ? res + i * ys : NULL, x + i * xs, U, GC_MIN(per_band, B - i), Cin,
+                               H, W, Cout, o0, nob, 0, th, one_group && o0 > 0, true, buf);
+        }
     } else {
-        for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++)
-            st = wino_band(m, y, b, res, x, U, Cin, H, W, Cout, rows, bi, true, buf);
+        filter(U, w, Cout, Cin);
+        for (int64_t i = 0; i < B && st == GC_OK; i++) {
+            float *yi = y + i * ys;
+            const float *xi = x + i * xs, *ri = res ? res + i * ys : NULL;
+            if (par) {
+                int64_t failed = nbands;
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : failed)
+                for (int64_t bi = 0; bi < nbands; bi++)
+                    if (wino_band(m, yi, b, ri, xi, U, 1, Cin, H, W, Cout, 0, Cout, bi * rows,
+                                  GC_MIN(rows, th - bi * rows), false, false,
+                                  buf + (int64_t)omp_get_thread_num() * per) != GC_OK)
+                        failed = GC_MIN(failed, bi);
+                /* a worker's message is its thread's: redo the failing band here to report it */
+                if (failed < nbands)
+                    st = wino_band(m, yi, b, ri, xi, U, 1, Cin, H, W, Cout, 0, Cout, failed * rows,
+                                   GC_MIN(rows, th - failed * rows), false, false, buf);
+            } else {
+                for (int64_t bi = 0; bi < nbands && st == GC_OK; bi++)
+                    st = wino_band(m, yi, b, ri, xi, U, 1, Cin, H, W, Cout, 0, Cout, bi * rows,
+                                   GC_MIN(rows, th - bi * rows), false, true, buf);
+            }
+        }
     }
     gc_arena_rewind(scratch, mark);
     return st;

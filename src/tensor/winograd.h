@@ -7,10 +7,11 @@
 #include "backend/arena.h"
 #include "base/base.h"
 
-/* y[Cout, H, W] = (b + conv3x3(x[Cin, H, W], w[Cout, Cin, 3, 3])) + res[Cout, H, W], stride 1, zero
- * padding 1 (b NULL: no bias; res NULL: no residual); m = 2 or 4: the output tile. Work space from
- * `scratch`; fails only on allocation. */
-gc_status gc_winograd3x3(gc_arena *scratch, int m, float *y, const float *x, const float *w, const float *b,
+/* y[B, Cout, H, W] = (b + conv3x3(x[B, Cin, H, W], w[Cout, Cin, 3, 3])) + res[B, Cout, H, W], stride
+ * 1, zero padding 1 (b NULL: no bias; res NULL: no residual); m = 2 or 4: the output tile. The filters
+ * are transformed once for the batch; maps of one band each share their bands (and so each GEMM's
+ * read of the filters). Work space from `scratch`; fails only on allocation. */
+gc_status gc_winograd3x3(gc_arena *scratch, int m, int64_t B, float *y, const float *x, const float *w, const float *b,
                          const float *res, int64_t Cin, int64_t H, int64_t W, int64_t Cout);
 
 #endif
