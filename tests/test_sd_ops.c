@@ -96,6 +96,11 @@ static void test_conv2d(void **state) {
     check_conv(5, 8, 10, 4, 3, 2, (gc_pad2d){1, 1, 1, 1}); /* UNet Downsample */
     check_conv(3, 8, 6, 4, 3, 2, (gc_pad2d){0, 0, 1, 1});  /* VAE Downsample: right/bottom only */
     check_conv(7, 5, 6, 3, 1, 1, (gc_pad2d){0, 0, 0, 0});  /* 1x1 */
+    /* stride 2 from 4096 outputs: phase GEMMs, VAE and UNet padding, odd sizes; 512 outputs channels
+     * make 10 bands of 7 rows, which run in parallel */
+    check_conv(5, 130, 129, 3, 3, 2, (gc_pad2d){0, 0, 1, 1});
+    check_conv(4, 128, 130, 2, 3, 2, (gc_pad2d){1, 1, 1, 1});
+    check_conv(3, 130, 128, 512, 3, 2, (gc_pad2d){0, 0, 1, 1});
     check_conv(32, 33, 35, 5, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd F(2x2,3x3), odd sizes: partial tiles */
     check_conv(40, 32, 48, 7, 3, 1, (gc_pad2d){1, 1, 1, 1}); /* Winograd F(2x2,3x3), even sizes */
     /* F(4x4,3x3) from 128x128 up, its error a few times F(2x2)'s (observed ~5e-6 at 64 channels);
