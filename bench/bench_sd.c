@@ -1,5 +1,6 @@
 /* SD-1.5 branch speed: the VAE encoder on a 512x512 image and the UNet up to output block 7 (GeoAware
- * taps, FreeU) on a 64x64 latent with a 77x768 context, SD-1.5 shapes from the fixtures' manifest
+ * taps, FreeU) on a 64x64 latent with a 77x768 context, one crop and (unet_to_block7_64_x4) the
+ * pipeline's 4 crops as one batch, SD-1.5 shapes from the fixtures' manifest
  * weights (generated in memory; the model holds them once). Prints seconds per stage (the first call
  * and the best of two after it) and the peak RSS; bench_sd.sh runs it next to tools/bench_sd_torch.py and prints the ratios. */
 #include <stdio.h>
@@ -32,6 +33,19 @@ typedef struct {
 static int unet_features(void *ctx) {
     unet_call *c = ctx;
     return gc_sd_unet_features(c->sd, c->zt, c->h, c->h, 50, c->ctx, 77, 768, c->cond, c->s5, c->s4, c->s3) != GC_OK;
+}
+
+/* The feature pipeline's UNet call: 4 crops as one batch (each with its context and cond_emb). */
+typedef struct {
+    gc_sd *sd;
+    const float *zt, *ctx, *cond;
+    int64_t h;
+    sd_unet_run run[4];
+} unet_batch_call;
+
+static int unet_batch(void *ctx) {
+    unet_batch_call *c = ctx;
+    return sd_unet_forward_batch(&c->sd->unet, 4, c->zt, c->h, c->h, 50, c->ctx, 77, 768, c->run, NULL) != GC_OK;
 }
 
 /* NAME: best of the calls after the first; NAME_first: the first call (bench_util.h). */
@@ -79,6 +93,24 @@ int main(void) {
         return 1;
     }
     report("unet_to_block7_64", &tu);
+    /* the batch: crop k's latent, context and cond_emb are the single call's, scaled by 1 + k / 8 */
+    float *zt4 = malloc(sizeof(float) * 4 * 4 * h * h), *ctx4 = malloc(sizeof(float) * 4 * 77 * 768),
+          *cond4 = malloc(sizeof(float) * 4 * (size_t)info.time_embed_dim);
+    unet_batch_call ub = {.sd = sd, .zt = zt4, .ctx = ctx4, .cond = cond4, .h = h};
+    for (int k = 0; k < 4; k++) {
+        for (int64_t i = 0; i < 4 * h * h; i++) zt4[k * 4 * h * h + i] = zt[i] * (1.0f + k / 8.0f);
+        for (int64_t i = 0; i < 77 * 768; i++) ctx4[k * 77 * 768 + i] = ctx[i] * (1.0f + k / 8.0f);
+        for (int64_t i = 0; i < info.time_embed_dim; i++)
+            cond4[k * info.time_embed_dim + i] = cond[i] * (1.0f + k / 8.0f);
+        ub.run[k] = (sd_unet_run){.cond_emb = cond4 + k * info.time_embed_dim, .last_block = 7, .freeu = true,
+                                  .b1 = SD_FREEU_B1, .b2 = SD_FREEU_B2, .s1 = SD_FREEU_S1, .s2 = SD_FREEU_S2};
+    }
+    if (bench_time_calls(unet_batch, &ub, 2, &tu)) {
+        fprintf(stderr, "bench_sd: %s\n", gc_last_error());
+        return 1;
+    }
+    report("unet_to_block7_64_x4", &tu);
+    free(zt4), free(ctx4), free(cond4);
     printf("geocorr peak_rss_mb %.0f\n", bench_peak_rss_mib());
     printf("geocorr threads %d\n", gc_get_threads());
     gc_sd_free(sd);

@@ -81,6 +81,10 @@ run_round() { # T[key] wall seconds, T[key_cpu] process CPU seconds (all threads
         T[${key}_${k%%:*}$v]+=" $(echo "$out" | num "^${rest%%:*} ${k#*:}$v \([0-9.]*\)$")"
       done
     done
+    # the pipeline's 4 crops as one UNet batch (geocorr only; upstream's slide_forward runs them one by one)
+    [ "$key" = t ] || for v in "" _cpu; do
+      T[g_unet4$v]+=" $(echo "$out" | num "^geocorr unet_to_block7_64_x4$v \([0-9.]*\)$")"
+    done
   done
   ort vae_512 vae
   out=$("$G/bench_pipeline" "$threads" 2>&1) # one image twice: the first (fresh process) and the next
@@ -177,6 +181,10 @@ done
     row "  first call" g_vae_first$sfx t_vae_first$sfx o_vae_first$sfx
     row "UNet to output block 7, 64^2" g_unet$sfx t_unet$sfx ""
     row "  first call" g_unet_first$sfx t_unet_first$sfx ""
+    # PyTorch: 4 single-crop calls (upstream's slide_forward), geocorr: the pipeline's batch of 4
+    T[t_unet4$sfx]=""
+    for u in ${T[t_unet$sfx]}; do T[t_unet4$sfx]+=" $(echo "4 * $u" | bc)"; done
+    row "UNet, 4 crops (geocorr: one batch)" g_unet4$sfx t_unet4$sfx ""
     [ -n "$sfx" ] || row "CLIP ViT-L/14-336, 4 crops" g_clip t_clip ""
     [ -n "$sfx" ] || row "  first image" g_clip_first t_clip ""
     # The whole image from the stage timings of the same shapes (text encoder once, 4 crops of CLIP,
