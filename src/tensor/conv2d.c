@@ -164,12 +164,6 @@ gc_status gc_conv2d(float *y, const float *x, const float *w, const float *b, in
     return st;
 }
 
-/* A 3x3 stride-2 conv without im2col. Output (i, j) reads input (2i + ky - top, 2j + kx - left): tap
- * (ky, kx) reads phase (ky & 1, kx & 1) of the input, P_pq[c, a, b] = x[c, 2a + p - top, 2b + q - left],
- * at (i + ky/2, j + kx/2). With the phases laid out Wo + 1 wide, the tap's operand for a band of
- * output rows is one plain [Cin, rows * (Wo + 1)] matrix at an offset into them, so the conv is nine
- * GEMMs onto the bias (K = Cin each) over phase copies that hold the input once, where im2col wrote
- * it nine times (column Wo of the result is not an output and is dropped). */
 /* Phase rows r0 .. r0+nr of P_pq (the taps with ky = 2 read one row down) and a zero row for the
  * dropped column's last read: ph[p, q, c] is (nr + 2) x Wp. */
 GC_CLONES static void s2_phases(float *ph, const float *x, int64_t Cin, int64_t H, int64_t W, gc_pad2d pad, int64_t Wp,
@@ -217,6 +211,12 @@ static gc_status s2_band(float *y, const float *x, const float *wt, const float 
     return GC_OK;
 }
 
+/* A 3x3 stride-2 conv without im2col. Output (i, j) reads input (2i + ky - top, 2j + kx - left): tap
+ * (ky, kx) reads phase (ky & 1, kx & 1) of the input, P_pq[c, a, b] = x[c, 2a + p - top, 2b + q - left],
+ * at (i + ky/2, j + kx/2). With the phases laid out Wo + 1 wide, the tap's operand for a band of
+ * output rows is one plain [Cin, rows * (Wo + 1)] matrix at an offset into them, so the conv is nine
+ * GEMMs onto the bias (K = Cin each) over phase copies that hold the input once, where im2col wrote
+ * it nine times (column Wo of the result is not an output and is dropped). */
 static gc_status conv_s2_phases(gc_arena *scratch, float *y, const float *x, const float *w, const float *b,
                                 int64_t Cin, int64_t H, int64_t W, int64_t Cout, gc_pad2d pad) {
     const int64_t Ho = gc_conv2d_out(H, 3, 2, pad.top, pad.bottom), Wo = gc_conv2d_out(W, 3, 2, pad.left, pad.right);

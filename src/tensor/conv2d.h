@@ -1,6 +1,7 @@
-/* 2-D convolution of one channel-first map (PyTorch nn.Conv2d, groups 1, dilation 1) as im2col +
- * SGEMM, processed in bands of output rows so the column buffer stays small (a 512² VAE layer
- * would otherwise need a 1.2 GB buffer). */
+/* 2-D convolution of channel-first maps (PyTorch nn.Conv2d, groups 1, dilation 1): 3x3 stride-1 maps
+ * through Winograd (tensor/winograd.h), 3x3 stride-2 ones from 4096 outputs as GEMMs over phase
+ * copies of the input, the rest as im2col + SGEMM; processed in bands of output rows so the work
+ * buffers stay small (a 512² VAE layer's whole column buffer would take 1.2 GB). */
 #ifndef GC_CONV2D_H
 #define GC_CONV2D_H
 
