@@ -76,10 +76,16 @@ gc_status sd_resblock_load(const sd_source *s, const char *name, bool unet_names
     return GC_OK;
 }
 
+void sd_groupnorm(const sd_ctx *cx, int64_t B, const sd_norm *n, const float *x, int64_t HW, float eps, bool silu,
+                  float *y) {
+    for (int64_t i = 0; i < B; i++)
+        cx->be->groupnorm(y + i * n->C * HW, x + i * n->C * HW, n->w, n->b, n->C, HW, SD_GN_GROUPS, eps, silu);
+}
+
 gc_status sd_resblock_forward(const sd_ctx *cx, int64_t B, const sd_resblock *r, const float *x, int64_t H, int64_t W,
                               const float *emb_silu, float *y) {
     const gc_backend_i *be = cx->be;
-    const int64_t HW = H * W, xs = r->cin * HW, ys = r->cout * HW;
+    const int64_t HW = H * W, ys = r->cout * HW;
     const gc_pad2d p1 = {1, 1, 1, 1};
     /* one work map per image: y holds conv1's output until conv2 overwrites it (conv2 reads t only),
      * and t takes the shortcut conv last (a whole 512^2 x 128 map less at the VAE's peak) */
@@ -88,8 +94,7 @@ gc_status sd_resblock_forward(const sd_ctx *cx, int64_t B, const sd_resblock *r,
     float *e = r->emb_dim > 0 ? gc_arena_floats(cx->a, B * r->cout) : NULL;
     gc_status st = t && (e || r->emb_dim <= 0) ? GC_OK : GC_ERR_NOMEM;
     if (st == GC_OK) {
-        for (int64_t i = 0; i < B; i++)
-            be->groupnorm(t + i * xs, x + i * xs, r->norm1.w, r->norm1.b, r->cin, HW, SD_GN_GROUPS, r->eps, true);
+        sd_groupnorm(cx, B, &r->norm1, x, HW, r->eps, true, t);
         st = sd_conv_forward(cx, B, &r->conv1, t, H, W, 1, p1, y);
     }
     if (st == GC_OK && r->emb_dim > 0) {
@@ -97,8 +102,7 @@ gc_status sd_resblock_forward(const sd_ctx *cx, int64_t B, const sd_resblock *r,
         for (int64_t i = 0; i < B && st == GC_OK; i++) be->add_bias(y + i * ys, e + i * r->cout, r->cout, HW, true);
     }
     if (st == GC_OK) {
-        for (int64_t i = 0; i < B; i++)
-            be->groupnorm(t + i * ys, y + i * ys, r->norm2.w, r->norm2.b, r->cout, HW, SD_GN_GROUPS, r->eps, true);
+        sd_groupnorm(cx, B, &r->norm2, y, HW, r->eps, true, t);
         /* without a shortcut conv, conv2 adds x as it writes y (no pass of its own over three maps) */
         st = sd_conv_forward_res(cx, B, &r->conv2, t, H, W, 1, p1, r->has_skip ? NULL : x, y);
     }

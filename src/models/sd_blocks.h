@@ -67,6 +67,10 @@ gc_status sd_resblock_forward(const sd_ctx *cx, int64_t B, const sd_resblock *r,
 /* 32 groups everywhere in SD. */
 #define SD_GN_GROUPS 32
 
+/* y[i] = GroupNorm(x[i]) (then SiLU) for each of the B maps x[B, C, HW], SD_GN_GROUPS groups. */
+void sd_groupnorm(const sd_ctx *cx, int64_t B, const sd_norm *n, const float *x, int64_t HW, float eps, bool silu,
+                  float *y);
+
 /* A 1x1 conv (or Linear) between a map and tokens, as the SpatialTransformer's proj_in/proj_out and
  * the VAE attention's q/k/v/proj_out use it:
  *   to_tokens: y[HW, out] = x[in, HW]^T W^T + b      from_tokens: y[out, HW] = W t[HW, in]^T + b */

@@ -149,7 +149,7 @@ void sd_unet_free(sd_unet *u) {
 
 /* Images per SpatialTransformer pass: as many as give at most this many tokens (at least one). The
  * 16x16 and 8x8 levels then run the batch's tokens through each weight once; at 64x64 the scratch
- * stays one image's (84 MB at 320 channels). */
+ * stays one image's (16 HW C + 2 HW C floats: 94 MB at 320 channels). */
 #define UNET_ATTN_TOKENS 1024
 
 /* For nb images of HW tokens each, tok[nb * HW, C] += o(attention(q(LN(tok)), k(src), v(src))) per
@@ -181,10 +181,9 @@ static gc_status transformer_images(const sd_ctx *cx, const sd_transformer *t, i
     if (!tok) return GC_ERR_NOMEM;
     float *a = tok + n, *q = a + n, *o = q + n, *k = o + n, *v = k + nkv * C, *f = v + nkv * C, *g = f + 8 * n;
     gc_status st = GC_OK;
-    for (int64_t i = 0; i < nb && st == GC_OK; i++) {
-        be->groupnorm(a + i * HW * C, x + i * HW * C, t->norm.w, t->norm.b, C, HW, SD_GN_GROUPS, UNET_ST_EPS, false);
+    sd_groupnorm(cx, nb, &t->norm, x, HW, UNET_ST_EPS, false, a);
+    for (int64_t i = 0; i < nb && st == GC_OK; i++)
         st = sd_linear_map_to_tokens(cx, &t->proj_in, a + i * HW * C, HW, tok + i * HW * C);
-    }
     if (st == GC_OK) /* self-attention */
         st = attend(cx, t, &t->ln1, &t->q1, &t->k1, &t->v1, &t->o1, NULL, 0, tok, nb, HW, a, q, k, v, o);
     if (st == GC_OK) /* cross-attention on each image's context */
@@ -367,9 +366,7 @@ static gc_status unet_run(const sd_ctx *cx, const sd_unet *u, int64_t B, const f
     const int64_t n = C * H * W;
     float *tmp = gc_arena_floats(cx->a, B * n), *o = out ? out : gc_arena_floats(cx->a, B * u->out_ch * H * W);
     if (!tmp || !o) return GC_ERR_NOMEM;
-    for (int64_t i = 0; i < B; i++)
-        be->groupnorm(tmp + i * n, hcur + i * n, u->norm_out.w, u->norm_out.b, C, H * W, SD_GN_GROUPS, UNET_RES_EPS,
-                      true);
+    sd_groupnorm(cx, B, &u->norm_out, hcur, H * W, UNET_RES_EPS, true, tmp);
     GC_TRY(sd_conv_forward(cx, B, &u->conv_out, tmp, H, W, 1, (gc_pad2d){1, 1, 1, 1}, o));
     return emit_map(runs, B, "out", o, u->out_ch, H, W);
 }
