@@ -89,12 +89,12 @@ GC_CLONES static void wino2_filter(float *U, const float *w, int64_t Cout, int64
 #define GC_WINO512 0
 #endif
 
-/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj; V's xi rows ld floats
- * apart, >= nr * tw). rows: scratch of 8 * (2*tw + 2) floats per thread of the channel loop (one when
+/* V[xi, c, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj; V's rows ld floats
+ * apart, ld >= nr * tw). rows: scratch of 8 * (2*tw + 2) floats per thread of the channel loop (one when
  * called inside a parallel band). */
 GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
                                   int64_t nr, int64_t ld, float *rows) {
-    int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = ld;
+    int64_t Wp = 2 * tw + 2, nt = nr * tw, stride = Cin * ld;
 #pragma omp parallel for schedule(static) if (16 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
         /* a zero row, then B^T down the columns of the 4 input rows */
@@ -113,7 +113,7 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
                 t1[3 * Wp + i] = d1 - d3;
             }
             wino_pad_cols(t, W, Wp, 4);
-            float *v = V + c * 16 * ld + (ti - ti0) * tw;
+            float *v = V + c * ld + (ti - ti0) * tw;
             for (int r = 0; r < 4; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
                 float *v0 = v + (4 * r) * stride, *v1 = v0 + stride, *v2 = v1 + stride, *v3 = v2 + stride;
@@ -129,18 +129,18 @@ GC_CLONES static void wino2_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (M's xi rows ld floats apart;
- * b NULL: no bias; res NULL: no residual, which is added here while y is in cache rather than in a
+/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (M[xi, o, n], rows ld floats
+ * apart; b NULL: no bias; res NULL: no residual, which is added here while y is in cache rather than in a
  * pass of its own). */
 GC_CLONES static void wino2_output(float *y, const float *b, const float *res, const float *M, int64_t Cout, int64_t H,
                                    int64_t W, int64_t tw, int64_t ti0, int64_t nr, int64_t ld) {
-    int64_t nt = nr * tw, stride = ld, full = W / 2; /* tiles whose 2 columns both exist */
+    int64_t nt = nr * tw, stride = Cout * ld, full = W / 2; /* tiles whose 2 columns both exist */
 #pragma omp parallel for schedule(static) if (16 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            const float *m = M + o * 16 * ld + (ti - ti0) * tw;
+            const float *m = M + o * ld + (ti - ti0) * tw;
             float *y0 = yo + 2 * ti * W, *y1 = 2 * ti + 1 < H ? y0 + W : NULL;
             const float *r0 = res ? res + o * H * W + 2 * ti * W : NULL, *r1 = r0 ? r0 + W : NULL;
             for (int64_t j = 0; j < tw; j++) {
@@ -208,12 +208,12 @@ GC_CLONES static void wino4_filter(float *U, const float *w, int64_t Cout, int64
         (out)[5 * (o)] = 4.0f * d1_ - 5.0f * d3_ + d5_;                                     \
     } while (0)
 
-/* V[c, xi, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj; xi rows ld apart). rows:
+/* V[xi, c, n] for the tile rows ti0 .. ti0+nr-1 (n = (ti - ti0) * tw + tj; rows ld apart). rows:
  * scratch of 12 * (4*tw + 2) floats per thread of the channel loop (one when called inside a
  * parallel band). */
 GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t tw, int64_t ti0,
                                   int64_t nr, int64_t ld, float *rows) {
-    int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = ld;
+    int64_t Wp = 4 * tw + 2, nt = nr * tw, stride = Cin * ld;
     const bool avx512 = GC_WINO512 && gc_cpu_level() >= 4;
 #pragma omp parallel for schedule(static) if (36 * Cin * nt > GC_WINO_PAR_FLOATS)
     for (int64_t c = 0; c < Cin; c++) {
@@ -228,7 +228,7 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
 #pragma GCC ivdep
             for (int64_t i = 0; i < W; i++) WINO_BT6(t1 + i, Wp, rp[0][i], rp[1][i], rp[2][i], rp[3][i], rp[4][i], rp[5][i]);
             wino_pad_cols(t, W, Wp, 6);
-            float *v = V + c * 36 * ld + (ti - ti0) * tw;
+            float *v = V + c * ld + (ti - ti0) * tw;
             for (int r = 0; r < 6; r++) { /* (B^T d) B along each row */
                 const float *tr = t + r * Wp;
                 float *vr = v + (6 * r) * stride;
@@ -239,21 +239,21 @@ GC_CLONES static void wino4_input(float *V, const float *x, int64_t Cin, int64_t
     }
 }
 
-/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (M's xi rows ld apart; b, res
- * may be NULL)
+/* y = (bias + A^T M A) + res for each tile of the rows ti0 .. ti0+nr-1 (M[xi, o, n], rows ld apart; b,
+ * res may be NULL)
  * (A^T rows: 1 1 1 1 1 0 | 0 1 -1 2 -2 0 | 0 1 1 4 4 0 | 0 1 -1 8 -8 1), WINO_VT tiles of a row at a
  * time: the 36 loads per tile become contiguous runs across tiles and the arithmetic vectorises
  * across them (the same operations in the same order per output, so the bytes do not change). */
 #define WINO_VT 16
 GC_CLONES static void wino4_output(float *y, const float *b, const float *res, const float *M, int64_t Cout, int64_t H,
                                    int64_t W, int64_t tw, int64_t ti0, int64_t nr, int64_t ld) {
-    int64_t nt = nr * tw, stride = ld;
+    int64_t nt = nr * tw, stride = Cout * ld;
 #pragma omp parallel for schedule(static) if (36 * Cout * nt > GC_WINO_PAR_FLOATS)
     for (int64_t o = 0; o < Cout; o++) {
         float *yo = y + o * H * W;
         const float bo = b ? b[o] : 0.0f;
         for (int64_t ti = ti0; ti < ti0 + nr; ti++) {
-            const float *m = M + o * 36 * ld + (ti - ti0) * tw;
+            const float *m = M + o * ld + (ti - ti0) * tw;
             const int64_t ny = GC_MIN(4, H - 4 * ti);
             for (int64_t j0 = 0; j0 < tw; j0 += WINO_VT) {
                 const int64_t nj = GC_MIN(WINO_VT, tw - j0);
@@ -310,12 +310,15 @@ static gc_status wino_band(int m, float *y, const float *b, const float *res, co
     float *V = buf, *M = V + nx * Cin * n, *scratch = M + nx * ob * n;
     for (int64_t i = 0; i < nb && !have_v; i++)
         (m == 4 ? wino4_input : wino2_input)(V + i * T, x + i * xs, Cin, H, W, tw, ti0, nr, n, scratch);
-    /* V[c, xi, n] and M[o, xi, n]: a channel's nx transformed tiles lie together (a tile's nx values
-     * stream from one block, not from nx blocks Cin * n apart), and each GEMM reads and writes its
-     * xi rows nx * n apart */
+    /* V[xi, c, n] and M[xi, o, n]: each GEMM reads and writes one contiguous block (ld = n). The
+     * channel-major [c][xi][n] layout, where a tile's nx values lie in one block but each GEMM reads
+     * its rows nx * n apart, was slower (2 threads, channel-major -> this): four 64^2 x 320-channel
+     * maps one by one 47-48 -> 35-36 ms, one 256^2 x 256 map 72-73 -> 68-70 ms, batch bands of four
+     * 32^2 x 1280 maps 147-151 -> 127-132 ms, of four 16^2 2560 -> 1280 115-120 -> 100 ms; the
+     * arithmetic is the same, and so are the bytes. */
     for (int xi = 0; xi < nx; xi++)
         GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, ob, n, Cin, 1.0f, U + (int64_t)xi * ob * Cin, Cin,
-                                                   V + (int64_t)xi * n, nx * n, 0.0f, M + (int64_t)xi * n, nx * n));
+                                                   V + (int64_t)xi * Cin * n, n, 0.0f, M + (int64_t)xi * ob * n, n));
     for (int64_t i = 0; i < nb; i++)
         (m == 4 ? wino4_output : wino2_output)(y + i * ys + os, b ? b + o0 : NULL, res ? res + i * ys + os : NULL,
                                                M + i * T, ob, H, W, tw, ti0, nr, n);
@@ -332,10 +335,12 @@ gc_status gc_winograd3x3(gc_arena *scratch, int m, int64_t B, float *y, const fl
     int64_t rows = GC_MAX(1, GC_MIN(most / tw, GC_MAX((th + 3) / 4, (GC_WINO_MIN_TILES + tw - 1) / tw)));
     int64_t nbands = (th + rows - 1) / rows;
     rows = (th + nbands - 1) / nbands; /* equal bands: 64^2 at F(4x4) with 512 channels is 2 x 8 rows, not 14 + 2 */
-    /* a batch of maps that are one band each: bands of whole maps, up to GC_WINO_BAND_TILES tiles
-     * within GC_WINO_BATCH_FLOATS, and the filters in equal blocks of output channels within
-     * GC_WINO_U_FLOATS (all of a 2560 -> 1280 conv's would take 210 MB at F(2x2)) */
-    const int64_t per_band = B > 1 && nbands == 1
+    /* a batch of maps under 64x64 that are one band each: bands of whole maps, up to
+     * GC_WINO_BAND_TILES tiles within GC_WINO_BATCH_FLOATS, and the filters in equal blocks of output
+     * channels within GC_WINO_U_FLOATS (all of a 2560 -> 1280 conv's would take 210 MB at F(2x2)).
+     * A 64x64 map is 256 F(4x4) tiles, wide enough alone: four 320-channel maps took 44 ms as one
+     * 1024-tile band, 27-30 ms one by one. */
+    const int64_t per_band = B > 1 && nbands == 1 && H * W < 4096
         ? GC_MAX(1, GC_MIN(B, GC_MIN(GC_WINO_BAND_TILES, GC_WINO_BATCH_FLOATS / (nx * (Cin + Cout))) / T)) : 1;
     int64_t ob = Cout;
     if (per_band > 1 && nx * Cout * Cin > GC_WINO_U_FLOATS) {
