@@ -316,8 +316,8 @@ static gc_status wino_band(int m, float *y, const float *b, const float *res, co
      * maps one by one 47-48 -> 35-36 ms, one 256^2 x 256 map 72-73 -> 68-70 ms, batch bands of four
      * 32^2 x 1280 maps 147-151 -> 127-132 ms, of four 16^2 2560 -> 1280 115-120 -> 100 ms. The
      * bytes of single maps did not change; batch bands at 32^2 and 16^2 moved by up to 6e-6 of the
-     * output scale (oneDNN takes another path for the new leading dimension), and stay the same for
-     * every thread count. */
+     * output scale (only the GEMMs' leading dimensions differ, so oneDNN's rounding moved), and stay
+     * the same for every thread count. */
     for (int xi = 0; xi < nx; xi++)
         GC_TRY((tiled ? gc_sgemm_tiled : gc_sgemm)(false, false, ob, n, Cin, 1.0f, U + (int64_t)xi * ob * Cin, Cin,
                                                    V + (int64_t)xi * Cin * n, n, 0.0f, M + (int64_t)xi * ob * n, n));
